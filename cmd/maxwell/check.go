@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/maxwell-milter/maxwell/internal/maillog"
+	"github.com/maxwell-milter/maxwell/internal/resolver"
+	"github.com/maxwell-milter/maxwell/policy"
+)
+
+// listFlag collects a repeatable flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// transaction is the message and envelope given to maxwell check.
+type transaction struct {
+	policy.Transaction
+	body []byte
+}
+
+func check(args []string) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "usage: maxwell check [flags] FILE.eml (or - for standard input)\n\n"+
+			"Runs one message through the policy engine as the daemon would, offline,\n"+
+			"and prints the decision at each stage, the mail log and the resulting message.\n"+
+			"Exit status: 0 accepted, 3 discarded, 4 tempfailed (4xx), 5 rejected (5xx),\n"+
+			"2 bad usage or configuration, 1 other failure.\n\n")
+		fs.PrintDefaults()
+	}
+	path := fs.String("c", "", "configuration `file` (default: the embedded defaults)")
+	fs.StringVar(path, "config", "", "same as -c")
+	ipText := fs.String("ip", "", "client `address`; empty for a local connection")
+	helo := fs.String("helo", "", "HELO `name`; empty for a client that never said HELO")
+	from := fs.String("from", "", "envelope `sender` (default: the Return-Path or From of the message)")
+	auth := fs.String("auth", "", "SMTP AUTH `user`, as if the client had authenticated")
+	var rcpts listFlag
+	fs.Var(&rcpts, "rcpt", "envelope `recipient` (repeatable; default: the To and Cc of the message)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return exitUsage
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return exitUsage
+	}
+	var tx transaction
+	tx.Helo, tx.Mail.Sender, tx.Rcpts, tx.Mail.AuthUser = *helo, *from, rcpts, *auth
+	tx.Conn.Hostname = "localhost"
+	if *ipText != "" {
+		tx.Conn.Hostname = "unknown"
+		if tx.Conn.IP, err = netip.ParseAddr(*ipText); err != nil {
+			fmt.Fprintf(os.Stderr, "maxwell check: -ip: %v\n", err)
+			return exitUsage
+		}
+	}
+	if err := tx.readMessage(fs.Arg(0)); err != nil {
+		fmt.Fprintf(os.Stderr, "maxwell check: %v\n", err)
+		return exitFailure
+	}
+	var mailLog bytes.Buffer
+	eng, err := policy.New(cfg, resolver.FromConfig(cfg.DNS), maillog.New(&mailLog), slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return exitUsage
+	}
+
+	out := eng.Run(tx.Transaction)
+	for _, r := range out.Stages {
+		fmt.Printf("%-22s %s\n", r.Stage, describe(r.Decision))
+	}
+	fmt.Printf("%-22s %s\n", "result", describe(out.Final))
+	fmt.Printf("\n--- mail log\n%s", mailLog.String())
+	if out.Final.Action == policy.Accept || out.Final.Action == policy.Quarantine {
+		fmt.Print("\n--- message\n")
+		writeMessage(os.Stdout, applyEdits(tx.Headers, out.Final.Edits), tx.body)
+	}
+	switch out.Final.Action {
+	case policy.Reject:
+		return exitReject
+	case policy.Tempfail:
+		return exitTempfail
+	case policy.Discard:
+		return exitDiscard
+	}
+	return exitOK
+}
+
+func describe(d policy.Decision) string {
+	switch {
+	case d.Code != 0:
+		return d.Action.String() + " " + strings.ReplaceAll(d.Reply(), "\n", " | ")
+	case len(d.Edits) > 0:
+		return fmt.Sprintf("%s (%d edits)", d.Action, len(d.Edits))
+	}
+	return d.Action.String()
+}
+
+// readMessage reads the header and body of an RFC 5322 message, and takes
+// the envelope from it where the flags left it out.
+func (tx *transaction) readMessage(path string) error {
+	var r io.Reader = os.Stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r = f
+	}
+	br := bufio.NewReader(r)
+	var err error
+	if tx.Headers, err = readHeader(br); err != nil {
+		return err
+	}
+	if tx.body, err = io.ReadAll(br); err != nil {
+		return err
+	}
+	if tx.Mail.Sender == "" {
+		tx.Mail.Sender = firstAddress(tx.Headers, "Return-Path", "From")
+	}
+	if len(tx.Rcpts) == 0 {
+		for _, h := range tx.Headers {
+			if strings.EqualFold(h.Name, "To") || strings.EqualFold(h.Name, "Cc") {
+				tx.Rcpts = append(tx.Rcpts, addresses(h.Value)...)
+			}
+		}
+	}
+	if len(tx.Rcpts) == 0 {
+		return errors.New("no recipient: give -rcpt or a To header")
+	}
+	return nil
+}
+
+// readHeader splits the header into fields, keeping folded values as they
+// are (with "\r\n" line breaks, as an MTA passes them) and dropping the one
+// space after the colon, as Postfix and Sendmail do.
+func readHeader(br *bufio.Reader) ([]policy.Header, error) {
+	var hs []policy.Header
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil && line == "" {
+			if err == io.EOF {
+				return hs, nil
+			}
+			return nil, err
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			return hs, nil
+		}
+		if (line[0] == ' ' || line[0] == '\t') && len(hs) > 0 {
+			hs[len(hs)-1].Value += "\r\n" + line
+			continue
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			return nil, fmt.Errorf("malformed header line %q", line)
+		}
+		hs = append(hs, policy.Header{Name: name, Value: strings.TrimPrefix(value, " ")})
+	}
+}
+
+// addresses extracts the addr-specs of an address list, loosely.
+func addresses(v string) []string {
+	var out []string
+	for _, part := range strings.Split(v, ",") {
+		a := strings.TrimSpace(part)
+		if i := strings.LastIndexByte(a, '<'); i >= 0 {
+			a = strings.TrimSuffix(a[i+1:], ">")
+		}
+		if strings.Contains(a, "@") {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func firstAddress(hs []policy.Header, names ...string) string {
+	for _, n := range names {
+		for _, h := range hs {
+			if strings.EqualFold(h.Name, n) {
+				if as := addresses(h.Value); len(as) > 0 {
+					return as[0]
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// applyEdits returns the header as the MTA would deliver it.
+func applyEdits(hs []policy.Header, edits []policy.Edit) []policy.Header {
+	out := append([]policy.Header(nil), hs...)
+	for _, e := range edits {
+		if e.Kind == policy.InsertHeader {
+			i := min(max(e.Index, 0), len(out))
+			out = append(out[:i], append([]policy.Header{{Name: e.Name, Value: e.Value}}, out[i:]...)...)
+		}
+	}
+	return out
+}
+
+func writeMessage(w io.Writer, hs []policy.Header, body []byte) {
+	bw := bufio.NewWriter(w)
+	for _, h := range hs {
+		fmt.Fprintf(bw, "%s: %s\n", h.Name, strings.ReplaceAll(h.Value, "\r\n", "\n"))
+	}
+	bw.WriteString("\n")
+	bw.Write(body)
+	bw.Flush()
+}

@@ -1,0 +1,91 @@
+// Command maxwell is a mail-policy milter for Sendmail and Postfix.
+//
+//	maxwell serve [-c FILE]          run the milter daemon
+//	maxwell check [flags] FILE.eml   dry-run one message through the policy
+//	maxwell config check FILE        validate a configuration file
+//	maxwell version                  print the version
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/maxwell-milter/maxwell/internal/config"
+)
+
+// version is set at build time (-ldflags "-X main.version=...").
+var version = "dev"
+
+// Exit statuses shared by the subcommands.
+const (
+	exitOK       = 0
+	exitFailure  = 1 // could not do the job (I/O, a socket, ...)
+	exitUsage    = 2 // bad command line or bad configuration
+	exitDiscard  = 3 // maxwell check: the message would be discarded
+	exitTempfail = 4 // maxwell check: 4xx
+	exitReject   = 5 // maxwell check: 5xx
+)
+
+const usage = `usage:
+  maxwell serve [-c FILE]          run the milter daemon (embedded defaults without -c)
+  maxwell check [flags] FILE.eml   run one message through the policy, offline
+  maxwell config check FILE        validate a configuration file
+  maxwell version                  print the version
+Run "maxwell COMMAND -h" for the flags of a command.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:])
+	case "check":
+		return check(args[1:])
+	case "config":
+		if len(args) >= 2 && args[1] == "check" {
+			return configCheck(args[2:])
+		}
+	case "version", "-version", "--version":
+		fmt.Println("maxwell", version)
+		return exitOK
+	case "help", "-h", "-help", "--help":
+		fmt.Print(usage)
+		return exitOK
+	}
+	fmt.Fprintf(os.Stderr, "maxwell: unknown command %q\n%s", strings.Join(args, " "), usage)
+	return exitUsage
+}
+
+// loadConfig reads path, or returns the embedded defaults for "".
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return config.Default(), nil
+	}
+	return config.Load(path)
+}
+
+// configCheck validates a file; problems go to stderr, one per line,
+// each with the key and line, and the status is 2.
+func configCheck(args []string) int {
+	if len(args) != 1 {
+		fmt.Fprint(os.Stderr, "usage: maxwell config check FILE\n")
+		return exitUsage
+	}
+	if _, err := config.Load(args[0]); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		if _, ok := err.(config.Errors); ok {
+			return exitUsage
+		}
+		return exitFailure
+	}
+	fmt.Printf("%s: ok\n", args[0])
+	return exitOK
+}

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"reflect"
+	"syscall"
+
+	"github.com/maxwell-milter/maxwell/internal/config"
+	"github.com/maxwell-milter/maxwell/internal/maillog"
+	"github.com/maxwell-milter/maxwell/internal/resolver"
+	"github.com/maxwell-milter/maxwell/milter"
+	"github.com/maxwell-milter/maxwell/policy"
+)
+
+// daemon is the state `maxwell serve` keeps across reloads.
+type daemon struct {
+	path  string
+	cfg   *config.Config
+	res   *resolver.Resolver
+	ml    *maillog.Logger
+	diag  *slog.Logger
+	level *slog.LevelVar
+	srv   *milter.Server
+}
+
+func serve(args []string) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	path := fs.String("c", "", "configuration `file` (default: the embedded defaults)")
+	fs.StringVar(path, "config", "", "same as -c")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		return exitUsage
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return exitUsage
+	}
+	d := &daemon{path: *path, cfg: cfg, level: new(slog.LevelVar)}
+	_ = d.level.UnmarshalText([]byte(cfg.Log.Level))
+	d.diag = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: d.level}))
+	slog.SetDefault(d.diag)
+
+	facility, _ := config.SyslogFacility(cfg.Log.SyslogFacility)
+	if d.ml, err = maillog.Open(cfg.Log.MailLog, facility); err != nil {
+		d.diag.Error("cannot open the mail log", "error", err)
+		return exitFailure
+	}
+	defer d.ml.Close()
+	d.res = resolver.FromConfig(cfg.DNS)
+	eng, err := policy.New(cfg, d.res, d.ml, d.diag)
+	if err != nil {
+		d.diag.Error("bad configuration", "error", err)
+		return exitUsage
+	}
+	ln, err := milter.Listen(cfg.Milter.Socket, cfg.Milter.SocketGroup)
+	if err != nil {
+		d.diag.Error("cannot listen", "socket", cfg.Milter.Socket.String(), "error", err)
+		return exitFailure
+	}
+	if !cfg.Milter.Socket.Loopback() {
+		d.diag.Warn("the milter socket is reachable from other hosts; restrict it with a firewall", "socket", cfg.Milter.Socket.String())
+	}
+	d.srv = milter.NewServer(eng, d.diag, milter.Options{IdleTimeout: cfg.Milter.Timeout.D()})
+
+	served := make(chan error, 1)
+	go func() { served <- d.srv.Serve(ln) }()
+	d.diag.Info("maxwell started", "version", version, "socket", cfg.Milter.Socket.String(),
+		"listening", ln.Addr().String(), "config", configName(*path), "dns", d.res.Servers())
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	for {
+		select {
+		case err := <-served:
+			d.diag.Error("milter server stopped", "error", err)
+			return exitFailure
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				d.reload()
+				continue
+			}
+			return d.shutdown(sig, served)
+		}
+	}
+}
+
+func configName(path string) string {
+	if path == "" {
+		return "(embedded defaults)"
+	}
+	return path
+}
+
+// shutdown stops accepting connections and lets the sessions in flight
+// finish, for at most [milter] shutdown_timeout.
+func (d *daemon) shutdown(sig os.Signal, served <-chan error) int {
+	d.diag.Info("shutting down", "signal", sig.String(), "grace", d.cfg.Milter.ShutdownTimeout.String())
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Milter.ShutdownTimeout.D())
+	defer cancel()
+	if err := d.srv.Shutdown(ctx); err != nil {
+		d.diag.Warn("sessions still open at the end of the grace period were closed", "error", err)
+	}
+	<-served
+	d.diag.Info("stopped")
+	return exitOK
+}
+
+// reload reopens the mail log (for logrotate) and rereads the
+// configuration. A configuration with errors is refused and the running
+// one stays. New sessions use the new configuration; sessions in flight
+// finish with the one they began with.
+func (d *daemon) reload() {
+	if err := d.ml.Reopen(); err != nil {
+		d.diag.Error("cannot reopen the mail log", "error", err)
+	}
+	if d.path == "" {
+		d.diag.Info("SIGHUP: mail log reopened; no configuration file to reload")
+		return
+	}
+	cfg, err := config.Load(d.path)
+	if err != nil {
+		d.diag.Error("configuration reload refused; the running configuration stays", "file", d.path, "error", err)
+		return
+	}
+	res := d.res
+	if !reflect.DeepEqual(cfg.DNS, d.cfg.DNS) {
+		res = resolver.FromConfig(cfg.DNS)
+	}
+	eng, err := policy.New(cfg, res, d.ml, d.diag)
+	if err != nil {
+		d.diag.Error("configuration reload refused; the running configuration stays", "file", d.path, "error", err)
+		return
+	}
+	for _, k := range restartOnly(d.cfg, cfg) {
+		d.diag.Warn("this setting changes only at restart", "key", k)
+	}
+	_ = d.level.UnmarshalText([]byte(cfg.Log.Level))
+	d.srv.SetEngine(eng)
+	d.cfg, d.res = cfg, res
+	d.diag.Info("configuration reloaded", "file", d.path)
+}
+
+// restartOnly lists the changed keys a reload cannot apply.
+func restartOnly(old, cur *config.Config) []string {
+	var keys []string
+	for _, f := range []struct {
+		key      string
+		old, cur any
+	}{
+		{"milter.socket", old.Milter.Socket.String(), cur.Milter.Socket.String()},
+		{"milter.socket_group", old.Milter.SocketGroup, cur.Milter.SocketGroup},
+		{"milter.timeout", old.Milter.Timeout, cur.Milter.Timeout},
+		{"log.mail_log", old.Log.MailLog, cur.Log.MailLog},
+		{"log.syslog_facility", old.Log.SyslogFacility, cur.Log.SyslogFacility},
+	} {
+		if f.old != f.cur {
+			keys = append(keys, f.key)
+		}
+	}
+	return keys
+}

@@ -1,0 +1,264 @@
+// Package config holds maxwell's configuration: one TOML file whose keys
+// follow bms.py's names where bms.py had the feature, embedded defaults for
+// every key, and validation errors that name the key and its line.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole configuration. The zero value is not useful; start
+// from Default or Load.
+type Config struct {
+	Milter         Milter         `toml:"milter"`
+	Defang         Defang         `toml:"defang"`
+	SRS            SRS            `toml:"srs"`
+	BlockedSenders BlockedSenders `toml:"blocked_senders"`
+	DNS            DNS            `toml:"dns"`
+	Log            Log            `toml:"log"`
+}
+
+// Milter is the [milter] section: the socket, timeouts and the connection
+// and sender classification bms.py kept there.
+type Milter struct {
+	Socket           Socket          `toml:"socket"`
+	SocketGroup      string          `toml:"socket_group"`
+	Timeout          Duration        `toml:"timeout"`
+	ShutdownTimeout  Duration        `toml:"shutdown_timeout"`
+	ExceptionPolicy  ExceptionPolicy `toml:"exception_policy"`
+	DelayedReject    bool            `toml:"delayed_reject"`
+	InternalConnect  []HostPattern   `toml:"internal_connect"`
+	TrustedRelay     []HostPattern   `toml:"trusted_relay"`
+	InternalMTA      []HostPattern   `toml:"internal_mta"`
+	InternalDomains  []DomainPattern `toml:"internal_domains"`
+	HelloBlacklist   []string        `toml:"hello_blacklist"`
+	LogHeaders       bool            `toml:"log_headers"`
+	ConnectionHeader string          `toml:"connection_header"`
+}
+
+// Defang is the [defang] section. In bms.py it also holds the attachment
+// settings; here, so far, the Subject checks.
+type Defang struct {
+	SpamWords []string `toml:"spam_words"`
+	PornWords []string `toml:"porn_words"`
+	RejectAdv bool     `toml:"reject_adv"`
+}
+
+// SRS is the [srs] section; bms.py kept banned_users there.
+type SRS struct {
+	BannedUsers []string `toml:"banned_users"`
+}
+
+// BlockedSenders is the [blocked_senders] section: senders whose mail is
+// refused for everyone but a few exception recipients.
+type BlockedSenders struct {
+	Senders    []string      `toml:"senders"`
+	Exceptions []string      `toml:"exceptions"`
+	Action     BlockedAction `toml:"action"`
+	DeferText  string        `toml:"defer_text"`
+	RejectText string        `toml:"reject_text"`
+}
+
+// DNS is the [dns] section.
+type DNS struct {
+	Servers    []string `toml:"servers"`
+	Timeout    Duration `toml:"timeout"`
+	Attempts   int      `toml:"attempts"`
+	CacheSize  int      `toml:"cache_size"`
+	MaxTTL     Duration `toml:"max_ttl"`
+	MaxLookups int      `toml:"max_lookups"`
+}
+
+// Log is the [log] section.
+type Log struct {
+	MailLog        string `toml:"mail_log"`
+	SyslogFacility string `toml:"syslog_facility"`
+	Level          string `toml:"level"`
+}
+
+// Default returns the embedded defaults: what `maxwell serve` runs with
+// when no file is given.
+func Default() *Config {
+	return &Config{
+		Milter: Milter{
+			Socket:           MustSocket("inet:8895@127.0.0.1"),
+			Timeout:          Duration(600 * time.Second),
+			ShutdownTimeout:  Duration(30 * time.Second),
+			ExceptionPolicy:  ExceptionTempfail,
+			DelayedReject:    true,
+			ConnectionHeader: "X-Maxwell-Connection",
+		},
+		Defang: Defang{RejectAdv: true},
+		BlockedSenders: BlockedSenders{
+			Action:     BlockedDefer,
+			DeferText:  "Mailbox full, retry later",
+			RejectText: "Mailbox unavailable",
+		},
+		DNS: DNS{
+			Timeout:    Duration(5 * time.Second),
+			Attempts:   2,
+			CacheSize:  10000,
+			MaxTTL:     Duration(time.Hour),
+			MaxLookups: 50,
+		},
+		Log: Log{
+			MailLog:        "stderr",
+			SyslogFacility: "mail",
+			Level:          "info",
+		},
+	}
+}
+
+// Error is a configuration problem, located where possible.
+type Error struct {
+	File string
+	Line int    // 0 when unknown
+	Key  string // dotted, e.g. "milter.timeout"; empty for syntax errors
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.Key != "" {
+		fmt.Fprintf(&b, "%s: ", e.Key)
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Errors is every problem found in one file.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "\n")
+}
+
+// Load reads a TOML file over the defaults and validates it. Every problem
+// is reported with the key and line it concerns, as Errors.
+func Load(path string) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, src)
+}
+
+// Parse is Load for text already read; name is used in error messages.
+func Parse(name string, src []byte) (*Config, error) {
+	cfg := Default()
+	md, err := toml.NewDecoder(bytes.NewReader(src)).Decode(cfg)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			msg := pe.Message
+			if pe.LastKey != "" {
+				return nil, Errors{{File: name, Line: pe.Position.Line, Key: pe.LastKey, Msg: msg}}
+			}
+			return nil, Errors{{File: name, Line: pe.Position.Line, Msg: msg}}
+		}
+		// Type mismatches come as plain errors that carry line and key in
+		// their text: "toml: line 2 (last key \"a.b\"): incompatible ...".
+		if m := decodeErrRE.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return nil, Errors{{File: name, Line: line, Key: m[2], Msg: m[3]}}
+		}
+		return nil, Errors{{File: name, Msg: err.Error()}}
+	}
+	var errs Errors
+	for _, k := range md.Undecoded() {
+		key := k.String()
+		errs = append(errs, &Error{File: name, Line: keyLine(src, key), Key: key, Msg: "unknown key"})
+	}
+	for _, p := range cfg.validate() {
+		errs = append(errs, &Error{File: name, Line: keyLine(src, p.key), Key: p.key, Msg: p.msg})
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return cfg, nil
+}
+
+var decodeErrRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+
+type problem struct{ key, msg string }
+
+// validate checks what the types alone cannot.
+func (c *Config) validate() []problem {
+	var ps []problem
+	positive := func(key string, d Duration) {
+		if d <= 0 {
+			ps = append(ps, problem{key, "must be a positive duration"})
+		}
+	}
+	positive("milter.timeout", c.Milter.Timeout)
+	positive("milter.shutdown_timeout", c.Milter.ShutdownTimeout)
+	positive("dns.timeout", c.DNS.Timeout)
+	positive("dns.max_ttl", c.DNS.MaxTTL)
+	if c.DNS.Attempts < 1 {
+		ps = append(ps, problem{"dns.attempts", "must be at least 1"})
+	}
+	if c.DNS.CacheSize < 0 {
+		ps = append(ps, problem{"dns.cache_size", "must not be negative"})
+	}
+	if c.DNS.MaxLookups < 1 {
+		ps = append(ps, problem{"dns.max_lookups", "must be at least 1"})
+	}
+	for _, s := range c.DNS.Servers {
+		if _, err := ServerAddr(s); err != nil {
+			ps = append(ps, problem{"dns.servers", err.Error()})
+		}
+	}
+	if h := c.Milter.ConnectionHeader; h != "" && !validHeaderName(h) {
+		ps = append(ps, problem{"milter.connection_header", fmt.Sprintf("%q is not a valid header field name", h)})
+	}
+	for _, w := range c.Defang.PornWords {
+		if _, err := WordPattern(w); err != nil {
+			ps = append(ps, problem{"defang.porn_words", err.Error()})
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		ps = append(ps, problem{"log.level", fmt.Sprintf("%q is not one of debug, info, warn, error", c.Log.Level)})
+	}
+	if _, err := SyslogFacility(c.Log.SyslogFacility); err != nil {
+		ps = append(ps, problem{"log.syslog_facility", err.Error()})
+	}
+	for _, t := range []struct{ key, text string }{
+		{"blocked_senders.defer_text", c.BlockedSenders.DeferText},
+		{"blocked_senders.reject_text", c.BlockedSenders.RejectText},
+	} {
+		if strings.ContainsAny(t.text, "\r\n") {
+			ps = append(ps, problem{t.key, "must be one line"})
+		}
+	}
+	return ps
+}
+
+// validHeaderName reports whether s is an RFC 5322 field name.
+func validHeaderName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 127 || s[i] == ':' {
+			return false
+		}
+	}
+	return s != ""
+}

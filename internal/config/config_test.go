@@ -1,0 +1,233 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultsAreValid(t *testing.T) {
+	if ps := Default().validate(); len(ps) > 0 {
+		t.Fatalf("defaults do not validate: %v", ps)
+	}
+	if got := Default().Milter.Socket; got.Network != "tcp" || got.Address != "127.0.0.1:8895" || !got.Loopback() {
+		t.Errorf("default socket = %+v, want loopback tcp 127.0.0.1:8895", got)
+	}
+}
+
+func TestParseValues(t *testing.T) {
+	cfg, err := Parse("t.toml", []byte(`
+[milter]
+socket = "unix:/run/maxwell/maxwell.sock"
+timeout = 300          # bms.py style: seconds
+shutdown_timeout = "1m30s"
+exception_policy = "REJECT"
+internal_connect = ["192.0.2.0/24", "127.*", "*.lan.example"]
+internal_domains = ["example.org", "*.example.org"]
+
+[dns]
+servers = ["127.0.0.1:5353", "192.0.2.53"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := cfg.Milter
+	if m.Socket.Network != "unix" || m.Socket.Address != "/run/maxwell/maxwell.sock" {
+		t.Errorf("socket = %+v", m.Socket)
+	}
+	if m.Timeout.D() != 300*time.Second || m.ShutdownTimeout.D() != 90*time.Second {
+		t.Errorf("timeouts = %v, %v", m.Timeout, m.ShutdownTimeout)
+	}
+	if m.ExceptionPolicy != ExceptionReject {
+		t.Errorf("exception_policy = %q", m.ExceptionPolicy)
+	}
+	if len(m.InternalConnect) != 3 || len(m.InternalDomains) != 2 {
+		t.Errorf("lists = %v, %v", m.InternalConnect, m.InternalDomains)
+	}
+	if got := cfg.DNS.Servers; len(got) != 2 {
+		t.Errorf("dns servers = %v", got)
+	}
+	if !cfg.Milter.DelayedReject || cfg.Milter.ConnectionHeader != "X-Maxwell-Connection" {
+		t.Error("keys not in the file must keep their defaults")
+	}
+}
+
+// Every error names the key and the line it is on.
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name, src string
+		line      int
+		key, msg  string
+	}{
+		{"typo'd key", "[milter]\nsocket = \"inet:1@127.0.0.1\"\ninteral_connect = [\"10.0.0.0/8\"]\n",
+			3, "milter.interal_connect", "unknown key"},
+		{"unknown section", "\n[miltr]\nsocket = \"x\"\n", 2, "miltr", "unknown key"},
+		{"wrong type", "[milter]\ndelayed_reject = \"yes\"\n", 2, "milter.delayed_reject", "incompatible types"},
+		{"bad CIDR", "[milter]\n\ntrusted_relay = [\"192.0.2.0/33\"]\n", 3, "milter.trusted_relay", "invalid CIDR"},
+		{"bad duration", "[dns]\ntimeout = \"5 parsecs\"\n", 2, "dns.timeout", "invalid duration"},
+		{"negative duration", "[milter]\ntimeout = -5\n", 2, "milter.timeout", "positive"},
+		{"bad socket", "[milter]\nsocket = \"tcp:8895\"\n", 2, "milter.socket", "unknown kind"},
+		{"bad policy", "[milter]\nexception_policy = \"explode\"\n", 2, "milter.exception_policy", "not one of"},
+		{"bad porn word", "[defang]\nporn_words = [\"v{x}agra\"]\n", 2, "defang.porn_words", "unknown class"},
+		{"bad dns server", "[dns]\nservers = [\"dns.example\"]\n", 2, "dns.servers", "invalid DNS server"},
+		{"syntax", "[milter]\nsocket = \n", 2, "milter.socket", "expected value"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("t.toml", []byte(tt.src))
+			var es Errors
+			if !errors.As(err, &es) || len(es) == 0 {
+				t.Fatalf("err = %v, want Errors", err)
+			}
+			e := es[0]
+			if e.Line != tt.line || e.Key != tt.key || !strings.Contains(e.Msg, tt.msg) {
+				t.Errorf("got line %d key %q msg %q; want line %d key %q msg containing %q", e.Line, e.Key, e.Msg, tt.line, tt.key, tt.msg)
+			}
+			if !strings.HasPrefix(e.Error(), "t.toml:") {
+				t.Errorf("error %q does not start with the file name", e.Error())
+			}
+		})
+	}
+}
+
+func TestParseSocket(t *testing.T) {
+	tests := []struct {
+		in, network, address string
+		loopback             bool
+	}{
+		{"inet:8895@127.0.0.1", "tcp", "127.0.0.1:8895", true},
+		{"inet:127.0.0.1:8895", "tcp", "127.0.0.1:8895", true},
+		{"inet:8895@localhost", "tcp", "localhost:8895", true},
+		{"inet6:8895@::1", "tcp6", "[::1]:8895", true},
+		{"inet:[::1]:8895", "tcp", "[::1]:8895", true},
+		{"inet:8895", "tcp", ":8895", false},
+		{"inet:8895@192.0.2.1", "tcp", "192.0.2.1:8895", false},
+		{"unix:/run/m.sock", "unix", "/run/m.sock", true},
+		{"local:/run/m.sock", "unix", "/run/m.sock", true},
+	}
+	for _, tt := range tests {
+		s, err := ParseSocket(tt.in)
+		if err != nil {
+			t.Errorf("%s: %v", tt.in, err)
+			continue
+		}
+		if s.Network != tt.network || s.Address != tt.address || s.Loopback() != tt.loopback {
+			t.Errorf("%s = %s %s loopback=%v; want %s %s %v", tt.in, s.Network, s.Address, s.Loopback(), tt.network, tt.address, tt.loopback)
+		}
+	}
+	for _, bad := range []string{"8895", "inet:99999@127.0.0.1", "unix:relative.sock", "tcp:127.0.0.1:1", "inet:x@127.0.0.1"} {
+		if _, err := ParseSocket(bad); err == nil {
+			t.Errorf("%s: accepted", bad)
+		}
+	}
+}
+
+func TestHostPattern(t *testing.T) {
+	tests := []struct {
+		pattern, ip, ptr string
+		want             bool
+	}{
+		{"192.0.2.0/24", "192.0.2.77", "", true},
+		{"192.0.2.0/24", "192.0.3.1", "", false},
+		{"192.0.2.7", "192.0.2.7", "", true},
+		{"192.0.2.7", "::ffff:192.0.2.7", "", true},
+		{"2001:db8::/32", "2001:db8:1::5", "", true},
+		{"127.*", "127.0.0.2", "", true},
+		{"10.*.*.1", "10.9.8.1", "", true},
+		{"10.*.*.1", "10.9.8.2", "", false},
+		{"*.lan.example", "198.51.100.1", "pc7.lan.example", true},
+		{"*.lan.example", "198.51.100.1", "", false},
+		{"mx.example.net", "198.51.100.1", "MX.example.net.", true},
+	}
+	for _, tt := range tests {
+		p, err := ParseHostPattern(tt.pattern)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.pattern, err)
+		}
+		if got := p.Match(netip.MustParseAddr(tt.ip), tt.ptr); got != tt.want {
+			t.Errorf("%s matches %s (%s) = %v, want %v", tt.pattern, tt.ip, tt.ptr, got, tt.want)
+		}
+	}
+}
+
+func TestWordPattern(t *testing.T) {
+	re, err := WordPattern("v{i}{a}gr{a}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s, want := range map[string]bool{"VIAGRA": true, "v1@gra": true, "víägrã": true, "vagra": false, "v.i.a": false} {
+		if re.MatchString(s) != want {
+			t.Errorf("%q: got %v, want %v", s, !want, want)
+		}
+	}
+	if re, _ := WordPattern("x.y"); re.MatchString("xzy") {
+		t.Error("regexp metacharacters in words must be literal")
+	}
+}
+
+// The example file shows every key with its default value, commented
+// out, so uncommented it must parse to exactly the defaults.
+func TestExampleFileIsTheDefaults(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("..", "..", "maxwell.toml.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Parse("maxwell.toml.example", []byte(uncomment(string(src))))
+	if err != nil {
+		t.Fatalf("example file, uncommented: %v", err)
+	}
+	if got, want := fmt.Sprintf("%+v", cfg), fmt.Sprintf("%+v", Default()); got != want {
+		t.Errorf("the example file's values differ from the embedded defaults:\n got %s\nwant %s", got, want)
+	}
+}
+
+// Every key is documented: in the example file and in docs/configuration.md.
+func TestEveryKeyDocumented(t *testing.T) {
+	example, err := os.ReadFile(filepath.Join("..", "..", "maxwell.toml.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := os.ReadFile(filepath.Join("..", "..", "docs", "configuration.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sections := reflect.TypeOf(Config{})
+	for i := 0; i < sections.NumField(); i++ {
+		sec := sections.Field(i)
+		name := sec.Tag.Get("toml")
+		if !strings.Contains(string(example), "["+name+"]") || !strings.Contains(string(docs), "## ["+name+"]") {
+			t.Errorf("section [%s] is missing from the example file or docs/configuration.md", name)
+		}
+		for j := 0; j < sec.Type.NumField(); j++ {
+			key := sec.Type.Field(j).Tag.Get("toml")
+			if !regexp.MustCompile(`(?m)^# ` + key + ` = `).Match(example) {
+				t.Errorf("%s.%s is missing from maxwell.toml.example", name, key)
+			}
+			if !strings.Contains(string(docs), "`"+key+"`") {
+				t.Errorf("%s.%s is missing from docs/configuration.md", name, key)
+			}
+		}
+	}
+}
+
+// uncomment turns "# key = value" lines (a key with its default) into
+// settings, leaving prose comments alone.
+func uncomment(src string) string {
+	var out []string
+	for _, line := range strings.Split(src, "\n") {
+		if body, ok := strings.CutPrefix(line, "# "); ok {
+			if k, _, ok := strings.Cut(body, " = "); ok && !strings.ContainsAny(k, " \t") {
+				line = body
+			}
+		}
+		out = append(out, line)
+	}
+	return strings.Join(out, "\n")
+}

@@ -1,0 +1,370 @@
+package config
+
+import (
+	"fmt"
+	"log/syslog"
+	"net"
+	"net/netip"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Duration is a time span written as a Go duration string ("90s", "10m")
+// or, as in bms.py, a number of seconds.
+type Duration time.Duration
+
+// UnmarshalTOML accepts an integer (seconds) or a duration string.
+func (d *Duration) UnmarshalTOML(v any) error {
+	switch v := v.(type) {
+	case int64:
+		*d = Duration(time.Duration(v) * time.Second)
+		return nil
+	case string:
+		p, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("invalid duration %q (write e.g. \"90s\", \"10m\" or a number of seconds)", v)
+		}
+		*d = Duration(p)
+		return nil
+	}
+	return fmt.Errorf("invalid duration %v: want a string like \"10m\" or a number of seconds", v)
+}
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// Socket is a milter listen address as administrators write it:
+// libmilter style inet:PORT@HOST, inet6:PORT@HOST, unix:/path, local:/path,
+// or Postfix style inet:HOST:PORT.
+type Socket struct {
+	Network string // "tcp", "tcp6" or "unix"
+	Address string // host:port or a path
+	text    string
+}
+
+// ParseSocket parses a listen address.
+func ParseSocket(s string) (Socket, error) {
+	kind, rest, ok := strings.Cut(s, ":")
+	if !ok {
+		return Socket{}, fmt.Errorf("invalid socket %q: want inet:PORT@HOST, inet:HOST:PORT or unix:/path", s)
+	}
+	switch strings.ToLower(kind) {
+	case "unix", "local":
+		if !strings.HasPrefix(rest, "/") {
+			return Socket{}, fmt.Errorf("invalid socket %q: a unix socket needs an absolute path", s)
+		}
+		return Socket{Network: "unix", Address: rest, text: s}, nil
+	case "inet", "inet6":
+		network := "tcp"
+		if strings.ToLower(kind) == "inet6" {
+			network = "tcp6"
+		}
+		var host, port string
+		if p, h, ok := strings.Cut(rest, "@"); ok {
+			port, host = p, h
+		} else if h, p, err := net.SplitHostPort(rest); err == nil {
+			host, port = h, p
+		} else {
+			port = rest // libmilter: inet:PORT listens on every address
+		}
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 0 || n > 65535 {
+			return Socket{}, fmt.Errorf("invalid socket %q: bad port %q", s, port)
+		}
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+		return Socket{Network: network, Address: net.JoinHostPort(host, port), text: s}, nil
+	}
+	return Socket{}, fmt.Errorf("invalid socket %q: unknown kind %q (want inet, inet6, unix or local)", s, kind)
+}
+
+// MustSocket is ParseSocket for constants.
+func MustSocket(s string) Socket {
+	sk, err := ParseSocket(s)
+	if err != nil {
+		panic(err)
+	}
+	return sk
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *Socket) UnmarshalText(b []byte) error {
+	sk, err := ParseSocket(string(b))
+	if err != nil {
+		return err
+	}
+	*s = sk
+	return nil
+}
+
+func (s Socket) String() string { return s.text }
+
+// Loopback reports whether a TCP socket listens on loopback only. A unix
+// socket counts as loopback.
+func (s Socket) Loopback() bool {
+	if s.Network == "unix" {
+		return true
+	}
+	host, _, _ := net.SplitHostPort(s.Address)
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// ExceptionPolicy is how a panic or internal error in a check is answered
+// (bms.py: Milter.set_exception_policy).
+type ExceptionPolicy string
+
+// The exception policies.
+const (
+	ExceptionTempfail ExceptionPolicy = "tempfail"
+	ExceptionContinue ExceptionPolicy = "continue"
+	ExceptionReject   ExceptionPolicy = "reject"
+)
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (p *ExceptionPolicy) UnmarshalText(b []byte) error {
+	switch v := ExceptionPolicy(strings.ToLower(string(b))); v {
+	case ExceptionTempfail, ExceptionContinue, ExceptionReject:
+		*p = v
+		return nil
+	}
+	return fmt.Errorf("%q is not one of tempfail, continue, reject", b)
+}
+
+// BlockedAction is what happens to mail from a blocked sender.
+type BlockedAction string
+
+// The blocked-sender actions.
+const (
+	BlockedDefer  BlockedAction = "defer"
+	BlockedReject BlockedAction = "reject"
+)
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (a *BlockedAction) UnmarshalText(b []byte) error {
+	switch v := BlockedAction(strings.ToLower(string(b))); v {
+	case BlockedDefer, BlockedReject:
+		*a = v
+		return nil
+	}
+	return fmt.Errorf("%q is not one of defer, reject", b)
+}
+
+// HostPattern matches a connecting client, as bms.py's internal_connect
+// and trusted_relay did: a CIDR ("192.0.2.0/24"), an address, a glob over
+// the address ("127.*") or a host name or glob matched against the
+// client's forward-confirmed PTR name ("*.example.com").
+type HostPattern struct {
+	prefix netip.Prefix // valid for CIDR and address entries
+	ipGlob string       // glob over the textual address
+	name   string       // glob over the PTR name, lower case
+	text   string
+}
+
+// ParseHostPattern parses one entry.
+func ParseHostPattern(s string) (HostPattern, error) {
+	t := strings.TrimSpace(s)
+	hp := HostPattern{text: t}
+	switch {
+	case t == "":
+		return hp, fmt.Errorf("empty host pattern")
+	case strings.Contains(t, "/"):
+		p, err := netip.ParsePrefix(t)
+		if err != nil {
+			return hp, fmt.Errorf("invalid CIDR %q", t)
+		}
+		hp.prefix = p.Masked()
+	default:
+		if ip, err := netip.ParseAddr(t); err == nil {
+			hp.prefix = netip.PrefixFrom(ip, ip.BitLen())
+			break
+		}
+		if _, err := path.Match(t, ""); err != nil || strings.ContainsAny(t, " \t@") {
+			return hp, fmt.Errorf("invalid host pattern %q", t)
+		}
+		if strings.Contains(t, ":") || strings.Trim(t, "0123456789.*?[]-!") == "" {
+			hp.ipGlob = strings.ToLower(t)
+		} else {
+			hp.name = strings.ToLower(strings.TrimSuffix(t, "."))
+		}
+	}
+	return hp, nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (h *HostPattern) UnmarshalText(b []byte) error {
+	p, err := ParseHostPattern(string(b))
+	if err != nil {
+		return err
+	}
+	*h = p
+	return nil
+}
+
+func (h HostPattern) String() string { return h.text }
+
+// Match reports whether the client at ip, whose confirmed PTR name is ptr
+// (empty if none), matches.
+func (h HostPattern) Match(ip netip.Addr, ptr string) bool {
+	switch {
+	case h.prefix.IsValid():
+		return h.prefix.Contains(ip.Unmap())
+	case h.ipGlob != "":
+		ok, _ := path.Match(h.ipGlob, ip.Unmap().String())
+		return ok
+	case ptr != "":
+		ok, _ := path.Match(h.name, strings.ToLower(strings.TrimSuffix(ptr, ".")))
+		return ok
+	}
+	return false
+}
+
+// MatchAny reports whether any pattern in ps matches.
+func MatchAny(ps []HostPattern, ip netip.Addr, ptr string) bool {
+	for _, p := range ps {
+		if p.Match(ip, ptr) {
+			return true
+		}
+	}
+	return false
+}
+
+// DomainPattern is a domain or a glob over domains ("*.example.com"),
+// matched case-insensitively, as bms.py's internal_domains.
+type DomainPattern struct{ glob string }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *DomainPattern) UnmarshalText(b []byte) error {
+	g := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(string(b)), "."))
+	if _, err := path.Match(g, ""); err != nil || g == "" || strings.ContainsAny(g, " \t@/") {
+		return fmt.Errorf("invalid domain pattern %q", b)
+	}
+	d.glob = g
+	return nil
+}
+
+// NewDomainPattern returns a pattern for tests and defaults.
+func NewDomainPattern(s string) (DomainPattern, error) {
+	var d DomainPattern
+	err := d.UnmarshalText([]byte(s))
+	return d, err
+}
+
+func (d DomainPattern) String() string { return d.glob }
+
+// Match reports whether domain matches.
+func (d DomainPattern) Match(domain string) bool {
+	ok, _ := path.Match(d.glob, strings.ToLower(strings.TrimSuffix(domain, ".")))
+	return ok
+}
+
+// WordPattern compiles a porn_words entry: case-insensitive, with the
+// character classes {a} {e} {i} {o} for the usual substitutions.
+func WordPattern(w string) (*regexp.Regexp, error) {
+	var b strings.Builder
+	b.WriteString("(?i)")
+	for rest := w; rest != ""; {
+		open := strings.IndexByte(rest, '{')
+		if open < 0 {
+			b.WriteString(regexp.QuoteMeta(rest))
+			break
+		}
+		b.WriteString(regexp.QuoteMeta(rest[:open]))
+		end := strings.IndexByte(rest[open:], '}')
+		if end < 0 {
+			return nil, fmt.Errorf("word %q: unclosed {", w)
+		}
+		class, ok := wordClasses[rest[open+1:open+end]]
+		if !ok {
+			return nil, fmt.Errorf("word %q: unknown class {%s} (known: {a} {e} {i} {o})", w, rest[open+1:open+end])
+		}
+		b.WriteString(class)
+		rest = rest[open+end+1:]
+	}
+	if len(strings.TrimSpace(w)) < 2 {
+		return nil, fmt.Errorf("word %q is too short (bms.py ignored words under 2 characters)", w)
+	}
+	return regexp.Compile(b.String())
+}
+
+var wordClasses = map[string]string{
+	"a": "[a@ãä]",
+	"e": "[eë]",
+	"i": "[i1í]",
+	"o": "[o0ö]",
+}
+
+// ServerAddr normalises a DNS server ("192.0.2.53", "[::1]:5353") to
+// host:port.
+func ServerAddr(s string) (string, error) {
+	if _, _, err := net.SplitHostPort(s); err == nil {
+		return s, nil
+	}
+	if ip, err := netip.ParseAddr(strings.Trim(s, "[]")); err == nil {
+		return net.JoinHostPort(ip.String(), "53"), nil
+	}
+	return "", fmt.Errorf("invalid DNS server %q: want an address, optionally with :port", s)
+}
+
+// SyslogFacility maps a facility name to its syslog value.
+func SyslogFacility(name string) (syslog.Priority, error) {
+	f, ok := facilities[strings.ToLower(name)]
+	if !ok {
+		return 0, fmt.Errorf("unknown syslog facility %q", name)
+	}
+	return f, nil
+}
+
+var facilities = map[string]syslog.Priority{
+	"mail": syslog.LOG_MAIL, "daemon": syslog.LOG_DAEMON, "user": syslog.LOG_USER,
+	"local0": syslog.LOG_LOCAL0, "local1": syslog.LOG_LOCAL1, "local2": syslog.LOG_LOCAL2,
+	"local3": syslog.LOG_LOCAL3, "local4": syslog.LOG_LOCAL4, "local5": syslog.LOG_LOCAL5,
+	"local6": syslog.LOG_LOCAL6, "local7": syslog.LOG_LOCAL7,
+}
+
+// keyLine finds the line where a dotted key (or table) is written, for
+// error messages the TOML decoder cannot locate itself. 0 if not found.
+func keyLine(src []byte, key string) int {
+	table := ""
+	for i, line := range strings.Split(string(src), "\n") {
+		t := strings.TrimSpace(line)
+		if t == "" || t[0] == '#' {
+			continue
+		}
+		if strings.HasPrefix(t, "[") {
+			inner := strings.Trim(strings.SplitN(t, "#", 2)[0], " \t[]")
+			table = normKey(inner)
+			if table == key {
+				return i + 1
+			}
+			continue
+		}
+		lhs, _, ok := strings.Cut(t, "=")
+		if !ok {
+			continue
+		}
+		full := normKey(lhs)
+		if table != "" {
+			full = table + "." + full
+		}
+		if full == key {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+func normKey(s string) string {
+	parts := strings.Split(s, ".")
+	for i, p := range parts {
+		parts[i] = strings.Trim(strings.TrimSpace(p), `"'`)
+	}
+	return strings.Join(parts, ".")
+}

@@ -1,0 +1,164 @@
+// Package maillog writes maxwell's mail log: one logfmt line per event,
+// always with the connection id, for people and for log tailers
+// (`maxwell report`, `maxwell watch`). Values are quoted and escaped so that
+// nothing a client sends can split a line or forge another.
+package maillog
+
+import (
+	"fmt"
+	"io"
+	"log/syslog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Logger writes mail-log lines to stderr, a file or syslog. It is safe for
+// concurrent use.
+type Logger struct {
+	mu     sync.Mutex
+	w      io.Writer
+	path   string         // set when writing to a file, for Reopen
+	file   *os.File       // the open file, if any
+	syslog *syslog.Writer // set when writing to syslog
+	now    func() time.Time
+}
+
+// New returns a Logger writing to w.
+func New(w io.Writer) *Logger { return &Logger{w: w, now: time.Now} }
+
+// Open returns a Logger for a destination as configured: "stderr",
+// "stdout", "syslog" (with the given facility) or a file path, appended to.
+func Open(dest string, facility syslog.Priority) (*Logger, error) {
+	switch dest {
+	case "", "stderr":
+		return New(os.Stderr), nil
+	case "stdout":
+		return New(os.Stdout), nil
+	case "syslog":
+		sw, err := syslog.New(facility|syslog.LOG_INFO, "maxwell")
+		if err != nil {
+			return nil, fmt.Errorf("mail log: cannot reach syslog: %w", err)
+		}
+		return &Logger{w: sw, syslog: sw, now: time.Now}, nil
+	}
+	f, err := openFile(dest)
+	if err != nil {
+		return nil, err
+	}
+	return &Logger{w: f, file: f, path: dest, now: time.Now}, nil
+}
+
+func openFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("mail log: %w", err)
+	}
+	return f, nil
+}
+
+// Reopen reopens a log file (after logrotate moved it). For other
+// destinations it does nothing. On error the old file stays in use.
+func (l *Logger) Reopen() error {
+	if l.path == "" {
+		return nil
+	}
+	f, err := openFile(l.path)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	old := l.file
+	l.file, l.w = f, f
+	l.mu.Unlock()
+	return old.Close()
+}
+
+// Close closes a file or syslog destination.
+func (l *Logger) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.file != nil:
+		return l.file.Close()
+	case l.syslog != nil:
+		return l.syslog.Close()
+	}
+	return nil
+}
+
+// Log writes one line: the time (not for syslog, which stamps its own),
+// conn=ID, event=EVENT, then the key/value pairs of kv in order. Keys must
+// be plain words; values may be anything and are escaped.
+func (l *Logger) Log(conn uint64, event string, kv ...any) {
+	b := make([]byte, 0, 256)
+	if l.syslog == nil {
+		b = l.now().UTC().AppendFormat(b, time.RFC3339)
+		b = append(b, ' ')
+	}
+	b = append(b, "conn="...)
+	b = strconv.AppendUint(b, conn, 10)
+	b = append(b, " event="...)
+	b = AppendValue(b, event)
+	for i := 0; i+1 < len(kv); i += 2 {
+		b = append(b, ' ')
+		b = append(b, fmt.Sprint(kv[i])...)
+		b = append(b, '=')
+		b = AppendValue(b, format(kv[i+1]))
+	}
+	b = append(b, '\n')
+	l.mu.Lock()
+	_, _ = l.w.Write(b)
+	l.mu.Unlock()
+}
+
+func format(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case []string:
+		return strings.Join(v, ",")
+	case fmt.Stringer:
+		return v.String()
+	case error:
+		return v.Error()
+	case nil:
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+// AppendValue appends s as a logfmt value: bare when it is a plain word,
+// otherwise double-quoted with Go escapes, so CR, LF, quotes and invalid
+// UTF-8 can never end the line or the value early.
+func AppendValue(b []byte, s string) []byte {
+	if needsQuote(s) {
+		return strconv.AppendQuote(b, s)
+	}
+	return append(b, s...)
+}
+
+func needsQuote(s string) bool {
+	if s == "" {
+		return true
+	}
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c <= ' ' || c == '=' || c == '"' || c == '\\' || c == 0x7f {
+				return true
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError || !strconv.IsPrint(r) {
+			return true
+		}
+		i += size
+	}
+	return false
+}

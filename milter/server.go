@@ -1,0 +1,264 @@
+// Package milter connects maxwell's policy engine to MTAs through the
+// milter protocol (github.com/d--j/go-milter). It is the only package that
+// speaks the protocol: it turns milter events into policy.Session calls
+// and Decisions into milter responses and message modifications.
+package milter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/d--j/go-milter"
+
+	"github.com/maxwell-milter/maxwell/policy"
+)
+
+// Actions maxwell may ask of the MTA, and protocol steps it leaves out:
+// it needs no body (yet) and no unknown commands, and header fields are
+// judged at the end of the header, so they need no reply each.
+const (
+	wantActions  = milter.OptAddHeader | milter.OptSetMacros
+	wantProtocol = milter.OptNoBody | milter.OptNoUnknown | milter.OptNoHeaderReply
+)
+
+// Macros maxwell reads, by the stage it asks for them.
+var wantMacros = map[milter.MacroStage][]string{
+	milter.StageConnect: {"j", "{daemon_port}", "{client_ptr}", "_"},
+	milter.StageMail:    {"{auth_authen}", "i"},
+	milter.StageData:    {"i"},
+	milter.StageEOM:     {"i"},
+}
+
+// Options tune the server; zero values take the defaults.
+type Options struct {
+	IdleTimeout  time.Duration // longest wait for the MTA's next command
+	WriteTimeout time.Duration
+}
+
+// Server serves the milter protocol. Its engine can be replaced while it
+// runs (configuration reload); each session keeps the engine it began with.
+type Server struct {
+	engine atomic.Pointer[policy.Engine]
+	diag   *slog.Logger
+	srv    *milter.Server
+}
+
+func init() {
+	// go-milter's own warnings go to the diagnostic log, not to log.Printf.
+	milter.LogWarning = func(format string, v ...any) { slog.Warn("milter: " + fmt.Sprintf(format, v...)) }
+}
+
+// NewServer returns a server for e.
+func NewServer(e *policy.Engine, diag *slog.Logger, o Options) *Server {
+	s := &Server{diag: diag}
+	s.engine.Store(e)
+	opts := []milter.Option{
+		milter.WithDynamicMilter(func(uint32, milter.OptAction, milter.OptProtocol, milter.DataSize) milter.Milter {
+			return &session{srv: s}
+		}),
+		milter.WithNegotiationCallback(negotiate),
+		milter.WithReadTimeout(o.IdleTimeout),
+	}
+	if o.WriteTimeout > 0 {
+		opts = append(opts, milter.WithWriteTimeout(o.WriteTimeout))
+	}
+	for stage, names := range wantMacros {
+		opts = append(opts, milter.WithMacroRequest(stage, names))
+	}
+	s.srv = milter.NewServer(opts...)
+	return s
+}
+
+// SetEngine makes new sessions use e.
+func (s *Server) SetEngine(e *policy.Engine) { s.engine.Store(e) }
+
+// Engine returns the engine new sessions use.
+func (s *Server) Engine() *policy.Engine { return s.engine.Load() }
+
+// Serve accepts MTA connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	err := s.srv.Serve(guardListener{ln})
+	if errors.Is(err, milter.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting connections and waits for the sessions in
+// flight until ctx ends, then closes them.
+func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+
+// negotiate agrees on protocol version, actions and steps: what maxwell
+// wants and the MTA offers. A missing action is logged, not fatal: the
+// MTA then simply does not get that kind of edit.
+func negotiate(mtaVersion, milterVersion uint32, mtaActions, _ milter.OptAction, mtaProtocol, _ milter.OptProtocol, offered milter.DataSize) (uint32, milter.OptAction, milter.OptProtocol, milter.DataSize, error) {
+	version := min(mtaVersion, milterVersion)
+	if version < 2 {
+		return 0, 0, 0, 0, fmt.Errorf("milter protocol version %d is too old", mtaVersion)
+	}
+	if missing := wantActions &^ mtaActions; missing != 0 {
+		slog.Warn("MTA does not offer milter actions maxwell uses", "missing", missing.String())
+	}
+	return version, wantActions & mtaActions, wantProtocol & mtaProtocol, offered, nil
+}
+
+// session adapts one milter connection to a policy.Session.
+type session struct {
+	srv *Server
+	ps  *policy.Session
+}
+
+// NewConnection is called for each SMTP connection the milter connection
+// carries (an MTA may reuse it).
+func (m *session) NewConnection(milter.Modifier) error {
+	if m.ps != nil {
+		m.ps.Close()
+	}
+	m.ps = m.srv.engine.Load().NewSession()
+	return nil
+}
+
+func (m *session) Connect(host, family string, port uint16, addr string, mod milter.Modifier) (*milter.Response, error) {
+	ci := policy.ConnInfo{
+		Hostname:   host,
+		Port:       port,
+		MTAName:    strings.TrimSpace(mod.Get("j")),
+		DaemonPort: mod.Get("{daemon_port}"),
+	}
+	if family == "tcp4" || family == "tcp6" {
+		ci.IP, _ = netip.ParseAddr(addr)
+	}
+	return m.answer("connect", mod, func() policy.Decision { return m.ps.Connect(ci) })
+}
+
+func (m *session) Helo(name string, mod milter.Modifier) (*milter.Response, error) {
+	return m.answer("helo", mod, func() policy.Decision { return m.ps.Hello(name) })
+}
+
+func (m *session) MailFrom(from, esmtpArgs string, mod milter.Modifier) (*milter.Response, error) {
+	mi := policy.MailInfo{Sender: from, Args: esmtpArgs, AuthUser: mod.Get("{auth_authen}"), QueueID: mod.Get("i")}
+	return m.answer("mail", mod, func() policy.Decision { return m.ps.MailFrom(mi) })
+}
+
+func (m *session) RcptTo(rcpt, esmtpArgs string, mod milter.Modifier) (*milter.Response, error) {
+	return m.answer("rcpt", mod, func() policy.Decision { return m.ps.RcptTo(rcpt, esmtpArgs) })
+}
+
+func (m *session) Data(mod milter.Modifier) (*milter.Response, error) {
+	return m.answer("data", mod, func() policy.Decision {
+		m.ps.SetQueueID(mod.Get("i"))
+		return m.ps.Data()
+	})
+}
+
+func (m *session) Header(name, value string, mod milter.Modifier) (*milter.Response, error) {
+	return m.answer("header", mod, func() policy.Decision {
+		m.ps.Header(name, value)
+		return policy.Decision{}
+	})
+}
+
+func (m *session) Headers(mod milter.Modifier) (*milter.Response, error) {
+	return m.answer("eoh", mod, m.ps.EndOfHeaders)
+}
+
+// BodyChunk is not negotiated; an MTA that sends the body anyway is told
+// to go on.
+func (m *session) BodyChunk([]byte, milter.Modifier) (*milter.Response, error) {
+	return milter.RespContinue, nil
+}
+
+func (m *session) EndOfMessage(mod milter.Modifier) (*milter.Response, error) {
+	return m.answer("eom", mod, func() policy.Decision {
+		m.ps.SetQueueID(mod.Get("i"))
+		return m.ps.EndOfMessage()
+	})
+}
+
+func (m *session) Abort(milter.Modifier) error {
+	m.ps.Abort()
+	return nil
+}
+
+func (m *session) Unknown(string, milter.Modifier) (*milter.Response, error) {
+	return milter.RespContinue, nil
+}
+
+func (m *session) Cleanup(milter.Modifier) {
+	if m.ps != nil {
+		m.ps.Close()
+	}
+}
+
+// answer runs one engine call, guarded by the exception policy, and turns
+// its decision into a milter response, making the message edits at end of
+// message.
+func (m *session) answer(where string, mod milter.Modifier, call func() policy.Decision) (*milter.Response, error) {
+	d := m.decide(where, call)
+	if d.Action == policy.Accept || d.Action == policy.Quarantine {
+		if err := m.edit(d, mod); err != nil {
+			return nil, err // the MTA went away; nothing left to answer
+		}
+	}
+	return response(d), nil
+}
+
+func (m *session) decide(where string, call func() policy.Decision) (d policy.Decision) {
+	defer m.ps.Recover(&where, &d)
+	return call()
+}
+
+// edit applies a decision's message edits (only allowed at end of message).
+func (m *session) edit(d policy.Decision, mod milter.Modifier) error {
+	for _, e := range d.Edits {
+		switch e.Kind {
+		case policy.InsertHeader:
+			if mod.Actions()&milter.OptAddHeader == 0 {
+				m.srv.diag.Warn("MTA refused header edits; header not added", "conn", m.ps.ID, "header", e.Name)
+				continue
+			}
+			if err := mod.InsertHeader(e.Index, e.Name, e.Value); err != nil {
+				return err
+			}
+		}
+	}
+	if d.Action == policy.Quarantine {
+		return mod.Quarantine(d.Reason)
+	}
+	return nil
+}
+
+// response turns a decision into what the MTA is told.
+func response(d policy.Decision) *milter.Response {
+	switch d.Action {
+	case policy.Continue:
+		return milter.RespContinue
+	case policy.Accept, policy.Quarantine:
+		return milter.RespAccept
+	case policy.Discard:
+		return milter.RespDiscard
+	}
+	fallback := milter.RespTempFail
+	if d.Action == policy.Reject {
+		fallback = milter.RespReject
+	}
+	if d.Code == 0 {
+		return fallback
+	}
+	reason := strings.Join(d.Text, "\n")
+	if d.XCode != "" {
+		reason = d.XCode + " " + reason
+	}
+	r, err := milter.RejectWithCodeAndReason(uint16(d.Code), reason)
+	if err != nil {
+		return fallback
+	}
+	return r
+}

@@ -1,0 +1,407 @@
+package milter
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/d--j/go-milter"
+
+	"github.com/maxwell-milter/maxwell/internal/config"
+	"github.com/maxwell-milter/maxwell/internal/dnstest"
+	"github.com/maxwell-milter/maxwell/internal/enginetest"
+	"github.com/maxwell-milter/maxwell/internal/mtaclient"
+	"github.com/maxwell-milter/maxwell/policy"
+)
+
+const testConfig = `
+[milter]
+internal_connect = ["192.0.2.0/24"]
+internal_domains = ["example.org"]
+DELAY
+
+[blocked_senders]
+senders = ["pest@annoying.example"]
+
+[dns]
+timeout = "1500ms"
+attempts = 1
+`
+
+var testZone = []string{
+	"7.100.51.198.in-addr.arpa. PTR mail.sender.example.",
+	"mail.sender.example. A 198.51.100.7",
+	"8.100.51.198.in-addr.arpa. PTR localhost.",
+}
+
+// start runs a server on 127.0.0.1:0 and returns its address.
+func start(t *testing.T, env *enginetest.Env) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(env.Engine, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{IdleTimeout: 10 * time.Second})
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-done
+	})
+	return ln.Addr().String()
+}
+
+func newEnv(t *testing.T, delayed bool) *enginetest.Env {
+	delay := "delayed_reject = true"
+	if !delayed {
+		delay = "delayed_reject = false"
+	}
+	env := enginetest.New(t, strings.Replace(testConfig, "DELAY", delay, 1), testZone...)
+	env.DNS.Fail("9.100.51.198.in-addr.arpa", dnstest.Silent)
+	return env
+}
+
+var (
+	external = policy.ConnInfo{IP: netip.MustParseAddr("198.51.100.7"), Hostname: "mail.sender.example", Port: 40000}
+	headers  = []policy.Header{{Name: "From", Value: "Alice <alice@sender.example>"}, {Name: "Subject", Value: "Hello"}}
+	body     = []byte("Hello Bob.\r\n")
+)
+
+func alice() policy.MailInfo { return policy.MailInfo{Sender: "alice@sender.example"} }
+
+// wantReply checks an action's type and reply.
+func wantReply(t *testing.T, what string, r mtaclient.Result, code int, text string) {
+	t.Helper()
+	c, _, lines := mtaclient.Reply(r.Action)
+	if r.Action.Type != milter.ActionRejectWithCode || c != code || !strings.Contains(strings.Join(lines, "\n"), text) {
+		t.Errorf("%s: got %s at %s, want %d %q", what, r.Action, r.Stage, code, text)
+	}
+}
+
+func TestAcceptedMessageGetsHeader(t *testing.T) {
+	addr := start(t, newEnv(t, true))
+	res, err := mtaclient.Send("tcp", addr, policy.Transaction{
+		Conn: external, Helo: "mail.sender.example", Mail: alice(), Rcpts: []string{"bob@example.org"}, Headers: headers,
+	}, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Accepted() || len(res.Mods) != 1 {
+		t.Fatalf("got %s with %v", res.Action, res.Mods)
+	}
+	m := res.Mods[0]
+	if m.Type != milter.ActionInsertHeader || m.HeaderIndex != 0 || m.HeaderName != "X-Maxwell-Connection" ||
+		m.HeaderValue != `class="EXTERNAL"; ip=198.51.100.7; ptr=mail.sender.example; helo=mail.sender.example` {
+		t.Errorf("modification = %s", m)
+	}
+}
+
+func TestNegotiation(t *testing.T) {
+	addr := start(t, newEnv(t, true))
+	c, _, err := mtaclient.Dial("tcp", addr, external, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// maxwell asks for no body, no unknown commands and no per-header
+	// replies, and only for the header action it uses.
+	s := c.Session()
+	for _, p := range []milter.OptProtocol{milter.OptNoBody, milter.OptNoUnknown, milter.OptNoHeaderReply} {
+		if !s.ProtocolOption(p) {
+			t.Errorf("protocol option %s not negotiated", p)
+		}
+	}
+	if s.ProtocolOption(milter.OptNoConnect) || s.ProtocolOption(milter.OptNoData) {
+		t.Error("connect and data steps must stay")
+	}
+	if !s.ActionOption(milter.OptAddHeader) || s.ActionOption(milter.OptChangeBody) || s.ActionOption(milter.OptQuarantine) {
+		t.Error("actions: want add header only")
+	}
+}
+
+func TestReplies(t *testing.T) {
+	addr := start(t, newEnv(t, true))
+	_, res, err := mtaclient.Dial("tcp", addr, external, "192.0.2.1")
+	if err != nil || res == nil {
+		t.Fatalf("numeric HELO: %v %v", res, err)
+	}
+	wantReply(t, "numeric HELO", *res, 550, "hello name cannot be numeric ip")
+	if res.Action.SMTPReply != "550 5.7.1 hello name cannot be numeric ip" {
+		t.Errorf("reply = %q", res.Action.SMTPReply)
+	}
+
+	// A multi-line reply carries the enhanced code on every line.
+	r, err := mtaclient.Send("tcp", addr, policy.Transaction{
+		Conn: policy.ConnInfo{IP: netip.MustParseAddr("192.0.2.10")}, Helo: "pc10",
+		Mail: policy.MailInfo{Sender: "x@elsewhere.example"}, Rcpts: []string{"bob@example.org"},
+	}, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "550-5.7.1 Your PC is using an unauthorized MAIL FROM.\r\n550 5.7.1 It is either badly misconfigured or controlled by organized crime."
+	if r.Stage != "mail from" || r.Action.SMTPReply != want {
+		t.Errorf("zombie: %s %q, want %q", r.Stage, r.Action.SMTPReply, want)
+	}
+}
+
+// One milter connection carries several messages; connection state (HELO,
+// PTR) stays, message state goes with RSET and with each new MAIL FROM.
+func TestSeveralMessagesAndAbort(t *testing.T) {
+	env := newEnv(t, true)
+	addr := start(t, env)
+	c, _, err := mtaclient.Dial("tcp", addr, external, "mail.sender.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	r, err := c.Message(policy.MailInfo{Sender: "pest@annoying.example"}, []string{"bob@example.org"}, headers, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantReply(t, "blocked sender", r, 452, "Mailbox full")
+
+	// Abort in the middle of the header.
+	sess := c.Session()
+	if _, err := sess.Mail("alice@sender.example", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sess.Rcpt("bob@example.org", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sess.DataStart(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sess.HeaderField("Subject", "half", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Abort(nil); err != nil {
+		t.Fatal(err)
+	}
+
+	for i := 0; i < 2; i++ {
+		r, err = c.Message(alice(), []string{"bob@example.org"}, headers, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.Accepted() || len(r.Mods) != 1 || !strings.Contains(r.Mods[0].HeaderValue, "helo=mail.sender.example") {
+			t.Errorf("message %d after the abort: %s %v", i+2, r.Action, r.Mods)
+		}
+	}
+	c.Close()
+	waitFor(t, func() bool { return len(env.Log.Lines("event=close", "messages=2")) == 1 })
+	if got := len(env.Log.Lines("event=abort")); got != 2 {
+		t.Errorf("%d abort lines, want 2 (refused message, RSET):\n%s", got, env.Log.String())
+	}
+	if got := len(env.Log.Lines("event=connect")); got != 1 {
+		t.Errorf("%d connect lines for one connection", got)
+	}
+}
+
+func TestDelayedRejectAndAuth(t *testing.T) {
+	addr := start(t, newEnv(t, true))
+	ptrLocalhost := policy.ConnInfo{IP: netip.MustParseAddr("198.51.100.8")}
+	tx := policy.Transaction{Conn: ptrLocalhost, Helo: "h.example", Mail: alice(), Rcpts: []string{"bob@example.org", "carol@example.org"}, Headers: headers}
+	r, err := mtaclient.Send("tcp", addr, tx, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Stage != "data" {
+		t.Errorf("delayed reject answered at %s, want data", r.Stage)
+	}
+	wantReply(t, "PTR localhost", r, 550, "not a reasonable PTR name")
+
+	tx.Mail.AuthUser = "alice"
+	if r, err = mtaclient.Send("tcp", addr, tx, body); err != nil || !r.Accepted() {
+		t.Errorf("after SMTP AUTH: %v %v, want accepted", r.Action, err)
+	}
+}
+
+// A panic in a check is answered by the exception policy, and the daemon
+// goes on serving.
+func TestPanicInCheck(t *testing.T) {
+	env := newEnv(t, true)
+	env.Engine.Append(policy.Check{Name: "boom", Stage: policy.StageHelo, Run: func(s *policy.Session) (*policy.Decision, error) {
+		if s.Helo == "panic.example" {
+			var p *policy.Decision
+			return nil, nilDeref(p)
+		}
+		return nil, nil
+	}})
+	addr := start(t, env)
+	_, res, err := mtaclient.Dial("tcp", addr, external, "panic.example")
+	if err != nil || res == nil {
+		t.Fatalf("got %v, %v", res, err)
+	}
+	wantReply(t, "panic", *res, 451, "Internal error")
+	if res.Action.SMTPReply[:9] != "451 4.3.0" {
+		t.Errorf("reply = %q, want 451 4.3.0", res.Action.SMTPReply)
+	}
+	r, err := mtaclient.Send("tcp", addr, policy.Transaction{Conn: external, Helo: "mail.sender.example", Mail: alice(), Rcpts: []string{"bob@example.org"}}, body)
+	if err != nil || !r.Accepted() {
+		t.Errorf("next session: %v %v", r.Action, err)
+	}
+}
+
+// nilDeref dereferences p: a real nil-pointer panic.
+func nilDeref(p *policy.Decision) error {
+	_ = p.Code
+	return nil
+}
+
+// A DNS server that never answers gets the client a 451, and other
+// sessions are served in the meantime.
+func TestDNSNeverAnswers(t *testing.T) {
+	env := newEnv(t, false)
+	addr := start(t, env)
+	slow := make(chan *mtaclient.Result, 1)
+	go func() {
+		_, res, err := mtaclient.Dial("tcp", addr, policy.ConnInfo{IP: netip.MustParseAddr("198.51.100.9")}, "h.example")
+		if err != nil {
+			t.Error(err)
+		}
+		slow <- res
+	}()
+	waitFor(t, func() bool { return env.DNS.Queries() > 0 })
+
+	r, err := mtaclient.Send("tcp", addr, policy.Transaction{Conn: external, Helo: "mail.sender.example", Mail: alice(), Rcpts: []string{"bob@example.org"}}, body)
+	if err != nil || !r.Accepted() {
+		t.Fatalf("session beside the stuck one: %v %v", r.Action, err)
+	}
+	select {
+	case <-slow:
+		t.Error("the stuck session ended before the other was served")
+	default:
+	}
+	res := <-slow
+	if res == nil {
+		t.Fatal("no decision at connect")
+	}
+	wantReply(t, "silent DNS", *res, 451, "Temporary DNS failure")
+	if !strings.HasPrefix(res.Action.SMTPReply, "451 4.4.3 ") {
+		t.Errorf("reply = %q, want 451 4.4.3", res.Action.SMTPReply)
+	}
+}
+
+// Garbage on the socket closes that connection, never the daemon.
+func TestGarbage(t *testing.T) {
+	env := newEnv(t, true)
+	addr := start(t, env)
+	negotiate := []byte{0, 0, 0, 13, 'O', 0, 0, 0, 6, 0, 0, 1, 0xff, 0, 0x1f, 0xff, 0xff}
+	tests := map[string][]byte{
+		"random bytes":           []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+		"zero-length packet":     append(append([]byte{}, negotiate...), 0, 0, 0, 0),
+		"2 GiB packet":           {0x7f, 0xff, 0xff, 0xff, 'O'},
+		"connect without NUL":    append(append([]byte{}, negotiate...), 0, 0, 0, 4, 'C', 'a', 'b', 'c'),
+		"mail without NUL":       append(append([]byte{}, negotiate...), 0, 0, 0, 4, 'M', 'a', '@', 'b'),
+		"connect without family": append(append([]byte{}, negotiate...), 0, 0, 0, 3, 'C', 'h', 0),
+		"truncated packet":       {0, 0, 0, 50, 'O', 0, 0},
+	}
+	for name, garbage := range tests {
+		t.Run(name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.Write(garbage)
+			if tc, ok := conn.(*net.TCPConn); ok && name == "truncated packet" {
+				tc.CloseWrite() // and then the peer goes away
+			}
+			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.ReadAll(conn); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+				t.Errorf("the server did not close the connection: %v", err)
+			}
+			r, err := mtaclient.Send("tcp", addr, policy.Transaction{Conn: external, Helo: "mail.sender.example", Mail: alice(), Rcpts: []string{"bob@example.org"}}, body)
+			if err != nil || !r.Accepted() {
+				t.Fatalf("next session: %v %v", r.Action, err)
+			}
+		})
+	}
+}
+
+// An MTA that disappears in the middle of a message loses that message
+// only.
+func TestClientGoneMidMessage(t *testing.T) {
+	env := newEnv(t, true)
+	addr := start(t, env)
+	c, _, err := mtaclient.Dial("tcp", addr, external, "mail.sender.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Session()
+	s.Mail("alice@sender.example", "")
+	s.Rcpt("bob@example.org", "")
+	s.DataStart()
+	s.HeaderField("Subject", "cut short", nil)
+	c.Net.Close() // no QUIT, no abort
+	waitFor(t, func() bool { return len(env.Log.Lines("event=abort", "from=alice@sender.example")) == 1 })
+	waitFor(t, func() bool { return len(env.Log.Lines("event=close")) == 1 })
+
+	r, err := mtaclient.Send("tcp", addr, policy.Transaction{Conn: external, Helo: "mail.sender.example", Mail: alice(), Rcpts: []string{"bob@example.org"}}, body)
+	if err != nil || !r.Accepted() {
+		t.Fatalf("next session: %v %v", r.Action, err)
+	}
+}
+
+func TestUnixSocket(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "maxwell.sock")
+	sock := config.MustSocket("unix:" + path)
+
+	// A stale socket left by a crash is replaced...
+	stale, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.(*net.UnixListener).SetUnlinkOnClose(false)
+	stale.Close()
+	ln, err := Listen(sock, "")
+	if err != nil {
+		t.Fatalf("over a stale socket: %v", err)
+	}
+	defer ln.Close()
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o660 {
+		t.Errorf("socket mode = %v, %v; want 0660", fi.Mode().Perm(), err)
+	}
+	// ... but a socket in use, or any other file, is not.
+	if _, err := Listen(sock, ""); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Errorf("second listener: err = %v", err)
+	}
+	other := filepath.Join(dir, "not-a-socket")
+	os.WriteFile(other, []byte("precious"), 0o600)
+	if _, err := Listen(config.MustSocket("unix:"+other), ""); err == nil {
+		t.Error("a regular file was replaced by a socket")
+	}
+
+	env := newEnv(t, true)
+	srv := NewServer(env.Engine, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{IdleTimeout: 10 * time.Second})
+	go srv.Serve(ln)
+	defer srv.Shutdown(context.Background())
+	r, err := mtaclient.Send("unix", path, policy.Transaction{Conn: external, Helo: "mail.sender.example", Mail: alice(), Rcpts: []string{"bob@example.org"}}, body)
+	if err != nil || !r.Accepted() {
+		t.Fatalf("over the unix socket: %v %v", r.Action, err)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatal("condition not met within 5s")
+}

@@ -1,0 +1,160 @@
+// Package policy is maxwell's decision engine: for each SMTP connection a
+// Session runs ordered checks at each stage (connect, helo, mail, rcpt,
+// data, end of headers, end of message) and answers with a Decision. It
+// does not know the milter protocol, so the same engine runs behind
+// `maxwell serve`, `maxwell check` and the tests.
+package policy
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"sync/atomic"
+
+	"github.com/maxwell-milter/maxwell/internal/config"
+	"github.com/maxwell-milter/maxwell/internal/maillog"
+	"github.com/maxwell-milter/maxwell/internal/resolver"
+)
+
+// Stage is a point in the SMTP conversation where checks run.
+type Stage int
+
+// The stages, in the order of an SMTP transaction.
+const (
+	StageConnect Stage = iota
+	StageHelo
+	StageMail
+	StageRcpt
+	StageData
+	StageEOH
+	StageEOM
+	numStages
+)
+
+var stageNames = [...]string{"connect", "helo", "mail", "rcpt", "data", "eoh", "eom"}
+
+func (s Stage) String() string { return stageNames[s] }
+
+// Check is one policy rule. Run returns nil to let the next check decide;
+// an error is an internal failure (a *resolver.TempError is answered 451
+// 4.4.3, anything else by the exception policy).
+type Check struct {
+	Name  string
+	Stage Stage
+	Run   func(*Session) (*Decision, error)
+}
+
+// Engine holds the compiled configuration and the checks. It is immutable
+// once built and shared by all sessions; a reload builds a new one.
+type Engine struct {
+	cfg      *config.Config
+	resolver *resolver.Resolver
+	log      *maillog.Logger
+	diag     *slog.Logger
+	checks   [numStages][]Check
+	hostname string
+
+	spamWords      []string
+	pornWords      []*regexp.Regexp
+	blockedSenders addrSet
+	blockedExcept  addrSet
+	bannedUsers    map[string]bool
+}
+
+// lastID numbers sessions for the mail log.
+var lastID atomic.Uint64
+
+// New builds an engine from a validated configuration.
+func New(cfg *config.Config, res *resolver.Resolver, log *maillog.Logger, diag *slog.Logger) (*Engine, error) {
+	e := &Engine{
+		cfg:            cfg,
+		resolver:       res,
+		log:            log,
+		diag:           diag,
+		spamWords:      cfg.Defang.SpamWords,
+		blockedSenders: newAddrSet(cfg.BlockedSenders.Senders),
+		blockedExcept:  newAddrSet(cfg.BlockedSenders.Exceptions),
+		bannedUsers:    map[string]bool{},
+	}
+	for _, w := range cfg.Defang.PornWords {
+		re, err := config.WordPattern(w)
+		if err != nil {
+			return nil, err
+		}
+		e.pornWords = append(e.pornWords, re)
+	}
+	for _, u := range cfg.SRS.BannedUsers {
+		e.bannedUsers[strings.ToLower(u)] = true
+	}
+	if h, err := os.Hostname(); err == nil {
+		e.hostname = h
+	}
+	for _, c := range builtinChecks {
+		e.Append(c)
+	}
+	return e, nil
+}
+
+// builtinChecks are maxwell's checks in the order they run within a stage.
+var builtinChecks = []Check{
+	{"classify", StageConnect, checkClassify},
+	{"ptr", StageConnect, checkPTR},
+	{"helo numeric", StageHelo, checkHeloNumeric},
+	{"helo blacklist", StageHelo, checkHeloBlacklist},
+	{"missing helo", StageMail, checkMissingHelo},
+	{"internal mta", StageMail, checkInternalMTA},
+	{"internal domains", StageMail, checkInternalDomains},
+	{"blocked sender", StageRcpt, checkBlockedSender},
+	{"subject", StageEOH, checkSubject},
+	{"connection header", StageEOM, addConnectionHeader},
+}
+
+// Append adds a check after those already in its stage. Sites and tests
+// use it to add rules of their own; it must be called before sessions start.
+func (e *Engine) Append(c Check) { e.checks[c.Stage] = append(e.checks[c.Stage], c) }
+
+// Config returns the configuration the engine was built from.
+func (e *Engine) Config() *config.Config { return e.cfg }
+
+// NewSession starts the state for one SMTP connection.
+func (e *Engine) NewSession() *Session {
+	return &Session{e: e, ID: lastID.Add(1), ctx: context.Background()}
+}
+
+// exceptionDecision answers an internal failure as [milter]
+// exception_policy says (bms.py's set_exception_policy).
+func (e *Engine) exceptionDecision(reason string) Decision {
+	switch e.cfg.Milter.ExceptionPolicy {
+	case config.ExceptionContinue:
+		return Decision{Action: Continue, Tag: "CONTINUE", Reason: reason}
+	case config.ExceptionReject:
+		return *reject(550, "5.3.0", reason, "Internal error in mail filter")
+	}
+	return *tempfail(451, "4.3.0", reason, "Internal error in mail filter, try again later")
+}
+
+// Recover turns a panic into the exception decision. Defer it directly:
+// defer s.Recover(&where, &d), with where naming what is running.
+func (s *Session) Recover(where *string, d *Decision) {
+	if r := recover(); r != nil {
+		*d = s.internalError(*where, fmt.Errorf("panic: %v", r), debug.Stack())
+	}
+}
+
+// internalError logs err (with stack, if any) and returns the exception
+// decision.
+func (s *Session) internalError(where string, err error, stack []byte) Decision {
+	attrs := []any{"conn", s.ID, "where", where, "error", err}
+	if stack != nil {
+		attrs = append(attrs, "stack", string(stack))
+	}
+	s.e.diag.Error("internal error", attrs...)
+	s.log("error", "where", where, "error", err)
+	d := s.e.exceptionDecision("internal error in " + where)
+	s.logDecision(d, false)
+	return d
+}

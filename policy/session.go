@@ -1,0 +1,291 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/maxwell-milter/maxwell/internal/resolver"
+)
+
+// ConnInfo is what the MTA tells about a new SMTP connection.
+type ConnInfo struct {
+	IP         netip.Addr // invalid for local (unix socket, pipe) connections
+	Hostname   string     // the client name as the MTA knows it
+	Port       uint16
+	MTAName    string // macro j: the MTA's own name
+	DaemonPort string // macro {daemon_port}: 25, 587, ...
+}
+
+// MailInfo is what the MTA tells at MAIL FROM.
+type MailInfo struct {
+	Sender   string // without angle brackets; "" is the null sender
+	Args     string // ESMTP parameters
+	AuthUser string // macro {auth_authen}: set after a successful SMTP AUTH
+	QueueID  string // macro i
+}
+
+// Header is one header field of the message.
+type Header struct {
+	Name  string
+	Value string // as received, folded
+}
+
+// Limits on what a session keeps of a message's header, which the client
+// controls; the MTA usually enforces tighter ones.
+const (
+	maxHeaders     = 1000
+	maxHeaderBytes = 1 << 20
+)
+
+// Session is the policy state of one SMTP connection. Connection state
+// (client, PTR, HELO, class) lives as long as the connection; message
+// state starts at each MAIL FROM and ends at end of message or abort.
+// A Session is used by one goroutine at a time.
+type Session struct {
+	ID  uint64
+	e   *Engine
+	ctx context.Context
+
+	Conn     ConnInfo
+	PTR      string   // forward-confirmed PTR name, "" if none
+	PTRNames []string // every PTR name of the client IP
+	Class    Class
+	Helo     string // the latest HELO/EHLO name
+	AuthUser string
+
+	pending  *Decision // delayed connection-level decision
+	messages int
+
+	Msg *Message // nil outside a transaction
+}
+
+// Message is the state of the message in progress.
+type Message struct {
+	Info     MailInfo
+	Local    string // sender local part
+	Domain   string // sender domain, lower case; "" for the null or an unqualified sender
+	IsBounce bool   // null sender, or a banned_users local part
+
+	Rcpts []string // recipients so far
+	Rcpt  string   // the recipient being checked
+
+	Headers     []Header
+	headerBytes int
+	headersCut  bool
+
+	pending *Decision // delayed message-level decision
+	edits   []Edit
+}
+
+// Engine returns the engine the session runs on.
+func (s *Session) Engine() *Engine { return s.e }
+
+// Connect starts the connection: classification, PTR and connect checks.
+func (s *Session) Connect(ci ConnInfo) Decision {
+	s.Conn = ci
+	s.ctx = resolver.WithBudget(context.Background(), resolver.NewBudget(s.e.cfg.DNS.MaxLookups))
+	return s.run(StageConnect)
+}
+
+// Hello handles HELO/EHLO. A client may say it again (after STARTTLS).
+func (s *Session) Hello(name string) Decision {
+	s.Helo = name
+	s.log("hello", "helo", name)
+	return s.run(StageHelo)
+}
+
+// MailFrom starts a message. A successful SMTP AUTH makes the connection
+// INTERNAL and cancels delayed rejections.
+func (s *Session) MailFrom(mi MailInfo) Decision {
+	s.Abort() // whatever was in progress is gone
+	m := &Message{Info: mi}
+	if at := strings.LastIndexByte(mi.Sender, '@'); at >= 0 {
+		m.Local, m.Domain = mi.Sender[:at], strings.ToLower(mi.Sender[at+1:])
+	} else {
+		m.Local = mi.Sender
+	}
+	m.IsBounce = mi.Sender == "" || s.e.bannedUsers[strings.ToLower(m.Local)]
+	s.Msg = m
+	s.ctx = resolver.WithBudget(context.Background(), resolver.NewBudget(s.e.cfg.DNS.MaxLookups))
+
+	kv := []any{"from", mi.Sender}
+	if mi.QueueID != "" {
+		kv = append(kv, "qid", mi.QueueID)
+	}
+	if mi.Args != "" {
+		kv = append(kv, "args", mi.Args)
+	}
+	if m.IsBounce {
+		kv = append(kv, "bounce", true)
+	}
+	if mi.AuthUser != "" {
+		s.AuthUser = mi.AuthUser
+		s.Class |= Internal | Auth
+		kv = append(kv, "auth", mi.AuthUser, "class", s.Class)
+	}
+	s.log("mail from", kv...)
+	if s.AuthUser != "" && s.pending != nil {
+		s.log("cancel", "tag", s.pending.Tag, "reason", s.pending.Reason, "auth", s.AuthUser)
+		s.pending = nil
+	}
+	return s.run(StageMail)
+}
+
+// RcptTo checks one recipient. A final decision here concerns this
+// recipient only.
+func (s *Session) RcptTo(rcpt, args string) Decision {
+	if s.Msg == nil {
+		return s.internalError("rcpt", fmt.Errorf("RCPT TO %q without MAIL FROM", rcpt), nil)
+	}
+	s.Msg.Rcpts = append(s.Msg.Rcpts, rcpt)
+	s.Msg.Rcpt = rcpt
+	if args != "" {
+		s.log("rcpt to", "to", rcpt, "args", args)
+	} else {
+		s.log("rcpt to", "to", rcpt)
+	}
+	return s.run(StageRcpt)
+}
+
+// Data is the DATA command: delayed decisions are answered here.
+func (s *Session) Data() Decision {
+	if s.Msg == nil {
+		return s.internalError("data", fmt.Errorf("DATA without MAIL FROM"), nil)
+	}
+	for _, p := range []*Decision{s.pending, s.Msg.pending} {
+		if p != nil {
+			s.logDecision(*p, true)
+			return *p
+		}
+	}
+	return s.run(StageData)
+}
+
+// Header records one header field; checks on headers run at the end of
+// the header. A session keeps at most maxHeaders fields and maxHeaderBytes.
+func (s *Session) Header(name, value string) {
+	m := s.Msg
+	if m == nil || m.headersCut {
+		return
+	}
+	if len(m.Headers) >= maxHeaders || m.headerBytes+len(name)+len(value) > maxHeaderBytes {
+		m.headersCut = true
+		s.log("note", "reason", "header too large, rest not checked", "fields", len(m.Headers))
+		return
+	}
+	m.headerBytes += len(name) + len(value)
+	m.Headers = append(m.Headers, Header{name, value})
+	if s.e.cfg.Milter.LogHeaders || strings.EqualFold(name, "subject") {
+		s.log("header", "name", name, "value", decodeHeader(value))
+	}
+}
+
+// SetQueueID records the MTA's queue id once it is known: Postfix assigns
+// it only after the first accepted recipient.
+func (s *Session) SetQueueID(id string) {
+	if s.Msg != nil && id != "" {
+		s.Msg.Info.QueueID = id
+	}
+}
+
+// EndOfHeaders runs the header checks.
+func (s *Session) EndOfHeaders() Decision {
+	if s.Msg == nil {
+		return s.internalError("eoh", fmt.Errorf("end of headers without MAIL FROM"), nil)
+	}
+	return s.run(StageEOH)
+}
+
+// EndOfMessage runs the last checks and returns the final decision: if no
+// check refused the message, Accept with the edits collected on the way.
+func (s *Session) EndOfMessage() Decision {
+	if s.Msg == nil {
+		return s.internalError("eom", fmt.Errorf("end of message without MAIL FROM"), nil)
+	}
+	d := s.run(StageEOM)
+	if d.Action == Continue {
+		d = Decision{Action: Accept, Tag: "ACCEPT", Edits: s.Msg.edits}
+		s.log("eom", "action", "accept", "qid", s.Msg.Info.QueueID, "rcpts", len(s.Msg.Rcpts), "edits", len(d.Edits))
+	}
+	s.messages++
+	s.Msg = nil
+	return d
+}
+
+// Abort drops the message in progress (RSET, or the client went away).
+func (s *Session) Abort() {
+	if s.Msg != nil {
+		s.log("abort", "from", s.Msg.Info.Sender, "rcpts", len(s.Msg.Rcpts))
+		s.Msg = nil
+	}
+}
+
+// Close ends the connection.
+func (s *Session) Close() {
+	s.Abort()
+	s.log("close", "messages", s.messages)
+}
+
+// AddEdit queues a change to the message, made if it is accepted.
+func (s *Session) AddEdit(e Edit) {
+	if s.Msg != nil {
+		s.Msg.edits = append(s.Msg.edits, e)
+	}
+}
+
+// run runs the checks of a stage in order until one decides. A panic or
+// error in a check is answered by the exception policy; a temporary DNS
+// failure by 451 4.4.3.
+func (s *Session) run(stage Stage) (d Decision) {
+	current := stage.String()
+	defer s.Recover(&current, &d)
+	for _, c := range s.e.checks[stage] {
+		current = stage.String() + "/" + c.Name
+		dec, err := c.Run(s)
+		if err != nil {
+			if resolver.IsTemporary(err) {
+				return s.decide(stage, delayable(tempfail(451, "4.4.3", err.Error(),
+					"Temporary DNS failure, try again later")))
+			}
+			return s.internalError(current, err, nil)
+		}
+		if dec != nil && dec.Final() {
+			return s.decide(stage, dec)
+		}
+	}
+	return Decision{Action: Continue}
+}
+
+// decide logs a check's decision, or keeps it for DATA when it may wait.
+func (s *Session) decide(stage Stage, d *Decision) Decision {
+	if d.Delayable && s.e.cfg.Milter.DelayedReject && stage < StageData {
+		s.log("delay", "tag", d.Tag, "reason", d.Reason, "stage", stage)
+		if s.Msg != nil {
+			s.Msg.pending = d
+		} else {
+			s.pending = d
+		}
+		return Decision{Action: Continue}
+	}
+	s.logDecision(*d, false)
+	return *d
+}
+
+// logDecision writes the decision line of the mail log.
+func (s *Session) logDecision(d Decision, delayed bool) {
+	kv := []any{"tag", d.Tag, "reason", d.Reason}
+	if s.Msg != nil && s.Msg.Rcpt != "" {
+		kv = append(kv, "rcpt", s.Msg.Rcpt)
+	}
+	if d.Code != 0 {
+		kv = append(kv, "code", d.Code, "xcode", d.XCode, "text", strings.Join(d.Text, " / "))
+	}
+	if delayed {
+		kv = append(kv, "delayed", true)
+	}
+	s.log("decision", kv...)
+}
+
+func (s *Session) log(event string, kv ...any) { s.e.log.Log(s.ID, event, kv...) }

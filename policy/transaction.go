@@ -1,0 +1,75 @@
+package policy
+
+// Transaction is one SMTP transaction as an MTA presents it, for running
+// the engine without an MTA (`maxwell check`, tests).
+type Transaction struct {
+	Conn    ConnInfo
+	Helo    string // "" for a client that never said HELO
+	Mail    MailInfo
+	Rcpts   []string
+	Headers []Header
+}
+
+// StageResult is the engine's answer at one stage.
+type StageResult struct {
+	Stage    string
+	Decision Decision
+}
+
+// Outcome is what became of a transaction.
+type Outcome struct {
+	Stages []StageResult
+	Final  Decision // the decision the message ended with
+}
+
+// Run drives a new session through tx and stops where an MTA would: at a
+// decision for the connection or message, or when every recipient was
+// refused.
+func (e *Engine) Run(tx Transaction) Outcome {
+	var out Outcome
+	s := e.NewSession()
+	defer s.Close()
+	step := func(stage string, d Decision) bool {
+		out.Stages = append(out.Stages, StageResult{stage, d})
+		out.Final = d
+		return d.Action == Continue
+	}
+	if !step("connect", s.Connect(tx.Conn)) {
+		return out
+	}
+	if tx.Helo != "" && !step("helo", s.Hello(tx.Helo)) {
+		return out
+	}
+	if !step("mail from", s.MailFrom(tx.Mail)) {
+		return out
+	}
+	accepted := 0
+	out.Final = Decision{Action: Reject, Code: 554, XCode: "5.5.1", Text: []string{"No valid recipients"}}
+	for _, r := range tx.Rcpts {
+		d := s.RcptTo(r, "")
+		out.Stages = append(out.Stages, StageResult{"rcpt to " + r, d})
+		switch d.Action {
+		case Continue, Accept:
+			accepted++
+		case Discard:
+			out.Final = d
+			return out
+		default:
+			out.Final = d
+		}
+	}
+	if accepted == 0 {
+		return out
+	}
+	if !step("data", s.Data()) {
+		return out
+	}
+	for _, h := range tx.Headers {
+		s.Header(h.Name, h.Value)
+	}
+	if !step("end of headers", s.EndOfHeaders()) {
+		return out
+	}
+	step("end of message", s.EndOfMessage())
+	return out
+}
