@@ -206,7 +206,7 @@ func (s *Session) EndOfMessage() Decision {
 	}
 	d := s.run(StageEOM)
 	if d.Action == Continue {
-		d = Decision{Action: Accept, Tag: "ACCEPT", Edits: s.Msg.edits}
+		d = Decision{Action: Accept, Edits: s.Msg.edits}
 		s.log("eom", "action", "accept", "qid", s.Msg.Info.QueueID, "rcpts", len(s.Msg.Rcpts), "edits", len(d.Edits))
 	}
 	s.messages++

@@ -1,0 +1,29 @@
+# maxwell -- make run: build and start the milter on its embedded defaults;
+# make test: unit, protocol and end-to-end (Postfix) tests.
+
+GO      ?= go
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: all build run test vet fmt clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/maxwell ./cmd/maxwell
+
+# CONFIG=path/to/maxwell.toml to run with a file instead of the defaults.
+run: build
+	./bin/maxwell serve $(if $(CONFIG),-c $(CONFIG))
+
+vet:
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	$(GO) vet ./...
+
+# The end-to-end tests start a private Postfix: they need root and the
+# postfix package (.ci/run installs it).
+test: vet
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/maxwell-milter/maxwell/internal/mtaclient"
+	"github.com/maxwell-milter/maxwell/internal/mtatest"
+	"github.com/maxwell-milter/maxwell/policy"
+)
+
+const serveConfig = `
+[milter]
+socket = "unix:SOCK"
+shutdown_timeout = "20s"
+HELO
+
+[dns]
+servers = ["DNS"]
+timeout = "300ms"
+
+[log]
+mail_log = "LOG"
+`
+
+// The daemon: unix socket, reload on SIGHUP (a broken file is refused),
+// log reopening, and a graceful stop on SIGTERM that lets the session in
+// flight finish and exits 0.
+func TestServeSignals(t *testing.T) {
+	dir := t.TempDir()
+	sock, logPath := filepath.Join(dir, "maxwell.sock"), filepath.Join(dir, "mail.log")
+	conf := func(helo string) string {
+		return strings.NewReplacer("SOCK", sock, "LOG", logPath, "HELO", helo).Replace(serveConfig)
+	}
+	cfgPath := writeConfig(t, dir, conf(""))
+	dnsAddr := strings.Split(strings.Split(mustRead(t, cfgPath), "servers = [\"")[1], "\"")[0]
+	write := func(text string) {
+		if err := os.WriteFile(cfgPath, []byte(strings.Replace(text, "DNS", dnsAddr, 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	m := mtatest.StartMaxwell(t, dir, cfgPath)
+	cmd, stderr := m.Cmd, m.Stderr
+	m.WaitListen(t, sock)
+	if fi, _ := os.Stat(sock); fi.Mode().Perm() != 0o660 {
+		t.Errorf("socket mode %v, want 0660", fi.Mode().Perm())
+	}
+
+	send := func(helo string) mtaclient.Result {
+		t.Helper()
+		r, err := mtaclient.Send("unix", sock, policy.Transaction{
+			Conn: policy.ConnInfo{IP: netip.MustParseAddr("198.51.100.7")}, Helo: helo,
+			Mail: policy.MailInfo{Sender: "alice@sender.example"}, Rcpts: []string{"bob@example.org"},
+		}, []byte("Hi\r\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := send("mx.example.org"); !r.Accepted() {
+		t.Fatalf("first message: %s", r.Action)
+	}
+
+	// A broken file is refused; the running configuration goes on.
+	write(conf("hello_blacklist = [\"mx.example.org\"]\nbogus_key = 1"))
+	cmd.Process.Signal(syscall.SIGHUP)
+	m.WaitFor(t, "the reload to be refused", func() bool {
+		return strings.Contains(stderr.String(), "configuration reload refused") && strings.Contains(stderr.String(), "milter.bogus_key")
+	})
+	if r := send("mx.example.org"); !r.Accepted() {
+		t.Fatalf("after a refused reload: %s", r.Action)
+	}
+
+	// A good one is taken, and the mail log is reopened (logrotate).
+	os.Rename(logPath, logPath+".1")
+	write(conf("hello_blacklist = [\"mx.example.org\"]"))
+	cmd.Process.Signal(syscall.SIGHUP)
+	m.WaitFor(t, "the reload", func() bool { return strings.Contains(stderr.String(), "configuration reloaded") })
+	if r := send("mx.example.org"); r.Accepted() || r.Stage != "helo" {
+		t.Fatalf("after the reload: %s at %s, want the HELO refused", r.Action, r.Stage)
+	}
+	if !strings.Contains(mustRead(t, logPath), "spam from self") {
+		t.Errorf("the reopened mail log lacks the new decision")
+	}
+
+	// SIGTERM with a message in flight: no new sessions, the open one
+	// finishes, exit status 0.
+	c, _, err := mtaclient.Dial("unix", sock, policy.ConnInfo{IP: netip.MustParseAddr("198.51.100.7")}, "mail.sender.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	m.WaitFor(t, "the socket to close", func() bool { _, err := os.Stat(sock); return err != nil })
+	r, err := c.Message(policy.MailInfo{Sender: "alice@sender.example"}, []string{"bob@example.org"}, nil, []byte("Hi\r\n"))
+	if err != nil || !r.Accepted() {
+		t.Fatalf("message in flight during shutdown: %v %v", r.Action, err)
+	}
+	c.Close()
+	select {
+	case <-m.Exited:
+		if m.Err != nil {
+			t.Fatalf("exit: %v\n%s", m.Err, stderr)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("maxwell did not exit after its last session ended")
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
