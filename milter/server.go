@@ -30,7 +30,7 @@ const (
 
 // Macros maxwell reads, by the stage it asks for them.
 var wantMacros = map[milter.MacroStage][]string{
-	milter.StageConnect: {"j", "{daemon_port}", "{client_ptr}", "_"},
+	milter.StageConnect: {"j", "{daemon_port}", "{client_ptr}"},
 	milter.StageMail:    {"{auth_authen}", "i"},
 	milter.StageData:    {"i"},
 	milter.StageEOM:     {"i"},
@@ -131,6 +131,7 @@ func (m *session) Connect(host, family string, port uint16, addr string, mod mil
 		Port:       port,
 		MTAName:    strings.TrimSpace(mod.Get("j")),
 		DaemonPort: mod.Get("{daemon_port}"),
+		MTAPTR:     mod.Get("{client_ptr}"),
 	}
 	if family == "tcp4" || family == "tcp6" {
 		ci.IP, _ = netip.ParseAddr(addr)

@@ -102,7 +102,7 @@ func TestAcceptedMessageGetsHeader(t *testing.T) {
 	}
 	m := res.Mods[0]
 	if m.Type != milter.ActionInsertHeader || m.HeaderIndex != 0 || m.HeaderName != "X-Maxwell-Connection" ||
-		m.HeaderValue != `class="EXTERNAL"; ip=198.51.100.7; ptr=mail.sender.example; helo=mail.sender.example` {
+		m.HeaderValue != `class="EXTERNAL"; ip=198.51.100.7; ptr=mail.sender.example; helo=mail.sender.example; by=mx.example.org` {
 		t.Errorf("modification = %s", m)
 	}
 }
@@ -225,6 +225,22 @@ func TestDelayedRejectAndAuth(t *testing.T) {
 	tx.Mail.AuthUser = "alice"
 	if r, err = mtaclient.Send("tcp", addr, tx, body); err != nil || !r.Accepted() {
 		t.Errorf("after SMTP AUTH: %v %v, want accepted", r.Action, err)
+	}
+}
+
+// The PTR name the MTA found ({client_ptr}) saves maxwell its own PTR
+// query: this client's PTR zone never answers, yet it gets through.
+func TestMTAPTR(t *testing.T) {
+	env := newEnv(t, false)
+	env.DNS.Add("mail9.sender.example. A 198.51.100.9")
+	addr := start(t, env)
+	ci := policy.ConnInfo{IP: netip.MustParseAddr("198.51.100.9"), MTAPTR: "mail9.sender.example"}
+	r, err := mtaclient.Send("tcp", addr, policy.Transaction{Conn: ci, Helo: "mail9.sender.example", Mail: alice(), Rcpts: []string{"bob@example.org"}}, body)
+	if err != nil || !r.Accepted() || !strings.Contains(r.Mods[0].HeaderValue, "ptr=mail9.sender.example") {
+		t.Fatalf("got %v %v, want accepted with the MTA's PTR confirmed", r, err)
+	}
+	if got := env.DNS.Queries(); got != 2 {
+		t.Errorf("%d DNS queries, want 2 (A and AAAA of the name, no PTR)", got)
 	}
 }
 

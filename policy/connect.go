@@ -37,9 +37,6 @@ func (c Class) String() string {
 	return strings.Join(parts, " ")
 }
 
-// Is reports whether every flag of f is set.
-func (c Class) Is(f Class) bool { return c&f == f }
-
 // maxPTRNames bounds the forward lookups spent confirming PTR names, which
 // the client's DNS controls.
 const maxPTRNames = 3
@@ -86,11 +83,15 @@ func checkClassify(s *Session) (*Decision, error) {
 }
 
 // lookupPTR sets PTRNames and PTR, the first name whose addresses include
-// the client's.
+// the client's. When the MTA already looked the PTR up ({client_ptr}),
+// its answer saves a query; the forward confirmation is always maxwell's.
 func (s *Session) lookupPTR() error {
-	names, err := s.e.resolver.PTR(s.ctx, s.Conn.IP)
-	if err != nil {
-		return err
+	names := mtaPTR(s.Conn.MTAPTR)
+	if names == nil {
+		var err error
+		if names, err = s.e.resolver.PTR(s.ctx, s.Conn.IP); err != nil {
+			return err
+		}
 	}
 	s.PTRNames = names
 	tried := 0
@@ -113,8 +114,24 @@ func (s *Session) lookupPTR() error {
 	return nil
 }
 
+// mtaPTR returns the PTR name in an MTA's {client_ptr} macro, or nil when
+// there is none: empty, or what Postfix ("unknown") and Sendmail
+// ("[192.0.2.1]") say when their lookup failed, which may have been a
+// temporary failure that maxwell should see for itself.
+func mtaPTR(macro string) []string {
+	name := strings.TrimSpace(macro)
+	if name == "" || strings.EqualFold(name, "unknown") || strings.HasPrefix(name, "[") {
+		return nil
+	}
+	return []string{strings.TrimSuffix(name, ".")}
+}
+
 func (s *Session) logConnect(ptrErr error) {
-	kv := []any{"ip", s.Conn.IP, "host", s.Conn.Hostname}
+	kv := []any{"ip", s.Conn.IP}
+	if s.Conn.Port != 0 {
+		kv = append(kv, "port", s.Conn.Port)
+	}
+	kv = append(kv, "host", s.Conn.Hostname)
 	switch {
 	case s.PTR != "":
 		kv = append(kv, "ptr", s.PTR)

@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"regexp"
 	"runtime/debug"
 	"strings"
@@ -56,7 +55,6 @@ type Engine struct {
 	log      *maillog.Logger
 	diag     *slog.Logger
 	checks   [numStages][]Check
-	hostname string
 
 	spamWords      []string
 	pornWords      []*regexp.Regexp
@@ -90,9 +88,6 @@ func New(cfg *config.Config, res *resolver.Resolver, log *maillog.Logger, diag *
 	for _, u := range cfg.SRS.BannedUsers {
 		e.bannedUsers[strings.ToLower(u)] = true
 	}
-	if h, err := os.Hostname(); err == nil {
-		e.hostname = h
-	}
 	for _, c := range builtinChecks {
 		e.Append(c)
 	}
@@ -116,9 +111,6 @@ var builtinChecks = []Check{
 // Append adds a check after those already in its stage. Sites and tests
 // use it to add rules of their own; it must be called before sessions start.
 func (e *Engine) Append(c Check) { e.checks[c.Stage] = append(e.checks[c.Stage], c) }
-
-// Config returns the configuration the engine was built from.
-func (e *Engine) Config() *config.Config { return e.cfg }
 
 // NewSession starts the state for one SMTP connection.
 func (e *Engine) NewSession() *Session {

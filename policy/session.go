@@ -16,6 +16,7 @@ type ConnInfo struct {
 	Port       uint16
 	MTAName    string // macro j: the MTA's own name
 	DaemonPort string // macro {daemon_port}: 25, 587, ...
+	MTAPTR     string // macro {client_ptr}: the PTR name the MTA found, if any
 }
 
 // MailInfo is what the MTA tells at MAIL FROM.
@@ -78,9 +79,6 @@ type Message struct {
 	pending *Decision // delayed message-level decision
 	edits   []Edit
 }
-
-// Engine returns the engine the session runs on.
-func (s *Session) Engine() *Engine { return s.e }
 
 // Connect starts the connection: classification, PTR and connect checks.
 func (s *Session) Connect(ci ConnInfo) Decision {

@@ -10,7 +10,7 @@ import (
 // that delivery agents and users' filters can act on it:
 //
 //	X-Maxwell-Connection: class="EXTERNAL DYN"; ip=198.51.100.7;
-//	    ptr=host.example.net; helo=mail.example.org
+//	    ptr=host.example.net; helo=mail.example.org; by=mx.example.org
 func addConnectionHeader(s *Session) (*Decision, error) {
 	name := s.e.cfg.Milter.ConnectionHeader
 	if name == "" {
@@ -29,6 +29,9 @@ func addConnectionHeader(s *Session) (*Decision, error) {
 	}
 	if s.AuthUser != "" {
 		b.WriteString("; auth=" + headerToken(s.AuthUser))
+	}
+	if s.Conn.MTAName != "" {
+		b.WriteString("; by=" + headerToken(s.Conn.MTAName))
 	}
 	s.AddEdit(Edit{Kind: InsertHeader, Name: name, Value: b.String(), Index: 0})
 	return nil, nil

@@ -4,15 +4,13 @@
 package enginetest
 
 import (
-	"bytes"
 	"log/slog"
-	"strings"
-	"sync"
 	"testing"
 
 	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/internal/dnstest"
 	"github.com/maxwell-milter/maxwell/internal/maillog"
+	"github.com/maxwell-milter/maxwell/internal/mtatest"
 	"github.com/maxwell-milter/maxwell/internal/resolver"
 	"github.com/maxwell-milter/maxwell/policy"
 )
@@ -20,9 +18,9 @@ import (
 // Env is an engine and what it talks to.
 type Env struct {
 	Engine *policy.Engine
-	Config *config.Config
 	DNS    *dnstest.Server
-	Log    *Buffer // the mail log
+	Log    *mtatest.Buffer // the mail log
+	Diag   *mtatest.Buffer // the diagnostic log: errors with their stacks
 }
 
 // New builds an engine from toml (over the defaults), resolving through a
@@ -39,59 +37,10 @@ func New(t testing.TB, toml string, records ...string) *Env {
 		t.Fatal(err)
 	}
 	cfg.DNS.Servers = []string{srv.Addr}
-	log := &Buffer{}
-	eng, err := policy.New(cfg, resolver.FromConfig(cfg.DNS), maillog.New(log), slog.New(slog.NewTextHandler(diagWriter{log}, nil)))
+	log, diag := &mtatest.Buffer{}, &mtatest.Buffer{}
+	eng, err := policy.New(cfg, resolver.FromConfig(cfg.DNS), maillog.New(log), slog.New(slog.NewTextHandler(diag, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Env{Engine: eng, Config: cfg, DNS: srv, Log: log}
-}
-
-// Buffer collects log lines; it is safe for concurrent use.
-type Buffer struct {
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	diag bytes.Buffer // the diagnostic log
-}
-
-func (b *Buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *Buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// Lines returns the lines containing every one of the substrings.
-func (b *Buffer) Lines(substrings ...string) []string {
-	var out []string
-	for _, l := range strings.Split(b.String(), "\n") {
-		ok := l != ""
-		for _, s := range substrings {
-			ok = ok && strings.Contains(l, s)
-		}
-		if ok {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
-// Diagnostics returns the diagnostic log (errors with their stacks).
-func (b *Buffer) Diagnostics() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.diag.String()
-}
-
-type diagWriter struct{ b *Buffer }
-
-func (w diagWriter) Write(p []byte) (int, error) {
-	w.b.mu.Lock()
-	defer w.b.mu.Unlock()
-	return w.b.diag.Write(p)
+	return &Env{Engine: eng, DNS: srv, Log: log, Diag: diag}
 }

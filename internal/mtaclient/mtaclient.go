@@ -54,6 +54,7 @@ func Dial(network, addr string, ci policy.ConnInfo, helo string) (*Conn, *Result
 	macros := milter.NewMacroBag()
 	macros.Set(milter.MacroMTAFQDN, "mx.example.org")
 	macros.Set("{daemon_port}", "25")
+	macros.Set("{client_ptr}", ci.MTAPTR)
 	sess, err := client.Session(macros)
 	if err != nil {
 		return nil, nil, err

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -102,4 +103,19 @@ func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// Lines returns the lines that contain every one of the substrings.
+func (b *Buffer) Lines(substrings ...string) []string {
+	var out []string
+	for _, l := range strings.Split(b.String(), "\n") {
+		ok := l != ""
+		for _, s := range substrings {
+			ok = ok && strings.Contains(l, s)
+		}
+		if ok {
+			out = append(out, l)
+		}
+	}
+	return out
 }

@@ -82,9 +82,6 @@ type Budget struct {
 // NewBudget returns a budget of n lookups.
 func NewBudget(n int) *Budget { return &Budget{limit: int32(n)} }
 
-// Used returns the lookups charged so far.
-func (b *Budget) Used() int { return int(b.used.Load()) }
-
 func (b *Budget) take() bool {
 	if b.used.Add(1) > b.limit {
 		b.used.Add(-1)

@@ -115,7 +115,7 @@ func TestPostfixBasic(t *testing.T) {
 		if m.From != "alice@sender.example" || len(m.To) != 1 || m.To[0] != "bob@example.org" {
 			t.Errorf("envelope at the sink: %s -> %v", m.From, m.To)
 		}
-		want := `X-Maxwell-Connection: class="EXTERNAL"; ip=198.51.100.7; ptr=mail.sender.example; helo=mail.sender.example`
+		want := `X-Maxwell-Connection: class="EXTERNAL"; ip=198.51.100.7; ptr=mail.sender.example; helo=mail.sender.example; by=mx.example.org`
 		if !strings.HasPrefix(m.Data, want+"\r\n") || !strings.Contains(m.Data, "\r\n\r\nHello Bob.") {
 			t.Errorf("delivered message does not start with %q:\n%s", want, m.Data)
 		}
