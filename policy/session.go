@@ -83,6 +83,7 @@ type Message struct {
 // Connect starts the connection: classification, PTR and connect checks.
 func (s *Session) Connect(ci ConnInfo) Decision {
 	s.Conn = ci
+	s.Conn.IP = ci.IP.Unmap() // an MTA on IPv6 may pass ::ffff:192.0.2.1
 	s.ctx = resolver.WithBudget(context.Background(), resolver.NewBudget(s.e.cfg.DNS.MaxLookups))
 	return s.run(StageConnect)
 }
@@ -205,7 +206,11 @@ func (s *Session) EndOfMessage() Decision {
 	d := s.run(StageEOM)
 	if d.Action == Continue {
 		d = Decision{Action: Accept, Edits: s.Msg.edits}
-		s.log("eom", "action", "accept", "qid", s.Msg.Info.QueueID, "rcpts", len(s.Msg.Rcpts), "edits", len(d.Edits))
+		kv := []any{"action", "accept"}
+		if qid := s.Msg.Info.QueueID; qid != "" {
+			kv = append(kv, "qid", qid)
+		}
+		s.log("eom", append(kv, "rcpts", len(s.Msg.Rcpts), "edits", len(d.Edits))...)
 	}
 	s.messages++
 	s.Msg = nil
