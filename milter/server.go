@@ -36,12 +36,6 @@ var wantMacros = map[milter.MacroStage][]string{
 	milter.StageEOM:     {"i"},
 }
 
-// Options tune the server; zero values take the defaults.
-type Options struct {
-	IdleTimeout  time.Duration // longest wait for the MTA's next command
-	WriteTimeout time.Duration
-}
-
 // Server serves the milter protocol. Its engine can be replaced while it
 // runs (configuration reload); each session keeps the engine it began with.
 type Server struct {
@@ -55,8 +49,9 @@ func init() {
 	milter.LogWarning = func(format string, v ...any) { slog.Warn("milter: " + fmt.Sprintf(format, v...)) }
 }
 
-// NewServer returns a server for e.
-func NewServer(e *policy.Engine, diag *slog.Logger, o Options) *Server {
+// NewServer returns a server for e. idle is the longest wait for the MTA's
+// next command ([milter] timeout).
+func NewServer(e *policy.Engine, diag *slog.Logger, idle time.Duration) *Server {
 	s := &Server{diag: diag}
 	s.engine.Store(e)
 	opts := []milter.Option{
@@ -64,10 +59,7 @@ func NewServer(e *policy.Engine, diag *slog.Logger, o Options) *Server {
 			return &session{srv: s}
 		}),
 		milter.WithNegotiationCallback(negotiate),
-		milter.WithReadTimeout(o.IdleTimeout),
-	}
-	if o.WriteTimeout > 0 {
-		opts = append(opts, milter.WithWriteTimeout(o.WriteTimeout))
+		milter.WithReadTimeout(idle),
 	}
 	for stage, names := range wantMacros {
 		opts = append(opts, milter.WithMacroRequest(stage, names))
@@ -78,9 +70,6 @@ func NewServer(e *policy.Engine, diag *slog.Logger, o Options) *Server {
 
 // SetEngine makes new sessions use e.
 func (s *Server) SetEngine(e *policy.Engine) { s.engine.Store(e) }
-
-// Engine returns the engine new sessions use.
-func (s *Server) Engine() *policy.Engine { return s.engine.Load() }
 
 // Serve accepts MTA connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {

@@ -65,7 +65,7 @@ func serve(args []string) int {
 	if !cfg.Milter.Socket.Loopback() {
 		d.diag.Warn("the milter socket is reachable from other hosts; restrict it with a firewall", "socket", cfg.Milter.Socket.String())
 	}
-	d.srv = milter.NewServer(eng, d.diag, milter.Options{IdleTimeout: cfg.Milter.Timeout.D()})
+	d.srv = milter.NewServer(eng, d.diag, cfg.Milter.Timeout.D())
 
 	served := make(chan error, 1)
 	go func() { served <- d.srv.Serve(ln) }()
