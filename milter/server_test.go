@@ -50,7 +50,7 @@ func start(t *testing.T, env *enginetest.Env) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := NewServer(env.Engine, slog.New(slog.NewTextHandler(io.Discard, nil)), 10 * time.Second)
+	srv := NewServer(env.Engine, slog.New(slog.NewTextHandler(io.Discard, nil)), 10*time.Second)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {
@@ -403,7 +403,7 @@ func TestUnixSocket(t *testing.T) {
 	}
 
 	env := newEnv(t, true)
-	srv := NewServer(env.Engine, slog.New(slog.NewTextHandler(io.Discard, nil)), 10 * time.Second)
+	srv := NewServer(env.Engine, slog.New(slog.NewTextHandler(io.Discard, nil)), 10*time.Second)
 	go srv.Serve(ln)
 	defer srv.Shutdown(context.Background())
 	r, err := mtaclient.Send("unix", path, policy.Transaction{Conn: external, Helo: "mail.sender.example", Mail: alice(), Rcpts: []string{"bob@example.org"}}, body)

@@ -93,7 +93,7 @@ func TestCheckMatchesDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := milter.NewServer(eng, slog.New(slog.NewTextHandler(io.Discard, nil)), 10 * time.Second)
+	srv := milter.NewServer(eng, slog.New(slog.NewTextHandler(io.Discard, nil)), 10*time.Second)
 	go srv.Serve(ln)
 	defer srv.Shutdown(context.Background())
 
