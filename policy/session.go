@@ -73,6 +73,7 @@ type Message struct {
 	Rcpt  string   // the recipient being checked
 
 	Headers     []Header
+	Subjects    []string // decoded Subject fields
 	headerBytes int
 	headersCut  bool
 
@@ -176,7 +177,12 @@ func (s *Session) Header(name, value string) {
 	}
 	m.headerBytes += len(name) + len(value)
 	m.Headers = append(m.Headers, Header{name, value})
-	if s.e.cfg.Milter.LogHeaders || strings.EqualFold(name, "subject") {
+	switch {
+	case strings.EqualFold(name, "subject"):
+		subj := decodeHeader(value)
+		m.Subjects = append(m.Subjects, subj)
+		s.log("header", "name", name, "value", subj)
+	case s.e.cfg.Milter.LogHeaders:
 		s.log("header", "name", name, "value", decodeHeader(value))
 	}
 }

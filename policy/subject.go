@@ -35,11 +35,7 @@ func checkSubject(s *Session) (*Decision, error) {
 	if s.Class&Internal != 0 {
 		return nil, nil
 	}
-	for _, h := range s.Msg.Headers {
-		if !strings.EqualFold(h.Name, "subject") {
-			continue
-		}
-		subj := decodeHeader(h.Value)
+	for _, subj := range s.Msg.Subjects {
 		if d := s.e.judgeSubject(subj); d != nil {
 			return d, nil
 		}

@@ -91,8 +91,8 @@ func (l *Logger) Close() error {
 }
 
 // Log writes one line: the time (not for syslog, which stamps its own),
-// conn=ID, event=EVENT, then the key/value pairs of kv in order. Keys must
-// be plain words; values may be anything and are escaped.
+// conn=ID, event=EVENT, then the key/value pairs of kv in order. Keys are
+// strings and plain words; values may be anything and are escaped.
 func (l *Logger) Log(conn uint64, event string, kv ...any) {
 	b := make([]byte, 0, 256)
 	if l.syslog == nil {
@@ -105,7 +105,8 @@ func (l *Logger) Log(conn uint64, event string, kv ...any) {
 	b = AppendValue(b, event)
 	for i := 0; i+1 < len(kv); i += 2 {
 		b = append(b, ' ')
-		b = append(b, fmt.Sprint(kv[i])...)
+		key, _ := kv[i].(string)
+		b = append(b, key...)
 		b = append(b, '=')
 		b = AppendValue(b, format(kv[i+1]))
 	}
@@ -119,6 +120,10 @@ func format(v any) string {
 	switch v := v.(type) {
 	case string:
 		return v
+	case int:
+		return strconv.Itoa(v)
+	case bool:
+		return strconv.FormatBool(v)
 	case []string:
 		return strings.Join(v, ",")
 	case fmt.Stringer:
