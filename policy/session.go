@@ -72,8 +72,8 @@ type Message struct {
 	Rcpts []string // recipients so far
 	Rcpt  string   // the recipient being checked
 
-	Headers     []Header
 	Subjects    []string // decoded Subject fields
+	headerCount int
 	headerBytes int
 	headersCut  bool
 
@@ -163,20 +163,20 @@ func (s *Session) Data() Decision {
 	return s.run(StageData)
 }
 
-// Header records one header field; checks on headers run at the end of
-// the header. A session keeps at most maxHeaders fields and maxHeaderBytes.
+// Header takes one header field; checks on headers run at the end of the
+// header. A session looks at most at maxHeaders fields and maxHeaderBytes.
 func (s *Session) Header(name, value string) {
 	m := s.Msg
 	if m == nil || m.headersCut {
 		return
 	}
-	if len(m.Headers) >= maxHeaders || m.headerBytes+len(name)+len(value) > maxHeaderBytes {
+	if m.headerCount >= maxHeaders || m.headerBytes+len(name)+len(value) > maxHeaderBytes {
 		m.headersCut = true
-		s.log("note", "reason", "header too large, rest not checked", "fields", len(m.Headers))
+		s.log("note", "reason", "header too large, rest not checked", "fields", m.headerCount)
 		return
 	}
+	m.headerCount++
 	m.headerBytes += len(name) + len(value)
-	m.Headers = append(m.Headers, Header{name, value})
 	switch {
 	case strings.EqualFold(name, "subject"):
 		subj := decodeHeader(value)

@@ -40,8 +40,9 @@ timeout = "300ms"
 attempts = 1
 `
 
-// writeConfig starts a DNS server and writes a configuration using it.
-func writeConfig(t *testing.T, dir, text string) string {
+// writeConfig starts a DNS server and writes a configuration using it
+// (text's DNS placeholder); it returns the file and the server's address.
+func writeConfig(t *testing.T, dir, text string) (path, dnsAddr string) {
 	t.Helper()
 	srv, err := dnstest.Start(
 		"7.100.51.198.in-addr.arpa. PTR mail.sender.example.",
@@ -53,11 +54,11 @@ func writeConfig(t *testing.T, dir, text string) string {
 	}
 	t.Cleanup(srv.Close)
 	srv.Fail("9.100.51.198.in-addr.arpa", dnstest.Silent)
-	path := filepath.Join(dir, "maxwell.toml")
+	path = filepath.Join(dir, "maxwell.toml")
 	if err := os.WriteFile(path, []byte(strings.Replace(text, "DNS", srv.Addr, 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return path
+	return path, srv.Addr
 }
 
 // capture runs f with os.Stdout and os.Stderr going to strings.
@@ -80,7 +81,7 @@ func capture(t *testing.T, f func() int) (code int, stdout, stderr string) {
 // maxwell check gives the daemon's decision for the same input.
 func TestCheckMatchesDaemon(t *testing.T) {
 	dir := t.TempDir()
-	cfgPath := writeConfig(t, dir, checkConfig)
+	cfgPath, _ := writeConfig(t, dir, checkConfig)
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +173,7 @@ func TestConfigCheckExitStatus(t *testing.T) {
 
 func TestCheckPrintsTheMessage(t *testing.T) {
 	dir := t.TempDir()
-	cfgPath := writeConfig(t, dir, checkConfig)
+	cfgPath, _ := writeConfig(t, dir, checkConfig)
 	eml := filepath.Join(dir, "m.eml")
 	os.WriteFile(eml, []byte("Return-Path: <alice@sender.example>\nTo: Bob <bob@example.org>, carol@example.org\nSubject: Hi\n\nBody line.\n"), 0o644)
 	code, out, _ := capture(t, func() int {

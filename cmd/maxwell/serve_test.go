@@ -37,8 +37,7 @@ func TestServeSignals(t *testing.T) {
 	conf := func(helo string) string {
 		return strings.NewReplacer("SOCK", sock, "LOG", logPath, "HELO", helo).Replace(serveConfig)
 	}
-	cfgPath := writeConfig(t, dir, conf(""))
-	dnsAddr := strings.Split(strings.Split(mustRead(t, cfgPath), "servers = [\"")[1], "\"")[0]
+	cfgPath, dnsAddr := writeConfig(t, dir, conf(""))
 	write := func(text string) {
 		if err := os.WriteFile(cfgPath, []byte(strings.Replace(text, "DNS", dnsAddr, 1)), 0o644); err != nil {
 			t.Fatal(err)

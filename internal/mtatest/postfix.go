@@ -28,10 +28,9 @@ type Postfix struct {
 
 // PostfixOptions configure an instance.
 type PostfixOptions struct {
-	Milter      string // smtpd_milters, e.g. "inet:127.0.0.1:8895"
-	RelayTo     string // host:port of the sink all mail goes to
-	Domains     string // relay_domains: mail for these is accepted from anyone
-	ExtraMainCf string // more main.cf lines
+	Milter  string // smtpd_milters, e.g. "inet:127.0.0.1:8895"
+	RelayTo string // host:port of the sink all mail goes to
+	Domains string // relay_domains: mail for these is accepted from anyone
 }
 
 // FreePort returns a loopback TCP port nobody listens on right now.
@@ -56,7 +55,8 @@ func StartPostfix(t testing.TB, o PostfixOptions) *Postfix {
 	if os.Geteuid() != 0 {
 		t.Fatal("a private Postfix needs root to start its master process")
 	}
-	if _, err := user.Lookup("postfix"); err != nil {
+	pfUser, err := user.Lookup("postfix")
+	if err != nil {
 		t.Fatal("no postfix user: install the postfix package")
 	}
 	// Postfix's unprivileged processes must reach the queue, so the
@@ -72,7 +72,6 @@ func StartPostfix(t testing.TB, o PostfixOptions) *Postfix {
 		}
 	}
 	os.Chmod(dir, 0o755)
-	pfUser, _ := user.Lookup("postfix")
 	uid, _ := strconv.Atoi(pfUser.Uid)
 	os.Chown(filepath.Join(dir, "data"), uid, -1)
 
@@ -177,7 +176,6 @@ non_smtpd_milters =
 milter_protocol = 6
 milter_default_action = tempfail
 biff = no
-{{.ExtraMainCf}}
 `))
 
 var masterCf = template.Must(template.New("master.cf").Parse(`# service type private unpriv chroot wakeup maxproc command
