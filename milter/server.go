@@ -24,7 +24,7 @@ import (
 // it needs no body (yet) and no unknown commands, and header fields are
 // judged at the end of the header, so they need no reply each.
 const (
-	wantActions  = milter.OptAddHeader | milter.OptSetMacros
+	wantActions  = milter.OptAddHeader | milter.OptChangeHeader | milter.OptSetMacros
 	wantProtocol = milter.OptNoBody | milter.OptNoUnknown | milter.OptNoHeaderReply
 )
 
@@ -215,6 +215,14 @@ func (m *session) edit(d policy.Decision, mod milter.Modifier) error {
 				continue
 			}
 			if err := mod.InsertHeader(e.Index, e.Name, e.Value); err != nil {
+				return err
+			}
+		case policy.DeleteHeader:
+			if mod.Actions()&milter.OptChangeHeader == 0 {
+				m.srv.diag.Warn("MTA refused header changes; header not removed", "conn", m.ps.ID, "header", e.Name)
+				continue
+			}
+			if err := mod.ChangeHeader(e.Index, e.Name, ""); err != nil {
 				return err
 			}
 		}

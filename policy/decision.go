@@ -39,6 +39,10 @@ type Decision struct {
 	Reason string   // why, for the mail log
 	Edits  []Edit   // message changes; applied only when the message is accepted
 
+	// Callback, on an accepting decision, is a call-back verification
+	// the SPF policy asked for (CBV, DSN), still to be made.
+	Callback *Callback
+
 	// Delayable decisions may wait until DATA when [milter]
 	// delayed_reject is on, so the log shows the recipients, and an SMTP
 	// AUTH that follows can cancel them (bms.py's delay_reject).
@@ -73,6 +77,7 @@ type EditKind int
 // The message changes maxwell makes.
 const (
 	InsertHeader EditKind = iota // insert Name: Value at position Index (0 = top)
+	DeleteHeader                 // delete the Index-th (from 1) field called Name
 )
 
 // Edit is one message change.

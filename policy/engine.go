@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"regexp"
 	"runtime/debug"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/internal/maillog"
 	"github.com/maxwell-milter/maxwell/internal/resolver"
+	"github.com/maxwell-milter/maxwell/spf"
 )
 
 // Stage is a point in the SMTP conversation where checks run.
@@ -61,6 +63,9 @@ type Engine struct {
 	blockedSenders addrSet
 	blockedExcept  addrSet
 	bannedUsers    map[string]bool
+	spfChecker     *spf.Checker
+	spfPolicies    *spf.Policies
+	sysHostname    string
 }
 
 // lastID numbers sessions for the mail log.
@@ -88,6 +93,21 @@ func New(cfg *config.Config, res *resolver.Resolver, log *maillog.Logger, diag *
 	for _, u := range cfg.SRS.BannedUsers {
 		e.bannedUsers[strings.ToLower(u)] = true
 	}
+	e.spfChecker = &spf.Checker{Resolver: res, Delegate: cfg.SPF.Delegate}
+	e.spfPolicies = &spf.Policies{
+		RejectNeutral:  cfg.SPF.RejectNeutral,
+		AcceptSoftfail: cfg.SPF.AcceptSoftfail,
+		AcceptFail:     cfg.SPF.AcceptFail,
+		RejectNoPTR:    cfg.SPF.RejectNoPTR,
+	}
+	if path := cfg.SPF.AccessFile; path != "" {
+		m, err := spf.LoadAccessMap(path)
+		if err != nil {
+			return nil, fmt.Errorf("spf.access_file: %w", err)
+		}
+		e.spfPolicies.Access = m
+	}
+	e.sysHostname, _ = os.Hostname()
 	for _, c := range builtinChecks {
 		e.Append(c)
 	}
@@ -103,6 +123,7 @@ var builtinChecks = []Check{
 	{"missing helo", StageMail, checkMissingHelo},
 	{"internal mta", StageMail, checkInternalMTA},
 	{"internal domains", StageMail, checkInternalDomains},
+	{"spf", StageMail, checkSPF},
 	{"blocked sender", StageRcpt, checkBlockedSender},
 	{"subject", StageEOH, checkSubject},
 	{"connection header", StageEOM, addConnectionHeader},

@@ -28,34 +28,21 @@ func checkInternalMTA(s *Session) (*Decision, error) {
 		"send return receipts, use a more standards compliant email client."), nil
 }
 
-// checkInternalDomains applies [milter] internal_domains: an internal,
-// unauthenticated client using another domain is a zombie PC; an external
-// one using ours is a forgery. Null and unqualified senders are not
-// judged, as in bms.py.
+// checkInternalDomains applies [milter] internal_domains to internal,
+// unauthenticated clients: one using another domain is a zombie PC. (An
+// external client using ours is judged with its SPF result.) Null and
+// unqualified senders are not judged, as in bms.py.
 func checkInternalDomains(s *Session) (*Decision, error) {
 	domains := s.e.cfg.Milter.InternalDomains
-	if len(domains) == 0 || s.Msg.Domain == "" {
+	// An authenticated user, a trusted relay or the host itself is
+	// trusted not to be a zombie.
+	if len(domains) == 0 || s.Msg.Domain == "" || s.Class&Internal == 0 || s.Class&(Auth|Trusted|Local) != 0 {
 		return nil, nil
 	}
-	ours := false
-	for _, d := range domains {
-		if d.Match(s.Msg.Domain) {
-			ours = true
-			break
-		}
+	if config.MatchDomain(domains, s.Msg.Domain) {
+		return nil, nil
 	}
-	switch {
-	case s.Class&Internal != 0:
-		// An authenticated user, a trusted relay or the host itself is
-		// trusted not to be a zombie.
-		if ours || s.Class&(Auth|Trusted|Local) != 0 {
-			return nil, nil
-		}
-		return reject(550, "5.7.1", "zombie PC at "+s.Conn.IP.String()+" sending MAIL FROM "+s.Msg.Info.Sender,
-			"Your PC is using an unauthorized MAIL FROM.",
-			"It is either badly misconfigured or controlled by organized crime."), nil
-	case ours && s.Class&Trusted == 0:
-		return delayable(reject(550, "5.7.1", "spam from self: "+s.Msg.Domain, "I hate talking to myself!")), nil
-	}
-	return nil, nil
+	return reject(550, "5.7.1", "zombie PC at "+s.Conn.IP.String()+" sending MAIL FROM "+s.Msg.Info.Sender,
+		"Your PC is using an unauthorized MAIL FROM.",
+		"It is either badly misconfigured or controlled by organized crime."), nil
 }

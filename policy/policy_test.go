@@ -213,20 +213,29 @@ func TestBlockedSenderRejected(t *testing.T) {
 func TestConnectionHeader(t *testing.T) {
 	env := newEnv(t, "", "")
 	out := env.Engine.Run(tx("198.51.100.7", "mail.sender.example", "alice@sender.example", "Hi"))
-	if len(out.Final.Edits) != 1 {
-		t.Fatalf("edits = %+v", out.Final.Edits)
-	}
-	e := out.Final.Edits[0]
+	e := connectionHeader(t, out.Final.Edits)
 	want := `class="EXTERNAL"; ip=198.51.100.7; ptr=mail.sender.example; helo=mail.sender.example`
 	if e.Kind != policy.InsertHeader || e.Index != 0 || e.Name != "X-Maxwell-Connection" || e.Value != want {
 		t.Errorf("edit = %+v, want X-Maxwell-Connection: %s at the top", e, want)
 	}
 
 	out = env.Engine.Run(withAuth(tx("203.0.113.5", "evil\r\nX-Injected: yes", "carol@example.org", "Hi"), "carol\nX: y"))
-	v := out.Final.Edits[0].Value
+	v := connectionHeader(t, out.Final.Edits).Value
 	if strings.ContainsAny(v, "\r\n") || !strings.Contains(v, `class="INTERNAL DYN AUTH"`) {
 		t.Errorf("header value %q: want one line, class INTERNAL DYN AUTH", v)
 	}
+}
+
+// connectionHeader returns the edit that inserts X-Maxwell-Connection.
+func connectionHeader(t *testing.T, edits []policy.Edit) policy.Edit {
+	t.Helper()
+	for _, e := range edits {
+		if e.Name == "X-Maxwell-Connection" {
+			return e
+		}
+	}
+	t.Fatalf("no X-Maxwell-Connection among the edits %+v", edits)
+	return policy.Edit{}
 }
 
 // Reply text never carries a client's CR or LF either.

@@ -73,12 +73,18 @@ type Message struct {
 	Rcpt  string   // the recipient being checked
 
 	Subjects    []string // decoded Subject fields
+	authResults int      // Authentication-Results fields so far
 	headerCount int
 	headerBytes int
 	headersCut  bool
 
-	pending *Decision // delayed message-level decision
-	edits   []Edit
+	// Whitelisted is set by SPF policy WHITELIST: the sender is vouched
+	// for, and checks that only guess at spam may spare it.
+	Whitelisted bool
+
+	pending  *Decision // delayed message-level decision
+	callback *Callback // a call-back the SPF policy asked for
+	edits    []Edit
 }
 
 // Connect starts the connection: classification, PTR and connect checks.
@@ -177,6 +183,9 @@ func (s *Session) Header(name, value string) {
 	}
 	m.headerCount++
 	m.headerBytes += len(name) + len(value)
+	if strings.EqualFold(name, "Authentication-Results") {
+		s.checkAuthResults(name, value)
+	}
 	switch {
 	case strings.EqualFold(name, "subject"):
 		subj := decodeHeader(value)
@@ -185,6 +194,43 @@ func (s *Session) Header(name, value string) {
 	case s.e.cfg.Milter.LogHeaders:
 		s.log("header", "name", name, "value", decodeHeader(value))
 	}
+}
+
+// checkAuthResults removes an Authentication-Results field that claims
+// to come from us (RFC 8601 §5): only maxwell may speak for its
+// authserv-id. Our own host and trusted relays may.
+func (s *Session) checkAuthResults(name, value string) {
+	m := s.Msg
+	m.authResults++
+	if s.Class&(Trusted|Local) != 0 || !strings.EqualFold(authservID(value), s.hostname()) {
+		return
+	}
+	s.AddEdit(Edit{Kind: DeleteHeader, Name: name, Index: m.authResults})
+	s.log("note", "reason", "forged Authentication-Results removed", "value", decodeHeader(value))
+}
+
+// authservID returns the authserv-id an Authentication-Results value
+// starts with, after any comments.
+func authservID(v string) string {
+	for {
+		v = strings.TrimLeft(v, " \t\r\n")
+		if !strings.HasPrefix(v, "(") {
+			break
+		}
+		end := strings.IndexByte(v, ')')
+		if end < 0 {
+			return ""
+		}
+		v = v[end+1:]
+	}
+	if strings.HasPrefix(v, `"`) {
+		id, _, _ := strings.Cut(v[1:], `"`)
+		return id
+	}
+	if end := strings.IndexAny(v, " \t\r\n;("); end >= 0 {
+		return v[:end]
+	}
+	return v
 }
 
 // SetQueueID records the MTA's queue id once it is known: Postfix assigns
@@ -211,7 +257,7 @@ func (s *Session) EndOfMessage() Decision {
 	}
 	d := s.run(StageEOM)
 	if d.Action == Continue {
-		d = Decision{Action: Accept, Edits: s.Msg.edits}
+		d = Decision{Action: Accept, Edits: orderEdits(s.Msg.edits), Callback: s.Msg.callback}
 		kv := []any{"action", "accept"}
 		if qid := s.Msg.Info.QueueID; qid != "" {
 			kv = append(kv, "qid", qid)
@@ -237,11 +283,43 @@ func (s *Session) Close() {
 	s.log("close", "messages", s.messages)
 }
 
-// AddEdit queues a change to the message, made if it is accepted.
+// AddEdit queues a change to the message, made if it is accepted. Header
+// fields inserted at the top end up in the order they were added.
 func (s *Session) AddEdit(e Edit) {
 	if s.Msg != nil {
 		s.Msg.edits = append(s.Msg.edits, e)
 	}
+}
+
+// orderEdits puts the edits in the order the MTA should apply them:
+// deletions first, last field first (Sendmail keeps the indexes of the
+// other fields, Postfix shifts them); then the fields inserted at the
+// top, in reverse, since each goes above the one before.
+func orderEdits(edits []Edit) []Edit {
+	out := make([]Edit, 0, len(edits))
+	for i := len(edits) - 1; i >= 0; i-- {
+		if edits[i].Kind == DeleteHeader {
+			out = append(out, edits[i])
+		}
+	}
+	for i := len(edits) - 1; i >= 0; i-- {
+		if edits[i].Kind == InsertHeader {
+			out = append(out, edits[i])
+		}
+	}
+	return out
+}
+
+// hostname is maxwell's name for itself ([milter] hostname), by default
+// the MTA's.
+func (s *Session) hostname() string {
+	switch {
+	case s.e.cfg.Milter.Hostname != "":
+		return s.e.cfg.Milter.Hostname
+	case s.Conn.MTAName != "":
+		return s.Conn.MTAName
+	}
+	return s.e.sysHostname
 }
 
 // run runs the checks of a stage in order until one decides. A panic or

@@ -208,9 +208,20 @@ func firstAddress(hs []policy.Header, names ...string) string {
 func applyEdits(hs []policy.Header, edits []policy.Edit) []policy.Header {
 	out := append([]policy.Header(nil), hs...)
 	for _, e := range edits {
-		if e.Kind == policy.InsertHeader {
+		switch e.Kind {
+		case policy.InsertHeader:
 			i := min(max(e.Index, 0), len(out))
 			out = append(out[:i], append([]policy.Header{{Name: e.Name, Value: e.Value}}, out[i:]...)...)
+		case policy.DeleteHeader: // the Index-th field of that name, as Postfix does
+			n := 0
+			for i, h := range out {
+				if strings.EqualFold(h.Name, e.Name) {
+					if n++; n == e.Index {
+						out = append(out[:i], out[i+1:]...)
+						break
+					}
+				}
+			}
 		}
 	}
 	return out

@@ -182,7 +182,8 @@ func TestCheckPrintsTheMessage(t *testing.T) {
 	for _, want := range []string{
 		"rcpt to bob@example.org", "rcpt to carol@example.org", // recipients from To
 		`event="mail from" from=alice@sender.example`, // sender from Return-Path
-		"--- message\nX-Maxwell-Connection: class=\"EXTERNAL\"; ip=198.51.100.7; ptr=mail.sender.example; helo=mail.sender.example\nReturn-Path:",
+		"--- message\nReceived-SPF: none ",
+		"\nX-Maxwell-Connection: class=\"EXTERNAL\"; ip=198.51.100.7; ptr=mail.sender.example; helo=mail.sender.example\nReturn-Path:",
 		"\n\nBody line.\n",
 	} {
 		if !strings.Contains(out, want) {

@@ -23,6 +23,7 @@ type Config struct {
 	Defang         Defang         `toml:"defang"`
 	SRS            SRS            `toml:"srs"`
 	BlockedSenders BlockedSenders `toml:"blocked_senders"`
+	SPF            SPF            `toml:"spf"`
 	DNS            DNS            `toml:"dns"`
 	Log            Log            `toml:"log"`
 }
@@ -43,6 +44,7 @@ type Milter struct {
 	HelloBlacklist   []string        `toml:"hello_blacklist"`
 	LogHeaders       bool            `toml:"log_headers"`
 	ConnectionHeader string          `toml:"connection_header"`
+	Hostname         string          `toml:"hostname"`
 }
 
 // Defang is the [defang] section. In bms.py it also holds the attachment
@@ -67,6 +69,26 @@ type BlockedSenders struct {
 	DeferText  string        `toml:"defer_text"`
 	RejectText string        `toml:"reject_text"`
 }
+
+// SPF is the [spf] section, with bms.py's keys.
+type SPF struct {
+	BestGuess        bool            `toml:"best_guess"`
+	Delegate         string          `toml:"delegate"`
+	RejectNeutral    []DomainPattern `toml:"reject_neutral"`
+	AcceptSoftfail   []DomainPattern `toml:"accept_softfail"`
+	AcceptFail       []DomainPattern `toml:"accept_fail"`
+	RejectNoPTR      bool            `toml:"reject_noptr"`
+	AccessFile       string          `toml:"access_file"`
+	TrustedForwarder []string        `toml:"trusted_forwarder"`
+	Headers          []string        `toml:"headers"`
+	WhyURL           string          `toml:"why_url"`
+}
+
+// The header fields [spf] headers may name.
+const (
+	HeaderReceivedSPF = "received-spf"
+	HeaderAuthResults = "authentication-results"
+)
 
 // DNS is the [dns] section.
 type DNS struct {
@@ -102,6 +124,11 @@ func Default() *Config {
 			Action:     BlockedDefer,
 			DeferText:  "Mailbox full, retry later",
 			RejectText: "Mailbox unavailable",
+		},
+		SPF: SPF{
+			BestGuess: true,
+			Headers:   []string{HeaderReceivedSPF, HeaderAuthResults},
+			WhyURL:    "https://www.open-spf.org/Why?s=mfrom&id={sender}&ip={ip}&r={receiver}",
 		},
 		DNS: DNS{
 			Timeout:    Duration(5 * time.Second),
@@ -234,6 +261,25 @@ func (c *Config) validate() []problem {
 			ps = append(ps, problem{"defang.porn_words", err.Error()})
 		}
 	}
+	for _, h := range c.SPF.Headers {
+		if h != HeaderReceivedSPF && h != HeaderAuthResults {
+			ps = append(ps, problem{"spf.headers", fmt.Sprintf("%q is not %q or %q", h, HeaderReceivedSPF, HeaderAuthResults)})
+		}
+	}
+	for _, names := range []struct {
+		key  string
+		list []string
+	}{
+		{"milter.hostname", []string{c.Milter.Hostname}},
+		{"spf.delegate", []string{c.SPF.Delegate}},
+		{"spf.trusted_forwarder", c.SPF.TrustedForwarder},
+	} {
+		for _, d := range names.list {
+			if d != "" && !validDomain(d) {
+				ps = append(ps, problem{names.key, fmt.Sprintf("%q is not a domain name", d)})
+			}
+		}
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -245,12 +291,33 @@ func (c *Config) validate() []problem {
 	for _, t := range []struct{ key, text string }{
 		{"blocked_senders.defer_text", c.BlockedSenders.DeferText},
 		{"blocked_senders.reject_text", c.BlockedSenders.RejectText},
+		{"spf.why_url", c.SPF.WhyURL},
 	} {
 		if strings.ContainsAny(t.text, "\r\n") {
 			ps = append(ps, problem{t.key, "must be one line"})
 		}
 	}
 	return ps
+}
+
+// validDomain reports whether s is a plausible host or domain name.
+func validDomain(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i] | 0x20
+			if !(c >= 'a' && c <= 'z' || label[i] >= '0' && label[i] <= '9' || label[i] == '-' || label[i] == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // validHeaderName reports whether s is an RFC 5322 field name.

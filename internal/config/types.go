@@ -368,3 +368,13 @@ func normKey(s string) string {
 	}
 	return strings.Join(parts, ".")
 }
+
+// MatchDomain reports whether domain matches any of the patterns.
+func MatchDomain(patterns []DomainPattern, domain string) bool {
+	for _, p := range patterns {
+		if p.Match(domain) {
+			return true
+		}
+	}
+	return false
+}

@@ -6,11 +6,12 @@ package dnstest
 import (
 	"fmt"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/miekg/dns"
+
+	"github.com/maxwell-milter/maxwell/internal/dnsname"
 )
 
 // Failure is a way for a name to misbehave.
@@ -33,12 +34,13 @@ type Server struct {
 	mu      sync.Mutex
 	records map[string][]dns.RR // by lower-case owner name
 	fail    map[string]Failure
+	asked   map[string]int // questions by name
 }
 
 // Start starts a server that serves records, given in zone-file syntax
 // ("host.example. 300 IN A 192.0.2.1"; class and TTL may be left out).
 func Start(records ...string) (*Server, error) {
-	s := &Server{records: map[string][]dns.RR{}, fail: map[string]Failure{}}
+	s := &Server{records: map[string][]dns.RR{}, fail: map[string]Failure{}, asked: map[string]int{}}
 	if err := s.Add(records...); err != nil {
 		return nil, err
 	}
@@ -87,21 +89,43 @@ func (s *Server) Add(records ...string) error {
 		if rr == nil {
 			continue
 		}
-		name := strings.ToLower(rr.Header().Name)
-		s.records[name] = append(s.records[name], rr)
+		s.add(rr)
 	}
 	return nil
+}
+
+// AddRR adds records built by the caller, for data that zone-file syntax
+// cannot carry (such as the odd names and texts of the RFC 7208 suite).
+func (s *Server) AddRR(rrs ...dns.RR) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, rr := range rrs {
+		s.add(rr)
+	}
+}
+
+func (s *Server) add(rr dns.RR) {
+	name := dnsname.Canonical(rr.Header().Name)
+	s.records[name] = append(s.records[name], rr)
 }
 
 // Fail makes every question about name misbehave as f.
 func (s *Server) Fail(name string, f Failure) {
 	s.mu.Lock()
-	s.fail[strings.ToLower(dns.Fqdn(name))] = f
+	s.fail[dnsname.Canonical(name)] = f
 	s.mu.Unlock()
 }
 
 // Queries returns how many questions the server has received.
 func (s *Server) Queries() int64 { return s.queries.Load() }
+
+// QueriesFor returns how many questions about name the server has
+// received.
+func (s *Server) QueriesFor(name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.asked[dnsname.Canonical(name)]
+}
 
 func (s *Server) serve(udp bool) func(dns.ResponseWriter, *dns.Msg) {
 	return func(w dns.ResponseWriter, req *dns.Msg) {
@@ -110,13 +134,14 @@ func (s *Server) serve(udp bool) func(dns.ResponseWriter, *dns.Msg) {
 			return
 		}
 		q := req.Question[0]
-		name := strings.ToLower(q.Name)
+		name := dnsname.Canonical(q.Name)
 		m := new(dns.Msg)
 		m.SetReply(req)
 		m.Authoritative = true
 
 		s.mu.Lock()
 		failure := s.fail[name]
+		s.asked[name]++
 		s.mu.Unlock()
 
 		switch failure {
@@ -168,7 +193,7 @@ func (s *Server) resolve(name string, qtype uint16) ([]dns.RR, bool) {
 				answer = append(answer, rr)
 			case rr.Header().Rrtype == dns.TypeCNAME && qtype != dns.TypeCNAME:
 				answer = append(answer, rr)
-				next = strings.ToLower(rr.(*dns.CNAME).Target)
+				next = dnsname.Canonical(rr.(*dns.CNAME).Target)
 			}
 		}
 		if next == "" {

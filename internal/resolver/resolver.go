@@ -17,6 +17,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/maxwell-milter/maxwell/internal/config"
+	"github.com/maxwell-milter/maxwell/internal/dnsname"
 )
 
 // Config configures a Resolver.
@@ -124,7 +125,7 @@ type Answer struct {
 // Lookup asks one question, from the cache when it can. A lookup that goes
 // to the network is charged to the Budget in ctx, if any.
 func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (*Answer, error) {
-	name = dns.Fqdn(strings.ToLower(name))
+	name = dnsname.Canonical(name)
 	key := cacheKey{name, qtype}
 	if a, ok := r.cache.get(key); ok {
 		return a, nil

@@ -1,0 +1,291 @@
+package policy
+
+import (
+	"net/url"
+	"strings"
+
+	"github.com/maxwell-milter/maxwell/internal/config"
+	"github.com/maxwell-milter/maxwell/spf"
+)
+
+// Callback is a call-back verification a message still needs before it
+// may be accepted: SPF policy CBV or DSN (bms.py's cbv_needed). The
+// accepting Decision carries it.
+type Callback struct {
+	Policy   spf.Policy // spf.CBV or spf.DSN
+	Sender   string     // the address to verify
+	Template string     // why, naming the DSN template: "softfail", "strike3", ...
+}
+
+// checkSPF is bms.py's SPF policy, run at MAIL FROM for external clients
+// that are neither trusted nor authenticated: the MAIL FROM and HELO
+// checks, best guess, "three strikes", and the policy each result calls
+// for. Messages it lets through get Received-SPF and
+// Authentication-Results.
+func checkSPF(s *Session) (*Decision, error) {
+	if s.Class&(Internal|Trusted) != 0 || !s.Conn.IP.IsValid() {
+		return nil, nil
+	}
+	j := spfJudgement{s: s, m: s.Msg, rep: &spf.Report{
+		Receiver: s.hostname(), IP: s.Conn.IP, Helo: s.Helo, Sender: s.Msg.Info.Sender,
+		PTR: s.PTR, IPRev: s.iprev(),
+	}}
+	d := j.judge()
+	j.log(d)
+	if d == nil {
+		j.addHeaders()
+	}
+	return d, nil
+}
+
+// spfJudgement is the state of one message's SPF policy.
+type spfJudgement struct {
+	s    *Session
+	m    *Message
+	rep  *spf.Report
+	res  spf.Result // the result policy goes by: the official one, or the guess
+	pol  spf.Policy // the policy applied
+	helo spf.Outcome
+}
+
+func (j *spfJudgement) judge() *Decision {
+	s, m, e := j.s, j.m, j.s.e
+	checker, cfg := e.spfChecker, &e.cfg.SPF
+	q := spf.Query{IP: s.Conn.IP, Helo: s.Helo, Sender: m.Info.Sender, PTR: s.PTRNames}
+	if cfg.BestGuess {
+		q.Guess = spf.GuessRecord
+		if s.Class&Dyn != 0 {
+			q.Guess = spf.GuessRecordNoPTR
+		}
+	}
+	for _, fwd := range cfg.TrustedForwarder {
+		o := checker.Check(s.ctx, spf.Query{IP: s.Conn.IP, Helo: fwd, Guess: spf.HeloGuessRecord})
+		if o.Result == spf.Pass { // the MAIL FROM is not ours to judge
+			j.rep.Check, j.rep.Forwarder, j.res = o, fwd, spf.Pass
+			return j.applyResult()
+		}
+	}
+	j.rep.Check = checker.Check(s.ctx, q)
+	o := j.rep.Check
+	official := o.Official()
+	j.res = official
+
+	if official == spf.TempError {
+		if d := j.apply(e.spfPolicies.MailFrom(spf.TempError, o.Sender), "temperror", tempfail(451, "4.4.3",
+			"SPF temperror: "+o.Problem,
+			"We cannot accept your email until the DNS server for "+o.Domain,
+			"answers our queries for its SPF record.")); d != nil {
+			return delayable(d)
+		}
+		official, j.res = spf.None, spf.None // the policy said to go on: as if there were no record
+	}
+
+	if j.res != spf.Pass {
+		heloRes := j.res
+		if m.Info.Sender != "" {
+			if d := j.checkHelo(); d != nil {
+				return d
+			}
+			heloRes = j.helo.Result
+		}
+		if official == spf.None && config.MatchDomain(s.e.cfg.Milter.InternalDomains, m.Domain) {
+			return delayable(reject(550, "5.7.1", "spam from self: "+m.Domain, "I hate talking to myself!"))
+		}
+		if official == spf.None && o.Guessed {
+			j.res = o.Result
+			if j.res != spf.Pass && heloRes == spf.Pass && domainMatch(s.Helo, m.Domain) {
+				j.res = spf.Pass // a valid HELO within the sender's domain
+			}
+			if j.res != official {
+				j.rep.BestGuess = j.res
+			}
+		}
+		if s.Class&Dyn != 0 && official == spf.None && j.res != spf.Pass && heloRes != spf.Pass && !j.heloNearClient() {
+			j.res = spf.None
+			return j.apply(e.spfPolicies.MailFrom(spf.None, o.Sender), "strike3", delayable(reject(550, "5.7.1",
+				"no PTR, HELO or SPF",
+				"Your mail server has no valid PTR name, its HELO name is not",
+				"validated and "+o.Domain+" publishes no SPF record for it:",
+				"nothing tells us that "+s.Conn.IP.String()+" may send mail for "+o.Domain+".")))
+		}
+	}
+	return j.applyResult()
+}
+
+// checkHelo checks the HELO name (RFC 7208 §2.3) when the MAIL FROM did
+// not pass: a HELO that its own record disowns is refused.
+func (j *spfJudgement) checkHelo() *Decision {
+	s, e := j.s, j.s.e
+	q := spf.Query{IP: s.Conn.IP, Helo: s.Helo}
+	// A dynamic HELO name gets no guess, or zombies would pass as their
+	// ISP's customers.
+	if e.cfg.SPF.BestGuess && !isDynamic(s.Helo, s.Conn.IP) {
+		q.Guess = spf.HeloGuessRecord
+	}
+	j.helo = e.spfChecker.Check(s.ctx, q)
+	j.rep.HeloResult = j.helo.Result
+	res := j.helo.Official()
+	return j.apply(e.spfPolicies.Helo(res, s.Helo), "heloerror", delayable(reject(550, "5.7.1",
+		"hello SPF: "+string(res),
+		"hello SPF "+string(res)+": "+s.Helo+" does not designate "+s.Conn.IP.String(),
+		"The hostname given in your MTA's HELO response is not listed",
+		"as a legitimate MTA in the SPF records for your domain.  If you",
+		"get this bounce, the message was not in fact a forgery, and you",
+		"should IMMEDIATELY notify your email administrator of the problem.")))
+}
+
+// heloNearClient reports whether the HELO name's addresses or MX hosts
+// are within the client's /24: enough, for the three strikes, to count
+// the HELO as valid. Dynamic-looking HELO names do not count.
+func (j *spfJudgement) heloNearClient() bool {
+	s := j.s
+	if isDynamic(s.Helo, s.Conn.IP) {
+		return false
+	}
+	o := s.e.spfChecker.Check(s.ctx, spf.Query{IP: s.Conn.IP, Helo: s.Helo, Record: spf.GuessRecordNoPTR})
+	return o.Result == spf.Pass
+}
+
+// applyResult applies the policy for the MAIL FROM result.
+func (j *spfJudgement) applyResult() *Decision {
+	s, o := j.s, j.rep.Check
+	pol := s.e.spfPolicies.MailFrom(j.res, o.Sender)
+	ip, domain := s.Conn.IP.String(), o.Domain
+	switch j.res {
+	case spf.Fail:
+		text := []string{"SPF fail: " + domain + " does not designate " + ip + " as a permitted sender"}
+		if why := s.whyURL(o.Sender); why != "" {
+			text = append(text, "see "+why)
+		}
+		return j.apply(pol, "fail", delayable(reject(550, "5.7.1", "SPF fail: "+o.Mechanism, text...)))
+	case spf.SoftFail:
+		return j.apply(pol, "softfail", delayable(reject(550, "5.7.1", "SPF softfail: "+o.Mechanism,
+			"SPF softfail: If you get this Delivery Status Notice, your email",
+			"was probably legitimate.  Your administrator has published SPF",
+			"records in a testing mode.  The SPF record reported your email as",
+			"a forgery, which is a mistake if you are reading this.  Please",
+			"notify your administrator of the problem immediately.")))
+	case spf.Neutral:
+		return j.apply(pol, "neutral", delayable(reject(550, "5.7.1", "SPF neutral for "+o.Sender,
+			"mail from "+domain+" must pass SPF",
+			"The "+domain+" domain is one that spammers love to forge.  Due to",
+			"the volume of forged mail, we can only accept mail that",
+			"the SPF record for "+domain+" explicitly designates as legitimate.",
+			"Sending your email through the recommended outgoing SMTP",
+			"servers for "+domain+" should accomplish this.")))
+	case spf.PermError:
+		return j.apply(pol, "permerror", delayable(reject(550, "5.5.2", "SPF permerror: "+o.Problem,
+			shorten(o.Problem),
+			"There is a fatal syntax error in the SPF record for "+domain,
+			"We cannot accept mail from "+domain+" until this is corrected.")))
+	case spf.Pass:
+		return j.apply(pol, "pass", reject(550, "5.7.1", "SPF pass for "+o.Sender,
+			"We don't accept mail from "+domain,
+			"Your email from "+domain+" comes from an authorized server, however",
+			"we still don't want it - we just don't like "+domain+"."))
+	}
+	return nil
+}
+
+// apply carries out a policy, as bms.py's need_cbv did: OK goes on, CBV
+// and DSN note a call-back for the end of the message, WHITELIST marks
+// the message, and REJECT, BAN and TEMPFAIL refuse it with refusal
+// (TEMPFAIL turns a rejection into 451).
+func (j *spfJudgement) apply(pol spf.Policy, template string, refusal *Decision) *Decision {
+	j.pol = pol
+	switch pol {
+	case spf.OK:
+		return nil
+	case spf.CBV, spf.DSN:
+		if j.m.Info.Sender != "" && j.m.callback == nil {
+			j.m.callback = &Callback{Policy: pol, Sender: j.rep.Check.Sender, Template: template}
+		}
+		return nil
+	case spf.Whitelist:
+		j.m.Whitelisted = true
+		return nil
+	case spf.Tempfail:
+		if refusal.Action == Reject {
+			t := tempfail(451, "4."+refusal.XCode[2:], refusal.Reason, refusal.Text...)
+			t.Delayable = refusal.Delayable
+			return t
+		}
+	}
+	return refusal
+}
+
+// log writes the spf line of the mail log, and the pending call-back.
+func (j *spfJudgement) log(d *Decision) {
+	o, r := j.rep.Check, j.rep
+	kv := []any{"result", o.Official(), "identity", o.Identity, "domain", o.Domain}
+	if r.BestGuess != "" {
+		kv = append(kv, "guess", r.BestGuess)
+	}
+	switch {
+	case o.Problem != "":
+		kv = append(kv, "problem", o.Problem)
+	case o.Mechanism != "" && !o.Guessed:
+		kv = append(kv, "mechanism", o.Mechanism)
+	}
+	if o.Delegated {
+		kv = append(kv, "delegated", true)
+	}
+	if r.HeloResult != "" {
+		kv = append(kv, "helo_result", r.HeloResult)
+	}
+	if r.Forwarder != "" {
+		kv = append(kv, "tag", "TRUSTED_FORWARDER", "forwarder", r.Forwarder)
+	}
+	if j.pol != "" {
+		kv = append(kv, "policy", j.pol)
+	}
+	j.s.log("spf", kv...)
+	if cb := j.m.callback; cb != nil && d == nil {
+		j.s.log("cbv", "tag", "CBV", "status", "pending", "policy", cb.Policy, "sender", cb.Sender, "template", cb.Template)
+	}
+}
+
+// addHeaders queues Received-SPF and Authentication-Results, as [spf]
+// headers asks.
+func (j *spfJudgement) addHeaders() {
+	for _, h := range j.s.e.cfg.SPF.Headers {
+		switch h {
+		case config.HeaderReceivedSPF:
+			j.s.AddEdit(Edit{Kind: InsertHeader, Name: "Received-SPF", Value: j.rep.ReceivedSPF()})
+		case config.HeaderAuthResults:
+			j.s.AddEdit(Edit{Kind: InsertHeader, Name: "Authentication-Results", Value: j.rep.AuthenticationResults()})
+		}
+	}
+}
+
+// whyURL fills in [spf] why_url for sender.
+func (s *Session) whyURL(sender string) string {
+	return strings.NewReplacer(
+		"{sender}", url.QueryEscape(sender),
+		"{ip}", url.QueryEscape(s.Conn.IP.String()),
+		"{receiver}", url.QueryEscape(s.hostname()),
+	).Replace(s.e.cfg.SPF.WhyURL)
+}
+
+// iprev is the RFC 8601 iprev result: pass for a forward-confirmed PTR
+// name that does not look dynamic.
+func (s *Session) iprev() string {
+	if s.PTR != "" && s.Class&Dyn == 0 {
+		return "pass"
+	}
+	return "fail"
+}
+
+// domainMatch reports whether host is domain or within it.
+func domainMatch(host, domain string) bool {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	return domain != "" && (host == domain || strings.HasSuffix(host, "."+domain))
+}
+
+// shorten bounds text quoted back in a reply line.
+func shorten(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "..."
+	}
+	return s
+}

@@ -1,0 +1,138 @@
+// Package spf checks SPF (RFC 7208) for maxwell: the MAIL FROM and HELO
+// identities, evaluated by blitiri.com.ar/go/spf through maxwell's own DNS
+// resolver (so its timeouts, cache and per-message lookup budget apply),
+// with bms.py's additions: a best-guess record for domains that publish
+// none, local substitute records under a delegate domain, and the policy
+// each result calls for, from configuration lists and a sendmail-style
+// access map. It also renders the Received-SPF and Authentication-Results
+// header fields.
+package spf
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+
+	libspf "blitiri.com.ar/go/spf"
+
+	"github.com/maxwell-milter/maxwell/internal/resolver"
+)
+
+// Result is an SPF result (RFC 7208 §8), as written in headers.
+type Result string
+
+// The results.
+const (
+	None      Result = "none"
+	Neutral   Result = "neutral"
+	Pass      Result = "pass"
+	Fail      Result = "fail"
+	SoftFail  Result = "softfail"
+	TempError Result = "temperror"
+	PermError Result = "permerror"
+)
+
+// Identity is what was checked: the MAIL FROM domain, or the HELO name
+// (for the HELO check, and for the null sender, RFC 7208 §2.4).
+type Identity string
+
+// The identities.
+const (
+	MailFrom Identity = "mailfrom"
+	Helo     Identity = "helo"
+)
+
+// Best-guess records, as bms.py used them: for a MAIL FROM domain that
+// publishes no record, its addresses, its MX hosts (both within /24) and
+// its PTR names; without ptr when the client's PTR is missing or dynamic,
+// since an ISP's customer names would otherwise vouch for its zombies. For
+// a HELO name, only its own addresses and MX hosts.
+const (
+	GuessRecord      = "v=spf1 a/24 mx/24 ptr"
+	GuessRecordNoPTR = "v=spf1 a/24 mx/24"
+	HeloGuessRecord  = "v=spf1 a mx"
+)
+
+// Query is one SPF check.
+type Query struct {
+	IP     netip.Addr
+	Helo   string
+	Sender string // MAIL FROM without brackets; "" checks the HELO identity
+	Guess  string // record evaluated when the domain publishes none ("" = no guess)
+	Record string // record evaluated instead of the published one
+	// PTR, if not nil, are the client's PTR names, already looked up:
+	// the ptr mechanism uses them instead of asking again.
+	PTR []string
+}
+
+// Outcome is the result of a check and how it was reached.
+type Outcome struct {
+	Result    Result
+	Identity  Identity
+	Domain    string // the domain whose record was evaluated
+	Sender    string // the sender as checked: postmaster@HELO for the HELO identity
+	Mechanism string // the term that decided, with its qualifier ("-all", "include:spf.example.net"); "default" when none matched
+	Problem   string // what went wrong, for permerror and temperror
+	Guessed   bool   // the record evaluated was a guess: the domain publishes none
+	Delegated bool   // the record came from [spf] delegate
+}
+
+// Official is the result the domain's own record gave: none when the
+// outcome is a guess.
+func (o Outcome) Official() Result {
+	if o.Guessed {
+		return None
+	}
+	return o.Result
+}
+
+// Checker evaluates SPF through a Resolver. It is safe for concurrent use.
+type Checker struct {
+	Resolver *resolver.Resolver
+	// Delegate is [spf] delegate: when a domain publishes no record,
+	// DOMAIN._spf.DELEGATE is asked for a substitute record.
+	Delegate string
+	// Trace, if set, is told of each DNS lookup and evaluation step
+	// (maxwell spf --trace).
+	Trace func(format string, args ...any)
+}
+
+// Check evaluates q. DNS failures come back as temperror, never as an
+// error: every outcome is an SPF result.
+func (c *Checker) Check(ctx context.Context, q Query) Outcome {
+	o := Outcome{Identity: MailFrom, Sender: q.Sender}
+	_, domain, _ := strings.Cut(q.Sender, "@")
+	switch {
+	case q.Sender == "":
+		o.Identity, o.Sender, domain = Helo, "postmaster@"+q.Helo, q.Helo
+	case domain == "":
+		domain = q.Helo // an unqualified sender: RFC 7208 §2.4 uses the HELO
+	}
+	o.Domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+
+	ev := &evaluation{
+		res:      c.Resolver,
+		ipv6:     q.IP.Is6() && !q.IP.Is4In6(),
+		delegate: c.Delegate,
+		guess:    q.Guess,
+		record:   q.Record,
+		client:   q.IP.Unmap(),
+		ptr:      q.PTR,
+		trace:    c.Trace,
+	}
+	opts := []libspf.Option{libspf.WithContext(ctx), libspf.WithResolver(ev), libspf.WithTraceFunc(ev.libTrace)}
+	res, err := libspf.CheckHostWithSender(net.IP(q.IP.Unmap().AsSlice()), q.Helo, o.Sender, opts...)
+	o.Result = Result(res)
+	o.Guessed, o.Delegated = ev.guessed, ev.delegated
+	switch o.Result {
+	case PermError:
+		o.Problem = ev.problem(err)
+	case TempError:
+		o.Problem = fmt.Sprint(err)
+	default:
+		o.Mechanism = ev.mechanism(o.Result, err)
+	}
+	return o
+}
