@@ -129,6 +129,10 @@ var builtinChecks = []Check{
 	{"connection header", StageEOM, addConnectionHeader},
 }
 
+// TraceSPF has every DNS lookup and step of the SPF checks told to f
+// (maxwell spf --trace). Call it before sessions start.
+func (e *Engine) TraceSPF(f func(format string, args ...any)) { e.spfChecker.Trace = f }
+
 // Append adds a check after those already in its stage. Sites and tests
 // use it to add rules of their own; it must be called before sessions start.
 func (e *Engine) Append(c Check) { e.checks[c.Stage] = append(e.checks[c.Stage], c) }

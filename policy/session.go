@@ -78,6 +78,8 @@ type Message struct {
 	headerBytes int
 	headersCut  bool
 
+	SPF *SPFVerdict // nil when SPF was not checked (internal or trusted clients)
+
 	// Whitelisted is set by SPF policy WHITELIST: the sender is vouched
 	// for, and checks that only guess at spam may spare it.
 	Whitelisted bool

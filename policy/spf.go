@@ -17,6 +17,13 @@ type Callback struct {
 	Template string     // why, naming the DSN template: "softfail", "strike3", ...
 }
 
+// SPFVerdict is what the SPF policy made of a message.
+type SPFVerdict struct {
+	Report spf.Report // the checks, as the headers tell them
+	Result spf.Result // the result the policy went by: the official one, the best guess, or pass for a trusted forwarder
+	Policy spf.Policy // the policy applied; "" when none was called for
+}
+
 // checkSPF is bms.py's SPF policy, run at MAIL FROM for external clients
 // that are neither trusted nor authenticated: the MAIL FROM and HELO
 // checks, best guess, "three strikes", and the policy each result calls
@@ -31,6 +38,7 @@ func checkSPF(s *Session) (*Decision, error) {
 		PTR: s.PTR, IPRev: s.iprev(),
 	}}
 	d := j.judge()
+	s.Msg.SPF = &SPFVerdict{Report: *j.rep, Result: j.res, Policy: j.pol}
 	j.log(d)
 	if d == nil {
 		j.addHeaders()

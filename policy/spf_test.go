@@ -36,7 +36,7 @@ var spfZone = []string{
 	`both.example. TXT "v=spf1 +all"`,
 	`inc.example. TXT "v=spf1 include:sender.example -all"`,
 	// No records: best guess territory.
-	"guess.example. A 198.51.100.99",   // within the /24 of goodIP
+	"guess.example. A 198.51.100.99", // within the /24 of goodIP
 	"guessmx.example. MX 10 mx.guessmx.example.",
 	"mx.guessmx.example. A 203.0.113.77", // within the /24 of dynIP
 	"nothing.example. A 192.0.2.250",
@@ -45,7 +45,7 @@ var spfZone = []string{
 	`helo-pass.example. TXT "v=spf1 ip4:203.0.113.9 -all"`,
 	`helo-fail.example. TXT "v=spf1 -all"`,
 	`helo-neutral.example. TXT "v=spf1 ?all"`,
-	"near.example. A 203.0.113.200", // same /24 as dynIP, no record
+	"near.example. A 203.0.113.200",                                    // same /24 as dynIP, no record
 	`nothing.example.local.example. TXT "v=spf1 ip4:203.0.113.9 -all"`, // delegate: ignored (wrong name)
 	`delegated.example._spf.local.example. TXT "v=spf1 ip4:203.0.113.9 -all"`,
 	"delegated.example. A 192.0.2.252",

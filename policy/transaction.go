@@ -19,7 +19,8 @@ type StageResult struct {
 // Outcome is what became of a transaction.
 type Outcome struct {
 	Stages []StageResult
-	Final  Decision // the decision the message ended with
+	Final  Decision    // the decision the message ended with
+	SPF    *SPFVerdict // what the SPF checks found, if they ran
 }
 
 // Run drives a new session through tx and stops where an MTA would: at a
@@ -40,7 +41,11 @@ func (e *Engine) Run(tx Transaction) Outcome {
 	if tx.Helo != "" && !step("helo", s.Hello(tx.Helo)) {
 		return out
 	}
-	if !step("mail from", s.MailFrom(tx.Mail)) {
+	d := s.MailFrom(tx.Mail)
+	if s.Msg != nil {
+		out.SPF = s.Msg.SPF
+	}
+	if !step("mail from", d) {
 		return out
 	}
 	accepted := 0

@@ -27,6 +27,7 @@ const checkConfig = `
 internal_connect = ["192.0.2.0/24"]
 internal_domains = ["example.org"]
 hello_blacklist = ["mx.example.org"]
+hostname = "mx.example.org"
 
 [defang]
 spam_words = ["$$$"]
@@ -48,6 +49,8 @@ func writeConfig(t *testing.T, dir, text string) (path, dnsAddr string) {
 		"7.100.51.198.in-addr.arpa. PTR mail.sender.example.",
 		"mail.sender.example. A 198.51.100.7",
 		"8.100.51.198.in-addr.arpa. PTR localhost.",
+		`sender.example. TXT "v=spf1 ip4:198.51.100.0/24 -all"`,
+		`forged.example. TXT "v=spf1 mx -all"`,
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -169,6 +172,13 @@ func TestConfigCheckExitStatus(t *testing.T) {
 	if code, _, _ := capture(t, func() int { return run([]string{"config", "check", filepath.Join(dir, "missing.toml")}) }); code != exitFailure {
 		t.Errorf("missing file: exit %d, want %d", code, exitFailure)
 	}
+	access := filepath.Join(dir, "access")
+	os.WriteFile(access, []byte("Connect:192.0.2.1 RELAY\nSPF-Neutral:aol.com MAYBE\n"), 0o644)
+	withAccess := filepath.Join(dir, "access.toml")
+	os.WriteFile(withAccess, []byte("[spf]\naccess_file = \""+access+"\"\n"), 0o644)
+	if code, _, stderr := capture(t, func() int { return run([]string{"config", "check", withAccess}) }); code != exitUsage || !strings.Contains(stderr, access+":2: \"MAYBE\" is not a policy") {
+		t.Errorf("bad access file: exit %d, %q; want 2 naming its line 2", code, stderr)
+	}
 }
 
 func TestCheckPrintsTheMessage(t *testing.T) {
@@ -182,7 +192,7 @@ func TestCheckPrintsTheMessage(t *testing.T) {
 	for _, want := range []string{
 		"rcpt to bob@example.org", "rcpt to carol@example.org", // recipients from To
 		`event="mail from" from=alice@sender.example`, // sender from Return-Path
-		"--- message\nReceived-SPF: none ",
+		"--- message\nReceived-SPF: pass (mx.example.org: ",
 		"\nX-Maxwell-Connection: class=\"EXTERNAL\"; ip=198.51.100.7; ptr=mail.sender.example; helo=mail.sender.example\nReturn-Path:",
 		"\n\nBody line.\n",
 	} {

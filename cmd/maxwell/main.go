@@ -2,16 +2,22 @@
 //
 //	maxwell serve [-c FILE]          run the milter daemon
 //	maxwell check [flags] FILE.eml   dry-run one message through the policy
+//	maxwell spf --ip A --helo H ...  check SPF as maxwell would
 //	maxwell config check FILE        validate a configuration file
 //	maxwell version                  print the version
 package main
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"strings"
 
 	"github.com/maxwell-milter/maxwell/internal/config"
+	"github.com/maxwell-milter/maxwell/internal/maillog"
+	"github.com/maxwell-milter/maxwell/internal/resolver"
+	"github.com/maxwell-milter/maxwell/policy"
 )
 
 // version is set at build time (-ldflags "-X main.version=...").
@@ -30,6 +36,8 @@ const (
 const usage = `usage:
   maxwell serve [-c FILE]          run the milter daemon (embedded defaults without -c)
   maxwell check [flags] FILE.eml   run one message through the policy, offline
+  maxwell spf --ip A --helo H [--sender S] [--trace]
+                                   check SPF for a client as maxwell would
   maxwell config check FILE        validate a configuration file
   maxwell version                  print the version
 Run "maxwell COMMAND -h" for the flags of a command.
@@ -49,6 +57,8 @@ func run(args []string) int {
 		return serve(args[1:])
 	case "check":
 		return check(args[1:])
+	case "spf":
+		return spfQuery(args[1:])
 	case "config":
 		if len(args) >= 2 && args[1] == "check" {
 			return configCheck(args[2:])
@@ -79,12 +89,18 @@ func configCheck(args []string) int {
 		fmt.Fprint(os.Stderr, "usage: maxwell config check FILE\n")
 		return exitUsage
 	}
-	if _, err := config.Load(args[0]); err != nil {
+	cfg, err := config.Load(args[0])
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		if _, ok := err.(config.Errors); ok {
 			return exitUsage
 		}
 		return exitFailure
+	}
+	// Files the configuration names (the SPF access map) are read too.
+	if _, err := policy.New(cfg, resolver.FromConfig(cfg.DNS), maillog.New(io.Discard), slog.New(slog.DiscardHandler)); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", args[0], err)
+		return exitUsage
 	}
 	fmt.Printf("%s: ok\n", args[0])
 	return exitOK
