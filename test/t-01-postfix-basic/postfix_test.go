@@ -6,21 +6,17 @@
 package postfixbasic
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/maxwell-milter/maxwell/internal/dnstest"
 	"github.com/maxwell-milter/maxwell/internal/mtatest"
 )
 
 const config = `
 [milter]
-socket = "inet:%d@127.0.0.1"
+socket = "inet:{port}@127.0.0.1"
 internal_connect = ["192.0.2.0/24"]
 internal_domains = ["example.org"]
 
@@ -28,42 +24,19 @@ internal_domains = ["example.org"]
 senders = ["pest@annoying.example"]
 
 [dns]
-servers = ["%s"]
+servers = ["{dns}"]
 timeout = "1s"
 
 [log]
-mail_log = "%s"
+mail_log = "{maillog}"
 `
 
 func TestPostfixBasic(t *testing.T) {
-	dir := t.TempDir()
-	dns, err := dnstest.Start(
+	st := mtatest.StartStack(t, config, "example.org",
 		"7.100.51.198.in-addr.arpa. PTR mail.sender.example.",
 		"mail.sender.example. A 198.51.100.7",
 	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dns.Close()
-
-	port := mtatest.FreePort(t)
-	mailLog := filepath.Join(dir, "mail.log")
-	cfg := filepath.Join(dir, "maxwell.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(config, port, dns.Addr, mailLog)), 0o644)
-	mx := mtatest.StartMaxwell(t, dir, cfg)
-	mx.WaitListen(t, fmt.Sprintf("127.0.0.1:%d", port))
-
-	sink := mtatest.StartSink(t)
-	pf := mtatest.StartPostfix(t, mtatest.PostfixOptions{
-		Milter:  fmt.Sprintf("inet:127.0.0.1:%d", port),
-		RelayTo: sink.Addr,
-		Domains: "example.org",
-	})
-	defer func() {
-		if t.Failed() {
-			t.Logf("Postfix log:\n%s\nmaxwell mail log:\n%s\nmaxwell stderr:\n%s", pf.Log(), read(mailLog), mx.Stderr)
-		}
-	}()
+	pf, sink := st.Postfix, st.Sink
 
 	// Postfix answers a rejection at HELO at the next MAIL FROM; its EHLO
 	// reply then offers no extensions.
@@ -119,7 +92,7 @@ func TestPostfixBasic(t *testing.T) {
 		if head, _, _ := strings.Cut(m.Data, "\r\n\r\n"); !strings.Contains(head+"\r\n", "\n"+want+"\r\n") || !strings.Contains(m.Data, "\r\n\r\nHello Bob.") {
 			t.Errorf("delivered message lacks %q in its header:\n%s", want, m.Data)
 		}
-		if qid == nil || !strings.Contains(read(mailLog), "event=eom action=accept qid="+qid[1]) {
+		if qid == nil || !strings.Contains(st.Log(), "event=eom action=accept qid="+qid[1]) {
 			t.Errorf("the mail log lacks the accepted message (reply %q)", r.Text)
 		}
 	})
@@ -130,13 +103,8 @@ func TestPostfixBasic(t *testing.T) {
 		`event=decision tag=REJECT reason="zombie PC at 192.0.2.10 sending MAIL FROM someone@elsewhere.example"`,
 		`event=decision tag=TEMPFAIL reason="blocked sender pest@annoying.example" rcpt=bob@example.org code=452 xcode=4.2.2`,
 	} {
-		if !strings.Contains(read(mailLog), want) {
+		if !strings.Contains(st.Log(), want) {
 			t.Errorf("mail log lacks %q", want)
 		}
 	}
-}
-
-func read(path string) string {
-	b, _ := os.ReadFile(path)
-	return string(b)
 }

@@ -1,0 +1,63 @@
+package mtatest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/maxwell-milter/maxwell/internal/dnstest"
+)
+
+// Stack is what an end-to-end scenario runs: a DNS server with the
+// scenario's zone, maxwell (the real binary) as the milter of a private
+// Postfix, and a sink that Postfix delivers to.
+type Stack struct {
+	DNS     *dnstest.Server
+	Maxwell *Maxwell
+	Postfix *Postfix
+	Sink    *Sink
+	MailLog string // maxwell's mail log file
+}
+
+// StartStack starts a Stack. config is maxwell's configuration, where
+// {port}, {dns} and {maillog} stand for the milter port, the DNS server's
+// address and the mail log file; domains are Postfix's relay_domains.
+// Everything stops when the test ends; if it failed, the logs are shown.
+func StartStack(t *testing.T, config, domains string, zone ...string) *Stack {
+	t.Helper()
+	dir := t.TempDir()
+	dns, err := dnstest.Start(zone...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dns.Close)
+	st := &Stack{DNS: dns, MailLog: filepath.Join(dir, "mail.log")}
+	port := FreePort(t)
+	cfg := filepath.Join(dir, "maxwell.toml")
+	text := strings.NewReplacer("{port}", fmt.Sprint(port), "{dns}", dns.Addr, "{maillog}", st.MailLog).Replace(config)
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st.Maxwell = StartMaxwell(t, dir, cfg)
+	st.Maxwell.WaitListen(t, fmt.Sprintf("127.0.0.1:%d", port))
+	st.Sink = StartSink(t)
+	st.Postfix = StartPostfix(t, PostfixOptions{
+		Milter:  fmt.Sprintf("inet:127.0.0.1:%d", port),
+		RelayTo: st.Sink.Addr,
+		Domains: domains,
+	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("Postfix log:\n%s\nmaxwell mail log:\n%s\nmaxwell stderr:\n%s", st.Postfix.Log(), st.Log(), st.Maxwell.Stderr)
+		}
+	})
+	return st
+}
+
+// Log returns maxwell's mail log so far.
+func (st *Stack) Log() string {
+	b, _ := os.ReadFile(st.MailLog)
+	return string(b)
+}
