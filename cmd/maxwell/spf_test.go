@@ -42,6 +42,9 @@ func TestSPFCommand(t *testing.T) {
 			if code != c.code {
 				t.Errorf("exit %d, want %d\n%s%s", code, c.code, out, errOut)
 			}
+			if testing.Verbose() {
+				t.Log(out)
+			}
 			for _, w := range c.want {
 				if !strings.Contains(out, w) {
 					t.Errorf("output lacks %q:\n%s", w, out)
