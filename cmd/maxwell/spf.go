@@ -87,7 +87,9 @@ func printVerdict(w io.Writer, out policy.Outcome, cfg *config.Config) {
 		return
 	}
 	r := v.Report
-	line := func(k, format string, args ...any) { fmt.Fprintf(w, "%-10s "+format+"\n", append([]any{k}, args...)...) }
+	line := func(k, format string, args ...any) {
+		fmt.Fprintf(w, "%-10s "+format+"\n", append([]any{k}, args...)...)
+	}
 	detail := r.Check.Mechanism
 	switch {
 	case r.Check.Problem != "":
