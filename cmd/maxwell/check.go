@@ -7,13 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/netip"
 	"os"
 	"strings"
 
-	"github.com/maxwell-milter/maxwell/internal/maillog"
-	"github.com/maxwell-milter/maxwell/internal/resolver"
 	"github.com/maxwell-milter/maxwell/policy"
 )
 
@@ -39,8 +36,7 @@ func check(args []string) int {
 			"2 bad usage or configuration, 1 other failure.\n\n")
 		fs.PrintDefaults()
 	}
-	path := fs.String("c", "", "configuration `file` (default: the embedded defaults)")
-	fs.StringVar(path, "config", "", "same as -c")
+	path := configFlag(fs)
 	ipText := fs.String("ip", "", "client `address`; empty for a local connection")
 	helo := fs.String("helo", "", "HELO `name`; empty for a client that never said HELO")
 	from := fs.String("from", "", "envelope `sender` (default: the Return-Path or From of the message)")
@@ -74,7 +70,7 @@ func check(args []string) int {
 		return exitFailure
 	}
 	var mailLog bytes.Buffer
-	eng, err := policy.New(cfg, resolver.FromConfig(cfg.DNS), maillog.New(&mailLog), slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	eng, err := offlineEngine(cfg, &mailLog)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return exitUsage
@@ -90,15 +86,7 @@ func check(args []string) int {
 		fmt.Print("\n--- message\n")
 		writeMessage(os.Stdout, applyEdits(tx.Headers, out.Final.Edits), tx.body)
 	}
-	switch out.Final.Action {
-	case policy.Reject:
-		return exitReject
-	case policy.Tempfail:
-		return exitTempfail
-	case policy.Discard:
-		return exitDiscard
-	}
-	return exitOK
+	return exitStatus(out.Final.Action)
 }
 
 func describe(d policy.Decision) string {

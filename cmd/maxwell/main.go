@@ -8,6 +8,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -82,6 +83,32 @@ func loadConfig(path string) (*config.Config, error) {
 	return config.Load(path)
 }
 
+// configFlag registers -c and --config: the configuration file.
+func configFlag(fs *flag.FlagSet) *string {
+	path := fs.String("c", "", "configuration `file` (default: the embedded defaults)")
+	fs.StringVar(path, "config", "", "same as -c")
+	return path
+}
+
+// offlineEngine builds the policy engine for a command that runs it
+// without an MTA, writing the mail log to mailLog.
+func offlineEngine(cfg *config.Config, mailLog io.Writer) (*policy.Engine, error) {
+	return policy.New(cfg, resolver.FromConfig(cfg.DNS), maillog.New(mailLog), slog.New(slog.NewTextHandler(os.Stderr, nil)))
+}
+
+// exitStatus is the exit status of check and spf for a final action.
+func exitStatus(a policy.Action) int {
+	switch a {
+	case policy.Reject:
+		return exitReject
+	case policy.Tempfail:
+		return exitTempfail
+	case policy.Discard:
+		return exitDiscard
+	}
+	return exitOK
+}
+
 // configCheck validates a file; problems go to stderr, one per line,
 // each with the key and line, and the status is 2.
 func configCheck(args []string) int {
@@ -98,7 +125,7 @@ func configCheck(args []string) int {
 		return exitFailure
 	}
 	// Files the configuration names (the SPF access map) are read too.
-	if _, err := policy.New(cfg, resolver.FromConfig(cfg.DNS), maillog.New(io.Discard), slog.New(slog.DiscardHandler)); err != nil {
+	if _, err := offlineEngine(cfg, io.Discard); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", args[0], err)
 		return exitUsage
 	}

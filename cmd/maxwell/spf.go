@@ -5,14 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/netip"
 	"os"
 	"strings"
 
 	"github.com/maxwell-milter/maxwell/internal/config"
-	"github.com/maxwell-milter/maxwell/internal/maillog"
-	"github.com/maxwell-milter/maxwell/internal/resolver"
 	"github.com/maxwell-milter/maxwell/policy"
 	"github.com/maxwell-milter/maxwell/spf"
 )
@@ -30,8 +27,7 @@ func spfQuery(args []string) int {
 			"2 bad usage or configuration.\n\n")
 		fs.PrintDefaults()
 	}
-	path := fs.String("c", "", "configuration `file` (default: the embedded defaults)")
-	fs.StringVar(path, "config", "", "same as -c")
+	path := configFlag(fs)
 	ipText := fs.String("ip", "", "client `address`")
 	helo := fs.String("helo", "", "HELO `name`")
 	sender := fs.String("sender", "", "MAIL FROM `address`; empty for the null sender")
@@ -50,7 +46,7 @@ func spfQuery(args []string) int {
 		return exitUsage
 	}
 	var mailLog bytes.Buffer
-	eng, err := policy.New(cfg, resolver.FromConfig(cfg.DNS), maillog.New(&mailLog), slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	eng, err := offlineEngine(cfg, &mailLog)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return exitUsage
@@ -70,13 +66,7 @@ func spfQuery(args []string) int {
 		fmt.Println()
 	}
 	printVerdict(os.Stdout, out, cfg)
-	switch out.Final.Action {
-	case policy.Reject:
-		return exitReject
-	case policy.Tempfail:
-		return exitTempfail
-	}
-	return exitOK
+	return exitStatus(out.Final.Action)
 }
 
 func printVerdict(w io.Writer, out policy.Outcome, cfg *config.Config) {
