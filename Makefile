@@ -24,6 +24,7 @@ vet:
 # postfix package (.ci/run installs it).
 test: vet
 	$(GO) test -race -count=1 -timeout 20m ./...
+	@$(GO) test -count=1 -run '^TestRFC7208Suite$$' -v ./spf | grep -o 'RFC 7208 suite: .*'
 
 clean:
 	rm -rf bin
