@@ -50,6 +50,7 @@ var spfZone = []string{
 	`delegated.example._spf.local.example. TXT "v=spf1 ip4:203.0.113.9 -all"`,
 	"delegated.example. A 192.0.2.252",
 	`fwd.example. TXT "v=spf1 ip4:198.51.100.60 -all"`,
+	`banned.example. TXT "v=spf1 ip4:198.51.100.7 -all"`,
 	`example.org. TXT "v=spf1 ip4:198.51.100.50 -all"`,
 }
 
@@ -204,6 +205,10 @@ SPF-Fail:.fail.example CBV
 HELO-Fail:helo-fail.example OK
 SPF-Pass:sender.example WHITELIST
 spf-none: reject
+SPF-Pass:banned.example REJECT
+SPF-PermError:perm.example TEMPFAIL
+SPF-TempError:temp.example OK
+HELO-Neutral:helo-neutral.example BAN
 `), 0o644)
 	runSPFCases(t, newSPFEnv(t, `access_file = "`+access+`"`), []spfCase{
 		{"per-domain neutral", goodIP, "mail.sender.example", "x@neutral.example",
@@ -217,6 +222,13 @@ spf-none: reject
 		{"whitelist", goodIP, "mail.sender.example", "alice@sender.example", accepted, "policy=WHITELIST"},
 		{"none policy for three strikes", dynIP, "x.example", "bob@nothing.example",
 			want{"data", policy.Reject, 550, "no valid PTR"}, "policy=REJECT"},
+		{"pass refused", goodIP, "mail.sender.example", "x@banned.example",
+			want{"mail from", policy.Reject, 550, "We don't accept mail from banned.example"}, `reason="SPF pass for x@banned.example"`},
+		{"TEMPFAIL turns a refusal into 451", goodIP, "mail.sender.example", "x@perm.example",
+			want{"data", policy.Tempfail, 451, "There is a fatal syntax error in the SPF record for perm.example"}, "xcode=4.5.2"},
+		{"temperror let through", goodIP, "mail.sender.example", "x@temp.example", accepted, "result=temperror"},
+		{"BAN refuses", dynIP, "helo-neutral.example", "bob@neutral.example",
+			want{"data", policy.Reject, 550, "hello SPF neutral"}, "policy=BAN"},
 	})
 }
 
