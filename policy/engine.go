@@ -126,6 +126,7 @@ var builtinChecks = []Check{
 	{"spf", StageMail, checkSPF},
 	{"blocked sender", StageRcpt, checkBlockedSender},
 	{"subject", StageEOH, checkSubject},
+	{"spf headers", StageEOM, addSPFHeaders},
 	{"connection header", StageEOM, addConnectionHeader},
 }
 

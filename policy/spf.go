@@ -28,32 +28,26 @@ type SPFVerdict struct {
 // that are neither trusted nor authenticated: the MAIL FROM and HELO
 // checks, best guess, "three strikes", and the policy each result calls
 // for. Messages it lets through get Received-SPF and
-// Authentication-Results.
+// Authentication-Results at the end (addSPFHeaders).
 func checkSPF(s *Session) (*Decision, error) {
 	if s.Class&(Internal|Trusted) != 0 || !s.Conn.IP.IsValid() {
 		return nil, nil
 	}
-	j := spfJudgement{s: s, m: s.Msg, rep: &spf.Report{
+	j := spfJudgement{s: s, m: s.Msg, v: &SPFVerdict{Report: spf.Report{
 		Receiver: s.hostname(), IP: s.Conn.IP, Helo: s.Helo, Sender: s.Msg.Info.Sender,
 		PTR: s.PTR, IPRev: s.iprev(),
-	}}
+	}}}
+	s.Msg.SPF = j.v
 	d := j.judge()
-	s.Msg.SPF = &SPFVerdict{Report: *j.rep, Result: j.res, Policy: j.pol}
 	j.log(d)
-	if d == nil {
-		j.addHeaders()
-	}
 	return d, nil
 }
 
 // spfJudgement is the state of one message's SPF policy.
 type spfJudgement struct {
-	s    *Session
-	m    *Message
-	rep  *spf.Report
-	res  spf.Result // the result policy goes by: the official one, or the guess
-	pol  spf.Policy // the policy applied
-	helo spf.Outcome
+	s *Session
+	m *Message
+	v *SPFVerdict // filled in as the checks go
 }
 
 func (j *spfJudgement) judge() *Decision {
@@ -69,14 +63,14 @@ func (j *spfJudgement) judge() *Decision {
 	for _, fwd := range cfg.TrustedForwarder {
 		o := checker.Check(s.ctx, spf.Query{IP: s.Conn.IP, Helo: fwd, Guess: spf.HeloGuessRecord})
 		if o.Result == spf.Pass { // the MAIL FROM is not ours to judge
-			j.rep.Check, j.rep.Forwarder, j.res = o, fwd, spf.Pass
+			j.v.Report.Check, j.v.Report.Forwarder, j.v.Result = o, fwd, spf.Pass
 			return j.applyResult()
 		}
 	}
-	j.rep.Check = checker.Check(s.ctx, q)
-	o := j.rep.Check
+	j.v.Report.Check = checker.Check(s.ctx, q)
+	o := j.v.Report.Check
 	official := o.Official()
-	j.res = official
+	j.v.Result = official
 
 	if official == spf.TempError {
 		if d := j.apply(e.spfPolicies.MailFrom(spf.TempError, o.Sender), "temperror", tempfail(451, "4.4.3",
@@ -85,31 +79,31 @@ func (j *spfJudgement) judge() *Decision {
 			"answers our queries for its SPF record.")); d != nil {
 			return delayable(d)
 		}
-		official, j.res = spf.None, spf.None // the policy said to go on: as if there were no record
+		official, j.v.Result = spf.None, spf.None // the policy said to go on: as if there were no record
 	}
 
-	if j.res != spf.Pass {
-		heloRes := j.res
+	if j.v.Result != spf.Pass {
+		heloRes := j.v.Result
 		if m.Info.Sender != "" {
 			if d := j.checkHelo(); d != nil {
 				return d
 			}
-			heloRes = j.helo.Result
+			heloRes = j.v.Report.HeloResult
 		}
 		if official == spf.None && config.MatchDomain(s.e.cfg.Milter.InternalDomains, m.Domain) {
 			return delayable(reject(550, "5.7.1", "spam from self: "+m.Domain, "I hate talking to myself!"))
 		}
 		if official == spf.None && o.Guessed {
-			j.res = o.Result
-			if j.res != spf.Pass && heloRes == spf.Pass && domainMatch(s.Helo, m.Domain) {
-				j.res = spf.Pass // a valid HELO within the sender's domain
+			j.v.Result = o.Result
+			if j.v.Result != spf.Pass && heloRes == spf.Pass && domainMatch(s.Helo, m.Domain) {
+				j.v.Result = spf.Pass // a valid HELO within the sender's domain
 			}
-			if j.res != official {
-				j.rep.BestGuess = j.res
+			if j.v.Result != official {
+				j.v.Report.BestGuess = j.v.Result
 			}
 		}
-		if s.Class&Dyn != 0 && official == spf.None && j.res != spf.Pass && heloRes != spf.Pass && !j.heloNearClient() {
-			j.res = spf.None
+		if s.Class&Dyn != 0 && official == spf.None && j.v.Result != spf.Pass && heloRes != spf.Pass && !j.heloNearClient() {
+			j.v.Result = spf.None
 			return j.apply(e.spfPolicies.MailFrom(spf.None, o.Sender), "strike3", delayable(reject(550, "5.7.1",
 				"no PTR, HELO or SPF",
 				"Your mail server has no valid PTR name, its HELO name is not",
@@ -130,9 +124,9 @@ func (j *spfJudgement) checkHelo() *Decision {
 	if e.cfg.SPF.BestGuess && !isDynamic(s.Helo, s.Conn.IP) {
 		q.Guess = spf.HeloGuessRecord
 	}
-	j.helo = e.spfChecker.Check(s.ctx, q)
-	j.rep.HeloResult = j.helo.Result
-	res := j.helo.Official()
+	helo := e.spfChecker.Check(s.ctx, q)
+	j.v.Report.HeloResult = helo.Result
+	res := helo.Official()
 	return j.apply(e.spfPolicies.Helo(res, s.Helo), "heloerror", delayable(reject(550, "5.7.1",
 		"hello SPF: "+string(res),
 		"hello SPF "+string(res)+": "+s.Helo+" does not designate "+s.Conn.IP.String(),
@@ -156,10 +150,10 @@ func (j *spfJudgement) heloNearClient() bool {
 
 // applyResult applies the policy for the MAIL FROM result.
 func (j *spfJudgement) applyResult() *Decision {
-	s, o := j.s, j.rep.Check
-	pol := s.e.spfPolicies.MailFrom(j.res, o.Sender)
+	s, o := j.s, j.v.Report.Check
+	pol := s.e.spfPolicies.MailFrom(j.v.Result, o.Sender)
 	ip, domain := s.Conn.IP.String(), o.Domain
-	switch j.res {
+	switch j.v.Result {
 	case spf.Fail:
 		text := []string{"SPF fail: " + domain + " does not designate " + ip + " as a permitted sender"}
 		if why := s.whyURL(o.Sender); why != "" {
@@ -200,13 +194,13 @@ func (j *spfJudgement) applyResult() *Decision {
 // the message, and REJECT, BAN and TEMPFAIL refuse it with refusal
 // (TEMPFAIL turns a rejection into 451).
 func (j *spfJudgement) apply(pol spf.Policy, template string, refusal *Decision) *Decision {
-	j.pol = pol
+	j.v.Policy = pol
 	switch pol {
 	case spf.OK:
 		return nil
 	case spf.CBV, spf.DSN:
 		if j.m.Info.Sender != "" && j.m.callback == nil {
-			j.m.callback = &Callback{Policy: pol, Sender: j.rep.Check.Sender, Template: template}
+			j.m.callback = &Callback{Policy: pol, Sender: j.v.Report.Check.Sender, Template: template}
 		}
 		return nil
 	case spf.Whitelist:
@@ -224,7 +218,7 @@ func (j *spfJudgement) apply(pol spf.Policy, template string, refusal *Decision)
 
 // log writes the spf line of the mail log, and the pending call-back.
 func (j *spfJudgement) log(d *Decision) {
-	o, r := j.rep.Check, j.rep
+	o, r := j.v.Report.Check, &j.v.Report
 	kv := []any{"result", o.Official(), "identity", o.Identity, "domain", o.Domain}
 	if r.BestGuess != "" {
 		kv = append(kv, "guess", r.BestGuess)
@@ -244,8 +238,8 @@ func (j *spfJudgement) log(d *Decision) {
 	if r.Forwarder != "" {
 		kv = append(kv, "tag", "TRUSTED_FORWARDER", "forwarder", r.Forwarder)
 	}
-	if j.pol != "" {
-		kv = append(kv, "policy", j.pol)
+	if j.v.Policy != "" {
+		kv = append(kv, "policy", j.v.Policy)
 	}
 	j.s.log("spf", kv...)
 	if cb := j.m.callback; cb != nil && d == nil {
@@ -253,17 +247,31 @@ func (j *spfJudgement) log(d *Decision) {
 	}
 }
 
-// addHeaders queues Received-SPF and Authentication-Results, as [spf]
-// headers asks.
-func (j *spfJudgement) addHeaders() {
-	for _, h := range j.s.e.cfg.SPF.Headers {
-		switch h {
+// addSPFHeaders inserts Received-SPF and Authentication-Results into
+// messages that SPF was checked for and that reached the end: rendered
+// only for mail that is accepted.
+func addSPFHeaders(s *Session) (*Decision, error) {
+	if s.Msg.SPF == nil {
+		return nil, nil
+	}
+	for _, h := range s.Msg.SPF.Headers(s.e.cfg.SPF.Headers) {
+		s.AddEdit(Edit{Kind: InsertHeader, Name: h.Name, Value: h.Value})
+	}
+	return nil, nil
+}
+
+// Headers renders the fields [spf] headers names, in its order.
+func (v *SPFVerdict) Headers(names []string) []Header {
+	var hs []Header
+	for _, n := range names {
+		switch n {
 		case config.HeaderReceivedSPF:
-			j.s.AddEdit(Edit{Kind: InsertHeader, Name: "Received-SPF", Value: j.rep.ReceivedSPF()})
+			hs = append(hs, Header{Name: "Received-SPF", Value: v.Report.ReceivedSPF()})
 		case config.HeaderAuthResults:
-			j.s.AddEdit(Edit{Kind: InsertHeader, Name: "Authentication-Results", Value: j.rep.AuthenticationResults()})
+			hs = append(hs, Header{Name: "Authentication-Results", Value: v.Report.AuthenticationResults()})
 		}
 	}
+	return hs
 }
 
 // whyURL fills in [spf] why_url for sender.

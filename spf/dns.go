@@ -26,8 +26,8 @@ type evaluation struct {
 	guess    string
 	record   string
 	client   netip.Addr
-	ptr      []string // the client's PTR names, if known
-	trace    func(format string, args ...any)
+	ptr      []string                         // the client's PTR names, if known
+	trace    func(format string, args ...any) // nil unless tracing; callers test it first, so that untraced checks box no arguments
 
 	asked     bool // the checked domain's record has been asked for
 	guessed   bool
@@ -105,7 +105,9 @@ func (ev *evaluation) txt(ctx context.Context, name string) ([]string, error) {
 	for _, rr := range a.RRs {
 		out = append(out, unescape(strings.Join(rr.(*dns.TXT).Txt, "")))
 	}
-	ev.tracef("  TXT %s: %q", name, out)
+	if ev.trace != nil {
+		ev.trace("  TXT %s: %q", name, out)
+	}
 	return out, nil
 }
 
@@ -145,7 +147,9 @@ func (ev *evaluation) LookupMX(ctx context.Context, name string) ([]*net.MX, err
 		mx := rr.(*dns.MX)
 		out = append(out, &net.MX{Host: mx.Mx, Pref: mx.Preference})
 	}
-	ev.tracef("  MX %s: %d hosts", name, len(out))
+	if ev.trace != nil {
+		ev.trace("  MX %s: %d hosts", name, len(out))
+	}
 	return out, nil
 }
 
@@ -172,7 +176,9 @@ func (ev *evaluation) LookupIPAddr(ctx context.Context, name string) ([]net.IPAd
 			}
 		}
 	}
-	ev.tracef("  A/AAAA %s: %v", name, out)
+	if ev.trace != nil {
+		ev.trace("  A/AAAA %s: %v", name, out)
+	}
 	return out, nil
 }
 
@@ -192,7 +198,9 @@ func (ev *evaluation) LookupAddr(ctx context.Context, addr string) ([]string, er
 	for i, n := range known {
 		names[i] = dns.Fqdn(n)
 	}
-	ev.tracef("  PTR %s: %v", addr, names)
+	if ev.trace != nil {
+		ev.trace("  PTR %s: %v", addr, names)
+	}
 	return names, nil
 }
 
@@ -201,16 +209,22 @@ func (ev *evaluation) LookupAddr(ctx context.Context, addr string) ([]string, er
 // or temporary (timeout, SERVFAIL, lookup budget spent).
 func (ev *evaluation) lookup(ctx context.Context, name string, qtype uint16) (*resolver.Answer, error) {
 	if _, ok := dns.IsDomainName(name); !ok || strings.Trim(name, ".") == "" {
-		ev.tracef("  %s %q: not a domain name", dns.TypeToString[qtype], name)
+		if ev.trace != nil {
+			ev.trace("  %s %q: not a domain name", dns.TypeToString[qtype], name)
+		}
 		return nil, &net.DNSError{Err: "not a domain name", Name: name, IsNotFound: true}
 	}
 	a, err := ev.res.Lookup(ctx, name, qtype)
 	if err != nil {
-		ev.tracef("  %s %s: %v", dns.TypeToString[qtype], name, err)
+		if ev.trace != nil {
+			ev.trace("  %s %s: %v", dns.TypeToString[qtype], name, err)
+		}
 		return nil, dnsError(name, err)
 	}
 	if a.NXDomain {
-		ev.tracef("  %s %s: no such domain", dns.TypeToString[qtype], name)
+		if ev.trace != nil {
+			ev.trace("  %s %s: no such domain", dns.TypeToString[qtype], name)
+		}
 		return nil, &net.DNSError{Err: "no such domain", Name: name, IsNotFound: true}
 	}
 	return a, nil
@@ -237,12 +251,6 @@ func hasRecord(txts []string) bool {
 		}
 	}
 	return false
-}
-
-func (ev *evaluation) tracef(format string, args ...any) {
-	if ev.trace != nil {
-		ev.trace(format, args...)
-	}
 }
 
 // libTrace follows the library's evaluation. The terms it reports as

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -35,20 +34,17 @@ func checkSyntax(record string) error {
 	return nil
 }
 
-var modifierRE = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9._-]*)=(.*)$`)
-
 func checkTerm(term string, seen map[string]bool) error {
-	if m := modifierRE.FindStringSubmatch(term); m != nil {
-		name := strings.ToLower(m[1])
-		switch name {
+	if name, value, ok := modifier(term); ok {
+		switch name = strings.ToLower(name); name {
 		case "redirect", "exp":
 			if seen[name] {
 				return fmt.Errorf("%s= given twice", name)
 			}
 			seen[name] = true
-			return checkDomainSpec(m[2])
+			return checkDomainSpec(value)
 		}
-		_, err := checkMacroString(m[2], true)
+		_, err := checkMacroString(value, true)
 		return err
 	}
 	if strings.ContainsRune("+-~?", rune(term[0])) {
@@ -95,6 +91,41 @@ func checkTerm(term string, seen map[string]bool) error {
 	return fmt.Errorf("unknown mechanism %q", name)
 }
 
+// modifier splits a modifier, name=value, where name is a letter then
+// letters, digits, '.', '-' or '_'.
+func modifier(term string) (name, value string, ok bool) {
+	for i := 0; i < len(term); i++ {
+		c := term[i]
+		switch {
+		case isLetter(c), i > 0 && (isDigit(c) || c == '.' || c == '-' || c == '_'):
+		case c == '=' && i > 0:
+			return term[:i], term[i+1:], true
+		default:
+			return "", "", false
+		}
+	}
+	return "", "", false
+}
+
+// isMacroBody reports whether the inside of %{...} is a letter, digits,
+// an optional 'r' and delimiters.
+func isMacroBody(b string) bool {
+	if b == "" || !isLetter(b[0]) {
+		return false
+	}
+	i := 1
+	for i < len(b) && isDigit(b[i]) {
+		i++
+	}
+	if i < len(b) && b[i]|0x20 == 'r' {
+		i++
+	}
+	return strings.Trim(b[i:], "-.+,/_=") == ""
+}
+
+func isLetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
+func isDigit(c byte) bool  { return c >= '0' && c <= '9' }
+
 // cutDualCIDR removes and checks the "/n" and "//n" of a or mx.
 func cutDualCIDR(arg string) (string, error) {
 	if i := strings.LastIndex(arg, "//"); i >= 0 && isDigits(arg[i+2:]) {
@@ -137,7 +168,7 @@ func checkCIDR(s string, max int) error {
 
 func isDigits(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
+		if !isDigit(s[i]) {
 			return false
 		}
 	}
@@ -177,8 +208,8 @@ func isTopLabel(l string) bool {
 		switch {
 		case c == '-':
 			hyphen = true
-		case c >= '0' && c <= '9':
-		case (c|0x20) >= 'a' && (c|0x20) <= 'z':
+		case isDigit(c):
+		case isLetter(c):
 			alpha = true
 		default:
 			return false
@@ -216,7 +247,7 @@ func checkMacroString(s string, explanation bool) (endsInMacro bool, err error) 
 			return false, errors.New("unterminated macro")
 		}
 		body := s[i+1 : i+end]
-		if !macroBodyRE.MatchString(body) || !strings.ContainsRune(letters, rune(body[0]|0x20)) {
+		if !isMacroBody(body) || !strings.ContainsRune(letters, rune(body[0]|0x20)) {
 			return false, fmt.Errorf("%%{%s} is not a macro here", body)
 		}
 		i += end
@@ -224,5 +255,3 @@ func checkMacroString(s string, explanation bool) (endsInMacro bool, err error) 
 	}
 	return endsInMacro, nil
 }
-
-var macroBodyRE = regexp.MustCompile(`^[A-Za-z][0-9]*[rR]?[-.+,/_=]*$`)

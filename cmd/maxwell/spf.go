@@ -107,12 +107,7 @@ func printVerdict(w io.Writer, out policy.Outcome, cfg *config.Config) {
 		line("callback", "%s of %s (%s)", cb.Policy, cb.Sender, cb.Template)
 	}
 	line("answer", "%s", describe(out.Final))
-	for _, h := range cfg.SPF.Headers {
-		switch h {
-		case config.HeaderReceivedSPF:
-			fmt.Fprintf(w, "Received-SPF: %s\n", r.ReceivedSPF())
-		case config.HeaderAuthResults:
-			fmt.Fprintf(w, "Authentication-Results: %s\n", r.AuthenticationResults())
-		}
+	for _, h := range v.Headers(cfg.SPF.Headers) {
+		fmt.Fprintf(w, "%s: %s\n", h.Name, h.Value)
 	}
 }
