@@ -16,7 +16,7 @@ func TestLogEventsDocumented(t *testing.T) {
 	}
 	files, _ := filepath.Glob("*.go")
 	events := regexp.MustCompile(`\.log\("([^"]+)"`)
-	tags := regexp.MustCompile(`Tag: +"([A-Z]+)"`)
+	tags := regexp.MustCompile(`Tag(?::| =) +"([A-Z]+)"`)
 	found := 0
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {

@@ -14,11 +14,13 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/internal/maillog"
 	"github.com/maxwell-milter/maxwell/internal/resolver"
 	"github.com/maxwell-milter/maxwell/spf"
+	"github.com/maxwell-milter/maxwell/store"
 )
 
 // Stage is a point in the SMTP conversation where checks run.
@@ -66,6 +68,11 @@ type Engine struct {
 	spfChecker     *spf.Checker
 	spfPolicies    *spf.Policies
 	sysHostname    string
+
+	store     store.Store      // nil: no state kept, greylisting off
+	now       func() time.Time // the clock; tests set their own
+	grey      greyTimers
+	greyRcpts addrSet
 }
 
 // lastID numbers sessions for the mail log.
@@ -82,6 +89,14 @@ func New(cfg *config.Config, res *resolver.Resolver, log *maillog.Logger, diag *
 		blockedSenders: newAddrSet(cfg.BlockedSenders.Senders),
 		blockedExcept:  newAddrSet(cfg.BlockedSenders.Exceptions),
 		bannedUsers:    map[string]bool{},
+		now:            time.Now,
+		grey: greyTimers{
+			delay:   cfg.Greylist.Delay.D(),
+			tooSoon: cfg.Greylist.TooSoon.D(),
+			window:  cfg.Greylist.RetryWindow.D(),
+			ttl:     cfg.Greylist.PassTTL.D(),
+		},
+		greyRcpts: newAddrSet(cfg.Greylist.WhitelistRecipients),
 	}
 	for _, w := range cfg.Defang.PornWords {
 		re, err := config.WordPattern(w)
@@ -125,10 +140,21 @@ var builtinChecks = []Check{
 	{"internal domains", StageMail, checkInternalDomains},
 	{"spf", StageMail, checkSPF},
 	{"blocked sender", StageRcpt, checkBlockedSender},
+	{"greylist", StageRcpt, checkGreylist},
 	{"subject", StageEOH, checkSubject},
 	{"spf headers", StageEOM, addSPFHeaders},
 	{"connection header", StageEOM, addConnectionHeader},
+	{"greylist header", StageEOM, addGreylistHeader},
 }
+
+// UseStore gives the engine the state it keeps across connections
+// (greylisting needs it). Call it before sessions start; the caller
+// closes the store.
+func (e *Engine) UseStore(st store.Store) { e.store = st }
+
+// SetClock replaces the engine's clock, for tests that step through time.
+// Call it before sessions start.
+func (e *Engine) SetClock(now func() time.Time) { e.now = now }
 
 // TraceSPF has every DNS lookup and step of the SPF checks told to f
 // (maxwell spf --trace). Call it before sessions start.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/maxwell-milter/maxwell/internal/resolver"
 )
@@ -84,9 +85,10 @@ type Message struct {
 	// for, and checks that only guess at spam may spare it.
 	Whitelisted bool
 
-	pending  *Decision // delayed message-level decision
-	callback *Callback // a call-back the SPF policy asked for
-	edits    []Edit
+	pending   *Decision     // delayed message-level decision
+	callback  *Callback     // a call-back the SPF policy asked for
+	greyDelay time.Duration // how long greylisting delayed the message
+	edits     []Edit
 }
 
 // Connect starts the connection: classification, PTR and connect checks.

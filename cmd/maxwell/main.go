@@ -3,6 +3,7 @@
 //	maxwell serve [-c FILE]          run the milter daemon
 //	maxwell check [flags] FILE.eml   dry-run one message through the policy
 //	maxwell spf --ip A --helo H ...  check SPF as maxwell would
+//	maxwell greylist COMMAND ...     list, allow, delete greylist entries; stats; expire
 //	maxwell config check FILE        validate a configuration file
 //	maxwell version                  print the version
 package main
@@ -39,12 +40,15 @@ const usage = `usage:
   maxwell check [flags] FILE.eml   run one message through the policy, offline
   maxwell spf --ip A --helo H [--sender S] [--trace]
                                    check SPF for a client as maxwell would
+  maxwell greylist list|allow|delete|stats|expire [-c FILE] [flags]
+                                   look at and change the greylist
   maxwell config check FILE        validate a configuration file
   maxwell version                  print the version
 Run "maxwell COMMAND -h" for the flags of a command.
 `
 
 func main() {
+	policy.Version = version
 	os.Exit(run(os.Args[1:]))
 }
 
@@ -60,6 +64,8 @@ func run(args []string) int {
 		return check(args[1:])
 	case "spf":
 		return spfQuery(args[1:])
+	case "greylist":
+		return greylistCmd(args[1:])
 	case "config":
 		if len(args) >= 2 && args[1] == "check" {
 			return configCheck(args[2:])

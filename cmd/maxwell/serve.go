@@ -15,6 +15,7 @@ import (
 	"github.com/maxwell-milter/maxwell/internal/resolver"
 	"github.com/maxwell-milter/maxwell/milter"
 	"github.com/maxwell-milter/maxwell/policy"
+	"github.com/maxwell-milter/maxwell/store"
 )
 
 // daemon is the state `maxwell serve` keeps across reloads.
@@ -26,12 +27,12 @@ type daemon struct {
 	diag  *slog.Logger
 	level *slog.LevelVar
 	srv   *milter.Server
+	store store.Store
 }
 
 func serve(args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	path := fs.String("c", "", "configuration `file` (default: the embedded defaults)")
-	fs.StringVar(path, "config", "", "same as -c")
+	path := configFlag(fs)
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		return exitUsage
 	}
@@ -57,6 +58,15 @@ func serve(args []string) int {
 		d.diag.Error("bad configuration", "error", err)
 		return exitUsage
 	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	if d.store, err = openStore(ctx, cfg); err != nil {
+		d.diag.Error("cannot open the store", "error", err)
+		return exitFailure
+	}
+	defer d.store.Close()
+	eng.UseStore(d.store)
+	go expireLoop(ctx, d.store, cfg.Store, d.diag)
 	ln, err := milter.Listen(cfg.Milter.Socket, cfg.Milter.SocketGroup)
 	if err != nil {
 		d.diag.Error("cannot listen", "socket", cfg.Milter.Socket.String(), "error", err)
@@ -70,7 +80,7 @@ func serve(args []string) int {
 	served := make(chan error, 1)
 	go func() { served <- d.srv.Serve(ln) }()
 	d.diag.Info("maxwell started", "version", version, "socket", cfg.Milter.Socket.String(),
-		"listening", ln.Addr().String(), "config", configName(*path), "dns", d.res.Servers())
+		"listening", ln.Addr().String(), "config", configName(*path), "dns", d.res.Servers(), "store", storeName(cfg))
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
@@ -87,6 +97,14 @@ func serve(args []string) int {
 			return d.shutdown(sig, served)
 		}
 	}
+}
+
+// storeName says where the state is kept, without a password.
+func storeName(cfg *config.Config) string {
+	if cfg.Store.Driver == config.DriverPostgres {
+		return "postgres"
+	}
+	return cfg.StorePath()
 }
 
 func configName(path string) string {
@@ -136,6 +154,7 @@ func (d *daemon) reload() {
 		d.diag.Error("configuration reload refused; the running configuration stays", "file", d.path, "error", err)
 		return
 	}
+	eng.UseStore(d.store)
 	for _, k := range restartOnly(d.cfg, cfg) {
 		d.diag.Warn("this setting changes only at restart", "key", k)
 	}
@@ -157,6 +176,8 @@ func restartOnly(old, cur *config.Config) []string {
 		{"milter.timeout", old.Milter.Timeout, cur.Milter.Timeout},
 		{"log.mail_log", old.Log.MailLog, cur.Log.MailLog},
 		{"log.syslog_facility", old.Log.SyslogFacility, cur.Log.SyslogFacility},
+		{"milter.datadir", old.Milter.DataDir, cur.Milter.DataDir},
+		{"store", old.Store, cur.Store},
 	} {
 		if f.old != f.cur {
 			keys = append(keys, f.key)

@@ -20,6 +20,9 @@ socket = "unix:SOCK"
 shutdown_timeout = "20s"
 HELO
 
+[greylist]
+enabled = false
+
 [dns]
 servers = ["DNS"]
 timeout = "300ms"

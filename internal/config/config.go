@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -24,6 +25,8 @@ type Config struct {
 	SRS            SRS            `toml:"srs"`
 	BlockedSenders BlockedSenders `toml:"blocked_senders"`
 	SPF            SPF            `toml:"spf"`
+	Greylist       Greylist       `toml:"greylist"`
+	Store          Store          `toml:"store"`
 	DNS            DNS            `toml:"dns"`
 	Log            Log            `toml:"log"`
 }
@@ -45,6 +48,7 @@ type Milter struct {
 	LogHeaders       bool            `toml:"log_headers"`
 	ConnectionHeader string          `toml:"connection_header"`
 	Hostname         string          `toml:"hostname"`
+	DataDir          string          `toml:"datadir"`
 }
 
 // Defang is the [defang] section. In bms.py it also holds the attachment
@@ -90,6 +94,53 @@ const (
 	HeaderAuthResults = "authentication-results"
 )
 
+// Greylist is the [greylist] section: triplet greylisting with the
+// Kamaelia server's timers and whitelists.
+type Greylist struct {
+	Enabled              bool            `toml:"enabled"`
+	Delay                Duration        `toml:"delay"`
+	TooSoon              Duration        `toml:"too_soon"`
+	RetryWindow          Duration        `toml:"retry_window"`
+	PassTTL              Duration        `toml:"pass_ttl"`
+	IPv4Prefix           int             `toml:"ipv4_prefix"`
+	IPv6Prefix           int             `toml:"ipv6_prefix"`
+	AutoWhitelistClients int             `toml:"auto_whitelist_clients"`
+	WhitelistClients     []HostPattern   `toml:"whitelist_clients"`
+	WhitelistSenders     []DomainPattern `toml:"whitelist_senders"`
+	WhitelistRecipients  []string        `toml:"whitelist_recipients"`
+	WhitelistedTriples   []Triple        `toml:"whitelisted_triples"`
+	WhitelistedNonstd    []Triple        `toml:"whitelisted_nonstandard_triples"`
+	OnlySuspicious       bool            `toml:"only_suspicious"`
+	Text                 string          `toml:"text"`
+	Header               string          `toml:"header"`
+	FailOpen             bool            `toml:"fail_open"`
+}
+
+// Store is the [store] section: where greylist, whitelist, call-back and
+// blacklist state is kept.
+type Store struct {
+	Driver         string   `toml:"driver"`
+	Path           string   `toml:"path"`
+	DSN            string   `toml:"dsn"`
+	Timeout        Duration `toml:"timeout"`
+	ExpireInterval Duration `toml:"expire_interval"`
+	ExpireBatch    int      `toml:"expire_batch"`
+}
+
+// The store drivers.
+const (
+	DriverSQLite   = "sqlite"
+	DriverPostgres = "postgres"
+)
+
+// StorePath is the SQLite file: [store] path, relative to [milter] datadir.
+func (c *Config) StorePath() string {
+	if filepath.IsAbs(c.Store.Path) {
+		return c.Store.Path
+	}
+	return filepath.Join(c.Milter.DataDir, c.Store.Path)
+}
+
 // DNS is the [dns] section.
 type DNS struct {
 	Servers    []string `toml:"servers"`
@@ -118,6 +169,7 @@ func Default() *Config {
 			ExceptionPolicy:  ExceptionTempfail,
 			DelayedReject:    true,
 			ConnectionHeader: "X-Maxwell-Connection",
+			DataDir:          "data",
 		},
 		Defang: Defang{RejectAdv: true},
 		BlockedSenders: BlockedSenders{
@@ -129,6 +181,25 @@ func Default() *Config {
 			BestGuess: true,
 			Headers:   []string{HeaderReceivedSPF, HeaderAuthResults},
 			WhyURL:    "https://www.open-spf.org/Why?s=mfrom&id={sender}&ip={ip}&r={receiver}",
+		},
+		Greylist: Greylist{
+			Enabled:              true,
+			Delay:                Duration(5 * time.Minute),
+			RetryWindow:          Duration(48 * time.Hour),
+			PassTTL:              Duration(35 * 24 * time.Hour),
+			IPv4Prefix:           24,
+			IPv6Prefix:           64,
+			AutoWhitelistClients: 5,
+			WhitelistRecipients:  []string{"postmaster@", "abuse@"},
+			Text:                 "Greylisted, please retry in {seconds} seconds",
+			Header:               "X-Greylist",
+		},
+		Store: Store{
+			Driver:         DriverSQLite,
+			Path:           "maxwell.db",
+			Timeout:        Duration(5 * time.Second),
+			ExpireInterval: Duration(10 * time.Minute),
+			ExpireBatch:    1000,
 		},
 		DNS: DNS{
 			Timeout:    Duration(5 * time.Second),
@@ -238,6 +309,16 @@ func (c *Config) validate() []problem {
 	positive("milter.timeout", c.Milter.Timeout)
 	positive("milter.shutdown_timeout", c.Milter.ShutdownTimeout)
 	positive("dns.timeout", c.DNS.Timeout)
+	positive("greylist.delay", c.Greylist.Delay)
+	positive("greylist.retry_window", c.Greylist.RetryWindow)
+	positive("greylist.pass_ttl", c.Greylist.PassTTL)
+	positive("store.timeout", c.Store.Timeout)
+	positive("store.expire_interval", c.Store.ExpireInterval)
+	ps = append(ps, c.Greylist.validate()...)
+	ps = append(ps, c.Store.validate()...)
+	if c.Milter.DataDir == "" {
+		ps = append(ps, problem{"milter.datadir", "must not be empty"})
+	}
 	positive("dns.max_ttl", c.DNS.MaxTTL)
 	if c.DNS.Attempts < 1 {
 		ps = append(ps, problem{"dns.attempts", "must be at least 1"})
@@ -253,8 +334,13 @@ func (c *Config) validate() []problem {
 			ps = append(ps, problem{"dns.servers", err.Error()})
 		}
 	}
-	if h := c.Milter.ConnectionHeader; h != "" && !validHeaderName(h) {
-		ps = append(ps, problem{"milter.connection_header", fmt.Sprintf("%q is not a valid header field name", h)})
+	for _, h := range []struct{ key, name string }{
+		{"milter.connection_header", c.Milter.ConnectionHeader},
+		{"greylist.header", c.Greylist.Header},
+	} {
+		if h.name != "" && !validHeaderName(h.name) {
+			ps = append(ps, problem{h.key, fmt.Sprintf("%q is not a valid header field name", h.name)})
+		}
 	}
 	for _, w := range c.Defang.PornWords {
 		if _, err := WordPattern(w); err != nil {
@@ -292,6 +378,7 @@ func (c *Config) validate() []problem {
 		{"blocked_senders.defer_text", c.BlockedSenders.DeferText},
 		{"blocked_senders.reject_text", c.BlockedSenders.RejectText},
 		{"spf.why_url", c.SPF.WhyURL},
+		{"greylist.text", c.Greylist.Text},
 	} {
 		if strings.ContainsAny(t.text, "\r\n") {
 			ps = append(ps, problem{t.key, "must be one line"})

@@ -59,6 +59,32 @@ servers = ["127.0.0.1:5353", "192.0.2.53"]
 	}
 }
 
+func TestParseGreylist(t *testing.T) {
+	cfg, err := Parse("t.toml", []byte(`
+[greylist]
+pass_ttl = "1d12h"
+whitelisted_triples = [["192.0.2.0/24", "<>", "Bob@Example.org"]]
+whitelisted_nonstandard_triples = [["Relay.Example", "198.51.100", "bob@example.org"]]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := cfg.Greylist
+	if g.PassTTL.D() != 36*time.Hour {
+		t.Errorf("pass_ttl = %v, want 36h", g.PassTTL)
+	}
+	std, non := g.WhitelistedTriples[0], g.WhitelistedNonstd[0]
+	if !std.Standard() || std.Client != netip.MustParsePrefix("192.0.2.0/24") || std.Sender != "" || std.Rcpt != "bob@example.org" {
+		t.Errorf("standard triple = %+v", std)
+	}
+	if non.Standard() || non.Helo != "relay.example" || non.Client != netip.MustParsePrefix("198.51.100.0/24") {
+		t.Errorf("non-standard triple = %+v", non)
+	}
+	if cfg.Greylist.Delay.D() != 5*time.Minute {
+		t.Error("keys not in the file must keep their defaults")
+	}
+}
+
 // Every error names the key and the line it is on.
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
@@ -78,6 +104,13 @@ func TestParseErrors(t *testing.T) {
 		{"bad porn word", "[defang]\nporn_words = [\"v{x}agra\"]\n", 2, "defang.porn_words", "unknown class"},
 		{"bad dns server", "[dns]\nservers = [\"dns.example\"]\n", 2, "dns.servers", "invalid DNS server"},
 		{"syntax", "[milter]\nsocket = \n", 2, "milter.socket", "expected value"},
+		{"retry window", "[greylist]\ndelay = \"10m\"\nretry_window = \"5m\"\n", 3, "greylist.retry_window", "longer than greylist.delay"},
+		{"short triple", "[greylist]\nwhitelisted_triples = [[\"192.0.2.1\", \"a@b.example\"]]\n", 2, "greylist.whitelisted_triples", "three strings"},
+		{"triple of the other kind", "[greylist]\nwhitelisted_triples = [[\"mx.example\", \"192.0.2\", \"a@b.example\"]]\n", 2, "greylist.whitelisted_triples", "want [IP or CIDR"},
+		{"bad prefix", "[greylist]\nipv4_prefix = 33\n", 2, "greylist.ipv4_prefix", "between 8 and 32"},
+		{"bad days", "[greylist]\npass_ttl = \"35days\"\n", 2, "greylist.pass_ttl", "invalid duration"},
+		{"store driver", "[store]\ndriver = \"mysql\"\n", 2, "store.driver", "is not \"sqlite\" or \"postgres\""},
+		{"postgres without dsn", "[store]\n\ndriver = \"postgres\"\n", 0, "store.dsn", "needs a connection string"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

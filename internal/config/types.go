@@ -23,14 +23,36 @@ func (d *Duration) UnmarshalTOML(v any) error {
 		*d = Duration(time.Duration(v) * time.Second)
 		return nil
 	case string:
-		p, err := time.ParseDuration(v)
+		p, err := parseDuration(v)
 		if err != nil {
-			return fmt.Errorf("invalid duration %q (write e.g. \"90s\", \"10m\" or a number of seconds)", v)
+			return fmt.Errorf("invalid duration %q (write e.g. \"90s\", \"10m\", \"35d\" or a number of seconds)", v)
 		}
 		*d = Duration(p)
 		return nil
 	}
 	return fmt.Errorf("invalid duration %v: want a string like \"10m\" or a number of seconds", v)
+}
+
+// parseDuration is time.ParseDuration with days in front: "35d",
+// "1d12h".
+func parseDuration(s string) (time.Duration, error) {
+	days, rest, ok := strings.Cut(s, "d")
+	if !ok {
+		return time.ParseDuration(s)
+	}
+	n, err := strconv.ParseUint(days, 10, 16)
+	if err != nil {
+		return 0, err
+	}
+	d := time.Duration(n) * 24 * time.Hour
+	if rest != "" {
+		r, err := time.ParseDuration(rest)
+		if err != nil || r < 0 {
+			return 0, fmt.Errorf("invalid duration %q", s)
+		}
+		d += r
+	}
+	return d, nil
 }
 
 // D returns d as a time.Duration.

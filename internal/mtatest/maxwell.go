@@ -32,11 +32,14 @@ func BuildMaxwell(t testing.TB, dir string) string {
 	return bin
 }
 
-// StartMaxwell builds maxwell and runs `maxwell serve -c config`. When the
-// test ends it is stopped by its PID: SIGTERM, then SIGKILL after 10s.
+// StartMaxwell builds maxwell and runs `maxwell serve -c config` in dir,
+// so that a relative [milter] datadir (the default, "data") is under dir.
+// When the test ends it is stopped by its PID: SIGTERM, then SIGKILL
+// after 10s.
 func StartMaxwell(t testing.TB, dir, config string) *Maxwell {
 	t.Helper()
 	m := &Maxwell{Cmd: exec.Command(BuildMaxwell(t, dir), "serve", "-c", config), Stderr: &Buffer{}, Exited: make(chan struct{})}
+	m.Cmd.Dir = dir
 	m.Cmd.Stderr = m.Stderr
 	if err := m.Cmd.Start(); err != nil {
 		t.Fatal(err)

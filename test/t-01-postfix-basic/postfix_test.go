@@ -23,6 +23,9 @@ internal_domains = ["example.org"]
 [blocked_senders]
 senders = ["pest@annoying.example"]
 
+[greylist]
+enabled = false  # t-03-postfix-greylist's subject
+
 [dns]
 servers = ["{dns}"]
 timeout = "1s"

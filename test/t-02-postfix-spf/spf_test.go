@@ -21,6 +21,9 @@ socket = "inet:{port}@127.0.0.1"
 internal_domains = ["example.org"]
 delayed_reject = false
 
+[greylist]
+enabled = false  # t-03-postfix-greylist's subject
+
 [dns]
 servers = ["{dns}"]
 timeout = "1s"

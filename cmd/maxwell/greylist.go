@@ -1,0 +1,273 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/maxwell-milter/maxwell/internal/config"
+	"github.com/maxwell-milter/maxwell/policy"
+	"github.com/maxwell-milter/maxwell/store"
+)
+
+const greylistUsage = `usage: maxwell greylist COMMAND [-c FILE] [flags]
+  list    [--ip A | --client KEY] [--sender S] [--rcpt R] [--state pending|passed] [--limit N] [--json]
+  allow   --ip A | --client KEY [--sender S --rcpt R]
+          with sender and recipient: pass that triplet; without: whitelist the client
+  delete  [--ip A | --client KEY] [--sender S] [--rcpt R] [--state S] | --all
+  stats   [--json]      pending, passed, auto-whitelisted clients, average delay
+  expire                remove expired entries now
+The store is the one the configuration names; these commands work while
+the daemon runs. --ip is turned into the client's network as greylisting
+keys it; --client names a key as listed (a network or an SPF-pass domain).
+Sender and recipient are normalised as greylisting does; '*' is a wildcard
+in list and delete.
+`
+
+// greylistFlags are the flags the greylist commands share.
+type greylistFlags struct {
+	fs                       *flag.FlagSet
+	config                   *string
+	ip, client, sender, rcpt *string
+	state                    *string
+	limit                    *int
+	json, all                *bool
+}
+
+func newGreylistFlags(name string) *greylistFlags {
+	fs := flag.NewFlagSet("greylist "+name, flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(os.Stderr, greylistUsage) }
+	return &greylistFlags{
+		fs:     fs,
+		config: configFlag(fs),
+		ip:     fs.String("ip", "", "client `address`"),
+		client: fs.String("client", "", "client `key`: a network (192.0.2.0/24) or an SPF-pass domain"),
+		sender: fs.String("sender", "", "envelope `sender` (<> for the null sender)"),
+		rcpt:   fs.String("rcpt", "", "`recipient`"),
+		state:  fs.String("state", "", "pending or passed"),
+		limit:  fs.Int("limit", 0, "list at most `N` entries (0: all)"),
+		json:   fs.Bool("json", false, "print JSON"),
+		all:    fs.Bool("all", false, "delete: every entry"),
+	}
+}
+
+// filter builds the store filter from the flags, keyed as greylisting
+// keys triplets.
+func (f *greylistFlags) filter(g *config.Greylist) (store.Filter, error) {
+	flt := store.Filter{Client: strings.ToLower(*f.client), State: *f.state, Limit: *f.limit}
+	if *f.ip != "" {
+		if flt.Client != "" {
+			return flt, fmt.Errorf("give --ip or --client, not both")
+		}
+		ip, err := netip.ParseAddr(*f.ip)
+		if err != nil {
+			return flt, fmt.Errorf("--ip: %q is not an IP address", *f.ip)
+		}
+		flt.Client = policy.GreylistNetwork(g, ip)
+	}
+	switch s := *f.sender; {
+	case s == "<>":
+		flt.Sender = "<>"
+	case strings.Contains(s, "*"):
+		flt.Sender = strings.ToLower(s)
+	case s != "":
+		flt.Sender = policy.NormaliseSender(s)
+	}
+	flt.Rcpt = strings.ToLower(*f.rcpt)
+	switch flt.State {
+	case "", store.StatePending, store.StatePassed:
+	default:
+		return flt, fmt.Errorf("--state: %q is not pending or passed", flt.State)
+	}
+	return flt, nil
+}
+
+func greylistCmd(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, greylistUsage)
+		return exitUsage
+	}
+	name := args[0]
+	run, ok := map[string]func(context.Context, store.Store, *config.Config, *greylistFlags) error{
+		"list": greylistList, "allow": greylistAllow, "delete": greylistDelete,
+		"stats": greylistStats, "expire": greylistExpire,
+	}[name]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "maxwell greylist: unknown command %q\n%s", name, greylistUsage)
+		return exitUsage
+	}
+	f := newGreylistFlags(name)
+	if err := f.fs.Parse(args[1:]); err != nil || f.fs.NArg() > 0 {
+		return exitUsage
+	}
+	cfg, err := loadConfig(*f.config)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return exitUsage
+	}
+	ctx := context.Background()
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "maxwell greylist:", err)
+		return exitFailure
+	}
+	defer st.Close()
+	if err := run(ctx, st, cfg, f); err != nil {
+		fmt.Fprintln(os.Stderr, "maxwell greylist "+name+":", err)
+		if _, usage := err.(usageError); usage {
+			return exitUsage
+		}
+		return exitFailure
+	}
+	return exitOK
+}
+
+// usageError is a mistake on the command line.
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
+func greylistList(ctx context.Context, st store.Store, cfg *config.Config, f *greylistFlags) error {
+	flt, err := f.filter(&cfg.Greylist)
+	if err != nil {
+		return usageError(err.Error())
+	}
+	es, err := st.Triplets(ctx, flt)
+	if err != nil {
+		return err
+	}
+	if *f.json {
+		type row struct {
+			State    string    `json:"state"`
+			Client   string    `json:"client"`
+			Sender   string    `json:"sender"`
+			Rcpt     string    `json:"rcpt"`
+			First    time.Time `json:"first"`
+			Last     time.Time `json:"last"`
+			Attempts int       `json:"attempts"`
+			Passes   int       `json:"passes"`
+			Delay    float64   `json:"delay_seconds"`
+			Expires  time.Time `json:"expires"`
+		}
+		rows := []row{}
+		for _, e := range es {
+			rows = append(rows, row{entryState(e), e.Client, e.Sender, e.Rcpt, e.First.UTC(), e.Last.UTC(),
+				e.Attempts, e.Passes, e.Delay.Seconds(), e.Expires.UTC()})
+		}
+		return printJSON(os.Stdout, rows)
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "STATE\tCLIENT\tSENDER\tRECIPIENT\tFIRST\tLAST\tATTEMPTS\tPASSES\tDELAY\tEXPIRES")
+	for _, e := range es {
+		delay := "-"
+		if !e.Pending() {
+			delay = e.Delay.Round(time.Second).String()
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", entryState(e), e.Client, e.Sender, e.Rcpt,
+			stamp(e.First), stamp(e.Last), e.Attempts, e.Passes, delay, stamp(e.Expires))
+	}
+	return w.Flush()
+}
+
+func entryState(e store.Entry) string {
+	if e.Pending() {
+		return store.StatePending
+	}
+	return store.StatePassed
+}
+
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
+
+func greylistAllow(ctx context.Context, st store.Store, cfg *config.Config, f *greylistFlags) error {
+	flt, err := f.filter(&cfg.Greylist)
+	switch {
+	case err != nil:
+		return usageError(err.Error())
+	case flt.Client == "":
+		return usageError("allow needs --ip or --client")
+	case (flt.Sender == "") != (flt.Rcpt == ""):
+		return usageError("give both --sender and --rcpt to pass a triplet, or neither to whitelist the client")
+	case strings.Contains(flt.Client+flt.Sender+flt.Rcpt, "*"):
+		return usageError("allow takes no wildcards")
+	}
+	now, ttl := time.Now(), cfg.Greylist.PassTTL.D()
+	if flt.Sender == "" {
+		if _, err := st.CountPass(ctx, store.KindClient, flt.Client, now, ttl, 1); err != nil {
+			return err
+		}
+		fmt.Printf("client %s whitelisted until %s\n", flt.Client, stamp(now.Add(ttl)))
+		return nil
+	}
+	t := store.Triplet{Client: flt.Client, Sender: flt.Sender, Rcpt: flt.Rcpt}
+	_, err = st.UpdateTriplet(ctx, t, func(old *store.Entry) store.Entry {
+		e := store.Entry{First: now, Attempts: 0}
+		if old != nil {
+			e = *old
+		}
+		e.Last, e.Expires = now, now.Add(ttl)
+		if e.Pending() {
+			e.Passed, e.Delay = now, now.Sub(e.First)
+		}
+		return e
+	})
+	if err == nil {
+		fmt.Printf("triplet %s %s %s passed until %s\n", t.Client, t.Sender, t.Rcpt, stamp(now.Add(ttl)))
+	}
+	return err
+}
+
+func greylistDelete(ctx context.Context, st store.Store, cfg *config.Config, f *greylistFlags) error {
+	flt, err := f.filter(&cfg.Greylist)
+	if err != nil {
+		return usageError(err.Error())
+	}
+	if flt == (store.Filter{}) != *f.all {
+		return usageError("delete needs a filter (--ip, --client, --sender, --rcpt, --state), or --all alone")
+	}
+	n, err := st.DeleteTriplets(ctx, flt)
+	if err == nil && flt.Client != "" && flt.Sender == "" && flt.Rcpt == "" && flt.State == "" {
+		var unlisted bool // deleting a client takes it off the auto-whitelist too
+		if unlisted, err = st.Unlist(ctx, store.KindClient, flt.Client); unlisted {
+			fmt.Printf("client %s removed from the auto-whitelist\n", flt.Client)
+		}
+	}
+	if err == nil {
+		fmt.Printf("%d entries deleted\n", n)
+	}
+	return err
+}
+
+func greylistStats(ctx context.Context, st store.Store, _ *config.Config, f *greylistFlags) error {
+	s, err := st.GreylistStats(ctx, time.Now())
+	if err != nil {
+		return err
+	}
+	if *f.json {
+		return printJSON(os.Stdout, map[string]any{"pending": s.Pending, "passed": s.Passed,
+			"whitelisted_clients": s.Whitelisted, "avg_delay_seconds": s.AvgDelay.Seconds()})
+	}
+	fmt.Printf("pending:              %d\npassed:               %d\nauto-whitelisted:     %d\naverage delay:        %s\n",
+		s.Pending, s.Passed, s.Whitelisted, s.AvgDelay.Round(time.Second))
+	return nil
+}
+
+func greylistExpire(ctx context.Context, st store.Store, cfg *config.Config, _ *greylistFlags) error {
+	n, err := expireAll(ctx, st, time.Now(), cfg.Store.ExpireBatch)
+	if err == nil {
+		fmt.Printf("%d expired entries removed\n", n)
+	}
+	return err
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

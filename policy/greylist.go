@@ -1,0 +1,285 @@
+package policy
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/maxwell-milter/maxwell/internal/config"
+	"github.com/maxwell-milter/maxwell/spf"
+	"github.com/maxwell-milter/maxwell/store"
+)
+
+// Version is maxwell's version, named in the X-Greylist header. The
+// command sets it at start.
+var Version = "dev"
+
+// greyTimers are the Kamaelia server's four timers.
+type greyTimers struct {
+	delay   time.Duration // a retry earlier than this after the first attempt is deferred again
+	tooSoon time.Duration // a retry this soon after the previous attempt restarts the delay (0: off)
+	window  time.Duration // a first retry later than this starts over
+	ttl     time.Duration // a passed triplet stays passed this long after its latest message
+}
+
+// greyStep is what became of one attempt.
+type greyStep string
+
+// The greylist steps, as the mail log names them.
+const (
+	greyNew     greyStep = "new"     // first attempt: deferred
+	greyEarly   greyStep = "early"   // retry before the delay: deferred
+	greyReset   greyStep = "reset"   // retry sooner than too_soon: deferred, delay restarted
+	greyRestart greyStep = "restart" // retry after the window or after the pass expired: deferred as new
+	greyPass    greyStep = "pass"    // first retry after the delay: passed
+	greyPassed  greyStep = "passed"  // a triplet that passed before: passed, renewed
+)
+
+// next is the greylist state machine: the entry after an attempt at now,
+// given the entry before (nil for none).
+func (t greyTimers) next(old *store.Entry, now time.Time) (store.Entry, greyStep) {
+	fresh := store.Entry{First: now, Last: now, Expires: now.Add(t.window), Attempts: 1}
+	switch {
+	case old == nil:
+		return fresh, greyNew
+	case !old.Pending() && now.Before(old.Expires):
+		e := *old
+		e.Last, e.Expires, e.Passes = now, now.Add(t.ttl), e.Passes+1
+		return e, greyPassed
+	case !old.Pending() || now.Sub(old.First) > t.window:
+		return fresh, greyRestart
+	case t.tooSoon > 0 && now.Sub(old.Last) < t.tooSoon:
+		fresh.Attempts = old.Attempts + 1
+		return fresh, greyReset
+	case now.Sub(old.First) < t.delay:
+		e := *old
+		e.Last, e.Attempts = now, e.Attempts+1
+		return e, greyEarly
+	}
+	e := *old
+	e.Passed, e.Last, e.Delay, e.Passes, e.Expires = now, now, now.Sub(old.First), 1, now.Add(t.ttl)
+	return e, greyPass
+}
+
+// checkGreylist defers, per recipient, a delivery attempt whose triplet
+// (client, sender, recipient) has not been seen long enough ago. Real
+// mail servers retry; most spam software does not.
+func checkGreylist(s *Session) (*Decision, error) {
+	e, m := s.e, s.Msg
+	if !e.cfg.Greylist.Enabled || e.store == nil || s.Class&(Internal|Trusted) != 0 {
+		return nil, nil
+	}
+	key := store.Triplet{Client: s.greylistClient(), Sender: NormaliseSender(m.Info.Sender), Rcpt: strings.ToLower(m.Rcpt)}
+	logKV := []any{"client", key.Client, "sender", key.Sender, "rcpt", key.Rcpt}
+	if why := s.greylistExempt(); why != "" {
+		s.log("greylist", append(logKV, "step", "skip", "reason", why)...)
+		return nil, nil
+	}
+	now := e.now()
+	listed, err := e.store.Listed(s.ctx, store.KindClient, key.Client, now, e.grey.ttl)
+	if err != nil {
+		return s.greylistUnavailable(err, logKV), nil
+	}
+	if listed {
+		s.log("greylist", append(logKV, "step", "skip", "reason", "auto-whitelisted client")...)
+		return nil, nil
+	}
+	var step greyStep
+	entry, err := e.store.UpdateTriplet(s.ctx, key, func(old *store.Entry) store.Entry {
+		var next store.Entry
+		next, step = e.grey.next(old, now)
+		return next
+	})
+	if err != nil {
+		return s.greylistUnavailable(err, logKV), nil
+	}
+	switch step {
+	case greyPass:
+		kv := append(logKV, "step", step, "delay", int(entry.Delay.Seconds()), "attempts", entry.Attempts)
+		if n := e.cfg.Greylist.AutoWhitelistClients; n > 0 {
+			listed, err := e.store.CountPass(s.ctx, store.KindClient, key.Client, now, e.grey.ttl, n)
+			if err != nil { // the message passed all the same
+				kv = append(kv, "error", err)
+			} else if listed {
+				kv = append(kv, "auto_whitelisted", true)
+			}
+		}
+		s.log("greylist", kv...)
+		m.greyDelay = max(m.greyDelay, entry.Delay)
+		return nil, nil
+	case greyPassed:
+		s.log("greylist", append(logKV, "step", step, "passes", entry.Passes)...)
+		return nil, nil
+	}
+	wait := e.grey.delay - now.Sub(entry.First)
+	s.log("greylist", append(logKV, "step", step, "attempts", entry.Attempts, "wait", int(wait.Seconds()))...)
+	d := tempfail(451, "4.7.1", fmt.Sprintf("greylisted %s %s %s", key.Client, key.Sender, key.Rcpt),
+		strings.ReplaceAll(e.cfg.Greylist.Text, "{seconds}", strconv.Itoa(int(wait.Round(time.Second).Seconds()))))
+	d.Tag = "GREYLISTED"
+	if m.Info.Sender == "" {
+		// A null sender is deferred at DATA: recipient call-outs (MAIL
+		// FROM:<> RCPT TO, QUIT) must still be answered.
+		if m.pending == nil {
+			s.log("delay", "tag", d.Tag, "reason", d.Reason, "stage", StageRcpt)
+			m.pending = d
+		}
+		return nil, nil
+	}
+	return d, nil
+}
+
+// greylistUnavailable answers when the store cannot be reached:
+// tempfail, or let the recipient through with [greylist] fail_open.
+func (s *Session) greylistUnavailable(err error, logKV []any) *Decision {
+	s.e.diag.Warn("greylist store unavailable", "conn", s.ID, "error", err)
+	if s.e.cfg.Greylist.FailOpen {
+		s.log("greylist", append(logKV, "step", "error", "error", err, "fail_open", true)...)
+		return nil
+	}
+	s.log("greylist", append(logKV, "step", "error", "error", err)...)
+	return tempfail(451, "4.3.0", "greylist store unavailable: "+err.Error(), "Temporary local problem, try again later")
+}
+
+// greylistClient is who a retry is expected from: the domain whose SPF
+// record the client passed, as big providers retry from other addresses
+// of their pool; otherwise the client's network ([greylist]
+// ipv4_prefix, ipv6_prefix).
+func (s *Session) greylistClient() string {
+	if d := s.spfPassDomain(); d != "" {
+		return d
+	}
+	return GreylistNetwork(&s.e.cfg.Greylist, s.Conn.IP)
+}
+
+// GreylistNetwork is the client identity of an address without an
+// SPF-pass domain: its network, "192.0.2.0/24" or "2001:db8:1:2::/64".
+func GreylistNetwork(g *config.Greylist, ip netip.Addr) string {
+	if !ip.IsValid() {
+		return "local"
+	}
+	ip = ip.Unmap()
+	bits := g.IPv4Prefix
+	if ip.Is6() {
+		bits = g.IPv6Prefix
+	}
+	p, _ := ip.Prefix(bits)
+	return p.String()
+}
+
+// spfPassDomain is the domain that the MAIL FROM (or, for the null
+// sender, the HELO) officially passed SPF for, "" if none.
+func (s *Session) spfPassDomain() string {
+	if v := s.Msg.SPF; v != nil && v.Report.Check.Official() == spf.Pass && v.Report.Forwarder == "" {
+		return strings.ToLower(v.Report.Check.Domain)
+	}
+	return ""
+}
+
+// greylistExempt says why the message is not greylisted, "" if it is.
+func (s *Session) greylistExempt() string {
+	g, m, ip := &s.e.cfg.Greylist, s.Msg, s.Conn.IP
+	switch {
+	case m.Whitelisted:
+		return "SPF policy WHITELIST"
+	case s.e.greyRcpts.match(m.Rcpt):
+		return "recipient whitelisted"
+	case config.MatchAny(g.WhitelistClients, ip, s.PTR):
+		return "client whitelisted"
+	case m.Domain != "" && s.spfPassDomain() == m.Domain && config.MatchDomain(g.WhitelistSenders, m.Domain):
+		return "sender domain whitelisted with SPF pass"
+	case matchTriple(g.WhitelistedTriples, ip, "", m.Info.Sender, m.Rcpt):
+		return "whitelisted triple"
+	case matchTriple(g.WhitelistedNonstd, ip, s.Helo, "", m.Rcpt):
+		return "whitelisted non-standard triple"
+	case g.OnlySuspicious && s.Class&Dyn == 0 && s.PTR != "" && s.spfPassDomain() != "":
+		return "not suspicious"
+	}
+	return ""
+}
+
+// matchTriple reports whether a Kamaelia triple matches: standard
+// triples by IP, sender and recipient, non-standard ones by HELO, IP and
+// recipient.
+func matchTriple(ts []config.Triple, ip netip.Addr, helo, sender, rcpt string) bool {
+	for _, t := range ts {
+		if t.Client.Contains(ip) && strings.EqualFold(t.Rcpt, rcpt) &&
+			(t.Standard() && strings.EqualFold(t.Sender, sender) || !t.Standard() && strings.EqualFold(t.Helo, helo)) {
+			return true
+		}
+	}
+	return false
+}
+
+// addGreylistHeader tells, on a message that was delayed, for how long:
+//
+//	X-Greylist: delayed 312 seconds by maxwell-1.0 at mx.example.org;
+//	    Mon, 23 Nov 2026 10:00:01 +0000
+func addGreylistHeader(s *Session) (*Decision, error) {
+	name, delay := s.e.cfg.Greylist.Header, s.Msg.greyDelay
+	if name == "" || delay <= 0 {
+		return nil, nil
+	}
+	s.AddEdit(Edit{Kind: InsertHeader, Name: name, Value: fmt.Sprintf("delayed %d seconds by maxwell-%s at %s;\n\t%s",
+		int(delay.Seconds()), Version, oneLine(s.hostname()), s.e.now().UTC().Format(time.RFC1123Z))})
+	return nil, nil
+}
+
+// NormaliseSender folds the parts of an envelope sender that change from
+// message to message, as postgrey does: lower case, BATV tag
+// (prvs=TAG=user), +extension, numbers in VERP addresses. The null
+// sender is "<>".
+func NormaliseSender(addr string) string {
+	if addr == "" {
+		return "<>"
+	}
+	addr = strings.ToLower(addr)
+	local, domain, ok := strings.Cut(addr, "@")
+	if !ok {
+		return addr
+	}
+	for _, tag := range []string{"prvs=", "msprvs1="} {
+		if rest, ok := strings.CutPrefix(local, tag); ok {
+			if _, user, ok := strings.Cut(rest, "="); ok && user != "" {
+				local = user
+			}
+			break
+		}
+	}
+	if plus := strings.IndexByte(local, '+'); plus > 0 {
+		local = local[:plus]
+	}
+	return foldNumbers(local) + "@" + domain
+}
+
+// foldNumbers replaces every number standing as a word of its own
+// (Perl's \b\d+\b) with '#': bounce-12345-x becomes bounce-#-x, but
+// user42 stays.
+func foldNumbers(s string) string {
+	word := func(i int) bool {
+		if i < 0 || i >= len(s) {
+			return false
+		}
+		c := s[i]
+		return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		j := i
+		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+			j++
+		}
+		if j > i && !word(i-1) && !word(j) {
+			b.WriteByte('#')
+			i = j
+			continue
+		}
+		if j == i {
+			j++
+		}
+		b.WriteString(s[i:j])
+		i = j
+	}
+	return b.String()
+}

@@ -1,0 +1,377 @@
+package policy_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/maxwell-milter/maxwell/internal/enginetest"
+	"github.com/maxwell-milter/maxwell/policy"
+	"github.com/maxwell-milter/maxwell/store"
+)
+
+const greyConfig = `
+[milter]
+internal_connect = ["192.0.2.0/24"]
+trusted_relay = ["198.51.100.50"]
+hostname = "mx.example.org"
+[dns]
+timeout = "200ms"
+attempts = 1
+[greylist]
+delay = "5m"
+auto_whitelist_clients = 3
+EXTRA
+`
+
+var greyZone = []string{
+	"7.100.51.198.in-addr.arpa. PTR mail.sender.example.",
+	"mail.sender.example. A 198.51.100.7",
+	"8.100.51.198.in-addr.arpa. PTR liar.example.", // not confirmed: liar.example has no A
+	`pool.example. TXT "v=spf1 ip4:198.51.100.0/24 ip4:203.0.113.0/24 -all"`,
+	`sender.example. TXT "v=spf1 ip4:198.51.100.7 -all"`,
+}
+
+// clock is a test's time, moved by hand.
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time          { return c.t }
+func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+type greyEnv struct {
+	*enginetest.Env
+	clock *clock
+	path  string // the SQLite file
+}
+
+// newGreyEnv is an engine with greylisting on a fresh SQLite store and a
+// clock that only moves when told; extra is more [greylist] settings.
+func newGreyEnv(t *testing.T, extra string) *greyEnv {
+	env := enginetest.New(t, strings.Replace(greyConfig, "EXTRA", extra, 1), greyZone...)
+	path := filepath.Join(t.TempDir(), "grey.db")
+	st, err := store.OpenSQLite(context.Background(), path, 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	c := &clock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+	env.Engine.UseStore(st)
+	env.Engine.SetClock(c.now)
+	return &greyEnv{env, c, path}
+}
+
+// send runs one message from ip (HELO helo) from sender to rcpt.
+func (g *greyEnv) send(ip, helo, sender, rcpt string) policy.Outcome {
+	return g.Engine.Run(policy.Transaction{
+		Conn:    policy.ConnInfo{IP: netip.MustParseAddr(ip)},
+		Helo:    helo,
+		Mail:    policy.MailInfo{Sender: sender},
+		Rcpts:   []string{rcpt},
+		Headers: []policy.Header{{Name: "Subject", Value: "hello"}},
+	})
+}
+
+// greyHeader returns the X-Greylist value an outcome adds, "" if none.
+func greyHeader(out policy.Outcome) string {
+	for _, e := range out.Final.Edits {
+		if e.Name == "X-Greylist" {
+			return e.Value
+		}
+	}
+	return ""
+}
+
+// step is one attempt of a timeline: after waiting, the answer expected.
+type step struct {
+	wait     time.Duration
+	ip       string
+	sender   string
+	deferred bool
+	text     string // part of the reply or of the X-Greylist header
+}
+
+func (g *greyEnv) timeline(t *testing.T, steps []step) {
+	t.Helper()
+	for i, s := range steps {
+		g.clock.advance(s.wait)
+		ip, sender := s.ip, s.sender
+		if ip == "" {
+			ip = "198.51.100.7"
+		}
+		if sender == "" {
+			sender = "joe@other.example"
+		}
+		out := g.send(ip, "mail.sender.example", sender, "bob@example.org")
+		f := out.Final
+		if s.deferred {
+			if f.Action != policy.Tempfail || f.Code != 451 || f.XCode != "4.7.1" || !strings.Contains(f.Reply(), s.text) {
+				t.Fatalf("step %d (+%v, %s %s): got %v %q, want 451 4.7.1 ...%s...\n%s", i, s.wait, ip, sender, f.Action, f.Reply(), s.text, g.Log)
+			}
+			continue
+		}
+		if f.Action != policy.Accept || !strings.Contains(greyHeader(out), s.text) || (s.text == "") != (greyHeader(out) == "") {
+			t.Fatalf("step %d (+%v, %s %s): got %v %q X-Greylist %q, want accepted, X-Greylist %q\n%s", i, s.wait, ip, sender, f.Action, f.Reply(), greyHeader(out), s.text, g.Log)
+		}
+	}
+}
+
+func TestGreylistTimeline(t *testing.T) {
+	const day = 24 * time.Hour
+	tests := []struct {
+		name  string
+		extra string
+		steps []step
+	}{
+		{"defer, early retry, pass, renewal, expiry", "", []step{
+			{0, "", "", true, "Greylisted, please retry in 300 seconds"},
+			{time.Minute, "", "", true, "retry in 240 seconds"},
+			{5 * time.Minute, "", "", false, "delayed 360 seconds by maxwell-dev at mx.example.org;"},
+			{time.Minute, "", "", false, ""},                   // passed: no header
+			{34 * day, "", "", false, ""},                      // renewed a minute ago +35d
+			{35*day + time.Hour, "", "", true, "retry in 300"}, // 35 days without mail: forgotten
+		}},
+		{"late first retry starts over", "", []step{
+			{0, "", "", true, "300 seconds"},
+			{49 * time.Hour, "", "", true, "300 seconds"},
+			{6 * time.Minute, "", "", false, "delayed 360 seconds"},
+		}},
+		{"too_soon resets the delay", `too_soon = "3m"`, []step{
+			{0, "", "", true, "300 seconds"},
+			{time.Minute, "", "", true, "300 seconds"},                   // too soon: the delay starts again
+			{4*time.Minute + 30*time.Second, "", "", true, "30 seconds"}, // 5m30s after the first, 4m30s after the reset
+			{time.Minute, "", "", true, "300 seconds"},                   // a minute after the last: reset again
+			{5 * time.Minute, "", "", false, "delayed 300 seconds"},      // 5m after the reset
+		}},
+		{"too_soon off: retries do not reset", "", []step{
+			{0, "", "", true, "300 seconds"},
+			{time.Minute, "", "", true, "240 seconds"},
+			{4*time.Minute + 30*time.Second, "", "", false, "delayed 330 seconds"},
+		}},
+		{"the SPF-pass domain is the client: a pool retries from another network", "", []step{
+			{0, "198.51.100.7", "news@pool.example", true, "300 seconds"},
+			{6 * time.Minute, "203.0.113.9", "news@pool.example", false, "delayed 360 seconds"},
+		}},
+		{"without SPF pass, another /24 is another client", "", []step{
+			{0, "198.51.100.7", "news@nospf.example", true, "300 seconds"},
+			{6 * time.Minute, "203.0.113.9", "news@nospf.example", true, "300 seconds"},
+			{0, "198.51.100.99", "news@nospf.example", false, "delayed 360 seconds"}, // same /24 as the first
+		}},
+		{"IPv6 clients are grouped by /64", "", []step{
+			{0, "2001:db8:1:2::5", "", true, "300 seconds"},
+			{6 * time.Minute, "2001:db8:1:3::5", "", true, "300 seconds"},
+			{0, "2001:db8:1:2::99", "", false, "delayed 360 seconds"},
+		}},
+		{"prefixes are configurable", "ipv4_prefix = 32\nipv6_prefix = 128", []step{
+			{0, "198.51.100.7", "", true, "300 seconds"},
+			{6 * time.Minute, "198.51.100.8", "", true, "300 seconds"},
+			{6 * time.Minute, "2001:db8::1", "", true, "300 seconds"},
+			{6 * time.Minute, "2001:db8::2", "", true, "300 seconds"},
+		}},
+		{"senders are normalised", "", []step{
+			{0, "", "prvs=1234abcdef=Joe+list-17@Other.Example", true, "300 seconds"},
+			{6 * time.Minute, "", "joe+other@other.example", false, "delayed 360"},
+			{0, "", "bounce-4711-joe@other.example", true, "300 seconds"},
+			{6 * time.Minute, "", "bounce-815-joe@other.example", false, "delayed 360"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			newGreyEnv(t, tt.extra).timeline(t, tt.steps)
+		})
+	}
+}
+
+// After auto_whitelist_clients passed triplets a client is not
+// greylisted any more, until pass_ttl after its latest message.
+func TestGreylistAutoWhitelist(t *testing.T) {
+	g := newGreyEnv(t, "")
+	for i := range 3 {
+		sender := fmt.Sprintf("user%d@other.example", i)
+		if f := g.send("198.51.100.7", "mail.sender.example", sender, "bob@example.org").Final; f.Action != policy.Tempfail {
+			t.Fatalf("triplet %d first attempt: %v", i, f.Action)
+		}
+		g.clock.advance(6 * time.Minute)
+		if f := g.send("198.51.100.7", "mail.sender.example", sender, "bob@example.org").Final; f.Action != policy.Accept {
+			t.Fatalf("triplet %d retry: %v %s", i, f.Action, f.Reply())
+		}
+	}
+	if len(g.Log.Lines("event=greylist", "auto_whitelisted=true")) != 1 {
+		t.Errorf("the third pass should list the client:\n%s", g.Log)
+	}
+	if f := g.send("198.51.100.9", "mail.sender.example", "new@other.example", "carol@example.org").Final; f.Action != policy.Accept {
+		t.Fatalf("auto-whitelisted client, new triplet: %v %s", f.Action, f.Reply())
+	}
+	if len(g.Log.Lines("event=greylist", `reason="auto-whitelisted client"`)) != 1 {
+		t.Errorf("no skip logged:\n%s", g.Log)
+	}
+	if f := g.send("203.0.113.9", "x.example", "new@other.example", "carol@example.org").Final; f.Action != policy.Tempfail {
+		t.Errorf("another client: %v, want greylisted", f.Action)
+	}
+	g.clock.advance(36 * 24 * time.Hour)
+	if f := g.send("198.51.100.9", "mail.sender.example", "later@other.example", "carol@example.org").Final; f.Action != policy.Tempfail {
+		t.Errorf("after pass_ttl without mail: %v, want greylisted again", f.Action)
+	}
+}
+
+func TestGreylistWhitelists(t *testing.T) {
+	const extra = `
+whitelist_clients = ["203.0.113.0/28", "mail.sender.example", "liar.example"]
+whitelist_senders = ["sender.example", "*.friends.example"]
+whitelisted_triples = [["198.51.100.20", "news@list.example", "bob@example.org"]]
+whitelisted_nonstandard_triples = [["relay.bigisp.example", "198.51.101", "bob@example.org"]]
+`
+	tests := []struct {
+		name, ip, helo, sender, rcpt, auth string
+		greylisted                         bool
+	}{
+		{"postmaster@ by default", "203.0.113.99", "x.example", "a@b.example", "postmaster@example.org", "", false},
+		{"abuse@ by default", "203.0.113.99", "x.example", "a@b.example", "Abuse@example.net", "", false},
+		{"other recipients are not", "203.0.113.99", "x.example", "a@b.example", "bob@example.org", "", true},
+		{"client CIDR", "203.0.113.5", "x.example", "a@b.example", "bob@example.org", "", false},
+		{"client name, forward-confirmed", "198.51.100.7", "x.example", "a@b.example", "bob@example.org", "", false},
+		{"client name not confirmed", "198.51.100.8", "x.example", "a@b.example", "bob@example.org", "", true},
+		{"sender domain with SPF pass", "198.51.100.7", "x.example", "joe@sender.example", "bob@example.org", "", false},
+		{"sender domain without SPF pass", "203.0.113.99", "x.example", "joe@sender.example", "bob@example.org", "", true},
+		{"sender domain glob, no SPF record", "203.0.113.99", "x.example", "joe@a.friends.example", "bob@example.org", "", true},
+		{"standard triple", "198.51.100.20", "x.example", "News@list.example", "bob@example.org", "", false},
+		{"standard triple, other sender", "198.51.100.20", "x.example", "other@list.example", "bob@example.org", "", true},
+		{"non-standard triple", "198.51.101.77", "relay.bigisp.example", "x@any.example", "bob@example.org", "", false},
+		{"non-standard triple, other HELO", "198.51.101.77", "relay.other.example", "x@any.example", "bob@example.org", "", true},
+		{"internal client", "192.0.2.10", "pc.example.org", "x@any.example", "bob@example.org", "", false},
+		{"trusted relay", "198.51.100.50", "relay.example", "x@any.example", "bob@example.org", "", false},
+		{"SMTP AUTH", "203.0.113.99", "x.example", "x@any.example", "bob@example.org", "joe", false},
+	}
+	g := newGreyEnv(t, extra)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := g.Engine.Run(policy.Transaction{
+				Conn:  policy.ConnInfo{IP: netip.MustParseAddr(tt.ip)},
+				Helo:  tt.helo,
+				Mail:  policy.MailInfo{Sender: tt.sender, AuthUser: tt.auth},
+				Rcpts: []string{tt.rcpt},
+			})
+			if got := out.Final.Action == policy.Tempfail && out.Final.Tag == "GREYLISTED"; got != tt.greylisted {
+				t.Errorf("greylisted = %v, want %v (%v %q)\n%s", got, tt.greylisted, out.Final.Action, out.Final.Reply(), g.Log)
+			}
+		})
+	}
+}
+
+// Selective mode greylists only clients that look like spam sources.
+func TestGreylistOnlySuspicious(t *testing.T) {
+	g := newGreyEnv(t, "only_suspicious = true")
+	tests := []struct {
+		name, ip, sender string
+		greylisted       bool
+	}{
+		{"good PTR and SPF pass", "198.51.100.7", "joe@sender.example", false},
+		{"good PTR, no SPF pass", "198.51.100.7", "joe@nospf.example", true},
+		{"no PTR, SPF pass", "203.0.113.9", "joe@pool.example", true},
+	}
+	for _, tt := range tests {
+		out := g.send(tt.ip, "mail.sender.example", tt.sender, "bob@example.org")
+		if got := out.Final.Tag == "GREYLISTED"; got != tt.greylisted {
+			t.Errorf("%s: greylisted = %v, want %v", tt.name, got, tt.greylisted)
+		}
+	}
+}
+
+// A null sender is deferred at DATA, so a recipient call-out (MAIL
+// FROM:<>, RCPT TO, QUIT) gets its answer.
+func TestGreylistNullSenderAtData(t *testing.T) {
+	g := newGreyEnv(t, "")
+	out := g.send("203.0.113.9", "mx.bounce.example", "", "bob@example.org")
+	var rcpt, data policy.Decision
+	for _, s := range out.Stages {
+		switch {
+		case strings.HasPrefix(s.Stage, "rcpt to"):
+			rcpt = s.Decision
+		case s.Stage == "data":
+			data = s.Decision
+		}
+	}
+	if rcpt.Action != policy.Continue {
+		t.Errorf("RCPT: %v %q, want continue", rcpt.Action, rcpt.Reply())
+	}
+	if data.Action != policy.Tempfail || data.Tag != "GREYLISTED" || data.Code != 451 {
+		t.Errorf("DATA: %v %s %q, want 451 GREYLISTED", data.Action, data.Tag, data.Reply())
+	}
+	if len(g.Log.Lines("event=decision", "tag=GREYLISTED", "delayed=true")) != 1 {
+		t.Errorf("the deferral at DATA is not logged:\n%s", g.Log)
+	}
+}
+
+// A store that cannot answer (here: SQLite locked by another process
+// past the busy timeout) defers, or with fail_open accepts; it never
+// crashes the session.
+func TestGreylistStoreUnavailable(t *testing.T) {
+	for _, failOpen := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fail_open=%v", failOpen), func(t *testing.T) {
+			g := newGreyEnv(t, fmt.Sprintf("fail_open = %v", failOpen))
+			unlock := lockSQLite(t, g.path)
+			out := g.send("203.0.113.9", "x.example", "a@b.example", "bob@example.org")
+			if failOpen {
+				if out.Final.Action != policy.Accept {
+					t.Errorf("fail_open: %v %q, want accept", out.Final.Action, out.Final.Reply())
+				}
+			} else if f := out.Final; f.Action != policy.Tempfail || f.Code != 451 || f.XCode != "4.3.0" {
+				t.Errorf("store locked: %v %q, want 451 4.3.0", f.Action, f.Reply())
+			}
+			if len(g.Log.Lines("event=greylist", "step=error", "no answer within 200ms")) != 1 {
+				t.Errorf("the store error is not logged:\n%s", g.Log)
+			}
+			unlock()
+			if f := g.send("203.0.113.9", "x.example", "a@b.example", "bob@example.org").Final; f.Tag != "GREYLISTED" {
+				t.Errorf("after the lock is gone: %v %q, want greylisted", f.Action, f.Reply())
+			}
+		})
+	}
+}
+
+// lockSQLite holds an exclusive lock on a SQLite file, as another process
+// writing to it would, until unlock is called.
+func lockSQLite(t *testing.T, path string) (unlock func()) {
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(context.Background(), "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		conn.ExecContext(context.Background(), "ROLLBACK")
+		conn.Close()
+		db.Close()
+	}
+}
+
+func TestNormaliseSender(t *testing.T) {
+	tests := map[string]string{
+		"":                                        "<>",
+		"Joe@Example.COM":                         "joe@example.com",
+		"joe+lists@example.com":                   "joe@example.com",
+		"prvs=1234abcdef=joe@example.com":         "joe@example.com",
+		"msprvs1=17abcdEFgh=joe@example.com":      "joe@example.com",
+		"bounce-12345-678@lists.example":          "bounce-#-#@lists.example",
+		"owner-list_12@lists.example":             "owner-list_12@lists.example", // _ is a word character
+		"user42@example.com":                      "user42@example.com",
+		"42@example.com":                          "#@example.com",
+		"a.2026.11.b@example.com":                 "a.#.#.b@example.com",
+		"prvs=1234abcdef=bounce+x-99@example.com": "bounce@example.com",
+		"no-at-sign":                              "no-at-sign",
+	}
+	for in, want := range tests {
+		if got := policy.NormaliseSender(in); got != want {
+			t.Errorf("NormaliseSender(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

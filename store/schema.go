@@ -1,0 +1,90 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// migrations are the schema versions, in order: version N is
+// migrations[N-1]. Both backends run the same statements, so they are
+// written in the SQL that SQLite and PostgreSQL share. Never edit a
+// released version; add the next one.
+var migrations = [][]string{
+	{ // 1: greylist triplets, auto-whitelist, CBV cache, blacklist
+		`CREATE TABLE greylist (
+			client TEXT NOT NULL, sender TEXT NOT NULL, rcpt TEXT NOT NULL,
+			first_seen BIGINT NOT NULL, last_seen BIGINT NOT NULL,
+			passed BIGINT NOT NULL DEFAULT 0, expires BIGINT NOT NULL,
+			attempts INTEGER NOT NULL DEFAULT 0, passes INTEGER NOT NULL DEFAULT 0,
+			delay_ms BIGINT NOT NULL DEFAULT 0,
+			PRIMARY KEY (client, sender, rcpt))`,
+		`CREATE INDEX greylist_expires ON greylist (expires)`,
+		`CREATE TABLE autowhitelist (
+			kind TEXT NOT NULL, name TEXT NOT NULL, count INTEGER NOT NULL,
+			listed BIGINT NOT NULL DEFAULT 0, first_seen BIGINT NOT NULL,
+			last_seen BIGINT NOT NULL, expires BIGINT NOT NULL,
+			PRIMARY KEY (kind, name))`,
+		`CREATE INDEX autowhitelist_expires ON autowhitelist (expires)`,
+		`CREATE TABLE cbv_cache (
+			sender TEXT NOT NULL PRIMARY KEY, code INTEGER NOT NULL, text TEXT NOT NULL,
+			checked BIGINT NOT NULL, expires BIGINT NOT NULL)`,
+		`CREATE INDEX cbv_cache_expires ON cbv_cache (expires)`,
+		`CREATE TABLE blacklist (
+			kind TEXT NOT NULL, name TEXT NOT NULL, reason TEXT NOT NULL,
+			created BIGINT NOT NULL, expires BIGINT NOT NULL DEFAULT 0,
+			PRIMARY KEY (kind, name))`,
+		`CREATE INDEX blacklist_expires ON blacklist (expires)`,
+	},
+}
+
+// SchemaVersion is the schema version this maxwell writes.
+var SchemaVersion = len(migrations)
+
+// migrate brings the schema to SchemaVersion, in one transaction, so
+// a failed migration leaves the database as it was. Several processes
+// starting at once take turns.
+func (s *sqlStore) migrate(ctx context.Context) error {
+	return s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if s.d.lockSchema != "" {
+			if _, err := tx.ExecContext(ctx, s.d.lockSchema); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
+			version INTEGER NOT NULL PRIMARY KEY, applied BIGINT NOT NULL)`); err != nil {
+			return err
+		}
+		var v int
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v); err != nil {
+			return err
+		}
+		if v > SchemaVersion {
+			return fmt.Errorf("%w: version %d, this maxwell knows %d", ErrNewerSchema, v, SchemaVersion)
+		}
+		for ; v < SchemaVersion; v++ {
+			for _, stmt := range migrations[v] {
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("migration %d: %w", v+1, err)
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, applied) VALUES ($1, $2)`,
+				v+1, time.Now().UnixMilli()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Version returns the schema version of the database.
+func Version(ctx context.Context, st Store) (int, error) {
+	s, ok := st.(*sqlStore)
+	if !ok {
+		return 0, fmt.Errorf("not a SQL store")
+	}
+	var v int
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v)
+	return v, s.wrap(err)
+}

@@ -1,0 +1,410 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// dialect is what differs between the SQL databases.
+type dialect struct {
+	name string
+	// lockRow is appended to the SELECT that reads a triplet before an
+	// update; SQLite needs none, its write transactions are exclusive.
+	lockRow string
+	// lockSchema serialises migrations between processes, if needed.
+	lockSchema string
+}
+
+// sqlStore is the Store on a SQL database. Times are stored as
+// milliseconds since the epoch, 0 for none.
+type sqlStore struct {
+	db      *sql.DB
+	d       dialect
+	timeout time.Duration // bound on each operation
+}
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v)
+}
+
+// op bounds one operation by the store's timeout.
+func (s *sqlStore) op(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+// tx runs fn in a transaction, committed if fn returns nil.
+func (s *sqlStore) tx(ctx context.Context, fn func(context.Context, *sql.Tx) error) error {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.wrap(err)
+	}
+	if err := fn(ctx, tx); err != nil {
+		tx.Rollback()
+		return s.wrap(err)
+	}
+	return s.wrap(tx.Commit())
+}
+
+// wrap names the backend in errors, which end up in logs.
+func (s *sqlStore) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s store: no answer within %s (locked, or the server is unreachable)", s.d.name, s.timeout)
+	}
+	return fmt.Errorf("%s store: %w", s.d.name, err)
+}
+
+func (s *sqlStore) Close() error { return s.db.Close() }
+
+const entryColumns = `client, sender, rcpt, first_seen, last_seen, passed, expires, attempts, passes, delay_ms`
+
+func scanEntry(row interface{ Scan(...any) error }) (Entry, error) {
+	var e Entry
+	var first, last, passed, expires, delay int64
+	err := row.Scan(&e.Client, &e.Sender, &e.Rcpt, &first, &last, &passed, &expires, &e.Attempts, &e.Passes, &delay)
+	e.First, e.Last, e.Passed, e.Expires = fromMS(first), fromMS(last), fromMS(passed), fromMS(expires)
+	e.Delay = time.Duration(delay) * time.Millisecond
+	return e, err
+}
+
+const insertEntry = `INSERT INTO greylist (` + entryColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+
+const upsertEntry = insertEntry + ` ON CONFLICT (client, sender, rcpt) DO UPDATE SET first_seen = excluded.first_seen, last_seen = excluded.last_seen,
+	passed = excluded.passed, expires = excluded.expires, attempts = excluded.attempts, passes = excluded.passes,
+	delay_ms = excluded.delay_ms`
+
+func entryArgs(e Entry) []any {
+	return []any{e.Client, e.Sender, e.Rcpt, ms(e.First), ms(e.Last), ms(e.Passed),
+		ms(e.Expires), e.Attempts, e.Passes, e.Delay.Milliseconds()}
+}
+
+func putEntry(ctx context.Context, tx *sql.Tx, e Entry) error {
+	_, err := tx.ExecContext(ctx, upsertEntry, entryArgs(e)...)
+	return err
+}
+
+func (s *sqlStore) UpdateTriplet(ctx context.Context, t Triplet, update func(old *Entry) Entry) (Entry, error) {
+	var out Entry
+	for {
+		inserted := true
+		err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			row := tx.QueryRowContext(ctx, `SELECT `+entryColumns+` FROM greylist
+				WHERE client = $1 AND sender = $2 AND rcpt = $3`+s.d.lockRow, t.Client, t.Sender, t.Rcpt)
+			old, err := scanEntry(row)
+			switch {
+			case err == nil:
+				out = update(&old)
+				out.Triplet = t
+				return putEntry(ctx, tx, out)
+			case !errors.Is(err, sql.ErrNoRows):
+				return err
+			}
+			// A new row cannot be locked before it exists: if another
+			// process inserted it meanwhile, start again and update it.
+			out = update(nil)
+			out.Triplet = t
+			res, err := tx.ExecContext(ctx, insertEntry+` ON CONFLICT (client, sender, rcpt) DO NOTHING`, entryArgs(out)...)
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			inserted = n == 1
+			return err
+		})
+		if err != nil || inserted {
+			return out, err
+		}
+	}
+}
+
+func (s *sqlStore) PutTriplets(ctx context.Context, entries []Entry) error {
+	return s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		for _, e := range entries {
+			if err := putEntry(ctx, tx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// where renders a Filter as a WHERE clause and its arguments.
+func (f Filter) where() (string, []any) {
+	var conds []string
+	var args []any
+	for _, c := range []struct{ col, v string }{{"client", f.Client}, {"sender", f.Sender}, {"rcpt", f.Rcpt}} {
+		if c.v == "" {
+			continue
+		}
+		args = append(args, c.v)
+		if strings.Contains(c.v, "*") {
+			args[len(args)-1] = globToLike(c.v)
+			conds = append(conds, fmt.Sprintf(`%s LIKE $%d ESCAPE '\'`, c.col, len(args)))
+		} else {
+			conds = append(conds, fmt.Sprintf("%s = $%d", c.col, len(args)))
+		}
+	}
+	switch f.State {
+	case StatePending:
+		conds = append(conds, "passed = 0")
+	case StatePassed:
+		conds = append(conds, "passed <> 0")
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// globToLike turns a '*' glob into a LIKE pattern, escaping LIKE's own
+// wildcards.
+func globToLike(g string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`, `*`, `%`)
+	return r.Replace(g)
+}
+
+func (s *sqlStore) Triplets(ctx context.Context, f Filter) ([]Entry, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	where, args := f.where()
+	q := `SELECT ` + entryColumns + ` FROM greylist` + where + ` ORDER BY first_seen, client, sender, rcpt`
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	defer rows.Close()
+	var out []Entry
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return nil, s.wrap(err)
+		}
+		out = append(out, e)
+	}
+	return out, s.wrap(rows.Err())
+}
+
+func (s *sqlStore) DeleteTriplets(ctx context.Context, f Filter) (int, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	where, args := f.where()
+	res, err := s.db.ExecContext(ctx, `DELETE FROM greylist`+where, args...)
+	if err != nil {
+		return 0, s.wrap(err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), s.wrap(err)
+}
+
+func (s *sqlStore) GreylistStats(ctx context.Context, now time.Time) (Stats, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	var st Stats
+	var avg sql.NullFloat64
+	err := s.db.QueryRowContext(ctx, `SELECT
+		COALESCE(SUM(CASE WHEN passed = 0 THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN passed <> 0 THEN 1 ELSE 0 END), 0),
+		AVG(CASE WHEN passed <> 0 THEN delay_ms END)
+		FROM greylist WHERE expires > $1`, ms(now)).Scan(&st.Pending, &st.Passed, &avg)
+	if err != nil {
+		return st, s.wrap(err)
+	}
+	st.AvgDelay = time.Duration(avg.Float64) * time.Millisecond
+	err = s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM autowhitelist WHERE kind = $1 AND listed <> 0 AND expires > $2`,
+		KindClient, ms(now)).Scan(&st.Whitelisted)
+	return st, s.wrap(err)
+}
+
+func (s *sqlStore) CountPass(ctx context.Context, kind, key string, now time.Time, ttl time.Duration, threshold int) (bool, error) {
+	var listed int64
+	err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		// listed is set once, when count reaches the threshold.
+		return tx.QueryRowContext(ctx, `INSERT INTO autowhitelist (kind, name, count, listed, first_seen, last_seen, expires)
+			VALUES ($1, $2, 1, CASE WHEN CAST($3 AS INTEGER) <= 1 THEN CAST($4 AS BIGINT) ELSE 0 END, $4, $4, $5)
+			ON CONFLICT (kind, name) DO UPDATE SET count = autowhitelist.count + 1,
+			listed = CASE WHEN autowhitelist.listed = 0 AND autowhitelist.count + 1 >= CAST($3 AS INTEGER)
+				THEN CAST($4 AS BIGINT) ELSE autowhitelist.listed END,
+			last_seen = $4, expires = $5
+			RETURNING listed`, kind, key, threshold, ms(now), ms(now.Add(ttl))).Scan(&listed)
+	})
+	return listed != 0, err
+}
+
+func (s *sqlStore) Listed(ctx context.Context, kind, key string, now time.Time, ttl time.Duration) (bool, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	var expires int64
+	err := s.db.QueryRowContext(ctx, `SELECT expires FROM autowhitelist WHERE kind = $1 AND name = $2 AND listed <> 0`,
+		kind, key).Scan(&expires)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && expires <= ms(now) {
+		return false, nil
+	}
+	if err != nil {
+		return false, s.wrap(err)
+	}
+	if renew := ms(now.Add(ttl)); renew-expires >= time.Minute.Milliseconds() {
+		_, err = s.db.ExecContext(ctx, `UPDATE autowhitelist SET last_seen = $3, expires = $4
+			WHERE kind = $1 AND name = $2 AND expires < $4`, kind, key, ms(now), renew)
+	}
+	return true, s.wrap(err)
+}
+
+func (s *sqlStore) Whitelist(ctx context.Context, kind string) ([]WhitelistEntry, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	rows, err := s.db.QueryContext(ctx, `SELECT kind, name, count, listed, last_seen, expires FROM autowhitelist
+		WHERE $1 = '' OR kind = $1 ORDER BY kind, name`, kind)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	defer rows.Close()
+	var out []WhitelistEntry
+	for rows.Next() {
+		var w WhitelistEntry
+		var listed, last, expires int64
+		if err := rows.Scan(&w.Kind, &w.Key, &w.Count, &listed, &last, &expires); err != nil {
+			return nil, s.wrap(err)
+		}
+		w.Listed, w.Last, w.Expires = fromMS(listed), fromMS(last), fromMS(expires)
+		out = append(out, w)
+	}
+	return out, s.wrap(rows.Err())
+}
+
+// deleteOne runs a DELETE and reports whether it removed anything.
+func (s *sqlStore) deleteOne(ctx context.Context, q string, args ...any) (bool, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	res, err := s.db.ExecContext(ctx, q, args...)
+	if err != nil {
+		return false, s.wrap(err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, s.wrap(err)
+}
+
+func (s *sqlStore) Unlist(ctx context.Context, kind, key string) (bool, error) {
+	return s.deleteOne(ctx, `DELETE FROM autowhitelist WHERE kind = $1 AND name = $2`, kind, key)
+}
+
+func (s *sqlStore) PutCBV(ctx context.Context, r CBVResult) error {
+	return s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO cbv_cache (sender, code, text, checked, expires) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (sender) DO UPDATE SET code = excluded.code, text = excluded.text,
+			checked = excluded.checked, expires = excluded.expires`,
+			r.Sender, r.Code, r.Text, ms(r.Checked), ms(r.Expires))
+		return err
+	})
+}
+
+func (s *sqlStore) CBV(ctx context.Context, sender string, now time.Time) (*CBVResult, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	r := CBVResult{Sender: sender}
+	var checked, expires int64
+	err := s.db.QueryRowContext(ctx, `SELECT code, text, checked, expires FROM cbv_cache WHERE sender = $1 AND expires > $2`,
+		sender, ms(now)).Scan(&r.Code, &r.Text, &checked, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	r.Checked, r.Expires = fromMS(checked), fromMS(expires)
+	return &r, nil
+}
+
+func (s *sqlStore) Ban(ctx context.Context, b Ban) error {
+	return s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO blacklist (kind, name, reason, created, expires) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (kind, name) DO UPDATE SET reason = excluded.reason, created = excluded.created, expires = excluded.expires`,
+			b.Kind, b.Key, b.Reason, ms(b.Created), ms(b.Expires))
+		return err
+	})
+}
+
+// inForce selects the bans not expired at $N.
+const inForce = `(expires = 0 OR expires > $%d)`
+
+func (s *sqlStore) bans(ctx context.Context, where string, args ...any) ([]Ban, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	rows, err := s.db.QueryContext(ctx, `SELECT kind, name, reason, created, expires FROM blacklist WHERE `+where+
+		` ORDER BY kind, name`, args...)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	defer rows.Close()
+	var out []Ban
+	for rows.Next() {
+		var b Ban
+		var created, expires int64
+		if err := rows.Scan(&b.Kind, &b.Key, &b.Reason, &created, &expires); err != nil {
+			return nil, s.wrap(err)
+		}
+		b.Created, b.Expires = fromMS(created), fromMS(expires)
+		out = append(out, b)
+	}
+	return out, s.wrap(rows.Err())
+}
+
+func (s *sqlStore) Banned(ctx context.Context, kind, key string, now time.Time) (*Ban, error) {
+	bs, err := s.bans(ctx, `kind = $1 AND name = $2 AND `+fmt.Sprintf(inForce, 3), kind, key, ms(now))
+	if len(bs) == 0 {
+		return nil, err
+	}
+	return &bs[0], err
+}
+
+func (s *sqlStore) Bans(ctx context.Context, kind string, now time.Time) ([]Ban, error) {
+	return s.bans(ctx, `($1 = '' OR kind = $1) AND `+fmt.Sprintf(inForce, 2), kind, ms(now))
+}
+
+func (s *sqlStore) Unban(ctx context.Context, kind, key string) (bool, error) {
+	return s.deleteOne(ctx, `DELETE FROM blacklist WHERE kind = $1 AND name = $2`, kind, key)
+}
+
+// expiring lists each table's key and what makes a row expired at $1.
+var expiring = []struct{ table, key, expired string }{
+	{"greylist", "client, sender, rcpt", "expires <= $1"},
+	{"autowhitelist", "kind, name", "expires <= $1"},
+	{"cbv_cache", "sender", "expires <= $1"},
+	{"blacklist", "kind, name", "expires <> 0 AND expires <= $1"},
+}
+
+func (s *sqlStore) Expire(ctx context.Context, now time.Time, batch int) (int, error) {
+	total := 0
+	for _, t := range expiring {
+		ctx, cancel := s.op(ctx)
+		res, err := s.db.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %[1]s WHERE (%[2]s) IN
+			(SELECT %[2]s FROM %[1]s WHERE %[3]s LIMIT $2)`, t.table, t.key, t.expired), ms(now), batch)
+		cancel()
+		if err != nil {
+			return total, s.wrap(err)
+		}
+		n, _ := res.RowsAffected()
+		total += int(n)
+	}
+	return total, nil
+}

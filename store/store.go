@@ -1,0 +1,152 @@
+// Package store keeps maxwell's state that outlives a connection:
+// greylist triplets, the auto-whitelist, the call-back verification cache
+// and the blacklist. One interface, Store, has two backends on the same
+// schema: SQLite (embedded, the default) and PostgreSQL (several MX hosts
+// sharing state).
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Store is the state maxwell keeps. Every method is safe for concurrent
+// use, by several goroutines and, through the database, by several
+// processes (the daemon, `maxwell greylist`, other MX hosts).
+type Store interface {
+	// UpdateTriplet reads a triplet's entry (nil if there is none), calls
+	// update with it and stores what update returns, in one transaction:
+	// two MX hosts deciding on the same triplet at once see each other's
+	// writes in turn.
+	UpdateTriplet(ctx context.Context, t Triplet, update func(old *Entry) Entry) (Entry, error)
+	// PutTriplets stores entries as given, replacing existing ones, in
+	// one transaction.
+	PutTriplets(ctx context.Context, entries []Entry) error
+	// Triplets lists the entries that match f, oldest first.
+	Triplets(ctx context.Context, f Filter) ([]Entry, error)
+	// DeleteTriplets removes the entries that match f and says how many.
+	DeleteTriplets(ctx context.Context, f Filter) (int, error)
+	// GreylistStats counts the entries as of now.
+	GreylistStats(ctx context.Context, now time.Time) (Stats, error)
+
+	// CountPass counts one success for a key of the auto-whitelist and
+	// lists it once threshold successes are counted. A listed key stays
+	// listed until ttl after its last success or use.
+	CountPass(ctx context.Context, kind, key string, now time.Time, ttl time.Duration, threshold int) (listed bool, err error)
+	// Listed reports whether a key is on the auto-whitelist now; if it
+	// is, its expiry moves to now+ttl (at most once a minute, to spare
+	// writes).
+	Listed(ctx context.Context, kind, key string, now time.Time, ttl time.Duration) (bool, error)
+	// Whitelist lists the auto-whitelist entries of a kind ("" for all).
+	Whitelist(ctx context.Context, kind string) ([]WhitelistEntry, error)
+	// Unlist removes a key from the auto-whitelist.
+	Unlist(ctx context.Context, kind, key string) (bool, error)
+
+	// PutCBV caches the outcome of a call-back verification.
+	PutCBV(ctx context.Context, r CBVResult) error
+	// CBV returns the cached outcome for a sender, nil if none is valid
+	// at now.
+	CBV(ctx context.Context, sender string, now time.Time) (*CBVResult, error)
+
+	// Ban puts a key (an IP, a sender) on the blacklist.
+	Ban(ctx context.Context, b Ban) error
+	// Banned returns the ban on a key in force at now, nil if none.
+	Banned(ctx context.Context, kind, key string, now time.Time) (*Ban, error)
+	// Bans lists the bans of a kind ("" for all) in force at now.
+	Bans(ctx context.Context, kind string, now time.Time) ([]Ban, error)
+	// Unban lifts a ban.
+	Unban(ctx context.Context, kind, key string) (bool, error)
+
+	// Expire removes at most batch rows that expired before now from each
+	// kind of state and says how many it removed in all.
+	Expire(ctx context.Context, now time.Time, batch int) (int, error)
+	// Close releases the database.
+	Close() error
+}
+
+// Triplet is what greylisting remembers a delivery attempt by.
+type Triplet struct {
+	Client string // the client identity: an SPF-pass domain or an IP prefix ("192.0.2.0/24")
+	Sender string // normalised envelope sender; "<>" for the null sender
+	Rcpt   string // lower-cased recipient
+}
+
+// Entry is the state of one triplet.
+type Entry struct {
+	Triplet
+	First    time.Time     // first attempt of the current round
+	Last     time.Time     // latest attempt
+	Passed   time.Time     // when it passed; zero while pending
+	Expires  time.Time     // when the entry is forgotten
+	Attempts int           // attempts deferred in the current round
+	Passes   int           // messages let through since it passed
+	Delay    time.Duration // from the first attempt to the pass
+}
+
+// Pending reports whether the triplet has not passed yet.
+func (e *Entry) Pending() bool { return e.Passed.IsZero() }
+
+// The states a Filter may ask for.
+const (
+	StatePending = "pending"
+	StatePassed  = "passed"
+)
+
+// Filter selects triplets. Empty fields match everything; Client, Sender
+// and Rcpt match exactly, or as globs where they contain '*'.
+type Filter struct {
+	Client, Sender, Rcpt string
+	State                string // "", StatePending or StatePassed
+	Limit                int    // 0: no limit
+}
+
+// Stats counts greylist and auto-whitelist entries.
+type Stats struct {
+	Pending     int           // triplets waiting for their retry
+	Passed      int           // triplets that passed and have not expired
+	Whitelisted int           // clients on the auto-whitelist
+	AvgDelay    time.Duration // mean delay of the passed triplets
+}
+
+// Auto-whitelist kinds.
+const (
+	KindClient = "client" // greylisting: a client identity with enough passed triplets
+	KindSender = "sender" // an external correspondent of an internal user
+)
+
+// WhitelistEntry is one auto-whitelist entry.
+type WhitelistEntry struct {
+	Kind, Key string
+	Count     int       // successes counted
+	Listed    time.Time // when it was listed; zero if not (yet)
+	Last      time.Time // latest success or use
+	Expires   time.Time
+}
+
+// CBVResult is the cached outcome of a call-back verification.
+type CBVResult struct {
+	Sender  string
+	Code    int    // the remote server's answer to RCPT TO
+	Text    string // its text
+	Checked time.Time
+	Expires time.Time
+}
+
+// Blacklist kinds.
+const (
+	BanIP     = "ip"
+	BanSender = "sender"
+)
+
+// Ban is one blacklist entry.
+type Ban struct {
+	Kind, Key string
+	Reason    string
+	Created   time.Time
+	Expires   time.Time // zero: until lifted
+}
+
+// ErrNewerSchema is returned by Open for a database that a newer maxwell
+// has migrated.
+var ErrNewerSchema = errors.New("the database schema is newer than this maxwell knows")

@@ -1,0 +1,418 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/maxwell-milter/maxwell/internal/pgtest"
+	"github.com/maxwell-milter/maxwell/store"
+)
+
+var ctx = context.Background()
+
+// t0 is the suite's "now"; times are kept to the millisecond.
+var t0 = time.UnixMilli(1_795_000_000_123)
+
+// backend opens an empty store; reopen opens the same database again (a
+// second process, or a restart).
+type backend struct {
+	name string
+	open func(t *testing.T) (st store.Store, reopen func() (store.Store, error))
+}
+
+func backends(t *testing.T) []backend {
+	pg := pgtest.Start(t)
+	return []backend{
+		{"sqlite", func(t *testing.T) (store.Store, func() (store.Store, error)) {
+			path := filepath.Join(t.TempDir(), "data", "maxwell.db")
+			reopen := func() (store.Store, error) { return store.OpenSQLite(ctx, path, 5*time.Second) }
+			return mustOpen(t, reopen), reopen
+		}},
+		{"postgres", func(t *testing.T) (store.Store, func() (store.Store, error)) {
+			dsn := pg.NewDB(t)
+			reopen := func() (store.Store, error) { return store.OpenPostgres(ctx, dsn, 5*time.Second) }
+			return mustOpen(t, reopen), reopen
+		}},
+	}
+}
+
+func mustOpen(t *testing.T, open func() (store.Store, error)) store.Store {
+	t.Helper()
+	st, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// TestConformance runs every case on every backend.
+func TestConformance(t *testing.T) {
+	cases := []struct {
+		name string
+		run  func(t *testing.T, st store.Store, reopen func() (store.Store, error))
+	}{
+		{"triplet update", testTripletUpdate},
+		{"triplet filters", testTripletFilters},
+		{"concurrent updates", testConcurrentUpdates},
+		{"stats", testStats},
+		{"auto-whitelist", testAutoWhitelist},
+		{"cbv cache", testCBVCache},
+		{"blacklist", testBlacklist},
+		{"expire in batches", testExpire},
+		{"reopen keeps state", testReopen},
+	}
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			for _, c := range cases {
+				t.Run(c.name, func(t *testing.T) {
+					st, reopen := b.open(t)
+					c.run(t, st, reopen)
+				})
+			}
+		})
+	}
+}
+
+var trip = store.Triplet{Client: "192.0.2.0/24", Sender: "joe@example.com", Rcpt: "ann@example.org"}
+
+func testTripletUpdate(t *testing.T, st store.Store, _ func() (store.Store, error)) {
+	first := store.Entry{First: t0, Last: t0, Expires: t0.Add(48 * time.Hour), Attempts: 1}
+	got, err := st.UpdateTriplet(ctx, trip, func(old *store.Entry) store.Entry {
+		if old != nil {
+			t.Errorf("new triplet: old = %+v, want nil", old)
+		}
+		return first
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Triplet != trip {
+		t.Errorf("entry triplet = %+v, want %+v", got.Triplet, trip)
+	}
+	passed := t0.Add(6 * time.Minute)
+	_, err = st.UpdateTriplet(ctx, trip, func(old *store.Entry) store.Entry {
+		want := first
+		want.Triplet = trip
+		if old == nil || !equalEntry(*old, want) {
+			t.Errorf("second update: old = %+v, want %+v", old, want)
+		}
+		e := *old
+		e.Passed, e.Last, e.Delay, e.Passes, e.Expires = passed, passed, 6*time.Minute, 1, passed.Add(35*24*time.Hour)
+		return e
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := st.Triplets(ctx, store.Filter{})
+	if err != nil || len(es) != 1 {
+		t.Fatalf("Triplets = %v, %v; want one entry", es, err)
+	}
+	if e := es[0]; e.Pending() || !e.Passed.Equal(passed) || e.Delay != 6*time.Minute || e.Passes != 1 || e.Attempts != 1 {
+		t.Errorf("stored entry = %+v", e)
+	}
+}
+
+func equalEntry(a, b store.Entry) bool {
+	return a.Triplet == b.Triplet && a.First.Equal(b.First) && a.Last.Equal(b.Last) && a.Passed.Equal(b.Passed) &&
+		a.Expires.Equal(b.Expires) && a.Attempts == b.Attempts && a.Passes == b.Passes && a.Delay == b.Delay
+}
+
+// entry is a triplet seen at t0+age.
+func entry(client, sender, rcpt string, age time.Duration, passed bool) store.Entry {
+	e := store.Entry{Triplet: store.Triplet{Client: client, Sender: sender, Rcpt: rcpt},
+		First: t0.Add(age), Last: t0.Add(age), Expires: t0.Add(age + 48*time.Hour), Attempts: 1}
+	if passed {
+		e.Passed, e.Delay, e.Passes = t0.Add(age+10*time.Minute), 10*time.Minute, 1
+	}
+	return e
+}
+
+func testTripletFilters(t *testing.T, st store.Store, _ func() (store.Store, error)) {
+	put := []store.Entry{
+		entry("192.0.2.0/24", "a@example.com", "x@example.org", 0, false),
+		entry("192.0.2.0/24", "b@example.com", "y@example.org", time.Second, true),
+		entry("example.net", "b@example.net", "x@example.org", 2*time.Second, true),
+		entry("198.51.100.0/24", "100%_c@example.com", "x@example.org", 3*time.Second, false),
+	}
+	if err := st.PutTriplets(ctx, put); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		f    store.Filter
+		want []int // indexes into put, in order
+	}{
+		{store.Filter{}, []int{0, 1, 2, 3}},
+		{store.Filter{Client: "192.0.2.0/24"}, []int{0, 1}},
+		{store.Filter{Sender: "*@example.com"}, []int{0, 1, 3}},
+		{store.Filter{Rcpt: "x@example.org", State: store.StatePending}, []int{0, 3}},
+		{store.Filter{State: store.StatePassed}, []int{1, 2}},
+		{store.Filter{Sender: "100%_c@*"}, []int{3}},
+		{store.Filter{Sender: "100__c@*"}, nil}, // LIKE's wildcards are literal
+		{store.Filter{Limit: 2}, []int{0, 1}},
+	}
+	for _, tt := range tests {
+		got, err := st.Triplets(ctx, tt.f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []store.Triplet
+		for _, i := range tt.want {
+			want = append(want, put[i].Triplet)
+		}
+		var have []store.Triplet
+		for _, e := range got {
+			have = append(have, e.Triplet)
+		}
+		if fmt.Sprint(have) != fmt.Sprint(want) {
+			t.Errorf("Triplets(%+v) = %v, want %v", tt.f, have, want)
+		}
+	}
+	n, err := st.DeleteTriplets(ctx, store.Filter{Rcpt: "x@example.org", State: store.StatePassed})
+	if err != nil || n != 1 {
+		t.Errorf("DeleteTriplets = %d, %v; want 1", n, err)
+	}
+	if left, _ := st.Triplets(ctx, store.Filter{}); len(left) != 3 {
+		t.Errorf("%d entries left, want 3", len(left))
+	}
+}
+
+// Updates of one triplet from many sessions at once, starting with no
+// row, are applied one after the other: none is lost.
+func testConcurrentUpdates(t *testing.T, st store.Store, reopen func() (store.Store, error)) {
+	other := mustOpen(t, reopen) // a second process on the same database
+	const n = 16
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func(s store.Store) {
+			defer wg.Done()
+			_, err := s.UpdateTriplet(ctx, trip, func(old *store.Entry) store.Entry {
+				if old == nil {
+					return store.Entry{First: t0, Last: t0, Expires: t0.Add(time.Hour), Attempts: 1}
+				}
+				e := *old
+				e.Attempts++
+				return e
+			})
+			errs <- err
+		}([]store.Store{st, other}[i%2])
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	es, _ := st.Triplets(ctx, store.Filter{})
+	if len(es) != 1 || es[0].Attempts != n {
+		t.Errorf("after %d concurrent updates: %+v, want one entry with %d attempts", n, es, n)
+	}
+}
+
+func testStats(t *testing.T, st store.Store, _ func() (store.Store, error)) {
+	expired := entry("203.0.113.0/24", "old@example.com", "x@example.org", -72*time.Hour, false)
+	long := entry("example.net", "b@example.net", "y@example.org", 0, true)
+	long.Delay = 20 * time.Minute
+	if err := st.PutTriplets(ctx, []store.Entry{
+		entry("192.0.2.0/24", "a@example.com", "x@example.org", 0, false),
+		entry("192.0.2.0/24", "b@example.com", "y@example.org", 0, true), // delay 10m
+		long, expired,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := st.CountPass(ctx, store.KindClient, "example.net", t0, time.Hour, 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := st.GreylistStats(ctx, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := store.Stats{Pending: 1, Passed: 2, Whitelisted: 1, AvgDelay: 15 * time.Minute}
+	if got != want {
+		t.Errorf("stats = %+v, want %+v", got, want)
+	}
+}
+
+func testAutoWhitelist(t *testing.T, st store.Store, _ func() (store.Store, error)) {
+	const key = "192.0.2.0/24"
+	ttl := 35 * 24 * time.Hour
+	for i := 1; i <= 3; i++ {
+		listed, err := st.CountPass(ctx, store.KindClient, key, t0, ttl, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if listed != (i == 3) {
+			t.Errorf("after %d passes listed = %v, want %v", i, listed, i == 3)
+		}
+	}
+	if ok, err := st.Listed(ctx, store.KindSender, key, t0, ttl); ok || err != nil {
+		t.Errorf("another kind's key: Listed = %v, %v", ok, err)
+	}
+	// Using the entry renews it: still listed just before the renewed expiry.
+	later := t0.Add(ttl - time.Hour)
+	if ok, _ := st.Listed(ctx, store.KindClient, key, later, ttl); !ok {
+		t.Error("not listed before its expiry")
+	}
+	if ok, _ := st.Listed(ctx, store.KindClient, key, later.Add(ttl-time.Minute), ttl); !ok {
+		t.Error("use did not renew the entry")
+	}
+	if ok, _ := st.Listed(ctx, store.KindClient, key, later.Add(3*ttl), ttl); ok {
+		t.Error("listed after its expiry")
+	}
+	if listed, _ := st.CountPass(ctx, store.KindSender, "friend@example.net", t0, ttl, 1); !listed {
+		t.Error("threshold 1: not listed at once")
+	}
+	ws, err := st.Whitelist(ctx, "")
+	if err != nil || len(ws) != 2 || ws[0].Kind != store.KindClient || ws[0].Count != 3 || ws[0].Listed.IsZero() {
+		t.Errorf("Whitelist = %+v, %v", ws, err)
+	}
+	if ok, err := st.Unlist(ctx, store.KindClient, key); !ok || err != nil {
+		t.Errorf("Unlist = %v, %v", ok, err)
+	}
+	if ok, _ := st.Listed(ctx, store.KindClient, key, t0, ttl); ok {
+		t.Error("listed after Unlist")
+	}
+}
+
+func testCBVCache(t *testing.T, st store.Store, _ func() (store.Store, error)) {
+	r := store.CBVResult{Sender: "joe@example.com", Code: 550, Text: "5.1.1 no such user", Checked: t0, Expires: t0.Add(time.Hour)}
+	if err := st.PutCBV(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.CBV(ctx, r.Sender, t0.Add(time.Minute))
+	if err != nil || got == nil || got.Code != 550 || got.Text != r.Text || !got.Checked.Equal(t0) {
+		t.Errorf("CBV = %+v, %v", got, err)
+	}
+	r.Code, r.Text = 250, "ok"
+	if err := st.PutCBV(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := st.CBV(ctx, r.Sender, t0); got == nil || got.Code != 250 {
+		t.Errorf("replaced CBV = %+v", got)
+	}
+	if got, _ := st.CBV(ctx, r.Sender, t0.Add(2*time.Hour)); got != nil {
+		t.Errorf("expired CBV = %+v, want nil", got)
+	}
+	if got, _ := st.CBV(ctx, "other@example.com", t0); got != nil {
+		t.Errorf("unknown sender CBV = %+v, want nil", got)
+	}
+}
+
+func testBlacklist(t *testing.T, st store.Store, _ func() (store.Store, error)) {
+	bans := []store.Ban{
+		{Kind: store.BanIP, Key: "192.0.2.7", Reason: "dictionary attack", Created: t0, Expires: t0.Add(time.Hour)},
+		{Kind: store.BanSender, Key: "spam@example.com", Reason: "local blacklist", Created: t0}, // forever
+	}
+	for _, b := range bans {
+		if err := st.Ban(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b, err := st.Banned(ctx, store.BanIP, "192.0.2.7", t0); err != nil || b == nil || b.Reason != "dictionary attack" {
+		t.Errorf("Banned = %+v, %v", b, err)
+	}
+	if b, _ := st.Banned(ctx, store.BanIP, "192.0.2.7", t0.Add(2*time.Hour)); b != nil {
+		t.Errorf("expired ban in force: %+v", b)
+	}
+	if b, _ := st.Banned(ctx, store.BanSender, "spam@example.com", t0.Add(1000*time.Hour)); b == nil {
+		t.Error("a ban without expiry lapsed")
+	}
+	if all, _ := st.Bans(ctx, "", t0); len(all) != 2 {
+		t.Errorf("Bans = %+v, want 2", all)
+	}
+	if ips, _ := st.Bans(ctx, store.BanIP, t0.Add(2*time.Hour)); len(ips) != 0 {
+		t.Errorf("Bans(ip) after expiry = %+v", ips)
+	}
+	if ok, err := st.Unban(ctx, store.BanSender, "spam@example.com"); !ok || err != nil {
+		t.Errorf("Unban = %v, %v", ok, err)
+	}
+	if ok, _ := st.Unban(ctx, store.BanSender, "spam@example.com"); ok {
+		t.Error("Unban of a lifted ban reported a removal")
+	}
+}
+
+// Expire removes at most a batch per kind per call and never what is
+// still valid.
+func testExpire(t *testing.T, st store.Store, _ func() (store.Store, error)) {
+	var es []store.Entry
+	for i := range 25 {
+		es = append(es, entry("192.0.2.0/24", fmt.Sprintf("s%d@example.com", i), "x@example.org", -49*time.Hour, false))
+	}
+	for i := range 5 {
+		es = append(es, entry("192.0.2.0/24", fmt.Sprintf("keep%d@example.com", i), "x@example.org", 0, false))
+	}
+	if err := st.PutTriplets(ctx, es); err != nil {
+		t.Fatal(err)
+	}
+	st.PutCBV(ctx, store.CBVResult{Sender: "old@example.com", Code: 250, Checked: t0, Expires: t0.Add(-time.Second)})
+	st.Ban(ctx, store.Ban{Kind: store.BanIP, Key: "192.0.2.9", Created: t0})                                 // forever
+	st.Ban(ctx, store.Ban{Kind: store.BanIP, Key: "192.0.2.8", Created: t0, Expires: t0.Add(-time.Second)}) // lapsed
+	st.CountPass(ctx, store.KindClient, "old", t0.Add(-2*time.Hour), time.Hour, 5)
+
+	var removed []int
+	for {
+		n, err := st.Expire(ctx, t0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		removed = append(removed, n)
+	}
+	if fmt.Sprint(removed) != "[13 10 5]" { // 10 greylist + cbv + ban + whitelist, then 10, then 5
+		t.Errorf("removed per call = %v, want [13 10 5]", removed)
+	}
+	if left, _ := st.Triplets(ctx, store.Filter{}); len(left) != 5 {
+		t.Errorf("%d triplets left, want the 5 valid ones", len(left))
+	}
+	if b, _ := st.Banned(ctx, store.BanIP, "192.0.2.9", t0); b == nil {
+		t.Error("a ban without expiry was expired")
+	}
+}
+
+func testReopen(t *testing.T, st store.Store, reopen func() (store.Store, error)) {
+	if err := st.PutTriplets(ctx, []store.Entry{entry("192.0.2.0/24", "a@example.com", "x@example.org", 0, true)}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	again := mustOpen(t, reopen) // migrations run again: nothing to do
+	if v, err := store.Version(ctx, again); err != nil || v != store.SchemaVersion {
+		t.Errorf("schema version = %d, %v; want %d", v, err, store.SchemaVersion)
+	}
+	if es, err := again.Triplets(ctx, store.Filter{}); err != nil || len(es) != 1 || es[0].Pending() {
+		t.Errorf("after reopening: %+v, %v", es, err)
+	}
+}
+
+// A database migrated by a newer maxwell is refused, not written.
+func TestNewerSchemaRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "maxwell.db")
+	st, err := store.OpenSQLite(ctx, path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO schema_version VALUES (99, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := store.OpenSQLite(ctx, path, time.Second); !errors.Is(err, store.ErrNewerSchema) {
+		t.Errorf("Open = %v, want ErrNewerSchema", err)
+	}
+}
