@@ -71,7 +71,7 @@ func checkGreylist(s *Session) (*Decision, error) {
 	if !e.cfg.Greylist.Enabled || e.store == nil || s.Class&(Internal|Trusted) != 0 {
 		return nil, nil
 	}
-	key := store.Triplet{Client: s.greylistClient(), Sender: NormaliseSender(m.Info.Sender), Rcpt: strings.ToLower(m.Rcpt)}
+	key := store.Triplet{Client: s.greylistClient(), Sender: clip(NormaliseSender(m.Info.Sender)), Rcpt: clip(strings.ToLower(m.Rcpt))}
 	logKV := []any{"client", key.Client, "sender", key.Sender, "rcpt", key.Rcpt}
 	if why := s.greylistExempt(); why != "" {
 		s.log("greylist", append(logKV, "step", "skip", "reason", why)...)
@@ -128,6 +128,17 @@ func checkGreylist(s *Session) (*Decision, error) {
 		return nil, nil
 	}
 	return d, nil
+}
+
+// maxKeyPart bounds what a client can make maxwell store per address:
+// RFC 5321 allows 64 + 1 + 255 octets.
+const maxKeyPart = 320
+
+func clip(s string) string {
+	if len(s) > maxKeyPart {
+		return s[:maxKeyPart]
+	}
+	return s
 }
 
 // greylistUnavailable answers when the store cannot be reached:

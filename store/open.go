@@ -40,7 +40,7 @@ func OpenSQLite(ctx context.Context, path string, timeout time.Duration) (Store,
 	// spinning on SQLite's lock.
 	db.SetMaxOpenConns(1)
 	s := &sqlStore{db: db, d: dialect{name: "sqlite"}, timeout: timeout}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrateAndPrepare(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -69,7 +69,7 @@ func OpenPostgres(ctx context.Context, dsn string, timeout time.Duration) (Store
 		lockRow:    " FOR UPDATE",
 		lockSchema: `SELECT pg_advisory_xact_lock(7291846)`, // any constant both sides agree on
 	}, timeout: timeout}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrateAndPrepare(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}

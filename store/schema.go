@@ -78,6 +78,13 @@ func (s *sqlStore) migrate(ctx context.Context) error {
 	})
 }
 
+func (s *sqlStore) migrateAndPrepare(ctx context.Context) error {
+	if err := s.migrate(ctx); err != nil {
+		return err
+	}
+	return s.prepare(ctx)
+}
+
 // Version returns the schema version of the database.
 func Version(ctx context.Context, st Store) (int, error) {
 	s, ok := st.(*sqlStore)

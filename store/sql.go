@@ -24,7 +24,8 @@ type dialect struct {
 type sqlStore struct {
 	db      *sql.DB
 	d       dialect
-	timeout time.Duration // bound on each operation
+	timeout time.Duration        // bound on each operation
+	stmts   map[string]*sql.Stmt // the per-message queries, prepared at open
 }
 
 func ms(t time.Time) int64 {
@@ -44,6 +45,45 @@ func fromMS(v int64) time.Time {
 // op bounds one operation by the store's timeout.
 func (s *sqlStore) op(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, s.timeout)
+}
+
+// selectEntry reads a triplet, locking its row where the database can.
+func (s *sqlStore) selectEntry() string {
+	return `SELECT ` + entryColumns + ` FROM greylist WHERE client = $1 AND sender = $2 AND rcpt = $3` + s.d.lockRow
+}
+
+const (
+	insertNewEntry = insertEntry + ` ON CONFLICT (client, sender, rcpt) DO NOTHING`
+	selectListed   = `SELECT expires FROM autowhitelist WHERE kind = $1 AND name = $2 AND listed <> 0`
+)
+
+// prepare prepares the queries every message runs: parsing the SQL again
+// for each would cost more than running it. It runs at open, before any
+// transaction holds SQLite's one connection.
+func (s *sqlStore) prepare(ctx context.Context) error {
+	s.stmts = map[string]*sql.Stmt{}
+	for _, q := range []string{s.selectEntry(), upsertEntry, insertNewEntry, selectListed} {
+		st, err := s.db.PrepareContext(ctx, q)
+		if err != nil {
+			return s.wrap(err)
+		}
+		s.stmts[q] = st
+	}
+	return nil
+}
+
+// prepared returns a query prepared at open.
+func (s *sqlStore) prepared(q string) *sql.Stmt {
+	st, ok := s.stmts[q]
+	if !ok {
+		panic("store: query not prepared: " + q)
+	}
+	return st
+}
+
+// txExec runs a prepared statement in tx.
+func (s *sqlStore) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	return tx.StmtContext(ctx, s.prepared(q)).ExecContext(ctx, args...)
 }
 
 // tx runs fn in a transaction, committed if fn returns nil.
@@ -96,24 +136,19 @@ func entryArgs(e Entry) []any {
 		ms(e.Expires), e.Attempts, e.Passes, e.Delay.Milliseconds()}
 }
 
-func putEntry(ctx context.Context, tx *sql.Tx, e Entry) error {
-	_, err := tx.ExecContext(ctx, upsertEntry, entryArgs(e)...)
-	return err
-}
-
 func (s *sqlStore) UpdateTriplet(ctx context.Context, t Triplet, update func(old *Entry) Entry) (Entry, error) {
 	var out Entry
 	for {
 		inserted := true
 		err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			row := tx.QueryRowContext(ctx, `SELECT `+entryColumns+` FROM greylist
-				WHERE client = $1 AND sender = $2 AND rcpt = $3`+s.d.lockRow, t.Client, t.Sender, t.Rcpt)
-			old, err := scanEntry(row)
+			sel := tx.StmtContext(ctx, s.prepared(s.selectEntry()))
+			old, err := scanEntry(sel.QueryRowContext(ctx, t.Client, t.Sender, t.Rcpt))
 			switch {
 			case err == nil:
 				out = update(&old)
 				out.Triplet = t
-				return putEntry(ctx, tx, out)
+				_, err := s.txExec(ctx, tx, upsertEntry, entryArgs(out)...)
+				return err
 			case !errors.Is(err, sql.ErrNoRows):
 				return err
 			}
@@ -121,7 +156,7 @@ func (s *sqlStore) UpdateTriplet(ctx context.Context, t Triplet, update func(old
 			// process inserted it meanwhile, start again and update it.
 			out = update(nil)
 			out.Triplet = t
-			res, err := tx.ExecContext(ctx, insertEntry+` ON CONFLICT (client, sender, rcpt) DO NOTHING`, entryArgs(out)...)
+			res, err := s.txExec(ctx, tx, insertNewEntry, entryArgs(out)...)
 			if err != nil {
 				return err
 			}
@@ -138,7 +173,7 @@ func (s *sqlStore) UpdateTriplet(ctx context.Context, t Triplet, update func(old
 func (s *sqlStore) PutTriplets(ctx context.Context, entries []Entry) error {
 	return s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for _, e := range entries {
-			if err := putEntry(ctx, tx, e); err != nil {
+			if _, err := s.txExec(ctx, tx, upsertEntry, entryArgs(e)...); err != nil {
 				return err
 			}
 		}
@@ -255,8 +290,7 @@ func (s *sqlStore) Listed(ctx context.Context, kind, key string, now time.Time, 
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	var expires int64
-	err := s.db.QueryRowContext(ctx, `SELECT expires FROM autowhitelist WHERE kind = $1 AND name = $2 AND listed <> 0`,
-		kind, key).Scan(&expires)
+	err := s.prepared(selectListed).QueryRowContext(ctx, kind, key).Scan(&expires)
 	if errors.Is(err, sql.ErrNoRows) || err == nil && expires <= ms(now) {
 		return false, nil
 	}

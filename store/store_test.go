@@ -356,7 +356,7 @@ func testExpire(t *testing.T, st store.Store, _ func() (store.Store, error)) {
 		t.Fatal(err)
 	}
 	st.PutCBV(ctx, store.CBVResult{Sender: "old@example.com", Code: 250, Checked: t0, Expires: t0.Add(-time.Second)})
-	st.Ban(ctx, store.Ban{Kind: store.BanIP, Key: "192.0.2.9", Created: t0})                                 // forever
+	st.Ban(ctx, store.Ban{Kind: store.BanIP, Key: "192.0.2.9", Created: t0})                                // forever
 	st.Ban(ctx, store.Ban{Kind: store.BanIP, Key: "192.0.2.8", Created: t0, Expires: t0.Add(-time.Second)}) // lapsed
 	st.CountPass(ctx, store.KindClient, "old", t0.Add(-2*time.Hour), time.Hour, 5)
 

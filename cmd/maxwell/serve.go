@@ -59,12 +59,12 @@ func serve(args []string) int {
 		return exitUsage
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
 	if d.store, err = openStore(ctx, cfg); err != nil {
+		stop()
 		d.diag.Error("cannot open the store", "error", err)
 		return exitFailure
 	}
-	defer d.store.Close()
+	defer func() { stop(); d.store.Close() }() // the expiry loop ends before the store closes
 	eng.UseStore(d.store)
 	go expireLoop(ctx, d.store, cfg.Store, d.diag)
 	ln, err := milter.Listen(cfg.Milter.Socket, cfg.Milter.SocketGroup)

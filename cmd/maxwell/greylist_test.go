@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/maxwell-milter/maxwell/internal/mtaclient"
+	"github.com/maxwell-milter/maxwell/internal/mtatest"
+	"github.com/maxwell-milter/maxwell/internal/pgtest"
+	"github.com/maxwell-milter/maxwell/policy"
+	"github.com/maxwell-milter/maxwell/store"
+)
+
+const greyDaemonConfig = `
+[milter]
+socket = "inet:PORT@127.0.0.1"
+[greylist]
+delay = "DELAY"
+[store]
+STORE
+[dns]
+servers = ["DNS"]
+timeout = "300ms"
+[log]
+mail_log = "LOG"
+`
+
+// greyDaemon is a maxwell daemon started on a store for greylisting.
+type greyDaemon struct {
+	*mtatest.Maxwell
+	addr, config, log string
+}
+
+func startGreyDaemon(t *testing.T, delay, storeConf string) *greyDaemon {
+	dir := t.TempDir()
+	port := mtatest.FreePort(t)
+	g := &greyDaemon{addr: fmt.Sprintf("127.0.0.1:%d", port), log: filepath.Join(dir, "mail.log")}
+	g.config, _ = writeConfig(t, dir, strings.NewReplacer("PORT", fmt.Sprint(port), "DELAY", delay,
+		"STORE", storeConf, "LOG", g.log).Replace(greyDaemonConfig))
+	g.Maxwell = mtatest.StartMaxwell(t, dir, g.config)
+	g.WaitListen(t, g.addr)
+	return g
+}
+
+// send runs one message from 198.51.100.7 and returns the result.
+func (g *greyDaemon) send(t *testing.T, sender, rcpt string) mtaclient.Result {
+	t.Helper()
+	r, err := mtaclient.Send("tcp", g.addr, policy.Transaction{
+		Conn: policy.ConnInfo{IP: netip.MustParseAddr("198.51.100.7")}, Helo: "mail.sender.example",
+		Mail: policy.MailInfo{Sender: sender}, Rcpts: []string{rcpt},
+	}, []byte("Hi\r\n"))
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", g.addr, err, g.Stderr)
+	}
+	return r
+}
+
+func greylisted(r mtaclient.Result) bool {
+	code, xcode, lines := mtaclient.Reply(r.Action)
+	return code == 451 && xcode == "4.7.1" && len(lines) == 1 && strings.HasPrefix(lines[0], "Greylisted")
+}
+
+// Two MX hosts share greylisting through PostgreSQL: the first attempt
+// reaches A, the retry after the delay reaches B and passes.
+func TestTwoMXHostsShareGreylisting(t *testing.T) {
+	pg := pgtest.Start(t)
+	storeConf := fmt.Sprintf("driver = \"postgres\"\ndsn = %q", pg.NewDB(t))
+	a := startGreyDaemon(t, "1s", storeConf)
+	b := startGreyDaemon(t, "1s", storeConf)
+
+	first := time.Now()
+	if r := a.send(t, "alice@sender.example", "bob@example.org"); !greylisted(r) {
+		t.Fatalf("first attempt on A: %v, want greylisted", r.Action)
+	}
+	if r := b.send(t, "alice@sender.example", "bob@example.org"); !greylisted(r) {
+		t.Fatalf("early retry on B: %v, want greylisted (B must see A's triplet)", r.Action)
+	}
+	time.Sleep(time.Until(first.Add(1200 * time.Millisecond)))
+	if r := b.send(t, "alice@sender.example", "bob@example.org"); !r.Accepted() {
+		t.Fatalf("retry on B after the delay: %v, want accepted", r.Action)
+	}
+	if !strings.Contains(mustRead(t, b.log), "step=pass") {
+		t.Errorf("B's log lacks the pass:\n%s", mustRead(t, b.log))
+	}
+
+	// The admin commands work on the shared store while both daemons run.
+	code, out, errs := capture(t, func() int { return run([]string{"greylist", "list", "-c", a.config, "--json"}) })
+	var rows []struct{ State, Client, Sender, Rcpt string }
+	if err := json.Unmarshal([]byte(out), &rows); code != 0 || err != nil || len(rows) != 1 ||
+		rows[0].State != "passed" || rows[0].Client != "sender.example" {
+		t.Errorf("greylist list: status %d, %v\n%s%s", code, err, out, errs)
+	}
+	code, out, _ = capture(t, func() int {
+		return run([]string{"greylist", "allow", "-c", b.config, "--ip", "198.51.100.7", "--sender", "carol@other.example", "--rcpt", "bob@example.org"})
+	})
+	if code != 0 || !strings.Contains(out, "triplet 198.51.100.0/24 carol@other.example bob@example.org passed") {
+		t.Errorf("greylist allow: status %d: %s", code, out)
+	}
+	if r := a.send(t, "Carol@other.example", "bob@example.org"); !r.Accepted() {
+		t.Errorf("a triplet allowed from the command line, on A: %v, want accepted", r.Action)
+	}
+	code, out, _ = capture(t, func() int { return run([]string{"greylist", "stats", "-c", a.config, "--json"}) })
+	var stats map[string]float64
+	if json.Unmarshal([]byte(out), &stats); code != 0 || stats["passed"] != 2 || stats["pending"] != 0 {
+		t.Errorf("greylist stats: status %d: %s", code, out)
+	}
+
+	// PostgreSQL going away defers (451 4.3.0), and coming back is
+	// noticed without a restart.
+	pg.Stop()
+	r := a.send(t, "dave@other.example", "bob@example.org")
+	if code, xcode, _ := mtaclient.Reply(r.Action); code != 451 || xcode != "4.3.0" {
+		t.Errorf("PostgreSQL down: %v, want 451 4.3.0", r.Action)
+	}
+	pg.Restart(t)
+	if r := a.send(t, "dave@other.example", "bob@example.org"); !greylisted(r) {
+		t.Errorf("PostgreSQL back: %v, want greylisted", r.Action)
+	}
+}
+
+// kill -9 under load: every triplet whose answer the client received is
+// in the SQLite file afterwards, the file passes integrity_check, and a
+// restarted daemon carries on from it.
+func TestCrashKeepsAnsweredTriplets(t *testing.T) {
+	g := startGreyDaemon(t, "1h", "")
+	var (
+		mu       sync.Mutex
+		answered []string
+		sent     atomic.Int64
+		stop     = make(chan struct{})
+		wg       sync.WaitGroup
+	)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 5000; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				sender := fmt.Sprintf("user%dx%d@load.example", w, i)
+				r, err := mtaclient.Send("tcp", g.addr, policy.Transaction{
+					Conn: policy.ConnInfo{IP: netip.MustParseAddr("198.51.100.7")}, Helo: "mail.sender.example",
+					Mail: policy.MailInfo{Sender: sender}, Rcpts: []string{"bob@example.org"},
+				}, []byte("Hi\r\n"))
+				if err != nil {
+					return // the daemon is gone
+				}
+				if greylisted(r) {
+					mu.Lock()
+					answered = append(answered, sender)
+					mu.Unlock()
+				}
+				sent.Add(1)
+			}
+		}()
+	}
+	for deadline := time.Now().Add(20 * time.Second); sent.Load() < 300 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	g.Cmd.Process.Signal(syscall.SIGKILL)
+	<-g.Exited
+	close(stop)
+	wg.Wait()
+	if len(answered) < 100 {
+		t.Fatalf("only %d answers before the kill; the load did not run", len(answered))
+	}
+
+	path := filepath.Join(filepath.Dir(g.config), "data", "maxwell.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var check string
+	if err := db.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
+		t.Errorf("integrity_check = %q, %v", check, err)
+	}
+	db.Close()
+	st, err := store.OpenSQLite(context.Background(), path, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := st.Triplets(context.Background(), store.Filter{Sender: "*@load.example"})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := map[string]bool{}
+	for _, e := range es {
+		stored[e.Sender] = true
+	}
+	lost := 0
+	for _, s := range answered {
+		if !stored[s] {
+			lost++
+		}
+	}
+	if lost > 0 {
+		t.Errorf("%d of %d answered triplets are missing after kill -9", lost, len(answered))
+	}
+	t.Logf("%d triplets answered before kill -9, %d stored, none lost", len(answered), len(es))
+
+	// A new daemon on the same file knows the triplets: a retry is early,
+	// not new.
+	again := mtatest.StartMaxwell(t, filepath.Dir(g.config), g.config)
+	again.WaitListen(t, g.addr)
+	if r := g.send(t, answered[0], "bob@example.org"); !greylisted(r) {
+		t.Fatalf("retry after restart: %v", r.Action)
+	}
+	if !strings.Contains(mustRead(t, g.log), "sender="+answered[0]+" rcpt=bob@example.org step=early") {
+		t.Errorf("the retry after the restart was not recognised as a retry")
+	}
+	if _, err := os.Stat(path + "-wal"); err != nil {
+		t.Errorf("the store is not in WAL mode: %v", err)
+	}
+}
+
+// The admin commands on the embedded SQLite store: allow, list, delete,
+// expire, and their usage errors.
+func TestGreylistCommandsSQLite(t *testing.T) {
+	dir := t.TempDir()
+	cfg, _ := writeConfig(t, dir, fmt.Sprintf("[milter]\ndatadir = %q\n[dns]\nservers = [\"DNS\"]\n", filepath.Join(dir, "state")))
+	cmd := func(args ...string) (int, string, string) {
+		return capture(t, func() int { return run(append([]string{"greylist", args[0], "-c", cfg}, args[1:]...)) })
+	}
+	if code, out, errs := cmd("allow", "--ip", "2001:db8:1:2::7", "--sender", "prvs=1234abcdef=Joe@Other.example", "--rcpt", "Bob@example.org"); code != 0 ||
+		!strings.Contains(out, "triplet 2001:db8:1:2::/64 joe@other.example bob@example.org passed") {
+		t.Errorf("allow: %d %s%s", code, out, errs)
+	}
+	if code, out, _ := cmd("list", "--state", "passed", "--ip", "2001:db8:1:2::99"); code != 0 || !strings.Contains(out, "passed  2001:db8:1:2::/64  joe@other.example") {
+		t.Errorf("list: %d\n%s", code, out)
+	}
+	for _, bad := range [][]string{
+		{"allow", "--sender", "a@b.example", "--rcpt", "c@d.example"}, // no client
+		{"allow", "--ip", "192.0.2.1", "--sender", "a@b.example"},     // no recipient
+		{"delete"},                         // no filter
+		{"list", "--state", "done"},        // no such state
+		{"list", "--ip", "not-an-address"}, // bad address
+		{"frobnicate"},                     // no such command
+	} {
+		if code, _, errs := cmd(bad...); code != exitUsage || errs == "" {
+			t.Errorf("%v: status %d, stderr %q; want %d and a message", bad, code, errs, exitUsage)
+		}
+	}
+
+	// expire removes what is past its time, in batches, and nothing else.
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "state", "maxwell.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-72 * time.Hour)
+	st.PutTriplets(context.Background(), []store.Entry{{Triplet: store.Triplet{Client: "192.0.2.0/24", Sender: "x@y.example", Rcpt: "bob@example.org"},
+		First: old, Last: old, Expires: old.Add(48 * time.Hour), Attempts: 1}})
+	st.Close()
+	if code, out, _ := cmd("expire"); code != 0 || !strings.Contains(out, "1 expired entries removed") {
+		t.Errorf("expire: %d %s", code, out)
+	}
+	if code, out, _ := cmd("delete", "--all"); code != 0 || !strings.Contains(out, "1 entries deleted") {
+		t.Errorf("delete --all: %d %s", code, out)
+	}
+}
