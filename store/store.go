@@ -18,7 +18,8 @@ type Store interface {
 	// UpdateTriplet reads a triplet's entry (nil if there is none), calls
 	// update with it and stores what update returns, in one transaction:
 	// two MX hosts deciding on the same triplet at once see each other's
-	// writes in turn.
+	// writes in turn. update may be called again if another process
+	// created the entry meanwhile; only its last result is stored.
 	UpdateTriplet(ctx context.Context, t Triplet, update func(old *Entry) Entry) (Entry, error)
 	// PutTriplets stores entries as given, replacing existing ones, in
 	// one transaction.

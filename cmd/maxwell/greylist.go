@@ -244,17 +244,22 @@ func greylistDelete(ctx context.Context, st store.Store, cfg *config.Config, f *
 	return err
 }
 
-func greylistStats(ctx context.Context, st store.Store, _ *config.Config, f *greylistFlags) error {
+func greylistStats(ctx context.Context, st store.Store, cfg *config.Config, f *greylistFlags) error {
 	s, err := st.GreylistStats(ctx, time.Now())
+	if err != nil {
+		return err
+	}
+	schema, err := store.Version(ctx, st)
 	if err != nil {
 		return err
 	}
 	if *f.json {
 		return printJSON(os.Stdout, map[string]any{"pending": s.Pending, "passed": s.Passed,
-			"whitelisted_clients": s.Whitelisted, "avg_delay_seconds": s.AvgDelay.Seconds()})
+			"whitelisted_clients": s.Whitelisted, "avg_delay_seconds": s.AvgDelay.Seconds(),
+			"store": storeName(cfg), "schema_version": schema})
 	}
-	fmt.Printf("pending:              %d\npassed:               %d\nauto-whitelisted:     %d\naverage delay:        %s\n",
-		s.Pending, s.Passed, s.Whitelisted, s.AvgDelay.Round(time.Second))
+	fmt.Printf("pending:              %d\npassed:               %d\nauto-whitelisted:     %d\naverage delay:        %s\nstore:                %s, schema %d\n",
+		s.Pending, s.Passed, s.Whitelisted, s.AvgDelay.Round(time.Second), storeName(cfg), schema)
 	return nil
 }
 

@@ -111,8 +111,12 @@ func TestTwoMXHostsShareGreylisting(t *testing.T) {
 		t.Errorf("a triplet allowed from the command line, on A: %v, want accepted", r.Action)
 	}
 	code, out, _ = capture(t, func() int { return run([]string{"greylist", "stats", "-c", a.config, "--json"}) })
-	var stats map[string]float64
-	if json.Unmarshal([]byte(out), &stats); code != 0 || stats["passed"] != 2 || stats["pending"] != 0 {
+	var stats struct {
+		Pending, Passed int
+		SchemaVersion   int `json:"schema_version"`
+	}
+	err := json.Unmarshal([]byte(out), &stats)
+	if code != 0 || err != nil || stats.Passed != 2 || stats.Pending != 0 || stats.SchemaVersion != store.SchemaVersion {
 		t.Errorf("greylist stats: status %d: %s", code, out)
 	}
 

@@ -48,21 +48,26 @@ func StartMaxwell(t testing.TB, dir, config string) *Maxwell {
 		m.Err = m.Cmd.Wait()
 		close(m.Exited)
 	}()
-	t.Cleanup(func() {
-		select {
-		case <-m.Exited:
-			return
-		default:
-		}
-		m.Cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-m.Exited:
-		case <-time.After(10 * time.Second):
-			m.Cmd.Process.Kill()
-			<-m.Exited
-		}
-	})
+	t.Cleanup(func() { Stop(m.Cmd.Process, m.Exited, syscall.SIGTERM) })
 	return m
+}
+
+// Stop ends a process a test started, by its PID: sig, then SIGKILL if
+// it has not exited (exited closed) within 10s. A process that has
+// already exited is left alone.
+func Stop(p *os.Process, exited <-chan struct{}, sig os.Signal) {
+	select {
+	case <-exited:
+		return
+	default:
+	}
+	p.Signal(sig)
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		p.Kill()
+		<-exited
+	}
 }
 
 // WaitFor waits up to 10s for cond; on timeout it fails the test and

@@ -144,20 +144,7 @@ func (s *Server) wait(d time.Duration) error {
 
 // Stop shuts the server down by its PID (fast shutdown: SIGINT), killing
 // it if it has not stopped in 10s.
-func (s *Server) Stop() {
-	select {
-	case <-s.ended:
-		return
-	default:
-	}
-	s.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-s.ended:
-	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.ended
-	}
-}
+func (s *Server) Stop() { mtatest.Stop(s.cmd.Process, s.ended, syscall.SIGINT) }
 
 // Restart starts the server again on the same data after Stop.
 func (s *Server) Restart(t testing.TB) {
