@@ -23,6 +23,7 @@ type Config struct {
 	Milter         Milter         `toml:"milter"`
 	Defang         Defang         `toml:"defang"`
 	SRS            SRS            `toml:"srs"`
+	Scrub          Scrub          `toml:"scrub"`
 	BlockedSenders BlockedSenders `toml:"blocked_senders"`
 	SPF            SPF            `toml:"spf"`
 	Greylist       Greylist       `toml:"greylist"`
@@ -49,15 +50,35 @@ type Milter struct {
 	ConnectionHeader string          `toml:"connection_header"`
 	Hostname         string          `toml:"hostname"`
 	DataDir          string          `toml:"datadir"`
+	SpoolThreshold   Size            `toml:"spool_threshold"`
+	MaxScanSize      Size            `toml:"max_scan_size"`
+	LargeMessage     LargeAction     `toml:"large_message"`
 }
 
-// Defang is the [defang] section. In bms.py it also holds the attachment
-// settings; here, so far, the Subject checks.
+// Defang is the [defang] section: the Subject checks and, as in bms.py,
+// the attachment settings.
 type Defang struct {
-	SpamWords []string `toml:"spam_words"`
-	PornWords []string `toml:"porn_words"`
-	RejectAdv bool     `toml:"reject_adv"`
+	SpamWords     []string        `toml:"spam_words"`
+	PornWords     []string        `toml:"porn_words"`
+	RejectAdv     bool            `toml:"reject_adv"`
+	BannedExts    []string        `toml:"banned_exts"`
+	ScanZip       bool            `toml:"scan_zip"`
+	ZipDepth      int             `toml:"zip_depth"`
+	ZipMaxExpand  Size            `toml:"zip_max_expand"`
+	ZipMaxEntries int             `toml:"zip_max_entries"`
+	ScanRFC822    bool            `toml:"scan_rfc822"`
+	Malformed     MalformedAction `toml:"malformed"`
 }
+
+// Scrub is the [scrub] section.
+type Scrub struct {
+	RejectVirusFrom []DomainPattern `toml:"reject_virus_from"`
+}
+
+// BannedExts is bms.py's list of attachment extensions that can carry a
+// virus on Windows.
+var BannedExts = strings.Fields(`ade adp asd asx asp bas bat chm cmd com cpl crt dll exe hlp hta inf ins
+	isp js jse lnk mdb mde msc msi msp mst ocx pcd pif reg scr sct shs url vb vbe vbs wsc wsf wsh`)
 
 // SRS is the [srs] section; bms.py kept banned_users there.
 type SRS struct {
@@ -170,8 +191,20 @@ func Default() *Config {
 			DelayedReject:    true,
 			ConnectionHeader: "X-Maxwell-Connection",
 			DataDir:          "data",
+			SpoolThreshold:   1 << 20,
+			MaxScanSize:      50 << 20,
+			LargeMessage:     LargeAccept,
 		},
-		Defang: Defang{RejectAdv: true},
+		Defang: Defang{
+			RejectAdv:     true,
+			BannedExts:    BannedExts,
+			ScanZip:       true,
+			ZipDepth:      4,
+			ZipMaxExpand:  20 << 20,
+			ZipMaxEntries: 10000,
+			ScanRFC822:    true,
+			Malformed:     MalformedReject,
+		},
 		BlockedSenders: BlockedSenders{
 			Action:     BlockedDefer,
 			DeferText:  "Mailbox full, retry later",
@@ -316,6 +349,20 @@ func (c *Config) validate() []problem {
 	positive("store.expire_interval", c.Store.ExpireInterval)
 	ps = append(ps, c.Greylist.validate()...)
 	ps = append(ps, c.Store.validate()...)
+	if c.Milter.MaxScanSize < c.Milter.SpoolThreshold {
+		ps = append(ps, problem{"milter.max_scan_size", "must not be below milter.spool_threshold"})
+	}
+	if c.Defang.ZipDepth < 1 || c.Defang.ZipDepth > 32 {
+		ps = append(ps, problem{"defang.zip_depth", "must be between 1 and 32"})
+	}
+	if c.Defang.ZipMaxEntries < 1 {
+		ps = append(ps, problem{"defang.zip_max_entries", "must be at least 1"})
+	}
+	for _, ext := range c.Defang.BannedExts {
+		if ext == "" || strings.ContainsAny(ext, ". \t/") {
+			ps = append(ps, problem{"defang.banned_exts", fmt.Sprintf("%q: write extensions without the dot, e.g. \"exe\"", ext)})
+		}
+	}
 	if c.Milter.DataDir == "" {
 		ps = append(ps, problem{"milter.datadir", "must not be empty"})
 	}

@@ -400,3 +400,72 @@ func MatchDomain(patterns []DomainPattern, domain string) bool {
 	}
 	return false
 }
+
+// Size is a number of bytes, written as an integer or with a unit:
+// "512KiB", "20MiB", "1GiB" (also KB, MB, GB, as powers of 1024).
+type Size int64
+
+// UnmarshalTOML accepts an integer (bytes) or a string with a unit.
+func (s *Size) UnmarshalTOML(v any) error {
+	switch v := v.(type) {
+	case int64:
+		if v < 0 {
+			return fmt.Errorf("invalid size %d: must not be negative", v)
+		}
+		*s = Size(v)
+		return nil
+	case string:
+		t := strings.TrimSpace(v)
+		num := strings.TrimRight(t, "KMGiBb ")
+		unit := strings.ToUpper(strings.TrimSpace(t[len(num):]))
+		n, err := strconv.ParseUint(num, 10, 40)
+		mult, ok := map[string]uint64{"": 1, "B": 1, "KB": 1 << 10, "KIB": 1 << 10, "MB": 1 << 20, "MIB": 1 << 20, "GB": 1 << 30, "GIB": 1 << 30}[unit]
+		if err != nil || !ok {
+			return fmt.Errorf("invalid size %q (write e.g. 1048576, \"512KiB\" or \"20MiB\")", v)
+		}
+		*s = Size(n * mult)
+		return nil
+	}
+	return fmt.Errorf("invalid size %v: want a number of bytes or a string like \"20MiB\"", v)
+}
+
+// MalformedAction is what [defang] malformed does with external mail
+// whose MIME structure cannot be recovered.
+type MalformedAction string
+
+// The malformed actions.
+const (
+	MalformedReject MalformedAction = "reject"
+	MalformedAccept MalformedAction = "accept"
+)
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (a *MalformedAction) UnmarshalText(b []byte) error {
+	switch v := MalformedAction(strings.ToLower(string(b))); v {
+	case MalformedReject, MalformedAccept:
+		*a = v
+		return nil
+	}
+	return fmt.Errorf("%q is not one of reject, accept", b)
+}
+
+// LargeAction is what [milter] large_message does with a message too
+// large to scan.
+type LargeAction string
+
+// The large-message actions.
+const (
+	LargeAccept   LargeAction = "accept"
+	LargeTempfail LargeAction = "tempfail"
+	LargeReject   LargeAction = "reject"
+)
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (a *LargeAction) UnmarshalText(b []byte) error {
+	switch v := LargeAction(strings.ToLower(string(b))); v {
+	case LargeAccept, LargeTempfail, LargeReject:
+		*a = v
+		return nil
+	}
+	return fmt.Errorf("%q is not one of accept, tempfail, reject", b)
+}

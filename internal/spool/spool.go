@@ -1,0 +1,94 @@
+// Package spool holds a message body while it arrives: in memory up to a
+// threshold, in a temporary file (mode 0600) beyond it, and nothing past
+// a limit. It is read back with ReadAt, so that a scan may look at parts
+// of it without loading it whole.
+package spool
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+)
+
+// Spool is one body. The zero value is not usable; use New.
+type Spool struct {
+	dir       string
+	threshold int64
+	limit     int64
+	mem       bytes.Buffer
+	file      *os.File
+	size      int64 // bytes written and kept
+	truncated bool  // more than limit bytes were offered
+}
+
+// New returns a spool that keeps up to threshold bytes in memory, spills
+// to a file in dir beyond that, and keeps at most limit bytes.
+func New(dir string, threshold, limit int64) *Spool {
+	return &Spool{dir: dir, threshold: threshold, limit: limit}
+}
+
+// Write keeps p, up to the limit; what is past the limit is dropped and
+// Truncated reports it. It fails only if the temporary file does.
+func (s *Spool) Write(p []byte) (int, error) {
+	n := len(p)
+	if room := s.limit - s.size; int64(len(p)) > room {
+		s.truncated = true
+		p = p[:max(room, 0)]
+	}
+	if s.file == nil && s.size+int64(len(p)) > s.threshold {
+		f, err := os.CreateTemp(s.dir, "body-*.tmp") // CreateTemp makes it 0600
+		if err != nil {
+			return 0, err
+		}
+		if _, err := f.Write(s.mem.Bytes()); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return 0, err
+		}
+		s.file = f
+		s.mem = bytes.Buffer{}
+	}
+	var err error
+	if s.file != nil {
+		_, err = s.file.Write(p)
+	} else {
+		s.mem.Write(p)
+	}
+	if err != nil {
+		return 0, err
+	}
+	s.size += int64(len(p))
+	return n, nil
+}
+
+// Size is the number of bytes kept.
+func (s *Spool) Size() int64 { return s.size }
+
+// Truncated reports whether more than the limit was written.
+func (s *Spool) Truncated() bool { return s.truncated }
+
+// OnDisk reports whether the body went to a file.
+func (s *Spool) OnDisk() bool { return s.file != nil }
+
+// ReadAt reads what was written, as an io.ReaderAt.
+func (s *Spool) ReadAt(p []byte, off int64) (int, error) {
+	if s.file != nil {
+		return s.file.ReadAt(p, off)
+	}
+	return bytes.NewReader(s.mem.Bytes()).ReadAt(p, off)
+}
+
+// Reader reads the whole content from the start.
+func (s *Spool) Reader() io.Reader { return io.NewSectionReader(s, 0, s.size) }
+
+// Close removes the temporary file, if any, and forgets the content.
+func (s *Spool) Close() error {
+	s.mem = bytes.Buffer{}
+	if s.file == nil {
+		return nil
+	}
+	f := s.file
+	s.file = nil
+	return errors.Join(f.Close(), os.Remove(f.Name()))
+}

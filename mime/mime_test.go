@@ -1,0 +1,144 @@
+package mime
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/maxwell-milter/maxwell/internal/config"
+)
+
+// readMessage splits a corpus file into its header fields (values as
+// written, folded) and its body.
+func readMessage(t testing.TB, name string) ([]Header, []byte) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return SplitMessage(raw)
+}
+
+func testOptions(t testing.TB) *Options {
+	d := config.Default().Defang
+	return &Options{BannedExts: d.BannedExts, ScanZip: true, ZipDepth: d.ZipDepth, ZipMaxExpand: int64(d.ZipMaxExpand),
+		ZipMaxEntries: d.ZipMaxEntries, ScanRFC822: true, TempDir: t.TempDir(), MemThreshold: 1 << 20}
+}
+
+func TestScanCorpus(t *testing.T) {
+	tests := []struct {
+		file   string
+		banned string // the banned name, "" for a clean message
+		reason string
+		top    bool
+	}{
+		{"vbs.eml", "LOVE-LETTER-FOR-YOU.TXT.vbs", "banned extension .vbs", false},
+		{"pif.eml", "photo.pif", "banned extension .pif", false},
+		{"wav-exe-noclose.eml", "readme.exe", "banned extension .exe", false},
+		{"folded-boundary.eml", "setup.scr", "banned extension .scr", false},
+		{"single-exe.eml", "update.exe", "banned extension .exe", true},
+		{"rfc822-pif.eml", "game.pif", "banned extension .pif", false},
+		{"klez.eml", "x.scr", "banned extension .scr", false},
+		{"zip-exe.eml", "docs.zip: zip.doc            .exe", "banned extension .exe in zip", false},
+		{"zip-empty.eml", "", "", false},
+		{"zip-corrupt.eml", "invoice.zip: (the zip)", "unreadable zip", false},
+		{"zip-nested.eml", "outer.zip: level2.zip: level3.zip: evil.exe", "banned extension .exe in zip", false},
+		{"zip-bomb.eml", "bomb.zip: big.zip", "zip expands past its size limit", false},
+		{"zip-deep.eml", "deep.zip: layer5.zip: layer4.zip: layer3.zip: layer2.zip", "zips nested deeper than 4", false},
+		{"zip-clean.eml", "", "", false},
+		{"rfc2231.eml", "ärger.exe", "banned extension .exe", false},
+		{"rfc2231-continued.eml", "ärger.exe", "banned extension .exe", false},
+		{"rfc2047.eml", "ärger.exe", "banned extension .exe", false},
+		{"long-names.eml", "", "", false},
+		{"alternative.eml", "", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			h, body := readMessage(t, tt.file)
+			res := Scan(h, bytes.NewReader(body), int64(len(body)), testOptions(t))
+			if res.Malformed != "" {
+				t.Errorf("malformed: %s", res.Malformed)
+			}
+			banned := res.Banned()
+			if tt.banned == "" {
+				if len(banned) != 0 {
+					t.Fatalf("banned %+v, want none", banned)
+				}
+				return
+			}
+			if len(banned) != 1 || banned[0].Banned != tt.banned || !strings.HasPrefix(banned[0].Reason, tt.reason) || banned[0].Top != tt.top {
+				t.Fatalf("banned %+v\nwant %q (%s), top %v", banned, tt.banned, tt.reason, tt.top)
+			}
+			checkDefanged(t, h, body, banned)
+		})
+	}
+}
+
+// checkDefanged replaces the banned parts and checks the result: the
+// warning is there, nothing banned is left, and the bytes before and
+// after the replaced part are the original's.
+func checkDefanged(t *testing.T, h []Header, body []byte, banned []Part) {
+	t.Helper()
+	var out bytes.Buffer
+	if err := Defang(&out, bytes.NewReader(body), int64(len(body)), banned, "mx.example.org:/var/lib/maxwell/save/x.eml"); err != nil {
+		t.Fatal(err)
+	}
+	p := banned[0]
+	got := out.Bytes()
+	if !bytes.HasPrefix(got, body[:p.Start]) || !bytes.HasSuffix(got, body[p.End:]) {
+		t.Errorf("bytes outside the banned part changed:\n%s", got)
+	}
+	if !bytes.Contains(got, []byte("mx.example.org:/var/lib/maxwell/save/x.eml")) {
+		t.Errorf("the warning does not say where the original is:\n%s", got)
+	}
+	if p.Top {
+		h = []Header{{"Content-Type", `text/plain; charset=us-ascii; name="WARNING.TXT"`}}
+	}
+	again := Scan(h, bytes.NewReader(got), int64(len(got)), testOptions(t))
+	if len(again.Banned()) != 0 || again.Malformed != "" {
+		t.Errorf("after defanging: banned %+v, malformed %q\n%s", again.Banned(), again.Malformed, got)
+	}
+	warnings := 0
+	for _, q := range again.Parts {
+		for _, n := range q.Names {
+			if n == WarningName {
+				warnings++
+				break
+			}
+		}
+	}
+	if warnings != 1 {
+		t.Errorf("%d WARNING.TXT parts after defanging, want 1:\n%s", warnings, got)
+	}
+}
+
+func TestScanOptions(t *testing.T) {
+	h, body := readMessage(t, "rfc822-pif.eml")
+	o := testOptions(t)
+	o.ScanRFC822 = false
+	if b := Scan(h, bytes.NewReader(body), int64(len(body)), o).Banned(); len(b) != 0 {
+		t.Errorf("scan_rfc822 off: banned %+v", b)
+	}
+	h, body = readMessage(t, "zip-exe.eml")
+	o = testOptions(t)
+	o.ScanZip = false
+	if b := Scan(h, bytes.NewReader(body), int64(len(body)), o).Banned(); len(b) != 0 {
+		t.Errorf("scan_zip off: banned %+v", b)
+	}
+	h, body = readMessage(t, "vbs.eml")
+	o = testOptions(t)
+	o.BannedExts = nil
+	if b := Scan(h, bytes.NewReader(body), int64(len(body)), o).Banned(); len(b) != 0 {
+		t.Errorf("banned_exts empty: banned %+v", b)
+	}
+}
+
+func TestScanMalformed(t *testing.T) {
+	h, body := readMessage(t, "no-boundary.eml")
+	res := Scan(h, bytes.NewReader(body), int64(len(body)), testOptions(t))
+	if !strings.Contains(res.Malformed, "boundary") {
+		t.Errorf("malformed = %q, want a boundary error", res.Malformed)
+	}
+}

@@ -1,0 +1,230 @@
+// Package mime scans a message for attachments that can carry a virus and
+// replaces them with a warning. It reads the message as mail clients do:
+// leniently (missing closing boundaries, boundaries garbled by folding,
+// bad base64), streaming over the spooled body, and it rewrites only the
+// parts it removes — every other byte stays as it was.
+package mime
+
+import (
+	"bytes"
+	"io"
+	stdmime "mime"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/emersion/go-message/charset"
+)
+
+// Header is one header field, value unfolded or not.
+type Header struct {
+	Name, Value string
+}
+
+// field returns the value of the first field called name, "" if none.
+func field(h []Header, name string) string {
+	for _, f := range h {
+		if strings.EqualFold(f.Name, name) {
+			return f.Value
+		}
+	}
+	return ""
+}
+
+// param is one parameter of a structured field.
+type param struct{ name, value string }
+
+// parseField splits a Content-Type or Content-Disposition value into its
+// lower-case token ("multipart/mixed", "attachment") and its parameters,
+// RFC 2231 continuations joined and decoded, RFC 2047 words decoded. It
+// is lenient: a parameter it cannot parse is skipped, the rest kept.
+func parseField(v string) (token string, params []param) {
+	v = unfold(v)
+	token, rest, _ := strings.Cut(v, ";")
+	token = strings.ToLower(strings.TrimSpace(token))
+	type segment struct {
+		n       int
+		encoded bool
+		value   string
+	}
+	extended := map[string][]segment{}
+	var order []string
+	for rest != "" {
+		var name, value string
+		name, value, rest = nextParam(rest)
+		if name == "" {
+			continue
+		}
+		name = strings.ToLower(name)
+		base, ext, isExt := strings.Cut(name, "*")
+		if !isExt {
+			params = append(params, param{name, decodeWords(value)})
+			continue
+		}
+		seg := segment{encoded: strings.HasSuffix(ext, "*") || ext == "", value: value}
+		if ext != "" {
+			seg.n, _ = strconv.Atoi(strings.TrimSuffix(ext, "*"))
+		}
+		if _, seen := extended[base]; !seen {
+			order = append(order, base)
+		}
+		extended[base] = append(extended[base], seg)
+	}
+	for _, base := range order {
+		segs := extended[base]
+		sort.SliceStable(segs, func(i, j int) bool { return segs[i].n < segs[j].n })
+		var b strings.Builder
+		cs := ""
+		for i, s := range segs {
+			val := s.value
+			if s.encoded {
+				if i == 0 { // charset'language'value
+					if parts := strings.SplitN(val, "'", 3); len(parts) == 3 {
+						cs, val = parts[0], parts[2]
+					}
+				}
+				if u, err := url.PathUnescape(val); err == nil {
+					val = u
+				}
+			}
+			b.WriteString(val)
+		}
+		params = append(params, param{base, toUTF8(cs, b.String())})
+	}
+	return token, params
+}
+
+// nextParam reads `; name=value` (value a token or a quoted string) from
+// s and returns the rest. A malformed piece yields an empty name.
+func nextParam(s string) (name, value, rest string) {
+	s = strings.TrimLeft(s, " \t;")
+	eq := strings.IndexAny(s, "=;")
+	if eq < 0 || s[eq] == ';' {
+		if eq < 0 {
+			return "", "", ""
+		}
+		return "", "", s[eq+1:]
+	}
+	name = strings.TrimSpace(s[:eq])
+	s = strings.TrimLeft(s[eq+1:], " \t")
+	if strings.HasPrefix(s, `"`) {
+		var b strings.Builder
+		i := 1
+		for ; i < len(s) && s[i] != '"'; i++ {
+			if s[i] == '\\' && i+1 < len(s) {
+				i++
+			}
+			b.WriteByte(s[i])
+		}
+		rest = ""
+		if i < len(s) {
+			rest = s[i+1:]
+		}
+		if semi := strings.IndexByte(rest, ';'); semi >= 0 {
+			rest = rest[semi:]
+		} else {
+			rest = ""
+		}
+		return name, b.String(), rest
+	}
+	end := strings.IndexByte(s, ';')
+	if end < 0 {
+		return name, strings.TrimSpace(s), ""
+	}
+	return name, strings.TrimSpace(s[:end]), s[end:]
+}
+
+var wordDecoder = &stdmime.WordDecoder{CharsetReader: charset.Reader}
+
+// decodeWords decodes RFC 2047 encoded words, which many clients put in
+// quoted parameter values although RFC 2047 forbids it.
+func decodeWords(s string) string {
+	if !strings.Contains(s, "=?") {
+		return s
+	}
+	if d, err := wordDecoder.DecodeHeader(s); err == nil {
+		return d
+	}
+	return s
+}
+
+// toUTF8 converts s from charset cs (RFC 2231), leaving it as it is when
+// the charset is unknown: the extension is ASCII either way.
+func toUTF8(cs, s string) string {
+	if cs == "" || strings.EqualFold(cs, "utf-8") || strings.EqualFold(cs, "us-ascii") {
+		return s
+	}
+	r, err := charset.Reader(cs, strings.NewReader(s))
+	if err != nil {
+		return s
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return s
+	}
+	return string(b)
+}
+
+// unfold joins folded lines.
+func unfold(v string) string {
+	if !strings.ContainsAny(v, "\r\n") {
+		return v
+	}
+	return strings.NewReplacer("\r\n", "", "\n", "", "\r", "").Replace(v)
+}
+
+// names are the names a part goes by: every Content-Type parameter value,
+// whatever its attribute (Klez hid ".scr" in "ord="), and every
+// Content-Disposition parameter value (filename).
+func names(h []Header) []string {
+	var out []string
+	for _, f := range []string{"Content-Type", "Content-Disposition"} {
+		_, ps := parseField(field(h, f))
+		for _, p := range ps {
+			if p.value != "" {
+				out = append(out, p.value)
+			}
+		}
+	}
+	return out
+}
+
+// bannedExt returns the banned extension name ends with ("exe"), after
+// trailing dots and spaces are stripped, case-insensitively; "" if none.
+func bannedExt(name string, exts []string) string {
+	n := strings.ToLower(strings.TrimRight(name, ". \t"))
+	for _, ext := range exts {
+		if strings.HasSuffix(n, "."+strings.ToLower(ext)) {
+			return ext
+		}
+	}
+	return ""
+}
+
+// SplitMessage splits a whole message into its header fields (values as
+// written, folding kept) and its body.
+func SplitMessage(raw []byte) ([]Header, []byte) {
+	var h []Header
+	rest := raw
+	for len(rest) > 0 {
+		end := bytes.IndexByte(rest, '\n')
+		if end < 0 {
+			end = len(rest) - 1
+		}
+		line := rest[:end+1]
+		t := bytes.TrimRight(line, "\r\n")
+		if len(t) == 0 {
+			return h, rest[end+1:]
+		}
+		if (t[0] == ' ' || t[0] == '\t') && len(h) > 0 {
+			h[len(h)-1].Value += "\r\n" + string(t)
+		} else if name, value, ok := bytes.Cut(t, []byte(":")); ok {
+			h = append(h, Header{Name: string(name), Value: strings.TrimLeft(string(value), " \t")})
+		} else {
+			return h, rest // no blank line: the body starts here
+		}
+		rest = rest[end+1:]
+	}
+	return h, nil
+}
