@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -21,11 +22,11 @@ import (
 )
 
 // Actions maxwell may ask of the MTA, and protocol steps it leaves out:
-// it needs no body (yet) and no unknown commands, and header fields are
-// judged at the end of the header, so they need no reply each.
+// no unknown commands, and header fields and body chunks are judged at
+// the end, so they need no reply each.
 const (
-	wantActions  = milter.OptAddHeader | milter.OptChangeHeader | milter.OptSetMacros
-	wantProtocol = milter.OptNoBody | milter.OptNoUnknown | milter.OptNoHeaderReply
+	wantActions  = milter.OptAddHeader | milter.OptChangeHeader | milter.OptChangeBody | milter.OptSetMacros
+	wantProtocol = milter.OptNoUnknown | milter.OptNoHeaderReply | milter.OptNoBodyReply
 )
 
 // Macros maxwell reads, by the stage it asks for them.
@@ -159,13 +160,16 @@ func (m *session) Headers(mod milter.Modifier) (*milter.Response, error) {
 	return m.answer("eoh", mod, m.ps.EndOfHeaders)
 }
 
-// BodyChunk is not negotiated; an MTA that sends the body anyway is told
-// to go on.
-func (m *session) BodyChunk([]byte, milter.Modifier) (*milter.Response, error) {
-	return milter.RespContinue, nil
+// BodyChunk hands a piece of the body to the session, which spools it.
+func (m *session) BodyChunk(chunk []byte, mod milter.Modifier) (*milter.Response, error) {
+	return m.answer("body", mod, func() policy.Decision {
+		m.ps.Body(chunk)
+		return policy.Decision{}
+	})
 }
 
 func (m *session) EndOfMessage(mod milter.Modifier) (*milter.Response, error) {
+	defer m.ps.Release() // the edits are made: the spooled body can go
 	return m.answer("eom", mod, func() policy.Decision {
 		m.ps.SetQueueID(mod.Get("i"))
 		return m.ps.EndOfMessage()
@@ -225,12 +229,37 @@ func (m *session) edit(d policy.Decision, mod milter.Modifier) error {
 			if err := mod.ChangeHeader(e.Index, e.Name, ""); err != nil {
 				return err
 			}
+		case policy.ChangeHeader:
+			if mod.Actions()&milter.OptChangeHeader == 0 {
+				m.srv.diag.Warn("MTA refused header changes; header not changed", "conn", m.ps.ID, "header", e.Name)
+				continue
+			}
+			if err := mod.ChangeHeader(e.Index, e.Name, e.Value); err != nil {
+				return err
+			}
+		case policy.ReplaceBody:
+			if mod.Actions()&milter.OptChangeBody == 0 {
+				m.srv.diag.Error("MTA refused body changes; the body was not replaced", "conn", m.ps.ID)
+				continue
+			}
+			if err := replaceBody(mod, e.Body); err != nil {
+				return err
+			}
 		}
 	}
 	if d.Action == policy.Quarantine {
 		return mod.Quarantine(d.Reason)
 	}
 	return nil
+}
+
+// replaceBody streams what write produces to the MTA.
+func replaceBody(mod milter.Modifier, write func(io.Writer) error) error {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(write(pw)) }()
+	err := mod.ReplaceBody(pr)
+	pr.CloseWithError(err) // stop the writer if the MTA went away
+	return err
 }
 
 // response turns a decision into what the MTA is told.

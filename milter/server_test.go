@@ -1,6 +1,7 @@
 package milter
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"github.com/maxwell-milter/maxwell/internal/dnstest"
 	"github.com/maxwell-milter/maxwell/internal/enginetest"
 	"github.com/maxwell-milter/maxwell/internal/mtaclient"
+	"github.com/maxwell-milter/maxwell/mime"
 	"github.com/maxwell-milter/maxwell/policy"
 )
 
@@ -146,19 +148,25 @@ func TestNegotiation(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	// maxwell asks for no body, no unknown commands and no per-header
-	// replies, and only for the header action it uses.
+	// maxwell asks for the body (attachments) but no unknown commands and
+	// no reply per header field or body chunk, and only for the actions it
+	// uses.
 	s := c.Session()
-	for _, p := range []milter.OptProtocol{milter.OptNoBody, milter.OptNoUnknown, milter.OptNoHeaderReply} {
+	for _, p := range []milter.OptProtocol{milter.OptNoUnknown, milter.OptNoHeaderReply, milter.OptNoBodyReply} {
 		if !s.ProtocolOption(p) {
 			t.Errorf("protocol option %s not negotiated", p)
 		}
 	}
-	if s.ProtocolOption(milter.OptNoConnect) || s.ProtocolOption(milter.OptNoData) {
-		t.Error("connect and data steps must stay")
+	if s.ProtocolOption(milter.OptNoConnect) || s.ProtocolOption(milter.OptNoData) || s.ProtocolOption(milter.OptNoBody) {
+		t.Error("connect, data and body steps must stay")
 	}
-	if !s.ActionOption(milter.OptAddHeader) || s.ActionOption(milter.OptChangeBody) || s.ActionOption(milter.OptQuarantine) {
-		t.Error("actions: want add header only")
+	for _, a := range []milter.OptAction{milter.OptAddHeader, milter.OptChangeHeader, milter.OptChangeBody} {
+		if !s.ActionOption(a) {
+			t.Errorf("action %s not negotiated", a)
+		}
+	}
+	if s.ActionOption(milter.OptQuarantine) || s.ActionOption(milter.OptAddRcpt) {
+		t.Error("actions maxwell does not use were negotiated")
 	}
 }
 
@@ -452,4 +460,59 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 	t.Fatal("condition not met within 5s")
+}
+
+// Defanging over the protocol: the body arrives in chunks, is spooled to
+// a file past spool_threshold, and a banned attachment comes back as a
+// replace-body action; a clean message gets none.
+func TestDefangOverTheProtocol(t *testing.T) {
+	dir := t.TempDir()
+	env := enginetest.New(t, "[milter]\nspool_threshold = \"1KiB\"\ndatadir = \""+dir+"\"\n[dns]\ntimeout = \"1s\"\n", testZone...)
+	addr := start(t, env)
+	send := func(file string) mtaclient.Result {
+		raw, err := os.ReadFile(filepath.Join("..", "mime", "testdata", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, b := mime.SplitMessage(raw)
+		tx := policy.Transaction{Conn: external, Helo: "mail.sender.example", Mail: alice(), Rcpts: []string{"bob@example.org"}}
+		for _, f := range h {
+			tx.Headers = append(tx.Headers, policy.Header{Name: f.Name, Value: f.Value})
+		}
+		res, err := mtaclient.Send("tcp", addr, tx, b)
+		if err != nil || !res.Accepted() {
+			t.Fatalf("%s: %v %v", file, res.Action, err)
+		}
+		return res
+	}
+	bodyOf := func(res mtaclient.Result) (body []byte, changed []string) {
+		for _, m := range res.Mods {
+			switch m.Type {
+			case milter.ActionReplaceBody:
+				body = append(body, m.Body...)
+			case milter.ActionChangeHeader:
+				changed = append(changed, m.HeaderName+": "+m.HeaderValue)
+			}
+		}
+		return body, changed
+	}
+	for _, file := range []string{"zip-bomb.eml", "vbs.eml"} {
+		body, changed := bodyOf(send(file))
+		if !bytes.Contains(body, []byte(`name="WARNING.TXT"`)) || len(changed) != 0 {
+			t.Errorf("%s: new body %q..., header changes %v", file, body[:min(len(body), 200)], changed)
+		}
+	}
+	if body, changed := bodyOf(send("single-exe.eml")); !bytes.HasPrefix(body, []byte("WARNING:")) ||
+		len(changed) != 3 || changed[0] != `Content-Type: text/plain; charset=us-ascii; name="WARNING.TXT"` {
+		t.Errorf("single-part exe: header changes %v, body %q", changed, body)
+	}
+	if body, changed := bodyOf(send("alternative.eml")); body != nil || changed != nil {
+		t.Errorf("clean message changed: %v %q", changed, body)
+	}
+	if files, _ := os.ReadDir(filepath.Join(dir, "spool")); len(files) != 0 {
+		t.Errorf("%d spool files left", len(files))
+	}
+	if saved, _ := filepath.Glob(filepath.Join(dir, "save", "*.eml")); len(saved) != 3 {
+		t.Errorf("%d originals saved, want 3", len(saved))
+	}
 }

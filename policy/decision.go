@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -78,6 +79,8 @@ type EditKind int
 const (
 	InsertHeader EditKind = iota // insert Name: Value at position Index (0 = top)
 	DeleteHeader                 // delete the Index-th (from 1) field called Name
+	ChangeHeader                 // set the Index-th (from 1) field called Name to Value
+	ReplaceBody                  // replace the body with what Body writes
 )
 
 // Edit is one message change.
@@ -86,6 +89,9 @@ type Edit struct {
 	Name  string
 	Value string
 	Index int
+	// Body writes the new body (ReplaceBody). It may be called once,
+	// before the session's Release.
+	Body func(io.Writer) error
 }
 
 // reject builds a 5xx decision; text lines are made safe for an SMTP reply.

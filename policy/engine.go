@@ -19,6 +19,7 @@ import (
 	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/internal/maillog"
 	"github.com/maxwell-milter/maxwell/internal/resolver"
+	"github.com/maxwell-milter/maxwell/mime"
 	"github.com/maxwell-milter/maxwell/spf"
 	"github.com/maxwell-milter/maxwell/store"
 )
@@ -73,6 +74,8 @@ type Engine struct {
 	now       func() time.Time // the clock; tests set their own
 	grey      greyTimers
 	greyRcpts addrSet
+
+	mimeOptions mime.Options
 }
 
 // lastID numbers sessions for the mail log.
@@ -98,6 +101,7 @@ func New(cfg *config.Config, res *resolver.Resolver, log *maillog.Logger, diag *
 		},
 		greyRcpts: newAddrSet(cfg.Greylist.WhitelistRecipients),
 	}
+	e.mimeOptions = mimeOptions(cfg, e.spoolDir())
 	for _, w := range cfg.Defang.PornWords {
 		re, err := config.WordPattern(w)
 		if err != nil {
@@ -142,6 +146,7 @@ var builtinChecks = []Check{
 	{"blocked sender", StageRcpt, checkBlockedSender},
 	{"greylist", StageRcpt, checkGreylist},
 	{"subject", StageEOH, checkSubject},
+	{"attachments", StageEOM, checkAttachments},
 	{"spf headers", StageEOM, addSPFHeaders},
 	{"connection header", StageEOM, addConnectionHeader},
 	{"greylist header", StageEOM, addGreylistHeader},

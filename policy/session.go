@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/maxwell-milter/maxwell/internal/resolver"
+	"github.com/maxwell-milter/maxwell/internal/spool"
+	"github.com/maxwell-milter/maxwell/mime"
 )
 
 // ConnInfo is what the MTA tells about a new SMTP connection.
@@ -59,6 +61,7 @@ type Session struct {
 
 	pending  *Decision // delayed connection-level decision
 	messages int
+	spent    *spool.Spool // the body of the message just ended, until Release
 
 	Msg *Message // nil outside a transaction
 }
@@ -73,8 +76,11 @@ type Message struct {
 	Rcpts []string // recipients so far
 	Rcpt  string   // the recipient being checked
 
-	Subjects    []string // decoded Subject fields
-	authResults int      // Authentication-Results fields so far
+	Subjects    []string      // decoded Subject fields
+	header      []mime.Header // every field, as received (up to the limits below)
+	body        *spool.Spool  // nil until the first body chunk
+	bodyErr     error         // the spool failed (disk full, ...)
+	authResults int           // Authentication-Results fields so far
 	headerCount int
 	headerBytes int
 	headersCut  bool
@@ -187,6 +193,7 @@ func (s *Session) Header(name, value string) {
 	}
 	m.headerCount++
 	m.headerBytes += len(name) + len(value)
+	m.header = append(m.header, mime.Header{Name: name, Value: value})
 	if strings.EqualFold(name, "Authentication-Results") {
 		s.checkAuthResults(name, value)
 	}
@@ -269,14 +276,29 @@ func (s *Session) EndOfMessage() Decision {
 		s.log("eom", append(kv, "rcpts", len(s.Msg.Rcpts), "edits", len(d.Edits))...)
 	}
 	s.messages++
-	s.Msg = nil
+	s.Release()
+	s.spent, s.Msg = s.Msg.body, nil // the edits may still read it
 	return d
+}
+
+// Release frees what the last message's edits needed (its spooled body).
+// The milter calls it once the edits are sent; the next message, an
+// abort or the end of the connection do it anyway.
+func (s *Session) Release() {
+	if s.spent != nil {
+		s.spent.Close()
+		s.spent = nil
+	}
 }
 
 // Abort drops the message in progress (RSET, or the client went away).
 func (s *Session) Abort() {
+	s.Release()
 	if s.Msg != nil {
 		s.log("abort", "from", s.Msg.Info.Sender, "rcpts", len(s.Msg.Rcpts))
+		if s.Msg.body != nil {
+			s.Msg.body.Close()
+		}
 		s.Msg = nil
 	}
 }
@@ -298,7 +320,8 @@ func (s *Session) AddEdit(e Edit) {
 // orderEdits puts the edits in the order the MTA should apply them:
 // deletions first, last field first (Sendmail keeps the indexes of the
 // other fields, Postfix shifts them); then the fields inserted at the
-// top, in reverse, since each goes above the one before.
+// top, in reverse, since each goes above the one before; then changed
+// fields, then the body.
 func orderEdits(edits []Edit) []Edit {
 	out := make([]Edit, 0, len(edits))
 	for i := len(edits) - 1; i >= 0; i-- {
@@ -309,6 +332,13 @@ func orderEdits(edits []Edit) []Edit {
 	for i := len(edits) - 1; i >= 0; i-- {
 		if edits[i].Kind == InsertHeader {
 			out = append(out, edits[i])
+		}
+	}
+	for _, kind := range []EditKind{ChangeHeader, ReplaceBody} { // the body last: MTAs want it in one go
+		for _, e := range edits {
+			if e.Kind == kind {
+				out = append(out, e)
+			}
 		}
 	}
 	return out

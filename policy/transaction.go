@@ -1,5 +1,7 @@
 package policy
 
+import "bytes"
+
 // Transaction is one SMTP transaction as an MTA presents it, for running
 // the engine without an MTA (`maxwell check`, tests).
 type Transaction struct {
@@ -8,6 +10,7 @@ type Transaction struct {
 	Mail    MailInfo
 	Rcpts   []string
 	Headers []Header
+	Body    []byte // after the header, line ends as the MTA sends them (CRLF)
 }
 
 // StageResult is the engine's answer at one stage.
@@ -21,6 +24,9 @@ type Outcome struct {
 	Stages []StageResult
 	Final  Decision    // the decision the message ended with
 	SPF    *SPFVerdict // what the SPF checks found, if they ran
+	Body   []byte      // the body an edit replaced it with; nil if unchanged
+	// BodyErr is why the new body could not be written, if it could not.
+	BodyErr error
 }
 
 // Run drives a new session through tx and stops where an MTA would: at a
@@ -75,6 +81,14 @@ func (e *Engine) Run(tx Transaction) Outcome {
 	if !step("end of headers", s.EndOfHeaders()) {
 		return out
 	}
+	s.Body(tx.Body)
 	step("end of message", s.EndOfMessage())
+	for _, e := range out.Final.Edits {
+		if e.Kind == ReplaceBody {
+			var b bytes.Buffer
+			out.BodyErr = e.Body(&b)
+			out.Body = b.Bytes()
+		}
+	}
 	return out
 }

@@ -69,6 +69,15 @@ func check(args []string) int {
 		fmt.Fprintf(os.Stderr, "maxwell check: %v\n", err)
 		return exitFailure
 	}
+	// A dry run keeps nothing: spooled bodies and saved originals go to a
+	// directory removed at the end.
+	scratch, err := os.MkdirTemp("", "maxwell-check-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return exitFailure
+	}
+	defer os.RemoveAll(scratch)
+	cfg.Milter.DataDir = scratch
 	var mailLog bytes.Buffer
 	eng, err := offlineEngine(cfg, &mailLog)
 	if err != nil {
@@ -76,6 +85,7 @@ func check(args []string) int {
 		return exitUsage
 	}
 
+	tx.Transaction.Body = tx.body
 	out := eng.Run(tx.Transaction)
 	for _, r := range out.Stages {
 		fmt.Printf("%-22s %s\n", r.Stage, describe(r.Decision))
@@ -84,7 +94,15 @@ func check(args []string) int {
 	fmt.Printf("\n--- mail log\n%s", mailLog.String())
 	if out.Final.Action == policy.Accept || out.Final.Action == policy.Quarantine {
 		fmt.Print("\n--- message\n")
-		writeMessage(os.Stdout, applyEdits(tx.Headers, out.Final.Edits), tx.body)
+		body := tx.body
+		if out.Body != nil {
+			body = out.Body
+		}
+		writeMessage(os.Stdout, applyEdits(tx.Headers, out.Final.Edits), body)
+	}
+	if out.BodyErr != nil {
+		fmt.Fprintln(os.Stderr, "maxwell check: writing the new body:", out.BodyErr)
+		return exitFailure
 	}
 	return exitStatus(out.Final.Action)
 }
@@ -200,14 +218,19 @@ func applyEdits(hs []policy.Header, edits []policy.Edit) []policy.Header {
 		case policy.InsertHeader:
 			i := min(max(e.Index, 0), len(out))
 			out = append(out[:i], append([]policy.Header{{Name: e.Name, Value: e.Value}}, out[i:]...)...)
-		case policy.DeleteHeader: // the Index-th field of that name, as Postfix does
+		case policy.DeleteHeader, policy.ChangeHeader: // the Index-th field of that name, as Postfix does
 			n := 0
 			for i, h := range out {
 				if strings.EqualFold(h.Name, e.Name) {
-					if n++; n == e.Index {
-						out = append(out[:i], out[i+1:]...)
-						break
+					if n++; n != e.Index {
+						continue
 					}
+					if e.Kind == policy.DeleteHeader {
+						out = append(out[:i], out[i+1:]...)
+					} else {
+						out[i].Value = e.Value
+					}
+					break
 				}
 			}
 		}

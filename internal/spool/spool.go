@@ -37,6 +37,9 @@ func (s *Spool) Write(p []byte) (int, error) {
 		p = p[:max(room, 0)]
 	}
 	if s.file == nil && s.size+int64(len(p)) > s.threshold {
+		if err := os.MkdirAll(s.dir, 0o750); err != nil {
+			return 0, err
+		}
 		f, err := os.CreateTemp(s.dir, "body-*.tmp") // CreateTemp makes it 0600
 		if err != nil {
 			return 0, err

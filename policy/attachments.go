@@ -1,0 +1,168 @@
+package policy
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/maxwell-milter/maxwell/internal/config"
+	"github.com/maxwell-milter/maxwell/internal/spool"
+	"github.com/maxwell-milter/maxwell/mime"
+)
+
+// Body takes a chunk of the message body. It is spooled (memory, then a
+// file past [milter] spool_threshold) up to [milter] max_scan_size.
+func (s *Session) Body(chunk []byte) {
+	m := s.Msg
+	if m == nil || m.bodyErr != nil {
+		return
+	}
+	if m.body == nil {
+		c := &s.e.cfg.Milter
+		m.body = spool.New(s.e.spoolDir(), int64(c.SpoolThreshold), int64(c.MaxScanSize))
+	}
+	if _, err := m.body.Write(chunk); err != nil {
+		m.bodyErr = err
+	}
+}
+
+func (e *Engine) spoolDir() string { return filepath.Join(e.cfg.Milter.DataDir, "spool") }
+
+// checkAttachments scans the message for attachments that can carry a
+// virus (bms.py's defang): each is replaced by WARNING.TXT, the original
+// message saved under datadir/save/. Mail from [scrub]
+// reject_virus_from domains is refused instead, and external mail whose
+// MIME structure is beyond repair is refused ([defang] malformed).
+func checkAttachments(s *Session) (*Decision, error) {
+	m, cfg := s.Msg, s.e.cfg
+	if m.bodyErr != nil {
+		return nil, fmt.Errorf("spooling the body: %w", m.bodyErr)
+	}
+	var body io.ReaderAt = strings.NewReader("")
+	var size int64
+	if m.body != nil {
+		if m.body.Truncated() {
+			return s.largeMessage(), nil
+		}
+		body, size = m.body, m.body.Size()
+	}
+	res := mime.Scan(m.header, body, size, &s.e.mimeOptions)
+	if res.Malformed != "" {
+		return s.malformed(res.Malformed, body, size)
+	}
+	banned := res.Banned()
+	if len(banned) == 0 {
+		return nil, nil
+	}
+	for _, p := range banned {
+		s.log("defang", "name", p.Banned, "reason", p.Reason, "type", p.Type)
+	}
+	if m.Domain != "" && config.MatchDomain(cfg.Scrub.RejectVirusFrom, m.Domain) {
+		return reject(550, "5.7.1", fmt.Sprintf("attachment %s: %s", banned[0].Banned, banned[0].Reason),
+			"Attachment type not allowed"), nil
+	}
+	path, err := s.saveOriginal("defang", body, size)
+	if err != nil {
+		return nil, err
+	}
+	keptAt := s.hostname() + ":" + path
+	for _, p := range banned {
+		if p.Top {
+			s.replaceTopHeader()
+			break
+		}
+	}
+	s.AddEdit(Edit{Kind: ReplaceBody, Body: func(w io.Writer) error {
+		return mime.Defang(w, body, size, banned, keptAt)
+	}})
+	return nil, nil
+}
+
+// replaceTopHeader makes a message that was one banned part announce the
+// warning text that replaces it.
+func (s *Session) replaceTopHeader() {
+	set := func(name, value string) {
+		kind := InsertHeader // absent: add it
+		for _, h := range s.Msg.header {
+			if strings.EqualFold(h.Name, name) {
+				kind = ChangeHeader
+				break
+			}
+		}
+		if kind == ChangeHeader || name == "Content-Type" {
+			s.AddEdit(Edit{Kind: kind, Name: name, Value: value, Index: 1})
+		}
+	}
+	set("Content-Type", `text/plain; charset=us-ascii; name="`+mime.WarningName+`"`)
+	set("Content-Transfer-Encoding", "7bit")
+	set("Content-Disposition", `inline; filename="`+mime.WarningName+`"`)
+}
+
+// largeMessage answers a body past [milter] max_scan_size as [milter]
+// large_message says.
+func (s *Session) largeMessage() *Decision {
+	reason := fmt.Sprintf("Large message: over %d bytes, not scanned", s.e.cfg.Milter.MaxScanSize)
+	switch s.e.cfg.Milter.LargeMessage {
+	case config.LargeTempfail:
+		return tempfail(452, "4.3.4", reason, "Message too large to scan, try again later")
+	case config.LargeReject:
+		return reject(552, "5.3.4", reason, "Message too large to scan")
+	}
+	s.log("note", "reason", reason)
+	return nil
+}
+
+// malformed answers a message whose MIME structure could not be
+// recovered: the original is saved; external mail is refused unless
+// [defang] malformed = "accept".
+func (s *Session) malformed(why string, body io.ReaderAt, size int64) (*Decision, error) {
+	if _, err := s.saveOriginal("malformed", body, size); err != nil {
+		return nil, err
+	}
+	reason := "MALFORMED: " + why
+	if s.Class&Internal == 0 && s.e.cfg.Defang.Malformed == config.MalformedReject {
+		return reject(554, "5.7.7", reason, "Boundary error in your message"), nil
+	}
+	s.log("note", "reason", reason)
+	return nil, nil
+}
+
+// saveOriginal keeps the message as received under datadir/save/, in a
+// file (mode 0600) whose name maxwell makes up: time, connection, random.
+func (s *Session) saveOriginal(why string, body io.ReaderAt, size int64) (string, error) {
+	dir := filepath.Join(s.e.cfg.Milter.DataDir, "save")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp(dir, fmt.Sprintf("%s-%d-*.eml", s.e.now().UTC().Format("20060102T150405"), s.ID))
+	if err != nil {
+		return "", err
+	}
+	w := bufio.NewWriter(f)
+	for _, h := range s.Msg.header {
+		fmt.Fprintf(w, "%s: %s\r\n", h.Name, h.Value)
+	}
+	w.WriteString("\r\n")
+	_, err = io.Copy(w, io.NewSectionReader(body, 0, size))
+	if err = errors.Join(err, w.Flush(), f.Close()); err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("saving the original: %w", err)
+	}
+	path, _ := filepath.Abs(f.Name())
+	s.log("temp file", "path", path, "why", why)
+	return path, nil
+}
+
+// mimeOptions are the scan settings of a configuration.
+func mimeOptions(cfg *config.Config, tempDir string) mime.Options {
+	d := cfg.Defang
+	return mime.Options{
+		BannedExts: d.BannedExts, ScanZip: d.ScanZip, ZipDepth: d.ZipDepth,
+		ZipMaxExpand: int64(d.ZipMaxExpand), ZipMaxEntries: d.ZipMaxEntries, ScanRFC822: d.ScanRFC822,
+		TempDir: tempDir, MemThreshold: int64(cfg.Milter.SpoolThreshold),
+	}
+}

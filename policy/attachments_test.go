@@ -1,0 +1,149 @@
+package policy_test
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/maxwell-milter/maxwell/internal/enginetest"
+	"github.com/maxwell-milter/maxwell/mime"
+	"github.com/maxwell-milter/maxwell/policy"
+)
+
+const attachConfig = `
+[milter]
+datadir = "DATADIR"
+internal_connect = ["192.0.2.0/24"]
+hostname = "mx.example.org"
+EXTRA
+[dns]
+timeout = "200ms"
+attempts = 1
+`
+
+// newAttachEnv is an engine whose data directory is a fresh temporary
+// one; extra is more configuration (sections included).
+func newAttachEnv(t *testing.T, extra string) (*enginetest.Env, string) {
+	dir := t.TempDir()
+	return enginetest.New(t, strings.NewReplacer("DATADIR", dir, "EXTRA", extra).Replace(attachConfig)), dir
+}
+
+// corpusTx is a transaction from ip carrying a message of mime/testdata.
+func corpusTx(t *testing.T, ip, file string) policy.Transaction {
+	raw, err := os.ReadFile(filepath.Join("..", "mime", "testdata", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, body := mime.SplitMessage(raw)
+	tx := policy.Transaction{
+		Conn:  policy.ConnInfo{IP: netip.MustParseAddr(ip)},
+		Helo:  "mail.sender.example",
+		Mail:  policy.MailInfo{Sender: "alice@sender.example"},
+		Rcpts: []string{"bob@example.org"},
+		Body:  body,
+	}
+	for _, f := range h {
+		tx.Headers = append(tx.Headers, policy.Header{Name: f.Name, Value: f.Value})
+	}
+	return tx
+}
+
+func TestDefang(t *testing.T) {
+	env, dir := newAttachEnv(t, "")
+	out := env.Engine.Run(corpusTx(t, "198.51.100.7", "vbs.eml"))
+	if out.Final.Action != policy.Accept || out.BodyErr != nil {
+		t.Fatalf("%v %q, body error %v", out.Final.Action, out.Final.Reply(), out.BodyErr)
+	}
+	if !bytes.Contains(out.Body, []byte(`name="WARNING.TXT"`)) || !bytes.Contains(out.Body, []byte("LOVE-LETTER-FOR-YOU.TXT.vbs")) {
+		t.Errorf("new body lacks the warning or the name of what it replaced:\n%s", out.Body)
+	}
+	saved, _ := filepath.Glob(filepath.Join(dir, "save", "*.eml"))
+	if len(saved) != 1 {
+		t.Fatalf("%d saved originals, want 1", len(saved))
+	}
+	fi, _ := os.Stat(saved[0])
+	if fi.Mode().Perm() != 0o600 || strings.Contains(saved[0], "LOVE") {
+		t.Errorf("saved original %s, mode %v; want 0600 and a name of maxwell's", saved[0], fi.Mode().Perm())
+	}
+	orig, _ := os.ReadFile(saved[0])
+	if !bytes.Contains(orig, []byte("Subject: test\r\n")) || !bytes.Contains(orig, []byte("LOVE-LETTER-FOR-YOU.TXT.vbs")) {
+		t.Errorf("the saved original is not the message:\n%s", orig)
+	}
+	if !bytes.Contains(out.Body, []byte("mx.example.org:"+saved[0])) {
+		t.Errorf("the warning does not say where the original is (%s):\n%s", saved[0], out.Body)
+	}
+	for _, want := range []string{
+		`event=defang name=LOVE-LETTER-FOR-YOU.TXT.vbs reason="banned extension .vbs" type=application/octet-stream`,
+		`event="temp file" path=` + saved[0] + ` why=defang`,
+	} {
+		if !strings.Contains(env.Log.String(), want) {
+			t.Errorf("mail log lacks %q:\n%s", want, env.Log)
+		}
+	}
+	if files, _ := os.ReadDir(filepath.Join(dir, "spool")); len(files) != 0 {
+		t.Errorf("%d spool files left after the message", len(files))
+	}
+}
+
+// A message that is one banned part becomes the warning, its header
+// changed to say so.
+func TestDefangWholeMessage(t *testing.T) {
+	env, _ := newAttachEnv(t, "")
+	out := env.Engine.Run(corpusTx(t, "198.51.100.7", "single-exe.eml"))
+	got := map[string]string{}
+	for _, e := range out.Final.Edits {
+		if e.Kind == policy.ChangeHeader {
+			got[e.Name] = e.Value
+		}
+	}
+	want := map[string]string{
+		"Content-Type":              `text/plain; charset=us-ascii; name="WARNING.TXT"`,
+		"Content-Transfer-Encoding": "7bit",
+		"Content-Disposition":       `inline; filename="WARNING.TXT"`,
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("header changes %v, want %v", got, want)
+	}
+	if !bytes.HasPrefix(out.Body, []byte("WARNING: this message contained an attachment")) {
+		t.Errorf("body:\n%s", out.Body)
+	}
+}
+
+func TestAttachmentAnswers(t *testing.T) {
+	tests := []struct {
+		name, extra, ip, file string
+		action                policy.Action
+		code                  int
+		replaced              bool
+	}{
+		{"clean mail is left alone", "", "198.51.100.7", "alternative.eml", policy.Accept, 0, false},
+		{"allowed odd names are left alone", "", "198.51.100.7", "long-names.eml", policy.Accept, 0, false},
+		{"outgoing mail is defanged too", "", "192.0.2.10", "pif.eml", policy.Accept, 0, true},
+		{"reject_virus_from", "[scrub]\nreject_virus_from = [\"sender.example\"]", "198.51.100.7", "pif.eml", policy.Reject, 550, false},
+		{"malformed external mail", "", "198.51.100.7", "no-boundary.eml", policy.Reject, 554, false},
+		{"malformed, accepted by choice", "[defang]\nmalformed = \"accept\"", "198.51.100.7", "no-boundary.eml", policy.Accept, 0, false},
+		{"malformed internal mail", "", "192.0.2.10", "no-boundary.eml", policy.Accept, 0, false},
+		{"banned_exts empty", "[defang]\nbanned_exts = []", "198.51.100.7", "vbs.eml", policy.Accept, 0, false},
+		{"too large to scan: accepted", "spool_threshold = 100\nmax_scan_size = 200", "198.51.100.7", "vbs.eml", policy.Accept, 0, false},
+		{"too large to scan: tempfail", "spool_threshold = 100\nmax_scan_size = 200\nlarge_message = \"tempfail\"", "198.51.100.7", "vbs.eml", policy.Tempfail, 452, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, dir := newAttachEnv(t, tt.extra)
+			out := env.Engine.Run(corpusTx(t, tt.ip, tt.file))
+			if out.Final.Action != tt.action || out.Final.Code != tt.code || (out.Body != nil) != tt.replaced {
+				t.Errorf("%v %d %q, body replaced %v; want %v %d, replaced %v\n%s", out.Final.Action, out.Final.Code,
+					out.Final.Reply(), out.Body != nil, tt.action, tt.code, tt.replaced, env.Log)
+			}
+			if strings.HasPrefix(tt.file, "no-boundary") {
+				if saved, _ := filepath.Glob(filepath.Join(dir, "save", "*.eml")); len(saved) != 1 {
+					t.Errorf("malformed message: %d originals saved, want 1", len(saved))
+				}
+			}
+		})
+	}
+}
