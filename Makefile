@@ -20,10 +20,12 @@ vet:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 
-# The end-to-end tests start a private Postfix: they need root and the
-# postfix package (.ci/run installs it).
+# The end-to-end tests start a private Postfix and PostgreSQL: they need
+# root and the postfix and postgresql packages (.ci/run installs them).
+# The MIME scanner is fuzzed for 20 seconds.
 test: vet
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -run '^$$' -fuzz '^FuzzScan$$' -fuzztime 20s ./mime
 	@$(GO) test -count=1 -run '^TestRFC7208Suite$$' -v ./spf | grep -o 'RFC 7208 suite: .*'
 
 clean:

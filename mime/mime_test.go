@@ -2,6 +2,7 @@ package mime
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -140,5 +141,14 @@ func TestScanMalformed(t *testing.T) {
 	res := Scan(h, bytes.NewReader(body), int64(len(body)), testOptions(t))
 	if !strings.Contains(res.Malformed, "boundary") {
 		t.Errorf("malformed = %q, want a boundary error", res.Malformed)
+	}
+	var deep strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&deep, "--b%d\r\nContent-Type: multipart/mixed; boundary=b%d\r\n\r\n", i, i+1)
+	}
+	top := []Header{{"Content-Type", "multipart/mixed; boundary=b0"}}
+	res = Scan(top, strings.NewReader(deep.String()), int64(deep.Len()), testOptions(t))
+	if !strings.Contains(res.Malformed, "nested deeper than 32") {
+		t.Errorf("40 nested multiparts: malformed = %q", res.Malformed)
 	}
 }

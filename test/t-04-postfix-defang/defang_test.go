@@ -1,0 +1,104 @@
+// Package defang is the end-to-end attachment scenario: a private Postfix
+// with maxwell as its milter; a message with a banned attachment reaches
+// the sink with WARNING.TXT in its place, the original saved.
+package defang
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/maxwell-milter/maxwell/internal/mtatest"
+)
+
+const config = `
+[milter]
+socket = "inet:{port}@127.0.0.1"
+internal_domains = ["example.org"]
+hostname = "mx.example.org"
+
+[greylist]
+enabled = false  # t-03-postfix-greylist's subject
+
+[dns]
+servers = ["{dns}"]
+timeout = "1s"
+attempts = 1
+
+[log]
+mail_log = "{maillog}"
+`
+
+const message = "From: Alice <alice@sender.example>\r\n" +
+	"To: Bob <bob@example.org>\r\n" +
+	"Subject: the pictures\r\n" +
+	"MIME-Version: 1.0\r\n" +
+	"Content-Type: multipart/mixed; boundary=\"=_part\"\r\n" +
+	"\r\n" +
+	"--=_part\r\n" +
+	"Content-Type: text/plain; charset=us-ascii\r\n" +
+	"\r\n" +
+	"Hello Bob, here they are.\r\n" +
+	"\r\n" +
+	"--=_part\r\n" +
+	"Content-Type: application/octet-stream; name=\"pictures.pif\"\r\n" +
+	"Content-Transfer-Encoding: base64\r\n" +
+	"Content-Disposition: attachment; filename=\"pictures.pif\"\r\n" +
+	"\r\n" +
+	"TVqQAAMAAAAEAAAA//8AALgAAAAAAAAAQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r\n" +
+	"--=_part--\r\n"
+
+func TestPostfixDefang(t *testing.T) {
+	st := mtatest.StartStack(t, config, "example.org",
+		"7.100.51.198.in-addr.arpa. PTR mail.sender.example.",
+		"mail.sender.example. A 198.51.100.7",
+		`sender.example. TXT "v=spf1 ip4:198.51.100.0/24 -all"`,
+	)
+	c, _ := mtatest.Session(t, st.Postfix.Addr, "198.51.100.7", "mail.sender.example")
+	for _, cmd := range []string{"MAIL FROM:<alice@sender.example>", "RCPT TO:<bob@example.org>"} {
+		if r := c.Cmd("%s", cmd); r.Code != 250 {
+			t.Fatalf("%s: %s", cmd, r)
+		}
+	}
+	if r := c.Data(message); r.Code != 250 {
+		t.Fatalf("end of data: %s", r)
+	}
+	m := st.Sink.Wait(t, 30*time.Second)
+	head, body, _ := strings.Cut(m.Data, "\r\n\r\n")
+	if !strings.Contains(head, "\r\nSubject: the pictures\r\n") {
+		t.Errorf("the header changed:\n%s", head)
+	}
+	saved, _ := filepath.Glob(filepath.Join(filepath.Dir(st.MailLog), "data", "save", "*.eml"))
+	if len(saved) != 1 {
+		t.Fatalf("%d originals saved, want 1", len(saved))
+	}
+	wantBody := "--=_part\r\n" +
+		"Content-Type: text/plain; charset=us-ascii\r\n" +
+		"\r\n" +
+		"Hello Bob, here they are.\r\n" +
+		"\r\n" +
+		"--=_part\r\n" +
+		"Content-Type: text/plain; charset=us-ascii; name=\"WARNING.TXT\"\r\n" +
+		"Content-Disposition: inline; filename=\"WARNING.TXT\"\r\n" +
+		"Content-Transfer-Encoding: 7bit\r\n" +
+		"\r\n" +
+		"WARNING: this message contained an attachment that can carry a virus\r\n"
+	if !strings.HasPrefix(body, wantBody) || !strings.Contains(body, "    pictures.pif\r\n") ||
+		!strings.Contains(body, "mx.example.org:"+saved[0]) || !strings.HasSuffix(body, "quote that location.\r\n--=_part--\r\n") {
+		t.Errorf("delivered body:\n%s\nwant it to start with:\n%s", body, wantBody)
+	}
+	orig, err := os.ReadFile(saved[0])
+	if err != nil || !strings.Contains(string(orig), "TVqQAAMAAAAEAAAA") {
+		t.Errorf("the saved original lacks the attachment: %v\n%s", err, orig)
+	}
+	for _, want := range []string{
+		`event=defang name=pictures.pif reason="banned extension .pif"`,
+		`event="temp file" path=` + saved[0] + ` why=defang`,
+	} {
+		if !strings.Contains(st.Log(), want) {
+			t.Errorf("mail log lacks %q", want)
+		}
+	}
+}
