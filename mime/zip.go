@@ -3,6 +3,7 @@ package mime
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -49,60 +50,47 @@ func (c *decoded) close() { c.raw.Close() }
 // the alphabet (line breaks, stray spaces) and missing or misplaced
 // padding are ignored.
 type lenientBase64 struct {
-	r    io.Reader
-	q    [4]byte // the quantum being collected
-	n    int
-	out  []byte
-	buf  [4096]byte
-	done bool
+	r       io.Reader
+	in      [16 << 10]byte
+	pending []byte // alphabet characters not decoded yet
+	out     []byte // decoded, not read yet
+	done    bool
 }
+
+// b64alphabet marks the base64 alphabet.
+var b64alphabet = func() (t [256]bool) {
+	for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/" {
+		t[c] = true
+	}
+	return t
+}()
 
 func (b *lenientBase64) Read(p []byte) (int, error) {
 	for len(b.out) == 0 {
 		if b.done {
 			return 0, io.EOF
 		}
-		n, err := b.r.Read(b.buf[:])
-		for _, c := range b.buf[:n] {
-			v := b64value(c)
-			if v < 0 {
-				continue
-			}
-			b.q[b.n] = byte(v)
-			if b.n++; b.n == 4 {
-				b.out = append(b.out, b.q[0]<<2|b.q[1]>>4, b.q[1]<<4|b.q[2]>>2, b.q[2]<<6|b.q[3])
-				b.n = 0
+		n, err := b.r.Read(b.in[:])
+		for _, c := range b.in[:n] {
+			if b64alphabet[c] {
+				b.pending = append(b.pending, c)
 			}
 		}
-		if err != nil {
-			switch b.n { // a short last quantum: what it holds
-			case 2:
-				b.out = append(b.out, b.q[0]<<2|b.q[1]>>4)
-			case 3:
-				b.out = append(b.out, b.q[0]<<2|b.q[1]>>4, b.q[1]<<4|b.q[2]>>2)
+		whole := len(b.pending) / 4 * 4
+		if err != nil { // the end: a short last quantum decodes to what it holds
+			whole, b.done = len(b.pending), true
+			if whole%4 == 1 {
+				whole-- // a lone character holds no byte
 			}
-			b.n, b.done = 0, true
 		}
+		dec := make([]byte, base64.RawStdEncoding.DecodedLen(whole))
+		m, _ := base64.RawStdEncoding.Decode(dec, b.pending[:whole])
+		b.out = dec[:m]
+		b.pending = append(b.pending[:0], b.pending[whole:]...)
 	}
 	n := copy(p, b.out)
 	b.out = b.out[n:]
 	return n, nil
-}
-
-func b64value(c byte) int {
-	switch {
-	case c >= 'A' && c <= 'Z':
-		return int(c - 'A')
-	case c >= 'a' && c <= 'z':
-		return int(c-'a') + 26
-	case c >= '0' && c <= '9':
-		return int(c-'0') + 52
-	case c == '+':
-		return 62
-	case c == '/':
-		return 63
-	}
-	return -1
 }
 
 // zipBudget is what one message may still cost in zip listing.

@@ -5,6 +5,7 @@
 package spool
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -18,8 +19,9 @@ type Spool struct {
 	limit     int64
 	mem       bytes.Buffer
 	file      *os.File
-	size      int64 // bytes written and kept
-	truncated bool  // more than limit bytes were offered
+	fw        *bufio.Writer // writes to file, flushed before reads
+	size      int64         // bytes written and kept
+	truncated bool          // more than limit bytes were offered
 }
 
 // New returns a spool that keeps up to threshold bytes in memory, spills
@@ -49,12 +51,12 @@ func (s *Spool) Write(p []byte) (int, error) {
 			os.Remove(f.Name())
 			return 0, err
 		}
-		s.file = f
+		s.file, s.fw = f, bufio.NewWriterSize(f, 64<<10)
 		s.mem = bytes.Buffer{}
 	}
 	var err error
 	if s.file != nil {
-		_, err = s.file.Write(p)
+		_, err = s.fw.Write(p)
 	} else {
 		s.mem.Write(p)
 	}
@@ -74,9 +76,13 @@ func (s *Spool) Truncated() bool { return s.truncated }
 // OnDisk reports whether the body went to a file.
 func (s *Spool) OnDisk() bool { return s.file != nil }
 
-// ReadAt reads what was written, as an io.ReaderAt.
+// ReadAt reads what was written, as an io.ReaderAt. Reads and writes
+// must not overlap in time.
 func (s *Spool) ReadAt(p []byte, off int64) (int, error) {
 	if s.file != nil {
+		if err := s.fw.Flush(); err != nil {
+			return 0, err
+		}
 		return s.file.ReadAt(p, off)
 	}
 	return bytes.NewReader(s.mem.Bytes()).ReadAt(p, off)
