@@ -209,42 +209,36 @@ func (m *session) decide(where string, call func() policy.Decision) (d policy.De
 	return call()
 }
 
+// editAction is the milter action each kind of edit needs the MTA to
+// have offered.
+var editAction = map[policy.EditKind]milter.OptAction{
+	policy.InsertHeader: milter.OptAddHeader,
+	policy.DeleteHeader: milter.OptChangeHeader,
+	policy.ChangeHeader: milter.OptChangeHeader,
+	policy.ReplaceBody:  milter.OptChangeBody,
+}
+
 // edit applies a decision's message edits (only allowed at end of message).
 func (m *session) edit(d policy.Decision, mod milter.Modifier) error {
 	for _, e := range d.Edits {
+		if mod.Actions()&editAction[e.Kind] == 0 {
+			m.srv.diag.Error("the MTA did not offer the milter action this edit needs; not made",
+				"conn", m.ps.ID, "action", editAction[e.Kind].String(), "header", e.Name)
+			continue
+		}
+		var err error
 		switch e.Kind {
 		case policy.InsertHeader:
-			if mod.Actions()&milter.OptAddHeader == 0 {
-				m.srv.diag.Warn("MTA refused header edits; header not added", "conn", m.ps.ID, "header", e.Name)
-				continue
-			}
-			if err := mod.InsertHeader(e.Index, e.Name, e.Value); err != nil {
-				return err
-			}
+			err = mod.InsertHeader(e.Index, e.Name, e.Value)
 		case policy.DeleteHeader:
-			if mod.Actions()&milter.OptChangeHeader == 0 {
-				m.srv.diag.Warn("MTA refused header changes; header not removed", "conn", m.ps.ID, "header", e.Name)
-				continue
-			}
-			if err := mod.ChangeHeader(e.Index, e.Name, ""); err != nil {
-				return err
-			}
+			err = mod.ChangeHeader(e.Index, e.Name, "")
 		case policy.ChangeHeader:
-			if mod.Actions()&milter.OptChangeHeader == 0 {
-				m.srv.diag.Warn("MTA refused header changes; header not changed", "conn", m.ps.ID, "header", e.Name)
-				continue
-			}
-			if err := mod.ChangeHeader(e.Index, e.Name, e.Value); err != nil {
-				return err
-			}
+			err = mod.ChangeHeader(e.Index, e.Name, e.Value)
 		case policy.ReplaceBody:
-			if mod.Actions()&milter.OptChangeBody == 0 {
-				m.srv.diag.Error("MTA refused body changes; the body was not replaced", "conn", m.ps.ID)
-				continue
-			}
-			if err := replaceBody(mod, e.Body); err != nil {
-				return err
-			}
+			err = replaceBody(mod, e.Body)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	if d.Action == policy.Quarantine {

@@ -1,10 +1,8 @@
 package mime
 
 import (
-	"fmt"
 	"io"
 	"sort"
-	"strings"
 )
 
 // WarningName is the name of the part that takes a defanged part's place.
@@ -71,9 +69,4 @@ func Defang(w io.Writer, body io.ReaderAt, size int64, banned []Part, keptAt str
 	}
 	_, err := io.Copy(w, io.NewSectionReader(body, at, size-at))
 	return err
-}
-
-// Describe is a one-line account of a banned part for logs.
-func (p Part) Describe() string {
-	return fmt.Sprintf("%s (%s)", strings.TrimSpace(p.Banned), p.Reason)
 }

@@ -103,10 +103,11 @@ type zipBudget struct {
 // or "" for a clean (or empty) zip.
 func (z *zipBudget) check(content *decoded, o *Options) (banned, reason string) {
 	data, err := content.open(o)
-	defer data.Close()
 	if err != nil {
+		data.Close()
 		return "(the zip)", "unreadable zip: " + err.Error()
 	}
+	defer data.Close()
 	if data.Size() == 0 {
 		return "", ""
 	}

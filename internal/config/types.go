@@ -152,12 +152,7 @@ const (
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (p *ExceptionPolicy) UnmarshalText(b []byte) error {
-	switch v := ExceptionPolicy(strings.ToLower(string(b))); v {
-	case ExceptionTempfail, ExceptionContinue, ExceptionReject:
-		*p = v
-		return nil
-	}
-	return fmt.Errorf("%q is not one of tempfail, continue, reject", b)
+	return oneOf(p, b, ExceptionTempfail, ExceptionContinue, ExceptionReject)
 }
 
 // BlockedAction is what happens to mail from a blocked sender.
@@ -171,12 +166,7 @@ const (
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (a *BlockedAction) UnmarshalText(b []byte) error {
-	switch v := BlockedAction(strings.ToLower(string(b))); v {
-	case BlockedDefer, BlockedReject:
-		*a = v
-		return nil
-	}
-	return fmt.Errorf("%q is not one of defer, reject", b)
+	return oneOf(a, b, BlockedDefer, BlockedReject)
 }
 
 // HostPattern matches a connecting client, as bms.py's internal_connect
@@ -441,12 +431,7 @@ const (
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (a *MalformedAction) UnmarshalText(b []byte) error {
-	switch v := MalformedAction(strings.ToLower(string(b))); v {
-	case MalformedReject, MalformedAccept:
-		*a = v
-		return nil
-	}
-	return fmt.Errorf("%q is not one of reject, accept", b)
+	return oneOf(a, b, MalformedReject, MalformedAccept)
 }
 
 // LargeAction is what [milter] large_message does with a message too
@@ -462,10 +447,19 @@ const (
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (a *LargeAction) UnmarshalText(b []byte) error {
-	switch v := LargeAction(strings.ToLower(string(b))); v {
-	case LargeAccept, LargeTempfail, LargeReject:
-		*a = v
-		return nil
+	return oneOf(a, b, LargeAccept, LargeTempfail, LargeReject)
+}
+
+// oneOf sets *v to the choice b names (any case), or says which there are.
+func oneOf[T ~string](v *T, b []byte, choices ...T) error {
+	want := T(strings.ToLower(string(b)))
+	names := make([]string, len(choices))
+	for i, c := range choices {
+		if c == want {
+			*v = c
+			return nil
+		}
+		names[i] = string(c)
 	}
-	return fmt.Errorf("%q is not one of accept, tempfail, reject", b)
+	return fmt.Errorf("%q is not one of %s", b, strings.Join(names, ", "))
 }
