@@ -196,6 +196,10 @@ func (m *session) Cleanup(milter.Modifier) {
 // message.
 func (m *session) answer(where string, mod milter.Modifier, call func() policy.Decision) (*milter.Response, error) {
 	d := m.decide(where, call)
+	if d.Action == policy.Accept && !m.canDefang(d, mod) {
+		d = policy.Decision{Action: policy.Tempfail, Code: 451, XCode: "4.3.0",
+			Text: []string{"Cannot remove a dangerous attachment here, try again later"}}
+	}
 	if d.Action == policy.Accept || d.Action == policy.Quarantine {
 		if err := m.edit(d, mod); err != nil {
 			return nil, err // the MTA went away; nothing left to answer
@@ -207,6 +211,19 @@ func (m *session) answer(where string, mod milter.Modifier, call func() policy.D
 func (m *session) decide(where string, call func() policy.Decision) (d policy.Decision) {
 	defer m.ps.Recover(&where, &d)
 	return call()
+}
+
+// canDefang reports whether the MTA lets maxwell replace the body, if d
+// needs it: a message whose dangerous attachment cannot be removed is
+// deferred, never delivered as it is.
+func (m *session) canDefang(d policy.Decision, mod milter.Modifier) bool {
+	for _, e := range d.Edits {
+		if e.Kind == policy.ReplaceBody && mod.Actions()&milter.OptChangeBody == 0 {
+			m.srv.diag.Error("the MTA does not let maxwell replace the body; a message to defang is deferred", "conn", m.ps.ID)
+			return false
+		}
+	}
+	return true
 }
 
 // editAction is the milter action each kind of edit needs the MTA to

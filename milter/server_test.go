@@ -469,7 +469,7 @@ func TestDefangOverTheProtocol(t *testing.T) {
 	dir := t.TempDir()
 	env := enginetest.New(t, "[milter]\nspool_threshold = \"1KiB\"\ndatadir = \""+dir+"\"\n[dns]\ntimeout = \"1s\"\n", testZone...)
 	addr := start(t, env)
-	send := func(file string) mtaclient.Result {
+	send := func(file string, opts ...milter.Option) mtaclient.Result {
 		raw, err := os.ReadFile(filepath.Join("..", "mime", "testdata", file))
 		if err != nil {
 			t.Fatal(err)
@@ -479,9 +479,9 @@ func TestDefangOverTheProtocol(t *testing.T) {
 		for _, f := range h {
 			tx.Headers = append(tx.Headers, policy.Header{Name: f.Name, Value: f.Value})
 		}
-		res, err := mtaclient.Send("tcp", addr, tx, b)
-		if err != nil || !res.Accepted() {
-			t.Fatalf("%s: %v %v", file, res.Action, err)
+		res, err := mtaclient.Send("tcp", addr, tx, b, opts...)
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
 		}
 		return res
 	}
@@ -497,8 +497,9 @@ func TestDefangOverTheProtocol(t *testing.T) {
 		return body, changed
 	}
 	for _, file := range []string{"zip-bomb.eml", "vbs.eml"} {
-		body, changed := bodyOf(send(file))
-		if !bytes.Contains(body, []byte(`name="WARNING.TXT"`)) || len(changed) != 0 {
+		res := send(file)
+		body, changed := bodyOf(res)
+		if !res.Accepted() || !bytes.Contains(body, []byte(`name="WARNING.TXT"`)) || len(changed) != 0 {
 			t.Errorf("%s: new body %q..., header changes %v", file, body[:min(len(body), 200)], changed)
 		}
 	}
@@ -506,13 +507,26 @@ func TestDefangOverTheProtocol(t *testing.T) {
 		len(changed) != 3 || changed[0] != `Content-Type: text/plain; charset=us-ascii; name="WARNING.TXT"` {
 		t.Errorf("single-part exe: header changes %v, body %q", changed, body)
 	}
-	if body, changed := bodyOf(send("alternative.eml")); body != nil || changed != nil {
+	if res := send("alternative.eml"); !res.Accepted() {
+		t.Errorf("clean message: %v", res.Action)
+	} else if body, changed := bodyOf(res); body != nil || changed != nil {
 		t.Errorf("clean message changed: %v %q", changed, body)
+	}
+	// An MTA that does not let the milter replace the body: the message
+	// is deferred, not delivered with its attachment.
+	noBody := milter.WithActions(milter.AllClientSupportedActionMasks &^ milter.OptChangeBody)
+	if r := send("vbs.eml", noBody); r.Accepted() {
+		t.Errorf("without replace-body: %v, want a tempfail", r.Action)
+	} else {
+		wantReply(t, "without replace-body", r, 451, "Cannot remove a dangerous attachment")
+	}
+	if r := send("alternative.eml", noBody); !r.Accepted() {
+		t.Errorf("clean message without replace-body: %v, want accepted", r.Action)
 	}
 	if files, _ := os.ReadDir(filepath.Join(dir, "spool")); len(files) != 0 {
 		t.Errorf("%d spool files left", len(files))
 	}
-	if saved, _ := filepath.Glob(filepath.Join(dir, "save", "*.eml")); len(saved) != 3 {
-		t.Errorf("%d originals saved, want 3", len(saved))
+	if saved, _ := filepath.Glob(filepath.Join(dir, "save", "*.eml")); len(saved) != 4 {
+		t.Errorf("%d originals saved, want 4", len(saved))
 	}
 }

@@ -47,10 +47,11 @@ func (d *dialer) Dial(network, addr string) (net.Conn, error) {
 // Dial opens a milter session to the server at network/addr (as "tcp",
 // "127.0.0.1:8895") and sends CONNECT for ci and, unless empty, HELO. If
 // the milter decided there, the Result says so and the Conn is closed.
-func Dial(network, addr string, ci policy.ConnInfo, helo string) (*Conn, *Result, error) {
+// opts are more go-milter client options, e.g. the actions the MTA offers.
+func Dial(network, addr string, ci policy.ConnInfo, helo string, opts ...milter.Option) (*Conn, *Result, error) {
 	d := &dialer{}
-	client := milter.NewClient(network, addr, milter.WithDialer(d),
-		milter.WithReadTimeout(30*time.Second), milter.WithWriteTimeout(10*time.Second))
+	client := milter.NewClient(network, addr, append([]milter.Option{milter.WithDialer(d),
+		milter.WithReadTimeout(30 * time.Second), milter.WithWriteTimeout(10 * time.Second)}, opts...)...)
 	macros := milter.NewMacroBag()
 	macros.Set(milter.MacroMTAFQDN, "mx.example.org")
 	macros.Set("{daemon_port}", "25")
@@ -141,8 +142,8 @@ func (c *Conn) Message(mi policy.MailInfo, rcpts []string, headers []policy.Head
 }
 
 // Send runs tx on a connection of its own.
-func Send(network, addr string, tx policy.Transaction, body []byte) (Result, error) {
-	c, res, err := Dial(network, addr, tx.Conn, tx.Helo)
+func Send(network, addr string, tx policy.Transaction, body []byte, opts ...milter.Option) (Result, error) {
+	c, res, err := Dial(network, addr, tx.Conn, tx.Helo, opts...)
 	if err != nil || res != nil {
 		if res == nil {
 			return Result{}, err
