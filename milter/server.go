@@ -168,13 +168,37 @@ func (m *session) BodyChunk(chunk []byte, mod milter.Modifier) (*milter.Response
 	})
 }
 
+// EndOfMessage runs the last checks. A call-back to the sender's mail
+// server may take a while: meanwhile the MTA is told every few seconds
+// that maxwell is still at it (milter progress), so it does not time out.
 func (m *session) EndOfMessage(mod milter.Modifier) (*milter.Response, error) {
 	defer m.ps.Release() // the edits are made: the spooled body can go
 	return m.answer("eom", mod, func() policy.Decision {
 		m.ps.SetQueueID(mod.Get("i"))
-		return m.ps.EndOfMessage()
+		done := make(chan policy.Decision, 1)
+		go func() {
+			var d policy.Decision
+			where := "eom"
+			defer func() { done <- d }()
+			defer m.ps.Recover(&where, &d)
+			d = m.ps.EndOfMessage()
+		}()
+		tick := time.NewTicker(progressInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case d := <-done:
+				return d
+			case <-tick.C:
+				mod.Progress() // an MTA gone away shows at the answer
+			}
+		}
 	})
 }
+
+// progressInterval is how often a long end of message tells the MTA it
+// is still working.
+var progressInterval = 5 * time.Second
 
 func (m *session) Abort(milter.Modifier) error {
 	m.ps.Abort()

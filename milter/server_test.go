@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -528,5 +529,58 @@ func TestDefangOverTheProtocol(t *testing.T) {
 	}
 	if saved, _ := filepath.Glob(filepath.Join(dir, "save", "*.eml")); len(saved) != 4 {
 		t.Errorf("%d originals saved, want 4", len(saved))
+	}
+}
+
+// A slow call-back: the MTA gets progress packets while maxwell waits for
+// the sender's mail server, so its own read timeout (here 500 ms) never
+// runs out although the answer takes 1.5 s.
+func TestProgressDuringCallback(t *testing.T) {
+	defer func(old time.Duration) { progressInterval = old }(progressInterval)
+	progressInterval = 100 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // a mail server that takes 1.5 s to say hello, then takes anything
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				time.Sleep(1500 * time.Millisecond)
+				fmt.Fprintf(c, "220 slow.example ESMTP\r\n")
+				buf := make([]byte, 4096)
+				for {
+					n, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					reply := "250 ok\r\n"
+					if strings.HasPrefix(string(buf[:n]), "QUIT") {
+						reply = "221 bye\r\n"
+					}
+					c.Write([]byte(reply))
+				}
+			}()
+		}
+	}()
+	env := enginetest.New(t, fmt.Sprintf("[milter]\nhostname = \"mx.example.org\"\n[cbv]\nallow_private_mx = true\nport = %d\n[dns]\ntimeout = \"1s\"\n",
+		ln.Addr().(*net.TCPAddr).Port), append(testZone,
+		`soft.example. TXT "v=spf1 ip4:192.0.2.200 ~all"`, "soft.example. MX 10 mx.soft.example.", "mx.soft.example. A 127.0.0.1")...)
+	env.Engine.EnableCallbacks()
+	addr := start(t, env)
+	start := time.Now()
+	res, err := mtaclient.Send("tcp", addr, policy.Transaction{Conn: external, Helo: "mail.sender.example",
+		Mail: policy.MailInfo{Sender: "joe@soft.example"}, Rcpts: []string{"bob@example.org"}, Headers: headers},
+		body, milter.WithReadTimeout(500*time.Millisecond))
+	if err != nil || !res.Accepted() {
+		t.Fatalf("after %v: %v %v\n%s", time.Since(start), res.Action, err, env.Log)
+	}
+	if !strings.Contains(env.Log.String(), "status=accepted") {
+		t.Errorf("the call-back was not made:\n%s", env.Log)
 	}
 }

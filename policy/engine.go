@@ -16,12 +16,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/maxwell-milter/maxwell/callback"
 	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/internal/maillog"
 	"github.com/maxwell-milter/maxwell/internal/resolver"
 	"github.com/maxwell-milter/maxwell/mime"
 	"github.com/maxwell-milter/maxwell/spf"
 	"github.com/maxwell-milter/maxwell/store"
+	"github.com/maxwell-milter/maxwell/templates"
 )
 
 // Stage is a point in the SMTP conversation where checks run.
@@ -76,6 +78,10 @@ type Engine struct {
 	greyRcpts addrSet
 
 	mimeOptions mime.Options
+
+	verifier  *callback.Verifier
+	templates *templates.Set
+	callbacks bool // EnableCallbacks: make them, not only report them
 }
 
 // lastID numbers sessions for the mail log.
@@ -102,6 +108,15 @@ func New(cfg *config.Config, res *resolver.Resolver, log *maillog.Logger, diag *
 		greyRcpts: newAddrSet(cfg.Greylist.WhitelistRecipients),
 	}
 	e.mimeOptions = mimeOptions(cfg, e.spoolDir())
+	c := cfg.CBV
+	e.verifier = callback.New(callback.Config{
+		Port: c.Port, ConnectTimeout: c.ConnectTimeout.D(), CommandTimeout: c.CommandTimeout.D(),
+		AllowPrivateMX: c.AllowPrivateMX, MaxHosts: c.MaxHosts,
+	}, res, callback.NewLimiter(c.DomainRate, c.GlobalRate))
+	var err error
+	if e.templates, err = templates.Load(c.TemplatesDir); err != nil {
+		return nil, fmt.Errorf("cbv.templates_dir: %w", err)
+	}
 	for _, w := range cfg.Defang.PornWords {
 		re, err := config.WordPattern(w)
 		if err != nil {
@@ -147,6 +162,7 @@ var builtinChecks = []Check{
 	{"greylist", StageRcpt, checkGreylist},
 	{"subject", StageEOH, checkSubject},
 	{"attachments", StageEOM, checkAttachments},
+	{"callback", StageEOM, checkCallback},
 	{"spf headers", StageEOM, addSPFHeaders},
 	{"connection header", StageEOM, addConnectionHeader},
 	{"greylist header", StageEOM, addGreylistHeader},

@@ -204,3 +204,17 @@ func TestCheckPrintsTheMessage(t *testing.T) {
 		t.Errorf("exit %d", code)
 	}
 }
+
+func TestTemplatesCheck(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "softfail.txt"), []byte("Subject: x\n\n{{.Sender}} from {{.IP}}\n"), 0o644)
+	if code, out, errs := capture(t, func() int { return run([]string{"templates", "check", dir}) }); code != exitOK || !strings.Contains(out, "ok") {
+		t.Errorf("good dir: %d %s%s", code, out, errs)
+	}
+	os.WriteFile(filepath.Join(dir, "fail.txt"), []byte("Subject: x\n\n{{.Sendr}}\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "softfial.txt"), []byte("Subject: x\n"), 0o644)
+	code, _, errs := capture(t, func() int { return run([]string{"templates", "check", dir}) })
+	if code != exitUsage || !strings.Contains(errs, "fail.txt") || !strings.Contains(errs, "Sendr") || !strings.Contains(errs, "softfial.txt: not a DSN template") {
+		t.Errorf("bad dir: status %d\n%s", code, errs)
+	}
+}

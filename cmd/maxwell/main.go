@@ -5,6 +5,7 @@
 //	maxwell spf --ip A --helo H ...  check SPF as maxwell would
 //	maxwell greylist COMMAND ...     list, allow, delete greylist entries; stats; expire
 //	maxwell config check FILE        validate a configuration file
+//	maxwell templates check DIR      validate DSN templates
 //	maxwell version                  print the version
 package main
 
@@ -43,6 +44,7 @@ const usage = `usage:
   maxwell greylist list|allow|delete|stats|expire [-c FILE] [flags]
                                    look at and change the greylist
   maxwell config check FILE        validate a configuration file
+  maxwell templates check DIR      validate DSN templates ([cbv] templates_dir)
   maxwell version                  print the version
 Run "maxwell COMMAND -h" for the flags of a command.
 `
@@ -69,6 +71,10 @@ func run(args []string) int {
 	case "config":
 		if len(args) >= 2 && args[1] == "check" {
 			return configCheck(args[2:])
+		}
+	case "templates":
+		if len(args) >= 2 && args[1] == "check" {
+			return templatesCheck(args[2:])
 		}
 	case "version", "-version", "--version":
 		fmt.Println("maxwell", version)

@@ -66,6 +66,7 @@ func serve(args []string) int {
 	}
 	defer func() { stop(); d.store.Close() }() // the expiry loop ends before the store closes
 	eng.UseStore(d.store)
+	eng.EnableCallbacks()
 	go expireLoop(ctx, d.store, cfg.Store, d.diag)
 	ln, err := milter.Listen(cfg.Milter.Socket, cfg.Milter.SocketGroup)
 	if err != nil {
@@ -155,6 +156,7 @@ func (d *daemon) reload() {
 		return
 	}
 	eng.UseStore(d.store)
+	eng.EnableCallbacks()
 	for _, k := range restartOnly(d.cfg, cfg) {
 		d.diag.Warn("this setting changes only at restart", "key", k)
 	}

@@ -28,6 +28,7 @@ type Config struct {
 	SPF            SPF            `toml:"spf"`
 	Greylist       Greylist       `toml:"greylist"`
 	Store          Store          `toml:"store"`
+	CBV            CBV            `toml:"cbv"`
 	DNS            DNS            `toml:"dns"`
 	Log            Log            `toml:"log"`
 }
@@ -148,6 +149,20 @@ type Store struct {
 	ExpireBatch    int      `toml:"expire_batch"`
 }
 
+// CBV is the [cbv] section: call-back verifications and explanatory DSNs.
+type CBV struct {
+	TemplatesDir   string   `toml:"templates_dir"`
+	Port           int      `toml:"port"`
+	ConnectTimeout Duration `toml:"connect_timeout"`
+	CommandTimeout Duration `toml:"command_timeout"`
+	MaxHosts       int      `toml:"max_hosts"`
+	AllowPrivateMX bool     `toml:"allow_private_mx"`
+	PositiveTTL    Duration `toml:"positive_ttl"`
+	NegativeTTL    Duration `toml:"negative_ttl"`
+	DomainRate     int      `toml:"domain_rate"`
+	GlobalRate     int      `toml:"global_rate"`
+}
+
 // The store drivers.
 const (
 	DriverSQLite   = "sqlite"
@@ -233,6 +248,16 @@ func Default() *Config {
 			Timeout:        Duration(5 * time.Second),
 			ExpireInterval: Duration(10 * time.Minute),
 			ExpireBatch:    1000,
+		},
+		CBV: CBV{
+			Port:           25,
+			ConnectTimeout: Duration(20 * time.Second),
+			CommandTimeout: Duration(60 * time.Second),
+			MaxHosts:       5,
+			PositiveTTL:    Duration(7 * 24 * time.Hour),
+			NegativeTTL:    Duration(30 * 24 * time.Hour),
+			DomainRate:     20,
+			GlobalRate:     600,
 		},
 		DNS: DNS{
 			Timeout:    Duration(5 * time.Second),
@@ -349,6 +374,18 @@ func (c *Config) validate() []problem {
 	positive("store.expire_interval", c.Store.ExpireInterval)
 	ps = append(ps, c.Greylist.validate()...)
 	ps = append(ps, c.Store.validate()...)
+	positive("cbv.connect_timeout", c.CBV.ConnectTimeout)
+	positive("cbv.command_timeout", c.CBV.CommandTimeout)
+	positive("cbv.positive_ttl", c.CBV.PositiveTTL)
+	positive("cbv.negative_ttl", c.CBV.NegativeTTL)
+	for _, n := range []struct {
+		key string
+		v   int
+	}{{"cbv.port", c.CBV.Port}, {"cbv.max_hosts", c.CBV.MaxHosts}, {"cbv.domain_rate", c.CBV.DomainRate}, {"cbv.global_rate", c.CBV.GlobalRate}} {
+		if n.v < 1 || n.key == "cbv.port" && n.v > 65535 {
+			ps = append(ps, problem{n.key, "must be a positive number"})
+		}
+	}
 	if c.Milter.MaxScanSize < c.Milter.SpoolThreshold {
 		ps = append(ps, problem{"milter.max_scan_size", "must not be below milter.spool_threshold"})
 	}
