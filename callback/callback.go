@@ -19,6 +19,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/maxwell-milter/maxwell/internal/oneline"
 	"github.com/maxwell-milter/maxwell/internal/resolver"
 )
 
@@ -64,7 +65,7 @@ func (o Outcome) Permanent() bool { return o.Code >= 500 }
 func (o Outcome) Accepted() bool { return o.Code >= 200 && o.Code < 300 }
 
 // ErrNoMX is the outcome for a domain with no mail server to try.
-var ErrNoMX = errors.New("No MX servers available")
+var ErrNoMX = errors.New("no MX servers available")
 
 // ErrRateLimited is the outcome when the limits allow no more call-backs
 // for now.
@@ -214,7 +215,7 @@ func (c *smtpConn) read() (int, string, error) {
 	if errors.As(err, &perr) {
 		err = nil
 	}
-	return code, oneLine(strings.ReplaceAll(stripEnhanced(msg), "\n", "; ")), err
+	return code, oneline.Clean(strings.ReplaceAll(stripEnhanced(msg), "\n", "; ")), err
 }
 
 // stripEnhanced removes the enhanced status code ("5.1.1 ") a reply text
@@ -250,15 +251,4 @@ func (c *smtpConn) data(msg []byte) (int, string, error) {
 		return 0, "", err
 	}
 	return c.read()
-}
-
-// oneLine keeps a remote text from carrying control characters into our
-// replies and logs.
-func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
 }

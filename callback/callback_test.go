@@ -3,6 +3,7 @@ package callback
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -125,5 +126,26 @@ func TestVerifyLimits(t *testing.T) {
 	}
 	if o := v.Verify(context.Background(), "mx.example.org", "joe@sender.example", nil, now.Add(time.Hour)); errors.Is(o.Err, ErrRateLimited) {
 		t.Error("the limits did not reset after an hour")
+	}
+}
+
+// A server that greets with an empty banner is taken for a fraud too.
+func TestVerifyEmptyBanner(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			c.Write([]byte("220 \r\n"))
+			time.Sleep(100 * time.Millisecond)
+			c.Close()
+		}
+	}()
+	v := newVerifier(t, ln.Addr().(*net.TCPAddr).Port, nil, zone...)
+	if o := v.Verify(context.Background(), "mx.example.org", "joe@sender.example", nil, time.Now()); !o.Fraud {
+		t.Errorf("empty banner: %+v, want fraud", o)
 	}
 }

@@ -103,7 +103,7 @@ func callbackAnswer(cb *Callback, o callback.Outcome) *Decision {
 	why := o.Text
 	switch {
 	case errors.Is(o.Err, callback.ErrNoMX):
-		why = callback.ErrNoMX.Error()
+		why = "No MX servers available"
 	case o.Err != nil:
 		why = "no answer from the mail servers of " + senderDomain(cb.Sender)
 	case o.Code != 0:

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/maxwell-milter/maxwell/internal/oneline"
 )
 
 // Action is what the MTA is told to do with the connection, message or
@@ -116,22 +118,7 @@ func delayable(d *Decision) *Decision {
 func replyLines(text []string) []string {
 	out := make([]string, len(text))
 	for i, t := range text {
-		out[i] = oneLine(t)
+		out[i] = oneline.Clean(t)
 	}
 	return out
 }
-
-// oneLine replaces control characters with spaces.
-func oneLine(s string) string {
-	if strings.IndexFunc(s, isControl) < 0 {
-		return s
-	}
-	return strings.Map(func(r rune) rune {
-		if isControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-}
-
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }

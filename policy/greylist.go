@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/maxwell-milter/maxwell/internal/config"
+	"github.com/maxwell-milter/maxwell/internal/oneline"
 	"github.com/maxwell-milter/maxwell/spf"
 	"github.com/maxwell-milter/maxwell/store"
 )
@@ -233,7 +234,7 @@ func addGreylistHeader(s *Session) (*Decision, error) {
 		return nil, nil
 	}
 	s.AddEdit(Edit{Kind: InsertHeader, Name: name, Value: fmt.Sprintf("delayed %d seconds by maxwell-%s at %s;\n\t%s",
-		int(delay.Seconds()), Version, oneLine(s.hostname()), s.e.now().UTC().Format(time.RFC1123Z))})
+		int(delay.Seconds()), Version, oneline.Clean(s.hostname()), s.e.now().UTC().Format(time.RFC1123Z))})
 	return nil, nil
 }
 

@@ -16,6 +16,8 @@ import (
 	"text/template"
 	"time"
 	"unicode/utf8"
+
+	"github.com/maxwell-milter/maxwell/internal/oneline"
 )
 
 //go:embed dsn/*.txt
@@ -103,7 +105,7 @@ func (s *Set) DSN(name string, f Fields, now time.Time) ([]byte, error) {
 		return nil, err
 	}
 	first, body, _ := strings.Cut(out.String(), "\n")
-	subject := clip(clean(strings.TrimPrefix(strings.TrimRight(first, "\r"), "Subject: ")), 200)
+	subject := clip(oneline.Clean(strings.TrimPrefix(strings.TrimRight(first, "\r"), "Subject: ")), 200)
 	id := make([]byte, 12)
 	rand.Read(id)
 	var m bytes.Buffer
@@ -120,10 +122,10 @@ func (s *Set) DSN(name string, f Fields, now time.Time) ([]byte, error) {
 // safe returns the fields with control characters replaced, and long
 // values cut: what a client sent must not shape the DSN.
 func (f Fields) safe() Fields {
-	f.Sender, f.Receiver, f.IP = clean(f.Sender), clean(f.Receiver), clean(f.IP)
-	f.Helo, f.Domain, f.Result = clip(clean(f.Helo), 255), clip(clean(f.Domain), 255), clean(f.Result)
-	f.PermError, f.Recipients = clip(clean(f.PermError), 500), clip(clean(f.Recipients), 1000)
-	f.Subject = clip(clean(f.Subject), 100)
+	f.Sender, f.Receiver, f.IP = oneline.Clean(f.Sender), oneline.Clean(f.Receiver), oneline.Clean(f.IP)
+	f.Helo, f.Domain, f.Result = clip(oneline.Clean(f.Helo), 255), clip(oneline.Clean(f.Domain), 255), oneline.Clean(f.Result)
+	f.PermError, f.Recipients = clip(oneline.Clean(f.PermError), 500), clip(oneline.Clean(f.Recipients), 1000)
+	f.Subject = clip(oneline.Clean(f.Subject), 100)
 	// The header keeps its folding: each line indented, so it stays one
 	// block of text.
 	f.SPFHeader = strings.Join(strings.Fields(strings.Map(func(r rune) rune {
@@ -132,17 +134,8 @@ func (f Fields) safe() Fields {
 		}
 		return r
 	}, f.SPFHeader)), " ")
-	f.SPFHeader = clip(clean(f.SPFHeader), 2000)
+	f.SPFHeader = clip(oneline.Clean(f.SPFHeader), 2000)
 	return f
-}
-
-func clean(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
 }
 
 // clip cuts s to about n bytes, at a character boundary.
