@@ -5,7 +5,7 @@ GO      ?= go
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test vet fmt clean
+.PHONY: all build run test vet fmt clean bench
 
 all: build
 
@@ -27,6 +27,11 @@ test: vet
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzScan$$' -fuzztime 20s ./mime
 	@$(GO) test -count=1 -run '^TestRFC7208Suite$$' -v ./spf | grep -o 'RFC 7208 suite: .*'
+
+# Loopback only: maxwell with every check off and with the default policy,
+# next to the C and Go noop milters of ../shared/milterbench if present.
+bench:
+	bench/run.sh
 
 clean:
 	rm -rf bin

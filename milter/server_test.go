@@ -48,7 +48,7 @@ var testZone = []string{
 }
 
 // start runs a server on 127.0.0.1:0 and returns its address.
-func start(t *testing.T, env *enginetest.Env) string {
+func start(t testing.TB, env *enginetest.Env) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -99,8 +99,8 @@ func (s *scanner) seek(off int64) {
 	s.off = off
 	s.midLine = false
 	sr := io.NewSectionReader(s.body, off, s.size-off)
-	if s.r == nil {
-		s.r = bufio.NewReaderSize(sr, 64<<10)
+	if s.r == nil { // the body's size, up to 64 KiB: most bodies are small
+		s.r = bufio.NewReaderSize(sr, int(min(max(s.size+1, 4096), 64<<10)))
 	} else {
 		s.r.Reset(sr)
 	}

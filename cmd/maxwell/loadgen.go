@@ -1,0 +1,532 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/d--j/go-milter"
+
+	"github.com/maxwell-milter/maxwell/internal/config"
+	"github.com/maxwell-milter/maxwell/internal/mtaclient"
+	"github.com/maxwell-milter/maxwell/mime"
+	"github.com/maxwell-milter/maxwell/policy"
+)
+
+const benchUsage = `usage: maxwell bench [flags]
+Sends messages through a milter (maxwell or any other) as an MTA would,
+and reports messages/s, latency and what the milter answered.
+`
+
+// benchFlags are maxwell bench's settings.
+type benchFlags struct {
+	addr       string
+	n, c       int
+	perConn    int
+	bodyBytes  int
+	emlDir     string
+	ips        []netip.Addr
+	froms      []string
+	rcpts      []string
+	helo       string
+	timeout    time.Duration
+	maxTime    time.Duration
+	jsonOut    bool
+	row        string // print one table row labelled so (make bench)
+	quiet      bool
+	anyNetwork bool
+	pid        int           // the milter's process, to report its CPU and memory
+	idle       int           // hold this many idle sessions instead of sending mail
+	hold       time.Duration // how long to hold them
+}
+
+// benchMessage is one message of the run: its header fields and body.
+type benchMessage struct {
+	headers []policy.Header
+	body    []byte
+}
+
+// benchReport is what a run found; --json prints it.
+type benchReport struct {
+	Addr        string             `json:"addr"`
+	Messages    int                `json:"messages"`
+	Failed      int                `json:"failed"`
+	Connections int                `json:"connections"`
+	Seconds     float64            `json:"seconds"`
+	PerSecond   float64            `json:"msgs_per_second"`
+	Latency     map[string]float64 `json:"latency_ms"`
+	Actions     map[string]int     `json:"actions"`
+	Mods        map[string]int     `json:"modifications"`
+	Errors      map[string]int     `json:"errors,omitempty"`
+	// With -pid: the milter's CPU time per message (ms) and its resident
+	// memory (MiB) now and at its peak.
+	CPUPerMsg float64 `json:"milter_cpu_ms_per_msg,omitempty"`
+	RSS       float64 `json:"milter_rss_mib,omitempty"`
+	PeakRSS   float64 `json:"milter_peak_rss_mib,omitempty"`
+	Idle      int     `json:"idle_sessions,omitempty"`
+}
+
+func benchCmd(args []string) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(os.Stderr, benchUsage); fs.PrintDefaults() }
+	var f benchFlags
+	var ips, froms, rcpts string
+	fs.StringVar(&f.addr, "addr", "inet:8895@127.0.0.1", "the milter: inet:PORT@HOST, inet:HOST:PORT or unix:/path")
+	fs.IntVar(&f.n, "n", 1000, "messages in all")
+	fs.IntVar(&f.c, "c", 8, "concurrent milter sessions (as many as the MTA runs smtpd processes)")
+	fs.IntVar(&f.perConn, "per-conn", 1, "messages per milter connection (per SMTP connection)")
+	fs.IntVar(&f.bodyBytes, "body-bytes", 8192, "body size of generated messages")
+	fs.StringVar(&f.emlDir, "eml-dir", "", "send the .eml files of this `directory` in turn instead")
+	fs.StringVar(&ips, "ips", "198.51.100.7", "client addresses, comma-separated, taken in turn per connection")
+	fs.StringVar(&froms, "from", "alice@sender.example", "envelope senders, comma-separated, taken in turn per message")
+	fs.StringVar(&rcpts, "rcpt", "bob@example.org", "recipients, comma-separated: each message goes to all")
+	fs.StringVar(&f.helo, "helo", "mail.sender.example", "HELO name")
+	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "per milter command")
+	fs.DurationVar(&f.maxTime, "max-duration", 5*time.Minute, "stop after this long, whatever -n says")
+	fs.BoolVar(&f.jsonOut, "json", false, "print the report as JSON")
+	fs.StringVar(&f.row, "row", "", "print one line `label` msgs/s p99_ms cpu_ms/msg rss_MiB idle actions, for scripts")
+	fs.BoolVar(&f.quiet, "q", false, "no progress line")
+	fs.BoolVar(&f.anyNetwork, "allow-nonloopback", false, "allow a milter that is not on this host")
+	fs.IntVar(&f.pid, "pid", 0, "the milter's process `id`: report its CPU time per message and its memory")
+	fs.IntVar(&f.idle, "idle", 0, "open this many milter sessions (up to HELO), hold them, report memory; send no mail")
+	fs.DurationVar(&f.hold, "hold", 3*time.Second, "with -idle: how long to hold the sessions")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		return exitUsage
+	}
+	var err error
+	if f.ips, err = parseIPs(ips); err != nil {
+		fmt.Fprintln(os.Stderr, "maxwell bench:", err)
+		return exitUsage
+	}
+	f.froms, f.rcpts = splitList(froms), splitList(rcpts)
+	if f.n < 1 || f.c < 1 || f.perConn < 1 || len(f.froms) == 0 || len(f.rcpts) == 0 {
+		fmt.Fprintln(os.Stderr, "maxwell bench: -n, -c, -per-conn must be positive; -from and -rcpt not empty")
+		return exitUsage
+	}
+	network, address, err := benchAddr(f.addr, f.anyNetwork)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "maxwell bench:", err)
+		return exitUsage
+	}
+	msgs, err := benchMessages(f)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "maxwell bench:", err)
+		return exitFailure
+	}
+	before := procStat(f.pid)
+	var rep benchReport
+	if f.idle > 0 {
+		rep = holdIdle(network, address, f)
+	} else {
+		rep = runBench(network, address, f, msgs)
+	}
+	if f.pid > 0 {
+		after := procStat(f.pid)
+		if rep.Messages > 0 {
+			rep.CPUPerMsg = float64(after.cpu-before.cpu) / float64(rep.Messages) * 1000
+		}
+		rep.RSS, rep.PeakRSS = after.rss, after.peak
+	}
+	switch {
+	case f.jsonOut:
+		printJSON(os.Stdout, rep)
+	case f.row != "":
+		fmt.Printf("%s %.1f %.3f %.3f %.1f %d %s\n", f.row, rep.PerSecond, rep.Latency["p99"], rep.CPUPerMsg, rep.RSS, rep.Idle,
+			countList(mergeCounts(rep.Actions, rep.Mods)))
+	default:
+		printBenchReport(os.Stdout, rep)
+	}
+	if rep.Failed > 0 {
+		return exitFailure
+	}
+	return exitOK
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func parseIPs(s string) ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, x := range splitList(s) {
+		ip, err := netip.ParseAddr(x)
+		if err != nil {
+			return nil, fmt.Errorf("-ips: %q is not an address", x)
+		}
+		out = append(out, ip)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("-ips: no address")
+	}
+	return out, nil
+}
+
+// benchAddr reads the milter address; only this host unless allowed.
+func benchAddr(addr string, anyNetwork bool) (network, address string, err error) {
+	sock, err := config.ParseSocket(addr)
+	if err != nil {
+		return "", "", err
+	}
+	if !sock.Loopback() && !anyNetwork {
+		return "", "", fmt.Errorf("%s is not on this host (-allow-nonloopback to measure it anyway)", addr)
+	}
+	return sock.Network, sock.Address, nil
+}
+
+// benchMessages are the messages to send: generated, or from -eml-dir.
+func benchMessages(f benchFlags) ([]benchMessage, error) {
+	if f.emlDir == "" {
+		body := make([]byte, 0, f.bodyBytes+80)
+		line := "The quick brown fox jumps over the lazy dog, again and again and again.\r\n"
+		for len(body) < f.bodyBytes {
+			body = append(body, line...)
+		}
+		headers := []policy.Header{
+			{Name: "Received", Value: "from mail.sender.example (mail.sender.example [198.51.100.7]) by mx.example.org"},
+			{Name: "From", Value: "Alice <alice@sender.example>"}, {Name: "To", Value: "Bob <bob@example.org>"},
+			{Name: "Subject", Value: "maxwell bench"}, {Name: "Date", Value: "Mon, 23 Nov 2026 10:00:00 +0000"},
+			{Name: "Message-ID", Value: "<bench@sender.example>"}, {Name: "MIME-Version", Value: "1.0"},
+			{Name: "Content-Type", Value: "text/plain; charset=us-ascii"},
+		}
+		return []benchMessage{{headers, body[:f.bodyBytes]}}, nil
+	}
+	files, err := filepath.Glob(filepath.Join(f.emlDir, "*.eml"))
+	if err != nil || len(files) == 0 {
+		return nil, fmt.Errorf("no .eml files in %s", f.emlDir)
+	}
+	sort.Strings(files)
+	var out []benchMessage
+	for _, name := range files {
+		raw, err := os.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		h, body := mime.SplitMessage(raw)
+		m := benchMessage{body: body}
+		for _, x := range h {
+			m.headers = append(m.headers, policy.Header{Name: x.Name, Value: x.Value})
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// benchResult is one message's outcome.
+type benchResult struct {
+	latency time.Duration
+	action  string
+	mods    []string
+	err     error
+	newConn bool
+}
+
+// runBench sends the messages from f.c workers and collects the report.
+func runBench(network, address string, f benchFlags, msgs []benchMessage) benchReport {
+	ctx, cancel := context.WithTimeout(context.Background(), f.maxTime)
+	defer cancel()
+	var next atomic.Int64 // messages handed out
+	results := make(chan benchResult, 1024)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < f.c; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for conn := 0; ctx.Err() == nil; conn++ {
+				first := next.Add(int64(f.perConn)) - int64(f.perConn)
+				if first >= int64(f.n) {
+					return
+				}
+				count := min(int64(f.perConn), int64(f.n)-first)
+				benchConnection(network, address, f, msgs, first, count, results)
+			}
+		}(w)
+	}
+	go func() { wg.Wait(); close(results) }()
+
+	rep := benchReport{Addr: f.addr, Actions: map[string]int{}, Mods: map[string]int{}, Errors: map[string]int{}}
+	var lat []time.Duration
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case r, ok := <-results:
+			if !ok {
+				done = true
+				break
+			}
+			if r.newConn {
+				rep.Connections++
+			}
+			if r.err != nil {
+				rep.Failed++
+				rep.Errors[r.err.Error()]++
+				continue
+			}
+			rep.Messages++
+			lat = append(lat, r.latency)
+			rep.Actions[r.action]++
+			for _, m := range r.mods {
+				rep.Mods[m]++
+			}
+		case <-tick.C:
+			if !f.quiet {
+				el := time.Since(start).Seconds()
+				fmt.Fprintf(os.Stderr, "\r%d/%d messages, %.0f/s, %d errors ", rep.Messages, f.n, float64(rep.Messages)/el, rep.Failed)
+			}
+		}
+	}
+	if !f.quiet {
+		fmt.Fprint(os.Stderr, "\r\033[K")
+	}
+	rep.Seconds = time.Since(start).Seconds()
+	rep.PerSecond = float64(rep.Messages) / rep.Seconds
+	slices.Sort(lat)
+	pct := func(p float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
+	}
+	rep.Latency = map[string]float64{"p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99), "max": pct(1)}
+	if len(rep.Errors) == 0 {
+		rep.Errors = nil
+	}
+	return rep
+}
+
+// benchConnection sends count messages, from the first-th on, over one
+// milter connection.
+func benchConnection(network, address string, f benchFlags, msgs []benchMessage, first, count int64, out chan<- benchResult) {
+	ip := f.ips[int(first/int64(f.perConn))%len(f.ips)]
+	t0 := time.Now()
+	c, res, err := mtaclient.Dial(network, address, policy.ConnInfo{IP: ip, Hostname: f.helo, Port: 40000}, f.helo,
+		milter.WithReadTimeout(f.timeout), milter.WithWriteTimeout(f.timeout))
+	if err != nil || res != nil {
+		for i := int64(0); i < count; i++ {
+			r := benchResult{newConn: i == 0, err: err}
+			if err == nil { // refused at connect or HELO: that is the answer
+				r.latency, r.action = time.Since(t0), actionName(res.Action)
+			}
+			out <- r
+		}
+		return
+	}
+	defer c.Close()
+	for i := int64(0); i < count; i++ {
+		m := msgs[int(first+i)%len(msgs)]
+		from := f.froms[int(first+i)%len(f.froms)]
+		res, err := c.Message(policy.MailInfo{Sender: from}, f.rcpts, m.headers, m.body)
+		r := benchResult{newConn: i == 0, latency: time.Since(t0), err: err}
+		if err == nil {
+			r.action = actionName(res.Action)
+			if res.Stage != "end of message" {
+				r.action += " at " + strings.Fields(res.Stage)[0]
+			}
+			seen := map[string]bool{}
+			for _, mod := range res.Mods {
+				name := modName(mod.Type)
+				if name == "replace_body" && seen[name] { // one body, maybe in several chunks
+					continue
+				}
+				seen[name] = true
+				r.mods = append(r.mods, name)
+			}
+		}
+		out <- r
+		t0 = time.Now()
+		if err != nil {
+			return // the connection is broken: the rest of its messages are lost too
+		}
+	}
+}
+
+func actionName(a *milter.Action) string {
+	switch a.Type {
+	case milter.ActionAccept, milter.ActionContinue:
+		return "accept"
+	case milter.ActionDiscard:
+		return "discard"
+	case milter.ActionReject:
+		return "reject"
+	case milter.ActionTempFail:
+		return "tempfail"
+	case milter.ActionRejectWithCode:
+		if code, _, _ := mtaclient.Reply(a); code >= 500 {
+			return "reject"
+		}
+		return "tempfail"
+	}
+	return fmt.Sprint(a.Type)
+}
+
+func modName(t milter.ModifyActionType) string {
+	switch t {
+	case milter.ActionAddHeader:
+		return "add_header"
+	case milter.ActionInsertHeader:
+		return "insert_header"
+	case milter.ActionChangeHeader:
+		return "change_header"
+	case milter.ActionReplaceBody:
+		return "replace_body"
+	case milter.ActionAddRcpt:
+		return "add_rcpt"
+	case milter.ActionDelRcpt:
+		return "del_rcpt"
+	case milter.ActionChangeFrom:
+		return "change_from"
+	case milter.ActionQuarantine:
+		return "quarantine"
+	}
+	return fmt.Sprint(t)
+}
+
+// procState is what /proc says of a process.
+type procState struct {
+	cpu       float64 // user+system seconds
+	rss, peak float64 // MiB
+}
+
+// procStat reads a process's CPU time and memory; zero for pid 0 or
+// where /proc does not exist.
+func procStat(pid int) procState {
+	var p procState
+	if pid <= 0 {
+		return p
+	}
+	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		// the command name, in parentheses, may hold spaces: count after it
+		if i := strings.LastIndexByte(string(stat), ')'); i > 0 {
+			fields := strings.Fields(string(stat)[i+1:])
+			if len(fields) > 13 {
+				var ut, st float64
+				fmt.Sscan(fields[11], &ut)
+				fmt.Sscan(fields[12], &st)
+				p.cpu = (ut + st) / 100 // USER_HZ
+			}
+		}
+	}
+	if status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+		for _, l := range strings.Split(string(status), "\n") {
+			var kb float64
+			if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+				fmt.Sscan(v, &kb)
+				p.rss = kb / 1024
+			} else if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+				fmt.Sscan(v, &kb)
+				p.peak = kb / 1024
+			}
+		}
+	}
+	return p
+}
+
+// holdIdle opens f.idle milter sessions, as an MTA with that many SMTP
+// clients that have said HELO and nothing more, and holds them.
+func holdIdle(network, address string, f benchFlags) benchReport {
+	rep := benchReport{Addr: f.addr, Errors: map[string]int{}}
+	start := time.Now()
+	var conns []*mtaclient.Conn
+	for i := 0; i < f.idle; i++ {
+		c, res, err := mtaclient.Dial(network, address, policy.ConnInfo{IP: f.ips[i%len(f.ips)], Port: 40000}, f.helo,
+			milter.WithReadTimeout(f.timeout), milter.WithWriteTimeout(f.timeout))
+		if err != nil || res != nil {
+			rep.Failed++
+			if err != nil {
+				rep.Errors[err.Error()]++
+			}
+			continue
+		}
+		conns = append(conns, c)
+		if !f.quiet && i%500 == 0 {
+			fmt.Fprintf(os.Stderr, "\r%d sessions open ", len(conns))
+		}
+	}
+	rep.Idle, rep.Connections = len(conns), len(conns)
+	time.Sleep(f.hold)
+	if f.pid > 0 { // memory while they are all open
+		st := procStat(f.pid)
+		rep.RSS, rep.PeakRSS = st.rss, st.peak
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	if !f.quiet {
+		fmt.Fprint(os.Stderr, "\r\033[K")
+	}
+	rep.Seconds = time.Since(start).Seconds()
+	if len(rep.Errors) == 0 {
+		rep.Errors = nil
+	}
+	return rep
+}
+
+func printBenchReport(w io.Writer, r benchReport) {
+	if r.Idle > 0 || r.Messages == 0 {
+		fmt.Fprintf(w, "milter        %s\nidle sessions %d held, %d failed\n", r.Addr, r.Idle, r.Failed)
+		if r.RSS > 0 {
+			fmt.Fprintf(w, "milter        %.1f MiB resident with them open (peak %.1f MiB)\n", r.RSS, r.PeakRSS)
+		}
+		for e, n := range r.Errors {
+			fmt.Fprintf(w, "error         %d× %s\n", n, e)
+		}
+		return
+	}
+	fmt.Fprintf(w, "milter        %s\nmessages      %d ok, %d failed, %d connections, %.2f s\nthroughput    %.1f msgs/s\n",
+		r.Addr, r.Messages, r.Failed, r.Connections, r.Seconds, r.PerSecond)
+	fmt.Fprintf(w, "latency ms    p50 %.3f  p90 %.3f  p99 %.3f  max %.3f\n", r.Latency["p50"], r.Latency["p90"], r.Latency["p99"], r.Latency["max"])
+	fmt.Fprintf(w, "actions       %s\n", countList(r.Actions))
+	if len(r.Mods) > 0 {
+		fmt.Fprintf(w, "modifications %s\n", countList(r.Mods))
+	}
+	if r.RSS > 0 {
+		fmt.Fprintf(w, "milter        %.3f ms CPU per message, %.1f MiB resident (peak %.1f MiB)\n", r.CPUPerMsg, r.RSS, r.PeakRSS)
+	}
+	for e, n := range r.Errors {
+		fmt.Fprintf(w, "error         %d× %s\n", n, e)
+	}
+}
+
+func mergeCounts(a, b map[string]int) map[string]int {
+	out := map[string]int{}
+	for _, m := range []map[string]int{a, b} {
+		for k, v := range m {
+			out[k] += v
+		}
+	}
+	return out
+}
+
+func countList(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		fmt.Fprintf(&b, "%s=%d", k, m[k])
+	}
+	return b.String()
+}
