@@ -5,8 +5,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 
@@ -34,7 +32,7 @@ func BenchmarkLargeMessagesRSS(b *testing.B) {
 	m := mtatest.StartMaxwell(b, dir, cfg)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	m.WaitListen(b, addr)
-	idle := vmHWM(b, m.Cmd.Process.Pid)
+	idle := procStat(m.Cmd.Process.Pid).peak
 
 	h, body := mime.SplitMessage(mailgen.Multipart(size, 1))
 	tx := policy.Transaction{Conn: policy.ConnInfo{IP: netip.MustParseAddr("192.0.2.7")}, Helo: "pc.example.org",
@@ -65,22 +63,6 @@ func BenchmarkLargeMessagesRSS(b *testing.B) {
 			}
 		}
 	}
-	b.ReportMetric(float64(idle)/1024, "idle-RSS-MiB")
-	b.ReportMetric(float64(vmHWM(b, m.Cmd.Process.Pid))/1024, "peak-RSS-MiB")
-}
-
-// vmHWM is a process's peak resident set size, in KiB.
-func vmHWM(b *testing.B, pid int) int {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, l := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			return n
-		}
-	}
-	b.Fatal("no VmHWM")
-	return 0
+	b.ReportMetric(idle, "idle-RSS-MiB")
+	b.ReportMetric(procStat(m.Cmd.Process.Pid).peak, "peak-RSS-MiB")
 }
