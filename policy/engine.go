@@ -152,6 +152,7 @@ func New(cfg *config.Config, res *resolver.Resolver, log *maillog.Logger, diag *
 var builtinChecks = []Check{
 	{"classify", StageConnect, checkClassify},
 	{"ptr", StageConnect, checkPTR},
+	{"banned", StageConnect, checkBanned},
 	{"helo numeric", StageHelo, checkHeloNumeric},
 	{"helo blacklist", StageHelo, checkHeloBlacklist},
 	{"missing helo", StageMail, checkMissingHelo},

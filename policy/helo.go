@@ -35,6 +35,7 @@ func checkHeloBlacklist(s *Session) (*Decision, error) {
 	helo := strings.TrimSuffix(s.Helo, ".")
 	for _, name := range s.e.cfg.Milter.HelloBlacklist {
 		if strings.EqualFold(helo, strings.TrimSuffix(name, ".")) {
+			s.offence(demeritHeloBlacklist, "HELO "+s.Helo)
 			return reject(550, "5.7.1", "spam from self: "+s.Helo,
 				"Your mail server lies.  Its name is *not* "+s.Helo+"."), nil
 		}

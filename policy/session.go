@@ -61,6 +61,8 @@ type Session struct {
 
 	pending  *Decision // delayed connection-level decision
 	messages int
+	demerits int  // offences so far ([milter] max_demerits)
+	banned   bool // this connection's IP was banned
 	spent    *spool.Spool // the body of the message just ended, until Release
 
 	Msg *Message // nil outside a transaction
@@ -109,6 +111,9 @@ func (s *Session) Connect(ci ConnInfo) Decision {
 func (s *Session) Hello(name string) Decision {
 	s.Helo = name
 	s.log("hello", "helo", name)
+	if s.Msg != nil { // HELO in the middle of a message: not what mail servers do
+		s.offence(demeritHeloAfterMail, "HELO after MAIL FROM")
+	}
 	return s.run(StageHelo)
 }
 

@@ -40,6 +40,12 @@ func checkSPF(s *Session) (*Decision, error) {
 	s.Msg.SPF = j.v
 	d := j.judge()
 	j.log(d)
+	switch {
+	case j.v.Policy == spf.Ban:
+		s.offence(demeritSPFBan, "SPF policy BAN")
+	case d != nil && d.Action == Reject:
+		s.offence(demeritSPFReject, d.Reason)
+	}
 	return d, nil
 }
 

@@ -4,6 +4,7 @@
 //	maxwell check [flags] FILE.eml   dry-run one message through the policy
 //	maxwell spf --ip A --helo H ...  check SPF as maxwell would
 //	maxwell greylist COMMAND ...     list, allow, delete greylist entries; stats; expire
+//	maxwell blacklist list|delete    the IPs banned for demerits
 //	maxwell bench --addr A ...       load a milter and measure it
 //	maxwell config check FILE        validate a configuration file
 //	maxwell templates check DIR      validate DSN templates
@@ -44,6 +45,8 @@ const usage = `usage:
                                    check SPF for a client as maxwell would
   maxwell greylist list|allow|delete|stats|expire [-c FILE] [flags]
                                    look at and change the greylist
+  maxwell blacklist list|delete [-c FILE] [--ip A]
+                                   the IPs banned for demerits
   maxwell bench --addr A [-n N] [-c C] [flags]
                                    load a milter (maxwell or another) and measure it
   maxwell config check FILE        validate a configuration file
@@ -73,6 +76,8 @@ func run(args []string) int {
 		return greylistCmd(args[1:])
 	case "bench":
 		return benchCmd(args[1:])
+	case "blacklist":
+		return blacklistCmd(args[1:])
 	case "config":
 		if len(args) >= 2 && args[1] == "check" {
 			return configCheck(args[2:])

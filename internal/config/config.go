@@ -54,6 +54,8 @@ type Milter struct {
 	SpoolThreshold   Size            `toml:"spool_threshold"`
 	MaxScanSize      Size            `toml:"max_scan_size"`
 	LargeMessage     LargeAction     `toml:"large_message"`
+	MaxDemerits      int             `toml:"max_demerits"`
+	BanTime          Duration        `toml:"ban_time"`
 }
 
 // Defang is the [defang] section: the Subject checks and, as in bms.py,
@@ -209,6 +211,7 @@ func Default() *Config {
 			SpoolThreshold:   1 << 20,
 			MaxScanSize:      50 << 20,
 			LargeMessage:     LargeAccept,
+			BanTime:          Duration(7 * 24 * time.Hour),
 		},
 		Defang: Defang{
 			RejectAdv:     true,
@@ -374,6 +377,10 @@ func (c *Config) validate() []problem {
 	positive("store.expire_interval", c.Store.ExpireInterval)
 	ps = append(ps, c.Greylist.validate()...)
 	ps = append(ps, c.Store.validate()...)
+	positive("milter.ban_time", c.Milter.BanTime)
+	if c.Milter.MaxDemerits < 0 {
+		ps = append(ps, problem{"milter.max_demerits", "must not be negative (0 turns banning off)"})
+	}
 	positive("cbv.connect_timeout", c.CBV.ConnectTimeout)
 	positive("cbv.command_timeout", c.CBV.CommandTimeout)
 	positive("cbv.positive_ttl", c.CBV.PositiveTTL)

@@ -1,0 +1,56 @@
+package policy
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/maxwell-milter/maxwell/store"
+)
+
+// Demerits per offence, as bms.py counted them.
+const (
+	demeritHeloBlacklist = 4 // a HELO naming us
+	demeritHeloAfterMail = 2 // HELO again in the middle of a message
+	demeritSPFReject     = 1 // mail the SPF policy rejected
+	demeritSPFBan        = 3 // SPF policy BAN
+)
+
+// offence adds demerits to the connection ([milter] max_demerits); past
+// the limit the client's IP is banned, in the store, so that every MX
+// host sharing it refuses the client's later connections. Trusted relays
+// and the submission port are never banned (bms.py's offense).
+func (s *Session) offence(n int, why string) {
+	s.demerits += n
+	max := s.e.cfg.Milter.MaxDemerits
+	if max == 0 || s.demerits <= max || s.banned || s.e.store == nil || !s.Conn.IP.IsValid() ||
+		s.Class&Trusted != 0 || s.Conn.DaemonPort == "587" {
+		return
+	}
+	now := s.e.now()
+	err := s.e.store.Ban(s.ctx, store.Ban{Kind: store.BanIP, Key: s.Conn.IP.String(),
+		Reason: fmt.Sprintf("%d demerits, last: %s", s.demerits, why), Created: now, Expires: now.Add(s.e.cfg.Milter.BanTime.D())})
+	if err != nil {
+		s.e.diag.Warn("cannot store the ban", "conn", s.ID, "ip", s.Conn.IP, "error", err)
+		return
+	}
+	s.banned = true
+	s.log("banned ip", "ip", s.Conn.IP, "demerits", s.demerits, "reason", why, "until", now.Add(s.e.cfg.Milter.BanTime.D()).UTC().Format(time.RFC3339))
+}
+
+// checkBanned refuses a client whose IP is banned, except on the
+// submission port (587): users whose home address was banned can still
+// send. bms.py delayed this rejection.
+func checkBanned(s *Session) (*Decision, error) {
+	if s.e.store == nil || !s.Conn.IP.IsValid() || s.Class&Trusted != 0 || s.Conn.DaemonPort == "587" {
+		return nil, nil
+	}
+	b, err := s.e.store.Banned(s.ctx, store.BanIP, s.Conn.IP.String(), s.e.now())
+	if err != nil {
+		s.e.diag.Warn("cannot read the ban list", "conn", s.ID, "error", err)
+		return nil, nil // the list is a convenience: mail goes on without it
+	}
+	if b == nil {
+		return nil, nil
+	}
+	return delayable(reject(550, "5.7.1", "BANNED IP: "+b.Reason, "Banned for dictionary attacks")), nil
+}

@@ -1,0 +1,97 @@
+package policy_test
+
+import (
+	"context"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/maxwell-milter/maxwell/internal/enginetest"
+	"github.com/maxwell-milter/maxwell/policy"
+	"github.com/maxwell-milter/maxwell/store"
+)
+
+func TestDemeritsBanTheIP(t *testing.T) {
+	env := enginetest.New(t, `
+[milter]
+max_demerits = 3
+ban_time = "1d"
+delayed_reject = false
+hello_blacklist = ["mx.example.org"]
+trusted_relay = ["198.51.100.50"]
+[greylist]
+enabled = false
+[dns]
+timeout = "200ms"
+attempts = 1
+`, "7.100.51.198.in-addr.arpa. PTR mail.sender.example.", "mail.sender.example. A 198.51.100.7",
+		"50.100.51.198.in-addr.arpa. PTR relay.example.", "relay.example. A 198.51.100.50",
+		`fail.example. TXT "v=spf1 -all"`)
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "s.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c := &clock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+	env.Engine.UseStore(st)
+	env.Engine.SetClock(c.now)
+	conn := func(ip, port, helo string) policy.Outcome {
+		return env.Engine.Run(policy.Transaction{
+			Conn: policy.ConnInfo{IP: netip.MustParseAddr(ip), DaemonPort: port}, Helo: helo,
+			Mail: policy.MailInfo{Sender: "joe@other.example"}, Rcpts: []string{"bob@example.org"},
+		})
+	}
+	banned := func(o policy.Outcome) bool {
+		return o.Final.Code == 550 && strings.Contains(o.Final.Reply(), "Banned for dictionary attacks")
+	}
+
+	// A HELO naming us: 4 demerits, past the limit of 3.
+	if o := conn("198.51.100.7", "25", "mx.example.org"); o.Final.Action != policy.Reject || banned(o) {
+		t.Fatalf("HELO blacklist: %v %q", o.Final.Action, o.Final.Reply())
+	}
+	if !strings.Contains(env.Log.String(), `event="banned ip" ip=198.51.100.7 demerits=4`) {
+		t.Errorf("no ban logged:\n%s", env.Log)
+	}
+	if o := conn("198.51.100.7", "25", "mail.sender.example"); !banned(o) || o.Stages[0].Stage != "connect" {
+		t.Errorf("next connection: %v %q at %s, want banned at connect", o.Final.Action, o.Final.Reply(), o.Stages[len(o.Stages)-1].Stage)
+	}
+	if o := conn("198.51.100.7", "587", "mail.sender.example"); banned(o) {
+		t.Error("the submission port must stay open to a banned IP")
+	}
+	// A trusted relay is never banned, however it behaves.
+	conn("198.51.100.50", "25", "mx.example.org")
+	if o := conn("198.51.100.50", "25", "relay.example"); banned(o) {
+		t.Error("a trusted relay was banned")
+	}
+	c.t = c.t.Add(25 * time.Hour)
+	if o := conn("198.51.100.7", "25", "mail.sender.example"); banned(o) {
+		t.Error("still banned after ban_time")
+	}
+}
+
+// Demerits add up over the messages of a connection: SPF rejections
+// count one each.
+func TestDemeritsAddUp(t *testing.T) {
+	env := enginetest.New(t, "[milter]\nmax_demerits = 2\ndelayed_reject = false\n[greylist]\nenabled = false\n[dns]\ntimeout = \"200ms\"\n",
+		`fail.example. TXT "v=spf1 -all"`)
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "s.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	env.Engine.UseStore(st)
+	s := env.Engine.NewSession()
+	s.Connect(policy.ConnInfo{IP: netip.MustParseAddr("203.0.113.9")})
+	s.Hello("x.example")
+	for i := range 3 {
+		if d := s.MailFrom(policy.MailInfo{Sender: "joe@fail.example"}); d.Action != policy.Reject {
+			t.Fatalf("message %d: %v", i, d.Action)
+		}
+	}
+	s.Close()
+	if b, _ := st.Banned(context.Background(), store.BanIP, "203.0.113.9", time.Now()); b == nil || !strings.HasPrefix(b.Reason, "3 demerits") {
+		t.Errorf("ban after 3 SPF rejections: %+v", b)
+	}
+}
