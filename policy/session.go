@@ -61,8 +61,8 @@ type Session struct {
 
 	pending  *Decision // delayed connection-level decision
 	messages int
-	demerits int  // offences so far ([milter] max_demerits)
-	banned   bool // this connection's IP was banned
+	demerits int          // offences so far ([milter] max_demerits)
+	banned   bool         // this connection's IP was banned
 	spent    *spool.Spool // the body of the message just ended, until Release
 
 	Msg *Message // nil outside a transaction
