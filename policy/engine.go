@@ -159,6 +159,7 @@ var builtinChecks = []Check{
 	{"internal mta", StageMail, checkInternalMTA},
 	{"internal domains", StageMail, checkInternalDomains},
 	{"spf", StageMail, checkSPF},
+	{"private relay", StageRcpt, checkPrivateRelay},
 	{"blocked sender", StageRcpt, checkBlockedSender},
 	{"greylist", StageRcpt, checkGreylist},
 	{"subject", StageEOH, checkSubject},
@@ -166,6 +167,8 @@ var builtinChecks = []Check{
 	{"callback", StageEOM, checkCallback},
 	{"spf headers", StageEOM, addSPFHeaders},
 	{"connection header", StageEOM, addConnectionHeader},
+	{"supply sender", StageEOM, supplySender},
+	{"hide path", StageEOM, hidePath},
 	{"greylist header", StageEOM, addGreylistHeader},
 }
 

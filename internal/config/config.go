@@ -54,6 +54,7 @@ type Milter struct {
 	SpoolThreshold   Size            `toml:"spool_threshold"`
 	MaxScanSize      Size            `toml:"max_scan_size"`
 	LargeMessage     LargeAction     `toml:"large_message"`
+	PrivateRelay     []DomainPattern `toml:"private_relay"`
 	MaxDemerits      int             `toml:"max_demerits"`
 	BanTime          Duration        `toml:"ban_time"`
 }
@@ -76,6 +77,7 @@ type Defang struct {
 // Scrub is the [scrub] section.
 type Scrub struct {
 	RejectVirusFrom []DomainPattern `toml:"reject_virus_from"`
+	HidePath        []DomainPattern `toml:"hide_path"`
 }
 
 // BannedExts is bms.py's list of attachment extensions that can carry a
@@ -110,6 +112,7 @@ type SPF struct {
 	TrustedForwarder []string        `toml:"trusted_forwarder"`
 	Headers          []string        `toml:"headers"`
 	WhyURL           string          `toml:"why_url"`
+	SupplySender     bool            `toml:"supply_sender"`
 }
 
 // The header fields [spf] headers may name.
