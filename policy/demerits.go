@@ -13,6 +13,7 @@ const (
 	demeritHeloAfterMail = 2 // HELO again in the middle of a message
 	demeritSPFReject     = 1 // mail the SPF policy rejected
 	demeritSPFBan        = 3 // SPF policy BAN
+	demeritUnknownUser   = 1 // a recipient check_user does not know
 )
 
 // offence adds demerits to the connection ([milter] max_demerits); past

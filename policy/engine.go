@@ -77,6 +77,11 @@ type Engine struct {
 	grey      greyTimers
 	greyRcpts addrSet
 
+	fromWords    []*regexp.Regexp
+	blockForward addrSet
+	checkUser    map[string]bool // domains whose users are listed
+	knownUsers   addrSet
+
 	mimeOptions mime.Options
 
 	verifier  *callback.Verifier
@@ -124,6 +129,20 @@ func New(cfg *config.Config, res *resolver.Resolver, log *maillog.Logger, diag *
 		}
 		e.pornWords = append(e.pornWords, re)
 	}
+	for _, w := range cfg.Defang.FromWords {
+		re, err := config.WordPattern(w)
+		if err != nil {
+			return nil, err
+		}
+		e.fromWords = append(e.fromWords, re)
+	}
+	e.blockForward = newAddrSet(cfg.Defang.BlockForward)
+	e.knownUsers, e.checkUser = newAddrSet(cfg.Milter.CheckUser), map[string]bool{}
+	for _, a := range cfg.Milter.CheckUser {
+		if _, d, ok := strings.Cut(strings.ToLower(a), "@"); ok {
+			e.checkUser[d] = true
+		}
+	}
 	for _, u := range cfg.SRS.BannedUsers {
 		e.bannedUsers[strings.ToLower(u)] = true
 	}
@@ -159,10 +178,12 @@ var builtinChecks = []Check{
 	{"internal mta", StageMail, checkInternalMTA},
 	{"internal domains", StageMail, checkInternalDomains},
 	{"spf", StageMail, checkSPF},
+	{"recipient", StageRcpt, checkRecipient},
 	{"private relay", StageRcpt, checkPrivateRelay},
 	{"blocked sender", StageRcpt, checkBlockedSender},
 	{"greylist", StageRcpt, checkGreylist},
 	{"subject", StageEOH, checkSubject},
+	{"headers", StageEOH, checkHeaders},
 	{"attachments", StageEOM, checkAttachments},
 	{"callback", StageEOM, checkCallback},
 	{"spf headers", StageEOM, addSPFHeaders},

@@ -55,6 +55,7 @@ type Milter struct {
 	MaxScanSize      Size            `toml:"max_scan_size"`
 	LargeMessage     LargeAction     `toml:"large_message"`
 	PrivateRelay     []DomainPattern `toml:"private_relay"`
+	CheckUser        []string        `toml:"check_user"`
 	MaxDemerits      int             `toml:"max_demerits"`
 	BanTime          Duration        `toml:"ban_time"`
 }
@@ -65,6 +66,8 @@ type Defang struct {
 	SpamWords     []string        `toml:"spam_words"`
 	PornWords     []string        `toml:"porn_words"`
 	RejectAdv     bool            `toml:"reject_adv"`
+	FromWords     []string        `toml:"from_words"`
+	BlockForward  []string        `toml:"block_forward"`
 	BannedExts    []string        `toml:"banned_exts"`
 	ScanZip       bool            `toml:"scan_zip"`
 	ZipDepth      int             `toml:"zip_depth"`
@@ -436,9 +439,19 @@ func (c *Config) validate() []problem {
 			ps = append(ps, problem{h.key, fmt.Sprintf("%q is not a valid header field name", h.name)})
 		}
 	}
-	for _, w := range c.Defang.PornWords {
-		if _, err := WordPattern(w); err != nil {
-			ps = append(ps, problem{"defang.porn_words", err.Error()})
+	for _, words := range []struct {
+		key  string
+		list []string
+	}{{"defang.porn_words", c.Defang.PornWords}, {"defang.from_words", c.Defang.FromWords}} {
+		for _, w := range words.list {
+			if _, err := WordPattern(w); err != nil {
+				ps = append(ps, problem{words.key, err.Error()})
+			}
+		}
+	}
+	for _, a := range c.Milter.CheckUser {
+		if !strings.Contains(a, "@") || strings.HasPrefix(a, "@") || strings.HasSuffix(a, "@") {
+			ps = append(ps, problem{"milter.check_user", fmt.Sprintf("%q is not a whole address", a)})
 		}
 	}
 	for _, h := range c.SPF.Headers {
