@@ -14,6 +14,7 @@ const (
 	demeritSPFReject     = 1 // mail the SPF policy rejected
 	demeritSPFBan        = 3 // SPF policy BAN
 	demeritUnknownUser   = 1 // a recipient check_user does not know
+	demeritBlacklisted   = 2 // a sender on the local blacklist
 )
 
 // offence adds demerits to the connection ([milter] max_demerits); past

@@ -82,6 +82,9 @@ type Engine struct {
 	checkUser    map[string]bool // domains whose users are listed
 	knownUsers   addrSet
 
+	whitelistSenders addrSet
+	senderBlacklist  addrSet
+
 	mimeOptions mime.Options
 
 	verifier  *callback.Verifier
@@ -137,6 +140,10 @@ func New(cfg *config.Config, res *resolver.Resolver, log *maillog.Logger, diag *
 		e.fromWords = append(e.fromWords, re)
 	}
 	e.blockForward = newAddrSet(cfg.Defang.BlockForward)
+	e.whitelistSenders = newAddrSet(cfg.Whitelist.Senders)
+	if e.senderBlacklist, err = loadAddrFile(cfg.Whitelist.BlacklistFile); err != nil {
+		return nil, fmt.Errorf("whitelist.blacklist_file: %w", err)
+	}
 	e.knownUsers, e.checkUser = newAddrSet(cfg.Milter.CheckUser), map[string]bool{}
 	for _, a := range cfg.Milter.CheckUser {
 		if _, d, ok := strings.Cut(strings.ToLower(a), "@"); ok {
@@ -178,6 +185,7 @@ var builtinChecks = []Check{
 	{"internal mta", StageMail, checkInternalMTA},
 	{"internal domains", StageMail, checkInternalDomains},
 	{"spf", StageMail, checkSPF},
+	{"sender lists", StageMail, checkSenderLists},
 	{"recipient", StageRcpt, checkRecipient},
 	{"private relay", StageRcpt, checkPrivateRelay},
 	{"blocked sender", StageRcpt, checkBlockedSender},
@@ -190,6 +198,7 @@ var builtinChecks = []Check{
 	{"connection header", StageEOM, addConnectionHeader},
 	{"supply sender", StageEOM, supplySender},
 	{"hide path", StageEOM, hidePath},
+	{"learn correspondents", StageEOM, learnCorrespondents},
 	{"greylist header", StageEOM, addGreylistHeader},
 }
 

@@ -194,7 +194,7 @@ func (s *Session) greylistExempt() string {
 	g, m, ip := &s.e.cfg.Greylist, s.Msg, s.Conn.IP
 	switch {
 	case m.Whitelisted:
-		return "SPF policy WHITELIST"
+		return "whitelisted sender"
 	case s.e.greyRcpts.match(m.Rcpt):
 		return "recipient whitelisted"
 	case config.MatchAny(g.WhitelistClients, ip, s.PTR):

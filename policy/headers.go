@@ -14,7 +14,7 @@ var spamMailers = []string{"direct email", "calypso", "mail bomber", "optin"}
 // and an unedited forward ("Fwd:", "[Fw") to a [defang] block_forward
 // recipient.
 func checkHeaders(s *Session) (*Decision, error) {
-	if s.Class&Internal != 0 {
+	if s.Class&Internal != 0 || s.Msg.Whitelisted {
 		return nil, nil
 	}
 	m := s.Msg

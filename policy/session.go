@@ -89,8 +89,9 @@ type Message struct {
 
 	SPF *SPFVerdict // nil when SPF was not checked (internal or trusted clients)
 
-	// Whitelisted is set by SPF policy WHITELIST: the sender is vouched
-	// for, and checks that only guess at spam may spare it.
+	// Whitelisted: the sender is vouched for — SPF policy WHITELIST, or
+	// an auto-whitelisted correspondent with SPF pass — and checks that
+	// only guess at spam (greylisting, Subject and header checks) spare it.
 	Whitelisted bool
 
 	pending   *Decision     // delayed message-level decision

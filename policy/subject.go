@@ -32,7 +32,7 @@ var (
 // (case-insensitive, with character classes), or, with reject_adv, an
 // advertising marker.
 func checkSubject(s *Session) (*Decision, error) {
-	if s.Class&Internal != 0 {
+	if s.Class&Internal != 0 || s.Msg.Whitelisted {
 		return nil, nil
 	}
 	for _, subj := range s.Msg.Subjects {

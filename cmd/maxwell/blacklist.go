@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -13,14 +14,17 @@ import (
 )
 
 const blacklistUsage = `usage: maxwell blacklist COMMAND [-c FILE] [flags]
-  list    [--json]     the bans in force: IPs banned for demerits ([milter] max_demerits)
-  delete  --ip A       lift the ban on an address
+  list    [--json]                   the bans in force: IPs banned for demerits
+                                     ([milter] max_demerits) and blacklisted senders
+  add     --ip A | --sender S [--reason R]
+                                     ban an IP (for [milter] ban_time) or a sender (until deleted)
+  delete  --ip A | --sender S        lift a ban
 The store is the one the configuration names; these commands work while
 the daemon runs, on every MX host sharing the store.
 `
 
 func blacklistCmd(args []string) int {
-	if len(args) == 0 || (args[0] != "list" && args[0] != "delete") {
+	if len(args) == 0 || (args[0] != "list" && args[0] != "add" && args[0] != "delete") {
 		fmt.Fprint(os.Stderr, blacklistUsage)
 		return exitUsage
 	}
@@ -28,15 +32,26 @@ func blacklistCmd(args []string) int {
 	fs.Usage = func() { fmt.Fprint(os.Stderr, blacklistUsage) }
 	path := configFlag(fs)
 	ip := fs.String("ip", "", "the banned `address`")
+	sender := fs.String("sender", "", "the banned sender `address`")
+	reason := fs.String("reason", "by hand", "why (add)")
 	jsonOut := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
 		return exitUsage
 	}
-	var addr netip.Addr
-	if args[0] == "delete" {
-		var err error
-		if addr, err = netip.ParseAddr(*ip); err != nil {
-			fmt.Fprintf(os.Stderr, "maxwell blacklist delete: --ip %q is not an address\n", *ip)
+	var kind, key string
+	if args[0] != "list" {
+		switch {
+		case *ip != "" && *sender == "":
+			addr, err := netip.ParseAddr(*ip)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "maxwell blacklist %s: --ip %q is not an address\n", args[0], *ip)
+				return exitUsage
+			}
+			kind, key = store.BanIP, addr.Unmap().String()
+		case *sender != "" && *ip == "" && strings.Contains(*sender, "@"):
+			kind, key = store.BanSender, strings.ToLower(*sender)
+		default:
+			fmt.Fprintf(os.Stderr, "maxwell blacklist %s: give --ip or --sender (an address)\n", args[0])
 			return exitUsage
 		}
 	}
@@ -52,17 +67,30 @@ func blacklistCmd(args []string) int {
 		return exitFailure
 	}
 	defer st.Close()
-	if args[0] == "delete" {
-		ok, err := st.Unban(ctx, store.BanIP, addr.Unmap().String())
+	switch args[0] {
+	case "add":
+		now := time.Now()
+		b := store.Ban{Kind: kind, Key: key, Reason: *reason, Created: now}
+		if kind == store.BanIP {
+			b.Expires = now.Add(cfg.Milter.BanTime.D())
+		}
+		if err := st.Ban(ctx, b); err != nil {
+			fmt.Fprintln(os.Stderr, "maxwell blacklist add:", err)
+			return exitFailure
+		}
+		fmt.Printf("%s %s: banned\n", kind, key)
+		return exitOK
+	case "delete":
+		ok, err := st.Unban(ctx, kind, key)
 		switch {
 		case err != nil:
 			fmt.Fprintln(os.Stderr, "maxwell blacklist delete:", err)
 			return exitFailure
 		case !ok:
-			fmt.Fprintf(os.Stderr, "maxwell blacklist delete: %s is not banned\n", addr)
+			fmt.Fprintf(os.Stderr, "maxwell blacklist delete: %s is not banned\n", key)
 			return exitFailure
 		}
-		fmt.Printf("%s: ban lifted\n", addr)
+		fmt.Printf("%s: ban lifted\n", key)
 		return exitOK
 	}
 	bans, err := st.Bans(ctx, "", time.Now())

@@ -62,4 +62,16 @@ mail_log = %q
 	if code, _, errs := capture(t, func() int { return run([]string{"blacklist", "delete", "-c", cfg, "--ip", "198.51.100.7"}) }); code != exitFailure || !strings.Contains(errs, "not banned") {
 		t.Errorf("deleting a ban that is not there: %d %s", code, errs)
 	}
+	// A sender put on the blacklist by hand.
+	if code, out, _ := capture(t, func() int {
+		return run([]string{"blacklist", "add", "-c", cfg, "--sender", "Alice@Sender.example", "--reason", "complaints"})
+	}); code != 0 || !strings.Contains(out, "sender alice@sender.example: banned") {
+		t.Errorf("blacklist add --sender: %d %s", code, out)
+	}
+	if r := send("mail.sender.example"); r.Accepted() || !strings.Contains(r.Action.SMTPReply, "Sender email local blacklist") {
+		t.Errorf("a blacklisted sender: %v at %s", r.Action, r.Stage)
+	}
+	if code, _, _ := capture(t, func() int { return run([]string{"blacklist", "add", "-c", cfg, "--sender", "nobody"}) }); code != exitUsage {
+		t.Errorf("a sender without @: status %d", code)
+	}
 }

@@ -4,7 +4,7 @@
 //	maxwell check [flags] FILE.eml   dry-run one message through the policy
 //	maxwell spf --ip A --helo H ...  check SPF as maxwell would
 //	maxwell greylist COMMAND ...     list, allow, delete greylist entries; stats; expire
-//	maxwell blacklist list|delete    the IPs banned for demerits
+//	maxwell blacklist list|add|delete  banned IPs and senders
 //	maxwell bench --addr A ...       load a milter and measure it
 //	maxwell config check FILE        validate a configuration file
 //	maxwell templates check DIR      validate DSN templates
@@ -45,8 +45,8 @@ const usage = `usage:
                                    check SPF for a client as maxwell would
   maxwell greylist list|allow|delete|stats|expire [-c FILE] [flags]
                                    look at and change the greylist
-  maxwell blacklist list|delete [-c FILE] [--ip A]
-                                   the IPs banned for demerits
+  maxwell blacklist list|add|delete [-c FILE] [--ip A | --sender S]
+                                   IPs banned for demerits, blacklisted senders
   maxwell bench --addr A [-n N] [-c C] [flags]
                                    load a milter (maxwell or another) and measure it
   maxwell config check FILE        validate a configuration file

@@ -29,6 +29,7 @@ type Config struct {
 	Greylist       Greylist       `toml:"greylist"`
 	Store          Store          `toml:"store"`
 	CBV            CBV            `toml:"cbv"`
+	Whitelist      Whitelist      `toml:"whitelist"`
 	DNS            DNS            `toml:"dns"`
 	Log            Log            `toml:"log"`
 }
@@ -157,6 +158,15 @@ type Store struct {
 	ExpireBatch    int      `toml:"expire_batch"`
 }
 
+// Whitelist is the [whitelist] section: bms.py's auto-whitelist of
+// the people internal users write to ([dspam] whitelist_senders there),
+// and the local sender blacklist.
+type Whitelist struct {
+	Senders       []string `toml:"senders"`
+	TTL           Duration `toml:"ttl"`
+	BlacklistFile string   `toml:"blacklist_file"`
+}
+
 // CBV is the [cbv] section: call-back verifications and explanatory DSNs.
 type CBV struct {
 	TemplatesDir   string   `toml:"templates_dir"`
@@ -258,6 +268,7 @@ func Default() *Config {
 			ExpireInterval: Duration(10 * time.Minute),
 			ExpireBatch:    1000,
 		},
+		Whitelist: Whitelist{TTL: Duration(60 * 24 * time.Hour)},
 		CBV: CBV{
 			Port:           25,
 			ConnectTimeout: Duration(20 * time.Second),
@@ -384,6 +395,7 @@ func (c *Config) validate() []problem {
 	ps = append(ps, c.Greylist.validate()...)
 	ps = append(ps, c.Store.validate()...)
 	positive("milter.ban_time", c.Milter.BanTime)
+	positive("whitelist.ttl", c.Whitelist.TTL)
 	if c.Milter.MaxDemerits < 0 {
 		ps = append(ps, problem{"milter.max_demerits", "must not be negative (0 turns banning off)"})
 	}
