@@ -25,7 +25,7 @@ import (
 // no unknown commands, and header fields and body chunks are judged at
 // the end, so they need no reply each.
 const (
-	wantActions  = milter.OptAddHeader | milter.OptChangeHeader | milter.OptChangeBody | milter.OptSetMacros
+	wantActions  = milter.OptAddHeader | milter.OptChangeHeader | milter.OptChangeBody | milter.OptAddRcpt | milter.OptRemoveRcpt | milter.OptSetMacros
 	wantProtocol = milter.OptNoUnknown | milter.OptNoHeaderReply | milter.OptNoBodyReply
 )
 
@@ -253,10 +253,12 @@ func (m *session) canDefang(d policy.Decision, mod milter.Modifier) bool {
 // editAction is the milter action each kind of edit needs the MTA to
 // have offered.
 var editAction = map[policy.EditKind]milter.OptAction{
-	policy.InsertHeader: milter.OptAddHeader,
-	policy.DeleteHeader: milter.OptChangeHeader,
-	policy.ChangeHeader: milter.OptChangeHeader,
-	policy.ReplaceBody:  milter.OptChangeBody,
+	policy.InsertHeader:    milter.OptAddHeader,
+	policy.DeleteHeader:    milter.OptChangeHeader,
+	policy.ChangeHeader:    milter.OptChangeHeader,
+	policy.ReplaceBody:     milter.OptChangeBody,
+	policy.AddRecipient:    milter.OptAddRcpt,
+	policy.DeleteRecipient: milter.OptRemoveRcpt,
 }
 
 // edit applies a decision's message edits (only allowed at end of message).
@@ -277,6 +279,10 @@ func (m *session) edit(d policy.Decision, mod milter.Modifier) error {
 			err = mod.ChangeHeader(e.Index, e.Name, e.Value)
 		case policy.ReplaceBody:
 			err = replaceBody(mod, e.Body)
+		case policy.AddRecipient:
+			err = mod.AddRecipient(e.Name, "")
+		case policy.DeleteRecipient:
+			err = mod.DeleteRecipient(e.Name)
 		}
 		if err != nil {
 			return err

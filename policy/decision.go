@@ -79,10 +79,12 @@ type EditKind int
 
 // The message changes maxwell makes.
 const (
-	InsertHeader EditKind = iota // insert Name: Value at position Index (0 = top)
-	DeleteHeader                 // delete the Index-th (from 1) field called Name
-	ChangeHeader                 // set the Index-th (from 1) field called Name to Value
-	ReplaceBody                  // replace the body with what Body writes
+	InsertHeader    EditKind = iota // insert Name: Value at position Index (0 = top)
+	DeleteHeader                    // delete the Index-th (from 1) field called Name
+	ChangeHeader                    // set the Index-th (from 1) field called Name to Value
+	ReplaceBody                     // replace the body with what Body writes
+	AddRecipient                    // add Name as a recipient
+	DeleteRecipient                 // remove the recipient Name
 )
 
 // Edit is one message change.

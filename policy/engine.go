@@ -84,6 +84,8 @@ type Engine struct {
 
 	whitelistSenders addrSet
 	senderBlacklist  addrSet
+	wiretapUsers     addrSet
+	wiretapDiscard   addrSet
 
 	mimeOptions mime.Options
 
@@ -141,6 +143,7 @@ func New(cfg *config.Config, res *resolver.Resolver, log *maillog.Logger, diag *
 	}
 	e.blockForward = newAddrSet(cfg.Defang.BlockForward)
 	e.whitelistSenders = newAddrSet(cfg.Whitelist.Senders)
+	e.wiretapUsers, e.wiretapDiscard = newAddrSet(cfg.Wiretap.Users), newAddrSet(cfg.Wiretap.Discard)
 	if e.senderBlacklist, err = loadAddrFile(cfg.Whitelist.BlacklistFile); err != nil {
 		return nil, fmt.Errorf("whitelist.blacklist_file: %w", err)
 	}
@@ -199,6 +202,7 @@ var builtinChecks = []Check{
 	{"supply sender", StageEOM, supplySender},
 	{"hide path", StageEOM, hidePath},
 	{"learn correspondents", StageEOM, learnCorrespondents},
+	{"wiretap", StageEOM, wiretap},
 	{"greylist header", StageEOM, addGreylistHeader},
 }
 

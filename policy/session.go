@@ -327,7 +327,7 @@ func (s *Session) AddEdit(e Edit) {
 // deletions first, last field first (Sendmail keeps the indexes of the
 // other fields, Postfix shifts them); then the fields inserted at the
 // top, in reverse, since each goes above the one before; then changed
-// fields, then the body.
+// fields, recipients, then the body.
 func orderEdits(edits []Edit) []Edit {
 	out := make([]Edit, 0, len(edits))
 	for i := len(edits) - 1; i >= 0; i-- {
@@ -340,7 +340,7 @@ func orderEdits(edits []Edit) []Edit {
 			out = append(out, edits[i])
 		}
 	}
-	for _, kind := range []EditKind{ChangeHeader, ReplaceBody} { // the body last: MTAs want it in one go
+	for _, kind := range []EditKind{ChangeHeader, DeleteRecipient, AddRecipient, ReplaceBody} { // the body last: MTAs want it in one go
 		for _, e := range edits {
 			if e.Kind == kind {
 				out = append(out, e)

@@ -30,6 +30,7 @@ type Config struct {
 	Store          Store          `toml:"store"`
 	CBV            CBV            `toml:"cbv"`
 	Whitelist      Whitelist      `toml:"whitelist"`
+	Wiretap        Wiretap        `toml:"wiretap"`
 	DNS            DNS            `toml:"dns"`
 	Log            Log            `toml:"log"`
 }
@@ -167,6 +168,18 @@ type Whitelist struct {
 	BlacklistFile string   `toml:"blacklist_file"`
 }
 
+// Wiretap is the [wiretap] section, with bms.py's keys: copies of mail
+// to or from some users, discarded outgoing mail, smart aliases and the
+// archive.
+type Wiretap struct {
+	Users      []string   `toml:"users"`
+	Dest       string     `toml:"dest"`
+	Blind      bool       `toml:"blind"`
+	Discard    []string   `toml:"discard"`
+	Archive    string     `toml:"archive"`
+	SmartAlias [][]string `toml:"smart_alias"`
+}
+
 // CBV is the [cbv] section: call-back verifications and explanatory DSNs.
 type CBV struct {
 	TemplatesDir   string   `toml:"templates_dir"`
@@ -269,6 +282,7 @@ func Default() *Config {
 			ExpireBatch:    1000,
 		},
 		Whitelist: Whitelist{TTL: Duration(60 * 24 * time.Hour)},
+		Wiretap:   Wiretap{Blind: true},
 		CBV: CBV{
 			Port:           25,
 			ConnectTimeout: Duration(20 * time.Second),
@@ -396,6 +410,14 @@ func (c *Config) validate() []problem {
 	ps = append(ps, c.Store.validate()...)
 	positive("milter.ban_time", c.Milter.BanTime)
 	positive("whitelist.ttl", c.Whitelist.TTL)
+	for _, a := range c.Wiretap.SmartAlias {
+		if len(a) < 3 {
+			ps = append(ps, problem{"wiretap.smart_alias", fmt.Sprintf("%q: want [sender or @domain, recipient, destination, ...]", a)})
+		}
+	}
+	if d := c.Wiretap.Dest; d != "" && (!strings.Contains(d, "@") || strings.ContainsAny(d, " <>\r\n")) {
+		ps = append(ps, problem{"wiretap.dest", fmt.Sprintf("%q is not an address", d)})
+	}
 	if c.Milter.MaxDemerits < 0 {
 		ps = append(ps, problem{"milter.max_demerits", "must not be negative (0 turns banning off)"})
 	}
