@@ -25,6 +25,7 @@ import (
 	"github.com/maxwell-milter/maxwell/internal/mtaclient"
 	"github.com/maxwell-milter/maxwell/mime"
 	"github.com/maxwell-milter/maxwell/policy"
+	"github.com/maxwell-milter/maxwell/store"
 )
 
 const testConfig = `
@@ -582,5 +583,87 @@ func TestProgressDuringCallback(t *testing.T) {
 	}
 	if !strings.Contains(env.Log.String(), "status=accepted") {
 		t.Errorf("the call-back was not made:\n%s", env.Log)
+	}
+}
+
+// bms.py's remaining features over the protocol, on one engine with an
+// SQLite store: recipient changes and header edits reach the MTA as
+// milter actions, refusals as replies, and the auto-whitelist learnt
+// from an outgoing message spares the answer.
+func TestBmsFeaturesOverTheProtocol(t *testing.T) {
+	dir := t.TempDir()
+	env := enginetest.New(t, fmt.Sprintf(`
+[milter]
+internal_connect = ["192.0.2.0/24"]
+internal_domains = ["example.org"]
+connection_header = ""
+datadir = %q
+[spf]
+headers = []
+supply_sender = true
+[defang]
+spam_words = ["$$$"]
+[greylist]
+enabled = false
+[whitelist]
+senders = ["boss@example.org"]
+[wiretap]
+users = ["suspect@example.org"]
+dest = "audit@example.org"
+blind = false
+smart_alias = [["@sender.example", "sales@example.org", "ann@example.org"]]
+[dns]
+timeout = "1s"
+`, dir), append(testZone, `sender.example. TXT "v=spf1 ip4:198.51.100.0/24 -all"`)...)
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "s.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	env.Engine.UseStore(st)
+	addr := start(t, env)
+	internal := policy.ConnInfo{IP: netip.MustParseAddr("192.0.2.7")}
+	send := func(ci policy.ConnInfo, from, rcpt string, hs ...policy.Header) mtaclient.Result {
+		r, err := mtaclient.Send("tcp", addr, policy.Transaction{Conn: ci, Helo: "mail.sender.example",
+			Mail: policy.MailInfo{Sender: from}, Rcpts: []string{rcpt}, Headers: hs}, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	mods := func(r mtaclient.Result) string {
+		var out []string
+		for _, m := range r.Mods {
+			switch m.Type {
+			case milter.ActionAddRcpt:
+				out = append(out, "+"+m.Rcpt)
+			case milter.ActionDelRcpt:
+				out = append(out, "-"+m.Rcpt)
+			case milter.ActionInsertHeader, milter.ActionAddHeader:
+				out = append(out, m.HeaderName+": "+m.HeaderValue)
+			}
+		}
+		return strings.Join(out, " ")
+	}
+	h := func(n, v string) policy.Header { return policy.Header{Name: n, Value: v} }
+
+	if got := mods(send(external, "alice@sender.example", "sales@example.org", h("From", "alice@sender.example"))); got != "-<sales@example.org> +<ann@example.org>" {
+		t.Errorf("smart alias: %q", got)
+	}
+	if got := mods(send(external, "alice@sender.example", "suspect@example.org", h("From", "alice@sender.example"))); got != "Cc: audit@example.org +<audit@example.org>" {
+		t.Errorf("wiretap: %q", got)
+	}
+	if got := mods(send(external, "alice@sender.example", "bob@example.org", h("From", `"Bank" <service@bank.example>`))); got != "Sender: <alice@sender.example>" {
+		t.Errorf("supply_sender: %q", got)
+	}
+	wantReply(t, "short Message-ID", send(external, "alice@sender.example", "bob@example.org", h("Message-ID", "<>")), 550, "Message-ID too short")
+	// The boss writes to a partner; the partner's answer, with a Subject
+	// that would otherwise be refused, gets through.
+	if r := send(internal, "boss@example.org", "partner@sender.example"); !r.Accepted() {
+		t.Fatalf("outgoing: %v", r.Action)
+	}
+	wantReply(t, "spam word from a stranger", send(external, "stranger@sender.example", "boss@example.org", h("Subject", "$$$")), 550, "That subject is not allowed")
+	if r := send(external, "partner@sender.example", "boss@example.org", h("Subject", "$$$")); !r.Accepted() {
+		t.Errorf("answer from an auto-whitelisted correspondent: %v", r.Action)
 	}
 }
