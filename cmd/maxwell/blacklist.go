@@ -55,18 +55,12 @@ func blacklistCmd(args []string) int {
 			return exitUsage
 		}
 	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return exitUsage
-	}
-	ctx := context.Background()
-	st, err := openStore(ctx, cfg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "maxwell blacklist:", err)
-		return exitFailure
+	cfg, st, status := adminStore("blacklist", *path)
+	if st == nil {
+		return status
 	}
 	defer st.Close()
+	ctx := context.Background()
 	switch args[0] {
 	case "add":
 		now := time.Now()

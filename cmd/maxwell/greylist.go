@@ -107,18 +107,12 @@ func greylistCmd(args []string) int {
 	if err := f.fs.Parse(args[1:]); err != nil || f.fs.NArg() > 0 {
 		return exitUsage
 	}
-	cfg, err := loadConfig(*f.config)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return exitUsage
-	}
-	ctx := context.Background()
-	st, err := openStore(ctx, cfg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "maxwell greylist:", err)
-		return exitFailure
+	cfg, st, status := adminStore("greylist", *f.config)
+	if st == nil {
+		return status
 	}
 	defer st.Close()
+	ctx := context.Background()
 	if err := run(ctx, st, cfg, f); err != nil {
 		fmt.Fprintln(os.Stderr, "maxwell greylist "+name+":", err)
 		if _, usage := err.(usageError); usage {

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/maxwell-milter/maxwell/internal/config"
@@ -16,6 +18,23 @@ func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
 		return store.OpenPostgres(ctx, cfg.Store.DSN, cfg.Store.Timeout.D())
 	}
 	return store.OpenSQLite(ctx, cfg.StorePath(), cfg.Store.Timeout.D())
+}
+
+// adminStore loads the configuration at path and opens the store it
+// names, for the admin commands; on failure it says why and returns the
+// exit status.
+func adminStore(command, path string) (*config.Config, store.Store, int) {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return nil, nil, exitUsage
+	}
+	st, err := openStore(context.Background(), cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "maxwell %s: %v\n", command, err)
+		return nil, nil, exitFailure
+	}
+	return cfg, st, exitOK
 }
 
 // expireAll removes everything expired at now, batch rows at a time, with
