@@ -1,6 +1,7 @@
 package main
 
 import (
+	"compress/gzip"
 	"context"
 	"io"
 	"log/slog"
@@ -216,5 +217,19 @@ func TestTemplatesCheck(t *testing.T) {
 	code, _, errs := capture(t, func() int { return run([]string{"templates", "check", dir}) })
 	if code != exitUsage || !strings.Contains(errs, "fail.txt") || !strings.Contains(errs, "Sendr") || !strings.Contains(errs, "softfial.txt: not a DSN template") {
 		t.Errorf("bad dir: status %d\n%s", code, errs)
+	}
+}
+
+// maxwell report reads gzipped logs as well as plain ones.
+func TestReportGzip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mail.log.gz")
+	f, _ := os.Create(path)
+	zw := gzip.NewWriter(f)
+	zw.Write([]byte("2026-11-23T10:00:00Z conn=1 event=connect ip=192.0.2.1\n2026-11-23T10:00:01Z conn=1 event=eom action=accept\n"))
+	zw.Close()
+	f.Close()
+	code, out, errs := capture(t, func() int { return run([]string{"report", path}) })
+	if code != exitOK || !strings.Contains(out, "total            1         0         1") {
+		t.Errorf("status %d\n%s%s", code, out, errs)
 	}
 }

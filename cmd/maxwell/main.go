@@ -5,6 +5,7 @@
 //	maxwell spf --ip A --helo H ...  check SPF as maxwell would
 //	maxwell greylist COMMAND ...     list, allow, delete greylist entries; stats; expire
 //	maxwell blacklist list|add|delete  banned IPs and senders
+//	maxwell report [FILE ...]        sum up mail logs
 //	maxwell bench --addr A ...       load a milter and measure it
 //	maxwell config check FILE        validate a configuration file
 //	maxwell templates check DIR      validate DSN templates
@@ -47,6 +48,8 @@ const usage = `usage:
                                    look at and change the greylist
   maxwell blacklist list|add|delete [-c FILE] [--ip A | --sender S]
                                    IPs banned for demerits, blacklisted senders
+  maxwell report [--json | --html FILE] [FILE ...]
+                                   sum up mail logs (plain or .gz; stdin by default)
   maxwell bench --addr A [-n N] [-c C] [flags]
                                    load a milter (maxwell or another) and measure it
   maxwell config check FILE        validate a configuration file
@@ -76,6 +79,8 @@ func run(args []string) int {
 		return greylistCmd(args[1:])
 	case "bench":
 		return benchCmd(args[1:])
+	case "report":
+		return reportCmd(args[1:])
 	case "blacklist":
 		return blacklistCmd(args[1:])
 	case "config":

@@ -1,0 +1,174 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteText prints the report as tables.
+func (r *Report) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "day\tconnections\tmessages\taccepted\trejected\ttempfailed\tgreylisted\tdefanged\trefused\t")
+	row := func(name string, c *Counts) {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.0f%%\t\n", name, c.Connections, c.Messages, c.Accepted,
+			c.Rejected, c.Tempfailed, c.Greylisted, c.Defanged, 100*c.RefusedShare())
+	}
+	for _, day := range r.dayNames() {
+		row(day, r.Days[day])
+	}
+	row("total", &r.Total)
+	tw.Flush()
+	fmt.Fprintf(w, "\ndecisions by tag: %s\n", countList(r.Total.ByTag))
+	if len(r.Total.CBV) > 0 {
+		fmt.Fprintf(w, "call-backs: %s\n", countList(r.Total.CBV))
+	}
+	g := r.Greylist
+	fmt.Fprintf(w, "greylisting: %d new triplets, %d passed later, %.0f%% never retried; delays of the passed: %s\n",
+		g.Triplets, g.Passed, 100*g.NeverRetried, delayList(g.Delays))
+	for _, t := range []struct {
+		title string
+		list  []Count
+	}{{"top clients", r.TopClients}, {"top sender domains", r.TopDomains}, {"top reasons", r.TopReasons}} {
+		fmt.Fprintf(w, "\n%s\n", t.title)
+		for _, c := range t.list {
+			fmt.Fprintf(w, "%8d  %s\n", c.N, c.Key)
+		}
+	}
+	fmt.Fprintf(w, "\n%d lines read", r.Lines)
+	if r.Unparsed > 0 {
+		fmt.Fprintf(w, ", %d not understood, the first: %q", r.Unparsed, r.FirstBad)
+	}
+	_, err := fmt.Fprintln(w)
+	return err
+}
+
+// WriteJSON prints the report as one JSON document.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+func (r *Report) dayNames() []string {
+	days := make([]string, 0, len(r.Days))
+	for d := range r.Days {
+		days = append(days, d)
+	}
+	sort.Strings(days)
+	return days
+}
+
+func countList(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
+	}
+	return strings.Join(parts, " ")
+}
+
+func delayList(m map[string]int) string {
+	var parts []string
+	for _, b := range delayBuckets {
+		if n := m[b.name]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", b.name, n))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// bar is one bar of a chart.
+type bar struct {
+	Label  string
+	N      int
+	Y      int // top of the bar's row
+	Width  int // in pixels
+	TextAt int
+}
+
+// bars lays out a horizontal bar chart of counts.
+func bars(list []Count) []bar {
+	max := 1
+	for _, c := range list {
+		max = maxInt(max, c.N)
+	}
+	out := make([]bar, len(list))
+	for i, c := range list {
+		w := c.N * 400 / max
+		out[i] = bar{Label: c.Key, N: c.N, Y: i * 22, Width: maxInt(w, 1), TextAt: 210 + maxInt(w, 1) + 6}
+	}
+	return out
+}
+
+func maxInt(a, b int) int {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// WriteHTML writes one self-contained page: the tables, and bar charts
+// in inline SVG of decisions per day and per hour, tags and reasons. No
+// script, no style sheet or font from elsewhere.
+func (r *Report) WriteHTML(w io.Writer) error {
+	var text strings.Builder
+	r.WriteText(&text)
+	var perDay, perHour []Count
+	for _, d := range r.dayNames() {
+		c := r.Days[d]
+		perDay = append(perDay, Count{d, c.Rejected + c.Tempfailed})
+	}
+	hours := make([]string, 0, len(r.Hours))
+	for h := range r.Hours {
+		hours = append(hours, h)
+	}
+	sort.Strings(hours)
+	for _, h := range hours {
+		perHour = append(perHour, Count{h + ":00", r.Hours[h]})
+	}
+	var tags []Count
+	for k, v := range r.Total.ByTag {
+		tags = append(tags, Count{k, v})
+	}
+	sort.Slice(tags, func(i, j int) bool { return tags[i].N > tags[j].N || tags[i].N == tags[j].N && tags[i].Key < tags[j].Key })
+	charts := []struct {
+		Title string
+		Bars  []bar
+	}{
+		{"Refusals per day", bars(perDay)},
+		{"Decisions per hour", bars(perHour)},
+		{"Decisions by tag", bars(tags)},
+		{"Top reasons", bars(r.TopReasons)},
+	}
+	return page.Execute(w, map[string]any{"Text": text.String(), "Charts": charts, "Total": r.Total,
+		"Refused": fmt.Sprintf("%.0f%%", 100*r.Total.RefusedShare())})
+}
+
+var page = template.Must(template.New("report").Funcs(template.FuncMap{
+	"height": func(bs []bar) int { return len(bs)*22 + 4 },
+}).Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"/><title>maxwell report</title>
+<style>body{font-family:sans-serif;margin:2em}pre{background:#f4f4f4;padding:1em}svg text{font-size:12px}</style>
+</head><body>
+<h1>maxwell report</h1>
+<p>{{.Total.Messages}} messages from {{.Total.Connections}} connections; {{.Total.Accepted}} accepted, {{.Total.Rejected}} rejected, {{.Total.Tempfailed}} deferred: {{.Refused}} refused.</p>
+{{range .Charts}}<h2>{{.Title}}</h2>
+<svg xmlns="http://www.w3.org/2000/svg" width="720" height="{{height .Bars}}" role="img" aria-label="{{.Title}}">
+{{range .Bars}}<text x="0" y="{{.Y}}" dy="15">{{.Label}}</text><rect x="210" y="{{.Y}}" width="{{.Width}}" height="18" fill="#4a7ab5"/><text x="{{.TextAt}}" y="{{.Y}}" dy="15">{{.N}}</text>
+{{end}}</svg>
+{{end}}<h2>Figures</h2>
+<pre>{{.Text}}</pre>
+</body></html>
+`))

@@ -1,0 +1,206 @@
+// Package report reads maxwell's mail log and sums it up: per day and in
+// all, what came, what was accepted, refused (by tag and reason),
+// greylisted and passed later, defanged, called back; the busiest
+// clients, sender domains and reasons. It streams: memory grows with the
+// number of distinct keys counted, not with the number of lines.
+package report
+
+import (
+	"bufio"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/maxwell-milter/maxwell/internal/maillog"
+)
+
+// Counts are the figures of one day, or of the whole log.
+type Counts struct {
+	Connections int            `json:"connections"`
+	Messages    int            `json:"messages"`
+	Accepted    int            `json:"accepted"`
+	Rejected    int            `json:"rejected"`
+	Tempfailed  int            `json:"tempfailed"`
+	Greylisted  int            `json:"greylisted"` // deferrals by greylisting
+	Defanged    int            `json:"defanged"`   // attachments replaced
+	ByTag       map[string]int `json:"by_tag"`     // decisions by tag
+	CBV         map[string]int `json:"cbv"`        // call-backs by status
+}
+
+// RefusedShare is the part of the answered messages and recipients that
+// was refused, for good or for now.
+func (c *Counts) RefusedShare() float64 {
+	if n := c.Accepted + c.Rejected + c.Tempfailed; n > 0 {
+		return float64(c.Rejected+c.Tempfailed) / float64(n)
+	}
+	return 0
+}
+
+// Greylist is what greylisting did over the log.
+type Greylist struct {
+	Triplets     int            `json:"triplets"`      // new triplets deferred
+	Passed       int            `json:"passed"`        // of those, retried and passed
+	NeverRetried float64        `json:"never_retried"` // share of new triplets not seen again
+	Delays       map[string]int `json:"delays"`        // passed triplets by delay bucket
+}
+
+// Report is the whole summary.
+type Report struct {
+	Total      Counts             `json:"total"`
+	Days       map[string]*Counts `json:"days"`
+	Hours      map[string]int     `json:"decisions_per_hour"` // "2006-01-02T15" → decisions
+	Greylist   Greylist           `json:"greylist"`
+	TopClients []Count            `json:"top_clients"`
+	TopDomains []Count            `json:"top_sender_domains"`
+	TopReasons []Count            `json:"top_reasons"`
+	Lines      int                `json:"lines"`
+	Unparsed   int                `json:"unparsed_lines"`
+	FirstBad   string             `json:"first_unparsed,omitempty"`
+}
+
+// Count is a key and how often it came.
+type Count struct {
+	Key string `json:"key"`
+	N   int    `json:"n"`
+}
+
+// delayBuckets name the delays passed triplets waited.
+var delayBuckets = []struct {
+	name string
+	max  time.Duration
+}{{"under 5m", 5 * time.Minute}, {"5-15m", 15 * time.Minute}, {"15m-1h", time.Hour}, {"1-6h", 6 * time.Hour}, {"over 6h", 1 << 62}}
+
+// Read sums up a mail log; year dates syslog lines, which carry none.
+func Read(r io.Reader, year int, top int) (*Report, error) {
+	rep := &Report{Days: map[string]*Counts{}, Hours: map[string]int{}, Greylist: Greylist{Delays: map[string]int{}}}
+	rep.Total = newCounts()
+	clients, domains, reasons := map[string]int{}, map[string]int{}, map[string]int{}
+	newTriplets, passed := map[string]bool{}, map[string]bool{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		rep.Lines++
+		l, ok := maillog.ParseLine(sc.Text(), year)
+		if !ok {
+			if strings.TrimSpace(sc.Text()) != "" {
+				rep.Unparsed++
+				if rep.FirstBad == "" {
+					rep.FirstBad = sc.Text()
+				}
+			}
+			continue
+		}
+		day := "unknown"
+		if !l.Time.IsZero() {
+			day = l.Time.UTC().Format("2006-01-02")
+		}
+		d := rep.Days[day]
+		if d == nil {
+			c := newCounts()
+			d = &c
+			rep.Days[day] = d
+		}
+		f := l.Fields
+		add := func(fn func(c *Counts)) { fn(&rep.Total); fn(d) }
+		switch l.Event {
+		case "connect":
+			add(func(c *Counts) { c.Connections++ })
+			clients[f["ip"]]++
+		case "mail from":
+			add(func(c *Counts) { c.Messages++ })
+			if _, dom, ok := strings.Cut(f["from"], "@"); ok {
+				domains[strings.ToLower(dom)]++
+			} else if f["from"] == "" {
+				domains["<>"]++
+			}
+		case "eom":
+			add(func(c *Counts) { c.Accepted++ })
+		case "decision":
+			code, _ := strconv.Atoi(f["code"])
+			tag := f["tag"]
+			add(func(c *Counts) {
+				c.ByTag[tag]++
+				switch {
+				case code >= 500 || tag == "REJECT" && code == 0:
+					c.Rejected++
+				case code >= 400 || tag == "TEMPFAIL" || tag == "GREYLISTED":
+					c.Tempfailed++
+				}
+				if tag == "GREYLISTED" {
+					c.Greylisted++
+				}
+			})
+			reasons[reasonKind(f["reason"])]++
+			if !l.Time.IsZero() {
+				rep.Hours[l.Time.UTC().Format("2006-01-02T15")]++
+			}
+		case "defang":
+			add(func(c *Counts) { c.Defanged++ })
+		case "cbv":
+			if st := f["status"]; st != "pending" {
+				add(func(c *Counts) { c.CBV[st]++ })
+			}
+		case "greylist":
+			key := f["client"] + " " + f["sender"] + " " + f["rcpt"]
+			switch f["step"] {
+			case "new", "restart":
+				newTriplets[key] = true
+			case "pass":
+				passed[key] = true
+				secs, _ := strconv.Atoi(f["delay"])
+				for _, b := range delayBuckets {
+					if time.Duration(secs)*time.Second < b.max {
+						rep.Greylist.Delays[b.name]++
+						break
+					}
+				}
+			}
+		}
+	}
+	rep.Greylist.Triplets, rep.Greylist.Passed = len(newTriplets), 0
+	for k := range newTriplets {
+		if passed[k] {
+			rep.Greylist.Passed++
+		}
+	}
+	if rep.Greylist.Triplets > 0 {
+		rep.Greylist.NeverRetried = 1 - float64(rep.Greylist.Passed)/float64(rep.Greylist.Triplets)
+	}
+	rep.TopClients, rep.TopDomains, rep.TopReasons = topN(clients, top), topN(domains, top), topN(reasons, top)
+	return rep, sc.Err()
+}
+
+func newCounts() Counts { return Counts{ByTag: map[string]int{}, CBV: map[string]int{}} }
+
+// reasonKind is a reason without its particulars: "SPF fail: -all" is
+// "SPF fail", "greylisted 192.0.2.0/24 a@b c@d" is "greylisted".
+func reasonKind(r string) string {
+	if k, _, ok := strings.Cut(r, ":"); ok {
+		return k
+	}
+	words := strings.Fields(r)
+	for i, w := range words {
+		if strings.ContainsAny(w, "@./0123456789") {
+			words = words[:i]
+			break
+		}
+	}
+	if len(words) == 0 {
+		return r
+	}
+	return strings.Join(words, " ")
+}
+
+func topN(m map[string]int, n int) []Count {
+	out := make([]Count, 0, len(m))
+	for k, v := range m {
+		out = append(out, Count{k, v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].N > out[j].N || out[i].N == out[j].N && out[i].Key < out[j].Key })
+	if len(out) > n {
+		out = out[:n]
+	}
+	return out
+}
