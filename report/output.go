@@ -142,7 +142,9 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	for k, v := range r.Total.ByTag {
 		tags = append(tags, Count{k, v})
 	}
-	sort.Slice(tags, func(i, j int) bool { return tags[i].N > tags[j].N || tags[i].N == tags[j].N && tags[i].Key < tags[j].Key })
+	sort.Slice(tags, func(i, j int) bool {
+		return tags[i].N > tags[j].N || tags[i].N == tags[j].N && tags[i].Key < tags[j].Key
+	})
 	charts := []struct {
 		Title string
 		Bars  []bar
