@@ -138,13 +138,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	for _, h := range hours {
 		perHour = append(perHour, Count{h + ":00", r.Hours[h]})
 	}
-	var tags []Count
-	for k, v := range r.Total.ByTag {
-		tags = append(tags, Count{k, v})
-	}
-	sort.Slice(tags, func(i, j int) bool {
-		return tags[i].N > tags[j].N || tags[i].N == tags[j].N && tags[i].Key < tags[j].Key
-	})
+	tags := topN(r.Total.ByTag, len(r.Total.ByTag))
 	charts := []struct {
 		Title string
 		Bars  []bar
