@@ -4,7 +4,7 @@
 //	maxwell check [flags] FILE.eml   dry-run one message through the policy
 //	maxwell spf --ip A --helo H ...  check SPF as maxwell would
 //	maxwell greylist COMMAND ...     list, allow, delete greylist entries; stats; expire
-//	maxwell blacklist list|add|delete  banned IPs and senders
+//	maxwell blacklist COMMAND ...    banned IPs and blacklisted senders
 //	maxwell report [FILE ...]        sum up mail logs
 //	maxwell bench --addr A ...       load a milter and measure it
 //	maxwell config check FILE        validate a configuration file
