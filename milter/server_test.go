@@ -477,10 +477,7 @@ func TestDefangOverTheProtocol(t *testing.T) {
 			t.Fatal(err)
 		}
 		h, b := mime.SplitMessage(raw)
-		tx := policy.Transaction{Conn: external, Helo: "mail.sender.example", Mail: alice(), Rcpts: []string{"bob@example.org"}}
-		for _, f := range h {
-			tx.Headers = append(tx.Headers, policy.Header{Name: f.Name, Value: f.Value})
-		}
+		tx := policy.Transaction{Conn: external, Helo: "mail.sender.example", Mail: alice(), Rcpts: []string{"bob@example.org"}, Headers: h}
 		res, err := mtaclient.Send("tcp", addr, tx, b, opts...)
 		if err != nil {
 			t.Fatalf("%s: %v", file, err)

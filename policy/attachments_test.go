@@ -40,14 +40,12 @@ func corpusTx(t *testing.T, ip, file string) policy.Transaction {
 	}
 	h, body := mime.SplitMessage(raw)
 	tx := policy.Transaction{
-		Conn:  policy.ConnInfo{IP: netip.MustParseAddr(ip)},
-		Helo:  "mail.sender.example",
-		Mail:  policy.MailInfo{Sender: "alice@sender.example"},
-		Rcpts: []string{"bob@example.org"},
-		Body:  body,
-	}
-	for _, f := range h {
-		tx.Headers = append(tx.Headers, policy.Header{Name: f.Name, Value: f.Value})
+		Conn:    policy.ConnInfo{IP: netip.MustParseAddr(ip)},
+		Helo:    "mail.sender.example",
+		Mail:    policy.MailInfo{Sender: "alice@sender.example"},
+		Rcpts:   []string{"bob@example.org"},
+		Headers: h,
+		Body:    body,
 	}
 	return tx
 }

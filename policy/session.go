@@ -30,11 +30,10 @@ type MailInfo struct {
 	QueueID  string // macro i
 }
 
-// Header is one header field of the message.
-type Header struct {
-	Name  string
-	Value string // as received, folded
-}
+// Header is one header field of the message, value as received
+// (folded). It is the mime package's, so the fields the MTA sends go to
+// the attachment scan as they are.
+type Header = mime.Header
 
 // Limits on what a session keeps of a message's header, which the client
 // controls; the MTA usually enforces tighter ones.
@@ -78,11 +77,11 @@ type Message struct {
 	Rcpts []string // recipients so far
 	Rcpt  string   // the recipient being checked
 
-	Subjects    []string      // decoded Subject fields
-	header      []mime.Header // every field, as received (up to the limits below)
-	body        *spool.Spool  // nil until the first body chunk
-	bodyErr     error         // the spool failed (disk full, ...)
-	authResults int           // Authentication-Results fields so far
+	Subjects    []string     // decoded Subject fields
+	header      []Header     // every field, as received (up to the limits below)
+	body        *spool.Spool // nil until the first body chunk
+	bodyErr     error        // the spool failed (disk full, ...)
+	authResults int          // Authentication-Results fields so far
 	headerCount int
 	headerBytes int
 	headersCut  bool
@@ -199,7 +198,7 @@ func (s *Session) Header(name, value string) {
 	}
 	m.headerCount++
 	m.headerBytes += len(name) + len(value)
-	m.header = append(m.header, mime.Header{Name: name, Value: value})
+	m.header = append(m.header, Header{Name: name, Value: value})
 	if strings.EqualFold(name, "Authentication-Results") {
 		s.checkAuthResults(name, value)
 	}

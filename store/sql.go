@@ -57,12 +57,12 @@ const (
 	selectListed   = `SELECT expires FROM autowhitelist WHERE kind = $1 AND name = $2 AND listed <> 0`
 )
 
-// prepare prepares the queries every message runs: parsing the SQL again
+// prepare prepares the queries every connection or message runs: parsing the SQL again
 // for each would cost more than running it. It runs at open, before any
 // transaction holds SQLite's one connection.
 func (s *sqlStore) prepare(ctx context.Context) error {
 	s.stmts = map[string]*sql.Stmt{}
-	for _, q := range []string{s.selectEntry(), upsertEntry, insertNewEntry, selectListed} {
+	for _, q := range []string{s.selectEntry(), upsertEntry, insertNewEntry, selectListed, selectBanned, selectBans} {
 		st, err := s.db.PrepareContext(ctx, q)
 		if err != nil {
 			return s.wrap(err)
@@ -378,14 +378,19 @@ func (s *sqlStore) Ban(ctx context.Context, b Ban) error {
 	})
 }
 
-// inForce selects the bans not expired at $N.
-const inForce = `(expires = 0 OR expires > $%d)`
+// The ban queries: one key in force at $3 (asked at every connection
+// and message), and every ban of a kind ("" for all) in force at $2.
+const (
+	selectBanned = `SELECT kind, name, reason, created, expires FROM blacklist
+		WHERE kind = $1 AND name = $2 AND (expires = 0 OR expires > $3)`
+	selectBans = `SELECT kind, name, reason, created, expires FROM blacklist
+		WHERE ($1 = '' OR kind = $1) AND (expires = 0 OR expires > $2) ORDER BY kind, name`
+)
 
-func (s *sqlStore) bans(ctx context.Context, where string, args ...any) ([]Ban, error) {
+func (s *sqlStore) bans(ctx context.Context, query string, args ...any) ([]Ban, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	rows, err := s.db.QueryContext(ctx, `SELECT kind, name, reason, created, expires FROM blacklist WHERE `+where+
-		` ORDER BY kind, name`, args...)
+	rows, err := s.prepared(query).QueryContext(ctx, args...)
 	if err != nil {
 		return nil, s.wrap(err)
 	}
@@ -404,7 +409,7 @@ func (s *sqlStore) bans(ctx context.Context, where string, args ...any) ([]Ban, 
 }
 
 func (s *sqlStore) Banned(ctx context.Context, kind, key string, now time.Time) (*Ban, error) {
-	bs, err := s.bans(ctx, `kind = $1 AND name = $2 AND `+fmt.Sprintf(inForce, 3), kind, key, ms(now))
+	bs, err := s.bans(ctx, selectBanned, kind, key, ms(now))
 	if len(bs) == 0 {
 		return nil, err
 	}
@@ -412,7 +417,7 @@ func (s *sqlStore) Banned(ctx context.Context, kind, key string, now time.Time) 
 }
 
 func (s *sqlStore) Bans(ctx context.Context, kind string, now time.Time) ([]Ban, error) {
-	return s.bans(ctx, `($1 = '' OR kind = $1) AND `+fmt.Sprintf(inForce, 2), kind, ms(now))
+	return s.bans(ctx, selectBans, kind, ms(now))
 }
 
 func (s *sqlStore) Unban(ctx context.Context, kind, key string) (bool, error) {

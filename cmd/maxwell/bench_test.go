@@ -36,10 +36,7 @@ func BenchmarkLargeMessagesRSS(b *testing.B) {
 
 	h, body := mime.SplitMessage(mailgen.Multipart(size, 1))
 	tx := policy.Transaction{Conn: policy.ConnInfo{IP: netip.MustParseAddr("192.0.2.7")}, Helo: "pc.example.org",
-		Mail: policy.MailInfo{Sender: "alice@example.org"}, Rcpts: []string{"bob@example.org"}}
-	for _, f := range h {
-		tx.Headers = append(tx.Headers, policy.Header{Name: f.Name, Value: f.Value})
-	}
+		Mail: policy.MailInfo{Sender: "alice@example.org"}, Rcpts: []string{"bob@example.org"}, Headers: h}
 	b.SetBytes(int64(sessions * len(body)))
 	for b.Loop() {
 		var wg sync.WaitGroup

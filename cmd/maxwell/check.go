@@ -20,12 +20,6 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
-// transaction is the message and envelope given to maxwell check.
-type transaction struct {
-	policy.Transaction
-	body []byte
-}
-
 func check(args []string) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.Usage = func() {
@@ -55,7 +49,7 @@ func check(args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return exitUsage
 	}
-	var tx transaction
+	var tx policy.Transaction
 	tx.Helo, tx.Mail.Sender, tx.Rcpts, tx.Mail.AuthUser = *helo, *from, rcpts, *auth
 	tx.Conn.Hostname = "localhost"
 	if *ipText != "" {
@@ -65,7 +59,7 @@ func check(args []string) int {
 			return exitUsage
 		}
 	}
-	if err := tx.readMessage(fs.Arg(0)); err != nil {
+	if err := readMessage(&tx, fs.Arg(0)); err != nil {
 		fmt.Fprintf(os.Stderr, "maxwell check: %v\n", err)
 		return exitFailure
 	}
@@ -85,8 +79,7 @@ func check(args []string) int {
 		return exitUsage
 	}
 
-	tx.Transaction.Body = tx.body
-	out := eng.Run(tx.Transaction)
+	out := eng.Run(tx)
 	for _, r := range out.Stages {
 		fmt.Printf("%-22s %s\n", r.Stage, describe(r.Decision))
 	}
@@ -94,7 +87,7 @@ func check(args []string) int {
 	fmt.Printf("\n--- mail log\n%s", mailLog.String())
 	if out.Final.Action == policy.Accept || out.Final.Action == policy.Quarantine {
 		fmt.Print("\n--- message\n")
-		body := tx.body
+		body := tx.Body
 		if out.Body != nil {
 			body = out.Body
 		}
@@ -119,7 +112,7 @@ func describe(d policy.Decision) string {
 
 // readMessage reads the header and body of an RFC 5322 message, and takes
 // the envelope from it where the flags left it out.
-func (tx *transaction) readMessage(path string) error {
+func readMessage(tx *policy.Transaction, path string) error {
 	var r io.Reader = os.Stdin
 	if path != "-" {
 		f, err := os.Open(path)
@@ -134,7 +127,7 @@ func (tx *transaction) readMessage(path string) error {
 	if tx.Headers, err = readHeader(br); err != nil {
 		return err
 	}
-	if tx.body, err = io.ReadAll(br); err != nil {
+	if tx.Body, err = io.ReadAll(br); err != nil {
 		return err
 	}
 	if tx.Mail.Sender == "" {

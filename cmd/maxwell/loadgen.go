@@ -219,11 +219,7 @@ func benchMessages(f benchFlags) ([]benchMessage, error) {
 			return nil, err
 		}
 		h, body := mime.SplitMessage(raw)
-		m := benchMessage{body: body}
-		for _, x := range h {
-			m.headers = append(m.headers, policy.Header{Name: x.Name, Value: x.Value})
-		}
-		out = append(out, m)
+		out = append(out, benchMessage{h, body})
 	}
 	return out, nil
 }

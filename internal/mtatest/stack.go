@@ -22,9 +22,11 @@ type Stack struct {
 }
 
 // StartStack starts a Stack. config is maxwell's configuration, where
-// {port}, {dns} and {maillog} stand for the milter port, the DNS server's
-// address and the mail log file; domains are Postfix's relay_domains.
-// Everything stops when the test ends; if it failed, the logs are shown.
+// {port} stands for the milter port; the stack adds the [dns] section
+// (its DNS server, a 1s timeout, one attempt) and the [log] section (the
+// mail log file), so config has neither. domains are Postfix's
+// relay_domains. Everything stops when the test ends; if it failed, the
+// logs are shown.
 func StartStack(t *testing.T, config, domains string, zone ...string) *Stack {
 	t.Helper()
 	dir := t.TempDir()
@@ -36,7 +38,8 @@ func StartStack(t *testing.T, config, domains string, zone ...string) *Stack {
 	st := &Stack{DNS: dns, MailLog: filepath.Join(dir, "mail.log")}
 	port := FreePort(t)
 	cfg := filepath.Join(dir, "maxwell.toml")
-	text := strings.NewReplacer("{port}", fmt.Sprint(port), "{dns}", dns.Addr, "{maillog}", st.MailLog).Replace(config)
+	text := strings.Replace(config, "{port}", fmt.Sprint(port), -1) +
+		fmt.Sprintf("\n[dns]\nservers = [%q]\ntimeout = \"1s\"\nattempts = 1\n\n[log]\nmail_log = %q\n", dns.Addr, st.MailLog)
 	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -25,13 +25,6 @@ senders = ["pest@annoying.example"]
 
 [greylist]
 enabled = false  # t-03-postfix-greylist's subject
-
-[dns]
-servers = ["{dns}"]
-timeout = "1s"
-
-[log]
-mail_log = "{maillog}"
 `
 
 func TestPostfixBasic(t *testing.T) {

@@ -23,14 +23,6 @@ delayed_reject = false
 
 [greylist]
 enabled = false  # t-03-postfix-greylist's subject
-
-[dns]
-servers = ["{dns}"]
-timeout = "1s"
-attempts = 1
-
-[log]
-mail_log = "{maillog}"
 `
 
 func TestPostfixSPF(t *testing.T) {

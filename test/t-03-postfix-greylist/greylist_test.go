@@ -19,14 +19,6 @@ hostname = "mx.example.org"
 
 [greylist]
 delay = "2s"
-
-[dns]
-servers = ["{dns}"]
-timeout = "1s"
-attempts = 1
-
-[log]
-mail_log = "{maillog}"
 `
 
 func TestPostfixGreylist(t *testing.T) {

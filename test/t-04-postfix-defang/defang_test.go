@@ -21,14 +21,6 @@ hostname = "mx.example.org"
 
 [greylist]
 enabled = false  # t-03-postfix-greylist's subject
-
-[dns]
-servers = ["{dns}"]
-timeout = "1s"
-attempts = 1
-
-[log]
-mail_log = "{maillog}"
 `
 
 const message = "From: Alice <alice@sender.example>\r\n" +

@@ -30,14 +30,6 @@ access_file = %q
 [cbv]
 allow_private_mx = true  # the senders' mail server is on 127.0.0.1
 port = %d
-
-[dns]
-servers = ["{dns}"]
-timeout = "1s"
-attempts = 1
-
-[log]
-mail_log = "{maillog}"
 `
 
 func TestPostfixCallback(t *testing.T) {

@@ -21,14 +21,6 @@ enabled = false  # t-03-postfix-greylist's subject
 
 [wiretap]
 smart_alias = [["@sender.example", "sales@example.org", "ann@example.org"]]
-
-[dns]
-servers = ["{dns}"]
-timeout = "1s"
-attempts = 1
-
-[log]
-mail_log = "{maillog}"
 `
 
 func TestPostfixSmartAlias(t *testing.T) {

@@ -24,14 +24,6 @@ delayed_reject = false
 
 [greylist]
 delay = "1s"
-
-[dns]
-servers = ["{dns}"]
-timeout = "1s"
-attempts = 1
-
-[log]
-mail_log = "{maillog}"
 `
 
 const pif = "From: <alice@sender.example>\r\nSubject: pictures\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
