@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/maxwell-milter/maxwell/internal/config"
+
 	"github.com/maxwell-milter/maxwell/store"
 )
 
@@ -39,20 +41,48 @@ func (s *Session) offence(n int, why string) {
 	s.log("banned ip", "ip", s.Conn.IP, "demerits", s.demerits, "reason", why, "until", now.Add(s.e.cfg.Milter.BanTime.D()).UTC().Format(time.RFC3339))
 }
 
-// checkBanned refuses a client whose IP is banned, except on the
-// submission port (587): users whose home address was banned can still
-// send. bms.py delayed this rejection.
+// checkBanned refuses a client whose IP is banned for demerits. bms.py
+// delayed this rejection.
 func checkBanned(s *Session) (*Decision, error) {
-	if s.e.store == nil || !s.Conn.IP.IsValid() || s.Class&Trusted != 0 || s.Conn.DaemonPort == "587" {
-		return nil, nil
-	}
-	b, err := s.e.store.Banned(s.ctx, store.BanIP, s.Conn.IP.String(), s.e.now())
-	if err != nil {
-		s.e.diag.Warn("cannot read the ban list", "conn", s.ID, "error", err)
-		return nil, nil // the list is a convenience: mail goes on without it
-	}
+	b := s.ban(store.BanIP)
 	if b == nil {
 		return nil, nil
 	}
 	return delayable(reject(550, "5.7.1", "BANNED IP: "+b.Reason, "Banned for dictionary attacks")), nil
+}
+
+// checkBlacklisted answers a client that maxwell watch blacklisted for
+// hanging up after greylisting ([watch] answer), at connect: until it
+// has behaved for [watch] good_behaviour, it does not get as far as
+// greylisting again.
+func checkBlacklisted(s *Session) (*Decision, error) {
+	if s.Class&Internal != 0 {
+		return nil, nil // never greylisted, so never blacklisted by the watcher
+	}
+	b := s.ban(store.BanClient)
+	if b == nil {
+		return nil, nil
+	}
+	w := s.e.cfg.Watch
+	d := tempfail(421, "4.7.0", "blacklisted: "+b.Reason, w.Text)
+	if w.Answer == config.WatchReject {
+		d = reject(550, "5.7.1", "blacklisted: "+b.Reason, w.Text)
+	}
+	d.Tag = "BLACKLIST"
+	return d, nil
+}
+
+// ban returns the client's IP ban of a kind in force, nil if none. Trusted
+// relays and the submission port (587) are never banned: users whose home
+// address was banned can still send.
+func (s *Session) ban(kind string) *store.Ban {
+	if s.e.store == nil || !s.Conn.IP.IsValid() || s.Class&Trusted != 0 || s.Conn.DaemonPort == "587" {
+		return nil
+	}
+	b, err := s.e.store.Banned(s.ctx, kind, s.Conn.IP.String(), s.e.now())
+	if err != nil {
+		s.e.diag.Warn("cannot read the blacklist", "conn", s.ID, "kind", kind, "error", err)
+		return nil // the list is a convenience: mail goes on without it
+	}
+	return b
 }

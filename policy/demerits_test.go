@@ -2,6 +2,7 @@ package policy_test
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -93,5 +94,60 @@ func TestDemeritsAddUp(t *testing.T) {
 	s.Close()
 	if b, _ := st.Banned(context.Background(), store.BanIP, "203.0.113.9", time.Now()); b == nil || !strings.HasPrefix(b.Reason, "3 demerits") {
 		t.Errorf("ban after 3 SPF rejections: %+v", b)
+	}
+}
+
+// A client maxwell watch blacklisted is answered at connect, as [watch]
+// answer says, until its entry expires; internal clients and the
+// submission port are never refused.
+func TestBlacklistedClientAnsweredAtConnect(t *testing.T) {
+	for _, tc := range []struct {
+		answer   string
+		code     int
+		action   policy.Action
+		internal bool
+		port     string
+		refused  bool
+	}{
+		{answer: "tempfail", code: 421, action: policy.Tempfail, port: "25", refused: true},
+		{answer: "reject", code: 550, action: policy.Reject, port: "25", refused: true},
+		{answer: "tempfail", port: "587"},
+		{answer: "tempfail", port: "25", internal: true},
+	} {
+		internal := ""
+		if tc.internal {
+			internal = `internal_connect = ["198.51.100.7"]`
+		}
+		env := enginetest.New(t, fmt.Sprintf("[milter]\n%s\n[greylist]\nenabled = false\n[watch]\nanswer = %q\n[dns]\ntimeout = \"200ms\"\nattempts = 1\n", internal, tc.answer),
+			"7.100.51.198.in-addr.arpa. PTR mail.sender.example.", "mail.sender.example. A 198.51.100.7")
+		st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "s.db"), time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		c := &clock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+		env.Engine.UseStore(st)
+		env.Engine.SetClock(c.now)
+		st.Ban(context.Background(), store.Ban{Kind: store.BanClient, Key: "198.51.100.7", Reason: "greylisted, then lost connection after RCPT",
+			Created: c.t, Expires: c.t.Add(7 * 24 * time.Hour)})
+		run := func() policy.Outcome {
+			return env.Engine.Run(policy.Transaction{
+				Conn: policy.ConnInfo{IP: netip.MustParseAddr("198.51.100.7"), DaemonPort: tc.port}, Helo: "mail.sender.example",
+				Mail: policy.MailInfo{Sender: "joe@sender.example"}, Rcpts: []string{"bob@example.org"},
+			})
+		}
+		o := run()
+		refused := o.Final.Action == tc.action && o.Final.Code == tc.code && len(o.Stages) == 1 &&
+			strings.Contains(o.Final.Reply(), "Too many impolite connections")
+		if refused != tc.refused {
+			t.Errorf("%+v: %v %d %q after %d stages", tc, o.Final.Action, o.Final.Code, o.Final.Reply(), len(o.Stages))
+		}
+		if tc.refused && !strings.Contains(env.Log.String(), `tag=BLACKLIST reason="blacklisted: greylisted, then lost connection after RCPT"`) {
+			t.Errorf("%+v: no BLACKLIST decision in the log:\n%s", tc, env.Log)
+		}
+		c.t = c.t.Add(7*24*time.Hour + time.Second)
+		if o := run(); o.Final.Code == tc.code && tc.refused {
+			t.Errorf("%+v: still refused after the entry expired", tc)
+		}
 	}
 }

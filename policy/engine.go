@@ -182,6 +182,7 @@ var builtinChecks = []Check{
 	{"classify", StageConnect, checkClassify},
 	{"ptr", StageConnect, checkPTR},
 	{"banned", StageConnect, checkBanned},
+	{"blacklisted", StageConnect, checkBlacklisted},
 	{"helo numeric", StageHelo, checkHeloNumeric},
 	{"helo blacklist", StageHelo, checkHeloBlacklist},
 	{"missing helo", StageMail, checkMissingHelo},

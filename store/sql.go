@@ -114,6 +114,13 @@ func (s *sqlStore) wrap(err error) error {
 
 func (s *sqlStore) Close() error { return s.db.Close() }
 
+func (s *sqlStore) Ping(ctx context.Context) error {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	var v int
+	return s.wrap(s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v))
+}
+
 const entryColumns = `client, sender, rcpt, first_seen, last_seen, passed, expires, attempts, passes, delay_ms`
 
 func scanEntry(row interface{ Scan(...any) error }) (Entry, error) {

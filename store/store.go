@@ -59,6 +59,9 @@ type Store interface {
 	// Unban lifts a ban.
 	Unban(ctx context.Context, kind, key string) (bool, error)
 
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+
 	// Expire removes at most batch rows that expired before now from each
 	// kind of state and says how many it removed in all.
 	Expire(ctx context.Context, now time.Time, batch int) (int, error)
@@ -136,8 +139,9 @@ type CBVResult struct {
 
 // Blacklist kinds.
 const (
-	BanIP     = "ip"
-	BanSender = "sender"
+	BanIP     = "ip"     // an IP banned for demerits ([milter] max_demerits)
+	BanSender = "sender" // a sender refused (maxwell blacklist add --sender)
+	BanClient = "client" // an IP blacklisted by maxwell watch for impolite behaviour
 )
 
 // Ban is one blacklist entry.

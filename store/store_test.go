@@ -67,6 +67,7 @@ func TestConformance(t *testing.T) {
 		{"blacklist", testBlacklist},
 		{"expire in batches", testExpire},
 		{"reopen keeps state", testReopen},
+		{"ping", testPing},
 	}
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -414,5 +415,15 @@ func TestNewerSchemaRefused(t *testing.T) {
 	db.Close()
 	if _, err := store.OpenSQLite(ctx, path, time.Second); !errors.Is(err, store.ErrNewerSchema) {
 		t.Errorf("Open = %v, want ErrNewerSchema", err)
+	}
+}
+
+func testPing(t *testing.T, st store.Store, _ func() (store.Store, error)) {
+	if err := st.Ping(ctx); err != nil {
+		t.Errorf("Ping of an open store: %v", err)
+	}
+	st.Close()
+	if err := st.Ping(ctx); err == nil {
+		t.Error("Ping of a closed store succeeded")
 	}
 }

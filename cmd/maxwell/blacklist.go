@@ -15,10 +15,13 @@ import (
 
 const blacklistUsage = `usage: maxwell blacklist COMMAND [-c FILE] [flags]
   list    [--json]                   the bans in force: IPs banned for demerits
-                                     ([milter] max_demerits) and blacklisted senders
-  add     --ip A | --sender S [--reason R]
-                                     ban an IP (for [milter] ban_time) or a sender (until deleted)
-  delete  --ip A | --sender S        lift a ban
+                                     ([milter] max_demerits), clients blacklisted by
+                                     maxwell watch, and blacklisted senders
+  add     --ip A | --client A | --sender S [--reason R]
+                                     ban an IP (for [milter] ban_time), blacklist a client
+                                     (for [watch] good_behaviour) or a sender (until deleted)
+  delete  --ip A | --client A | --sender S
+                                     lift a ban
 The store is the one the configuration names; these commands work while
 the daemon runs, on every MX host sharing the store.
 `
@@ -32,27 +35,42 @@ func blacklistCmd(args []string) int {
 	fs.Usage = func() { fmt.Fprint(os.Stderr, blacklistUsage) }
 	path := configFlag(fs)
 	ip := fs.String("ip", "", "the banned `address`")
+	client := fs.String("client", "", "the blacklisted client `address`")
 	sender := fs.String("sender", "", "the banned sender `address`")
 	reason := fs.String("reason", "by hand", "why (add)")
 	jsonOut := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
 		return exitUsage
 	}
-	var kind, key string
+	var kind, key, flagName string
 	if args[0] != "list" {
+		given := 0
+		for _, f := range []string{*ip, *client, *sender} {
+			if f != "" {
+				given++
+			}
+		}
 		switch {
-		case *ip != "" && *sender == "":
-			addr, err := netip.ParseAddr(*ip)
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "maxwell blacklist %s: --ip %q is not an address\n", args[0], *ip)
+		case given != 1:
+			fmt.Fprintf(os.Stderr, "maxwell blacklist %s: give one of --ip, --client or --sender\n", args[0])
+			return exitUsage
+		case *sender != "":
+			if !strings.Contains(*sender, "@") {
+				fmt.Fprintf(os.Stderr, "maxwell blacklist %s: --sender %q is not an address\n", args[0], *sender)
 				return exitUsage
 			}
-			kind, key = store.BanIP, addr.Unmap().String()
-		case *sender != "" && *ip == "" && strings.Contains(*sender, "@"):
 			kind, key = store.BanSender, strings.ToLower(*sender)
 		default:
-			fmt.Fprintf(os.Stderr, "maxwell blacklist %s: give --ip or --sender (an address)\n", args[0])
-			return exitUsage
+			flagName, kind, key = "--ip", store.BanIP, *ip
+			if *client != "" {
+				flagName, kind, key = "--client", store.BanClient, *client
+			}
+			addr, err := netip.ParseAddr(key)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "maxwell blacklist %s: %s %q is not an address\n", args[0], flagName, key)
+				return exitUsage
+			}
+			key = addr.Unmap().String()
 		}
 	}
 	cfg, st, status := adminStore("blacklist", *path)
@@ -65,8 +83,11 @@ func blacklistCmd(args []string) int {
 	case "add":
 		now := time.Now()
 		b := store.Ban{Kind: kind, Key: key, Reason: *reason, Created: now}
-		if kind == store.BanIP {
+		switch kind {
+		case store.BanIP:
 			b.Expires = now.Add(cfg.Milter.BanTime.D())
+		case store.BanClient:
+			b.Expires = now.Add(cfg.Watch.GoodBehaviour.D())
 		}
 		if err := st.Ban(ctx, b); err != nil {
 			fmt.Fprintln(os.Stderr, "maxwell blacklist add:", err)

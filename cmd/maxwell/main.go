@@ -6,6 +6,7 @@
 //	maxwell greylist COMMAND ...     list, allow, delete greylist entries; stats; expire
 //	maxwell blacklist COMMAND ...    banned IPs and blacklisted senders
 //	maxwell report [FILE ...]        sum up mail logs
+//	maxwell watch [MTA_LOG]          blacklist clients that hang up after greylisting
 //	maxwell bench --addr A ...       load a milter and measure it
 //	maxwell config check FILE        validate a configuration file
 //	maxwell templates check DIR      validate DSN templates
@@ -40,14 +41,17 @@ const (
 )
 
 const usage = `usage:
-  maxwell serve [-c FILE]          run the milter daemon (embedded defaults without -c)
+  maxwell serve [-c FILE] [--watch MTA_LOG]
+                                   run the milter daemon (embedded defaults without -c)
   maxwell check [flags] FILE.eml   run one message through the policy, offline
   maxwell spf --ip A --helo H [--sender S] [--trace]
                                    check SPF for a client as maxwell would
   maxwell greylist list|allow|delete|stats|expire [-c FILE] [flags]
                                    look at and change the greylist
-  maxwell blacklist list|add|delete [-c FILE] [--ip A | --sender S]
-                                   IPs banned for demerits, blacklisted senders
+  maxwell blacklist list|add|delete [-c FILE] [--ip A | --client A | --sender S]
+                                   banned IPs, blacklisted clients and senders
+  maxwell watch [-c FILE] [--once] [MTA_LOG]
+                                   blacklist clients that hang up after greylisting
   maxwell report [--json | --html FILE] [FILE ...]
                                    sum up mail logs (plain or .gz; stdin by default)
   maxwell bench --addr A [-n N] [-c C] [flags]
@@ -83,6 +87,8 @@ func run(args []string) int {
 		return reportCmd(args[1:])
 	case "blacklist":
 		return blacklistCmd(args[1:])
+	case "watch":
+		return watchCmd(args[1:])
 	case "config":
 		if len(args) >= 2 && args[1] == "check" {
 			return configCheck(args[2:])

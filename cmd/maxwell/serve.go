@@ -33,6 +33,7 @@ type daemon struct {
 func serve(args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	path := configFlag(fs)
+	watchLog := fs.String("watch", "", "tail this MTA `log` for impolite clients (default: [watch] mta_log)")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		return exitUsage
 	}
@@ -68,6 +69,16 @@ func serve(args []string) int {
 	eng.UseStore(d.store)
 	eng.EnableCallbacks()
 	go expireLoop(ctx, d.store, cfg.Store, d.diag)
+	if *watchLog == "" {
+		*watchLog = cfg.Watch.MTALog
+	}
+	if *watchLog != "" {
+		go func() {
+			if err := runWatcher(ctx, cfg, d.store, d.ml, d.diag, *watchLog, false); err != nil {
+				d.diag.Error("the MTA log watcher stopped", "error", err)
+			}
+		}()
+	}
 	ln, err := milter.Listen(cfg.Milter.Socket, cfg.Milter.SocketGroup)
 	if err != nil {
 		d.diag.Error("cannot listen", "socket", cfg.Milter.Socket.String(), "error", err)
@@ -166,6 +177,12 @@ func (d *daemon) reload() {
 	d.diag.Info("configuration reloaded", "file", d.path)
 }
 
+// watcherSettings are the [watch] keys the running watcher took at start.
+func watcherSettings(w config.Watch) config.Watch {
+	w.Answer, w.Text = "", ""
+	return w
+}
+
 // restartOnly lists the changed keys a reload cannot apply.
 func restartOnly(old, cur *config.Config) []string {
 	var keys []string
@@ -180,6 +197,7 @@ func restartOnly(old, cur *config.Config) []string {
 		{"log.syslog_facility", old.Log.SyslogFacility, cur.Log.SyslogFacility},
 		{"milter.datadir", old.Milter.DataDir, cur.Milter.DataDir},
 		{"store", old.Store, cur.Store},
+		{"watch (the watcher's settings; answer and text apply at once)", watcherSettings(old.Watch), watcherSettings(cur.Watch)},
 	} {
 		if f.old != f.cur {
 			keys = append(keys, f.key)

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -31,6 +32,8 @@ type Config struct {
 	CBV            CBV            `toml:"cbv"`
 	Whitelist      Whitelist      `toml:"whitelist"`
 	Wiretap        Wiretap        `toml:"wiretap"`
+	Watch          Watch          `toml:"watch"`
+	Metrics        Metrics        `toml:"metrics"`
 	DNS            DNS            `toml:"dns"`
 	Log            Log            `toml:"log"`
 }
@@ -194,6 +197,42 @@ type CBV struct {
 	GlobalRate     int      `toml:"global_rate"`
 }
 
+// Watch is the [watch] section: `maxwell watch` (or `serve --watch`)
+// tails the MTA's log for clients that were greylisted and then behaved
+// impolitely, and blacklists them in the store, as mailsys did.
+type Watch struct {
+	MTALog        string      `toml:"mta_log"`
+	StateFile     string      `toml:"state_file"`
+	Interval      Duration    `toml:"interval"`
+	GoodBehaviour Duration    `toml:"good_behaviour"`
+	NeverRetried  bool        `toml:"never_retried"`
+	Answer        WatchAnswer `toml:"answer"`
+	Text          string      `toml:"text"`
+}
+
+// WatchAnswer is what a blacklisted client gets at connect.
+type WatchAnswer string
+
+// The answers to a blacklisted client.
+const (
+	WatchTempfail WatchAnswer = "tempfail" // 421 4.7.0: try later
+	WatchReject   WatchAnswer = "reject"   // 550 5.7.1
+)
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (a *WatchAnswer) UnmarshalText(b []byte) error {
+	return oneOf(a, b, WatchTempfail, WatchReject)
+}
+
+// WatchStatePath is the file where the watcher keeps its place in the
+// MTA log: [watch] state_file, relative to [milter] datadir.
+func (c *Config) WatchStatePath() string { return c.dataPath(c.Watch.StateFile) }
+
+// Metrics is the [metrics] section: the Prometheus endpoint of `serve`.
+type Metrics struct {
+	Listen string `toml:"listen"`
+}
+
 // The store drivers.
 const (
 	DriverSQLite   = "sqlite"
@@ -201,11 +240,14 @@ const (
 )
 
 // StorePath is the SQLite file: [store] path, relative to [milter] datadir.
-func (c *Config) StorePath() string {
-	if filepath.IsAbs(c.Store.Path) {
-		return c.Store.Path
+func (c *Config) StorePath() string { return c.dataPath(c.Store.Path) }
+
+// dataPath resolves a file name relative to [milter] datadir.
+func (c *Config) dataPath(name string) string {
+	if filepath.IsAbs(name) {
+		return name
 	}
-	return filepath.Join(c.Milter.DataDir, c.Store.Path)
+	return filepath.Join(c.Milter.DataDir, name)
 }
 
 // DNS is the [dns] section.
@@ -283,6 +325,13 @@ func Default() *Config {
 		},
 		Whitelist: Whitelist{TTL: Duration(60 * 24 * time.Hour)},
 		Wiretap:   Wiretap{Blind: true},
+		Watch: Watch{
+			StateFile:     "watch.state",
+			GoodBehaviour: Duration(7 * 24 * time.Hour),
+			NeverRetried:  true,
+			Answer:        WatchTempfail,
+			Text:          "Too many impolite connections from your address, try again later",
+		},
 		CBV: CBV{
 			Port:           25,
 			ConnectTimeout: Duration(20 * time.Second),
@@ -410,6 +459,18 @@ func (c *Config) validate() []problem {
 	ps = append(ps, c.Store.validate()...)
 	positive("milter.ban_time", c.Milter.BanTime)
 	positive("whitelist.ttl", c.Whitelist.TTL)
+	positive("watch.good_behaviour", c.Watch.GoodBehaviour)
+	if c.Watch.Interval < 0 {
+		ps = append(ps, problem{"watch.interval", "must not be negative (0 tails the log continuously)"})
+	}
+	if c.Watch.StateFile == "" {
+		ps = append(ps, problem{"watch.state_file", "must not be empty"})
+	}
+	if l := c.Metrics.Listen; l != "" {
+		if _, err := netip.ParseAddrPort(l); err != nil {
+			ps = append(ps, problem{"metrics.listen", fmt.Sprintf("%q is not an address:port, e.g. \"127.0.0.1:9437\"", l)})
+		}
+	}
 	for _, a := range c.Wiretap.SmartAlias {
 		if len(a) < 3 {
 			ps = append(ps, problem{"wiretap.smart_alias", fmt.Sprintf("%q: want [sender or @domain, recipient, destination, ...]", a)})
@@ -520,6 +581,7 @@ func (c *Config) validate() []problem {
 		{"blocked_senders.reject_text", c.BlockedSenders.RejectText},
 		{"spf.why_url", c.SPF.WhyURL},
 		{"greylist.text", c.Greylist.Text},
+		{"watch.text", c.Watch.Text},
 	} {
 		if strings.ContainsAny(t.text, "\r\n") {
 			ps = append(ps, problem{t.key, "must be one line"})

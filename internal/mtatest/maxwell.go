@@ -38,7 +38,14 @@ func BuildMaxwell(t testing.TB, dir string) string {
 // after 10s.
 func StartMaxwell(t testing.TB, dir, config string) *Maxwell {
 	t.Helper()
-	m := &Maxwell{Cmd: exec.Command(BuildMaxwell(t, dir), "serve", "-c", config), Stderr: &Buffer{}, Exited: make(chan struct{})}
+	return RunMaxwell(t, dir, BuildMaxwell(t, dir), "serve", "-c", config)
+}
+
+// RunMaxwell runs the binary bin with args in dir, as StartMaxwell does:
+// for a second maxwell process (maxwell watch) next to the daemon.
+func RunMaxwell(t testing.TB, dir, bin string, args ...string) *Maxwell {
+	t.Helper()
+	m := &Maxwell{Cmd: exec.Command(bin, args...), Stderr: &Buffer{}, Exited: make(chan struct{})}
 	m.Cmd.Dir = dir
 	m.Cmd.Stderr = m.Stderr
 	if err := m.Cmd.Start(); err != nil {

@@ -180,6 +180,9 @@ func (c *Client) Data(msg string) Reply {
 	return c.read()
 }
 
+// Drop closes the connection without QUIT, as impolite clients do.
+func (c *Client) Drop() { c.tp.Close() }
+
 // Session opens a connection that presents itself, through Postfix's
 // XCLIENT, as a client at ip named ptr (empty: no name), and says EHLO
 // helo. The reply to EHLO is returned.

@@ -19,6 +19,8 @@ type Stack struct {
 	Postfix *Postfix
 	Sink    *Sink
 	MailLog string // maxwell's mail log file
+	Dir     string // maxwell's working directory: the binary, its configuration, data/
+	Config  string // maxwell's configuration file
 }
 
 // StartStack starts a Stack. config is maxwell's configuration, where
@@ -35,9 +37,9 @@ func StartStack(t *testing.T, config, domains string, zone ...string) *Stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(dns.Close)
-	st := &Stack{DNS: dns, MailLog: filepath.Join(dir, "mail.log")}
-	port := FreePort(t)
 	cfg := filepath.Join(dir, "maxwell.toml")
+	st := &Stack{DNS: dns, MailLog: filepath.Join(dir, "mail.log"), Dir: dir, Config: cfg}
+	port := FreePort(t)
 	text := strings.Replace(config, "{port}", fmt.Sprint(port), -1) +
 		fmt.Sprintf("\n[dns]\nservers = [%q]\ntimeout = \"1s\"\nattempts = 1\n\n[log]\nmail_log = %q\n", dns.Addr, st.MailLog)
 	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/maxwell-milter/maxwell/internal/config"
+	"github.com/maxwell-milter/maxwell/internal/maillog"
+	"github.com/maxwell-milter/maxwell/store"
+	"github.com/maxwell-milter/maxwell/watch"
+)
+
+const watchUsage = `usage: maxwell watch [-c FILE] [--once] [MTA_LOG]
+Tail the MTA's log (Postfix or Sendmail; MTA_LOG, else [watch] mta_log) and
+blacklist, in the store, clients that maxwell greylisted and that then hung
+up without QUIT or never came back; they are answered at connect as
+[watch] answer says until [watch] good_behaviour has passed without a new
+offence. The place in the log is kept in [watch] state_file.
+  --once   read what is new, then exit (for cron)
+`
+
+func watchCmd(args []string) int {
+	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(os.Stderr, watchUsage); fs.PrintDefaults() }
+	path := configFlag(fs)
+	once := fs.Bool("once", false, "read what is new in the log, then exit")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 1 {
+		return exitUsage
+	}
+	cfg, st, status := adminStore("watch", *path)
+	if st == nil {
+		return status
+	}
+	defer st.Close()
+	logPath := cfg.Watch.MTALog
+	if fs.NArg() == 1 {
+		logPath = fs.Arg(0)
+	}
+	if logPath == "" {
+		fmt.Fprintln(os.Stderr, "maxwell watch: no MTA log: give its path, or set [watch] mta_log")
+		return exitUsage
+	}
+	diag := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	facility, _ := config.SyslogFacility(cfg.Log.SyslogFacility)
+	ml, err := maillog.Open(cfg.Log.MailLog, facility)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "maxwell watch:", err)
+		return exitFailure
+	}
+	defer ml.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			if err := ml.Reopen(); err != nil {
+				diag.Error("cannot reopen the mail log", "error", err)
+			}
+		}
+	}()
+	if err := runWatcher(ctx, cfg, st, ml, diag, logPath, *once); err != nil {
+		fmt.Fprintln(os.Stderr, "maxwell watch:", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+// runWatcher runs the log watcher on path until ctx ends (or, with once,
+// until it has read what is there).
+func runWatcher(ctx context.Context, cfg *config.Config, st store.Store, ml *maillog.Logger, diag *slog.Logger, path string, once bool) error {
+	if !once {
+		diag.Info("watching the MTA log", "log", path, "state", cfg.WatchStatePath(), "good_behaviour", cfg.Watch.GoodBehaviour.String())
+	}
+	return watch.New(cfg, st, ml, diag).Run(ctx, path, once)
+}

@@ -1,0 +1,332 @@
+// Package watch is maxwell's log watcher, after mailsys's "rats": it
+// tails the MTA's log (Postfix or Sendmail) for clients that maxwell
+// greylisted and that then hung up without QUIT, lost the connection, or
+// never came back, and blacklists them in the store — shared by every MX
+// host on the same PostgreSQL — until they have behaved for [watch]
+// good_behaviour. Real mail servers retry; spam software mostly does not.
+package watch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/maxwell-milter/maxwell/internal/config"
+	"github.com/maxwell-milter/maxwell/internal/maillog"
+	"github.com/maxwell-milter/maxwell/store"
+)
+
+// Bounds on what the watcher remembers, whatever the log holds.
+const (
+	maxSessions  = 10000           // connections in flight
+	maxPending   = 100000          // greylisted clients waiting for their retry
+	sessionLimit = 2 * time.Hour   // a connection not heard of for this long is forgotten
+	pollInterval = 1 * time.Second // continuous tailing
+)
+
+// Watcher reads MTA log lines and blacklists impolite clients.
+type Watcher struct {
+	cfg    *config.Config
+	st     store.Store
+	log    *maillog.Logger
+	diag   *slog.Logger
+	now    func() time.Time
+	marker string // how maxwell's greylisting reply starts: "451 4.7.1 Greylisted, please retry in"
+
+	serial   uint64
+	sessions map[string]*Session // by Event.Process
+	state    State
+	saved    []byte // the state file as last written
+}
+
+// Session is one connection the MTA logged.
+type Session struct {
+	ID         uint64     `json:"id"`
+	IP         netip.Addr `json:"ip"`
+	Seen       time.Time  `json:"seen"`
+	Greylisted bool       `json:"greylisted"`
+	Offended   bool       `json:"offended"`
+}
+
+// Pending is a client greylisted that has not come back yet.
+type Pending struct {
+	IP      netip.Addr `json:"ip"`
+	Sender  string     `json:"sender"`
+	Since   time.Time  `json:"since"`
+	Session uint64     `json:"session"` // the connection it was greylisted on
+}
+
+// State is what the watcher keeps across restarts, in [watch] state_file.
+type State struct {
+	Log      string                    `json:"log"`
+	Position Position                  `json:"position"`
+	Serial   uint64                    `json:"serial"`
+	Pending  map[netip.Prefix]*Pending `json:"pending"`
+	// Sessions are the greylisted connections whose end is not read yet.
+	Sessions map[string]*Session `json:"sessions"`
+}
+
+// New returns a Watcher that blacklists in st and logs to ml.
+func New(cfg *config.Config, st store.Store, ml *maillog.Logger, diag *slog.Logger) *Watcher {
+	marker, _, _ := strings.Cut(cfg.Greylist.Text, "{seconds}")
+	return &Watcher{
+		cfg: cfg, st: st, log: ml, diag: diag, now: time.Now,
+		marker:   strings.TrimSpace("451 4.7.1 " + strings.TrimSpace(marker)),
+		sessions: map[string]*Session{},
+		state:    State{Pending: map[netip.Prefix]*Pending{}},
+	}
+}
+
+// SetClock replaces the clock (tests).
+func (w *Watcher) SetClock(now func() time.Time) { w.now = now }
+
+// Run tails path until ctx ends, reading new lines continuously or, with
+// [watch] interval, at that interval; once makes it read what is there
+// and return. Its place in the log is saved in [watch] state_file after
+// every round, so that a restart goes on where it stopped.
+func (w *Watcher) Run(ctx context.Context, path string, once bool) error {
+	if err := w.load(path); err != nil {
+		return err
+	}
+	tail := NewTail(path, w.state.Position)
+	defer tail.Close()
+	every := pollInterval
+	if i := w.cfg.Watch.Interval.D(); i > 0 {
+		every = i
+	}
+	for {
+		err := tail.Read(func(line string) error {
+			if ev, ok := Parse(line, w.now()); ok {
+				return w.Process(ctx, ev)
+			}
+			return nil
+		})
+		if err == nil {
+			err = w.Sweep(ctx)
+		}
+		if err != nil && ctx.Err() == nil {
+			// The store may be down: the line is read again next round.
+			w.diag.Warn("watch: cannot go on reading the MTA log; retrying", "log", path, "error", err)
+		}
+		w.state.Position = tail.Position()
+		if serr := w.save(); serr != nil {
+			w.diag.Warn("watch: cannot save the state; a restart will read some lines again", "error", serr)
+		}
+		if once {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(every):
+		}
+	}
+}
+
+// Process takes one event, in log order. It fails only when the store
+// does; the event can then be given again.
+func (w *Watcher) Process(ctx context.Context, ev Event) error {
+	at := ev.Time
+	if at.IsZero() {
+		at = w.now()
+	}
+	if ev.Kind == Queued {
+		// A message from Sender got through, from whichever client: a
+		// pool of servers retries from another address.
+		w.cameBack(0, ev.IP, ev.Sender)
+		return nil
+	}
+	s := w.sessions[ev.Process]
+	if s == nil || ev.Kind == Connect {
+		if len(w.sessions) >= maxSessions {
+			w.forgetSessions(at)
+		}
+		w.serial++
+		s = &Session{ID: w.serial}
+		w.sessions[ev.Process] = s
+	}
+	if ev.IP.IsValid() {
+		s.IP = ev.IP
+	}
+	s.Seen = at
+	switch ev.Kind {
+	case Refused:
+		if !strings.HasPrefix(ev.Reply, w.marker) || !s.IP.IsValid() {
+			return nil // not maxwell's greylisting
+		}
+		w.cameBack(s.ID, s.IP, ev.Sender) // greylisted again: it came back
+		s.Greylisted = true
+		if w.cfg.Watch.NeverRetried {
+			w.wait(s, ev.Sender, at)
+		}
+	case Lost:
+		if s.Greylisted && !s.Offended {
+			s.Offended = true
+			return w.offence(ctx, s.IP, "greylisted, then "+ev.Detail, at)
+		}
+	case Mail:
+		w.cameBack(s.ID, s.IP, "")
+	case Disconnect:
+		delete(w.sessions, ev.Process)
+		if ev.Mailed {
+			w.cameBack(s.ID, s.IP, "")
+		}
+		if s.Greylisted && !s.Offended && ev.Counted && !ev.Quit {
+			return w.offence(ctx, s.IP, "greylisted, then disconnected without QUIT", at)
+		}
+	}
+	return nil
+}
+
+// Sweep blacklists the greylisted clients that did not come back within
+// [greylist] retry_window, and forgets connections long silent.
+func (w *Watcher) Sweep(ctx context.Context) error {
+	now := w.now()
+	window := w.cfg.Greylist.RetryWindow.D()
+	for prefix, p := range w.state.Pending {
+		if deadline := p.Since.Add(window); deadline.Before(now) {
+			if err := w.offence(ctx, p.IP, "greylisted, never retried within "+window.String(), deadline); err != nil {
+				return err
+			}
+			delete(w.state.Pending, prefix)
+		}
+	}
+	w.forgetSessions(now)
+	return nil
+}
+
+// forgetSessions drops connections not heard of since sessionLimit
+// before now (their end was not logged, or not read).
+func (w *Watcher) forgetSessions(now time.Time) {
+	for k, s := range w.sessions {
+		if now.Sub(s.Seen) > sessionLimit {
+			delete(w.sessions, k)
+		}
+	}
+}
+
+// wait remembers a greylisted client until it comes back.
+func (w *Watcher) wait(s *Session, sender string, at time.Time) {
+	prefix := w.prefix(s.IP)
+	if _, ok := w.state.Pending[prefix]; ok || len(w.state.Pending) >= maxPending {
+		return
+	}
+	w.state.Pending[prefix] = &Pending{IP: s.IP, Sender: sender, Since: at, Session: s.ID}
+}
+
+// cameBack forgets the clients that a connection (other than the one
+// they were greylisted on) shows to have come back: from the same
+// network as ip, or with the same sender.
+func (w *Watcher) cameBack(session uint64, ip netip.Addr, sender string) {
+	if ip.IsValid() {
+		prefix := w.prefix(ip)
+		if p := w.state.Pending[prefix]; p != nil && p.Session != session {
+			delete(w.state.Pending, prefix)
+		}
+	}
+	if sender == "" {
+		return
+	}
+	for prefix, p := range w.state.Pending {
+		if p.Sender == sender && p.Session != session {
+			delete(w.state.Pending, prefix)
+		}
+	}
+}
+
+// prefix is the network greylisting knows a client by ([greylist]
+// ipv4_prefix, ipv6_prefix): a retry from elsewhere in it counts.
+func (w *Watcher) prefix(ip netip.Addr) netip.Prefix {
+	bits := w.cfg.Greylist.IPv6Prefix
+	if ip.Is4() {
+		bits = w.cfg.Greylist.IPv4Prefix
+	}
+	p, _ := ip.Prefix(bits)
+	return p
+}
+
+// offence blacklists ip until good_behaviour after at, unless it already
+// is until then or later (a line read again, or an older offence).
+func (w *Watcher) offence(ctx context.Context, ip netip.Addr, reason string, at time.Time) error {
+	delete(w.state.Pending, w.prefix(ip))
+	until := at.Add(w.cfg.Watch.GoodBehaviour.D())
+	now := w.now()
+	if !until.After(now) {
+		return nil // long ago: it has behaved since
+	}
+	old, err := w.st.Banned(ctx, store.BanClient, ip.String(), now)
+	if err != nil {
+		return err
+	}
+	if old != nil && !old.Expires.Before(until) {
+		return nil
+	}
+	if err := w.st.Ban(ctx, store.Ban{Kind: store.BanClient, Key: ip.String(), Reason: reason, Created: at, Expires: until}); err != nil {
+		return err
+	}
+	w.log.Log(0, "blacklist", "ip", ip, "reason", reason, "at", at.UTC().Format(time.RFC3339), "until", until.UTC().Format(time.RFC3339))
+	return nil
+}
+
+// load reads the state file; a missing one, or one about another log,
+// starts afresh.
+func (w *Watcher) load(path string) error {
+	b, err := os.ReadFile(w.cfg.WatchStatePath())
+	if os.IsNotExist(err) {
+		w.state.Log = path
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("watch state: %w", err)
+	}
+	var st State
+	if err := json.Unmarshal(b, &st); err != nil {
+		return fmt.Errorf("watch state %s: %w (delete it to start afresh)", w.cfg.WatchStatePath(), err)
+	}
+	if st.Pending == nil {
+		st.Pending = map[netip.Prefix]*Pending{}
+	}
+	if st.Log != path {
+		st.Log, st.Position = path, Position{}
+	}
+	w.state, w.serial = st, st.Serial
+	for k, s := range st.Sessions {
+		w.sessions[k] = s
+	}
+	return nil
+}
+
+// save writes the state file atomically.
+func (w *Watcher) save() error {
+	w.state.Serial = w.serial
+	w.state.Sessions = map[string]*Session{}
+	for k, s := range w.sessions {
+		if s.Greylisted {
+			w.state.Sessions[k] = s
+		}
+	}
+	b, err := json.Marshal(w.state)
+	if err != nil || bytes.Equal(b, w.saved) {
+		return err
+	}
+	path := w.cfg.WatchStatePath()
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o640); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	w.saved = b
+	return nil
+}
