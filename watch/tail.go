@@ -139,7 +139,7 @@ func (t *Tail) lines(data []byte, fn func(string) error) error {
 		if len(t.partial) > 0 {
 			line = append(t.partial, line...)
 		}
-		if !t.skip {
+		if !t.skip && len(line) <= maxLine {
 			if err := fn(string(bytes.TrimSuffix(line, []byte("\r")))); err != nil {
 				return err
 			}

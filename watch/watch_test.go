@@ -1,0 +1,186 @@
+package watch
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/maxwell-milter/maxwell/internal/config"
+	"github.com/maxwell-milter/maxwell/internal/maillog"
+	"github.com/maxwell-milter/maxwell/store"
+)
+
+// postfixLog is the log of the end-to-end harness's Postfix (3.7) for
+// two rats (greylisted, then "lost connection" after RCPT and RSET) and
+// two polite clients of one network, one of which came back.
+func postfixLog(t *testing.T) []string {
+	b, err := os.ReadFile("testdata/postfix.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+}
+
+// fixture is a watcher over a log file, on SQLite, with a clock the test
+// sets.
+type fixture struct {
+	t     *testing.T
+	cfg   *config.Config
+	st    store.Store
+	log   *bytes.Buffer
+	path  string
+	clock time.Time
+}
+
+func newFixture(t *testing.T, lines []string) *fixture {
+	dir := t.TempDir()
+	cfg := config.Default()
+	cfg.Milter.DataDir = dir
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "maxwell.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	f := &fixture{t: t, cfg: cfg, st: st, log: &bytes.Buffer{}, path: filepath.Join(dir, "maillog"),
+		clock: time.Date(2026, 11, 29, 21, 50, 0, 0, time.Local)}
+	f.write(lines...)
+	return f
+}
+
+func (f *fixture) write(lines ...string) {
+	appendTo(f.t, f.path, strings.Join(lines, "\n")+"\n")
+}
+
+// run starts a watcher, as after a restart, and reads what is new.
+func (f *fixture) run() {
+	f.t.Helper()
+	w := New(f.cfg, f.st, maillog.New(f.log), slog.New(slog.DiscardHandler))
+	w.SetClock(func() time.Time { return f.clock })
+	if err := w.Run(context.Background(), f.path, true); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// banned returns the reason ip is blacklisted for at the clock's time,
+// "" if it is not.
+func (f *fixture) banned(ip string) string {
+	f.t.Helper()
+	b, err := f.st.Banned(context.Background(), store.BanClient, ip, f.clock)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if b == nil {
+		return ""
+	}
+	return b.Reason
+}
+
+func TestWatchBlacklistsRats(t *testing.T) {
+	f := newFixture(t, postfixLog(t))
+	f.run()
+	for ip, want := range map[string]string{
+		"198.51.100.7": "greylisted, then lost connection after RCPT",
+		"192.0.2.30":   "greylisted, then lost connection after RSET",
+		"203.0.113.20": "", // QUIT
+		"203.0.113.50": "", // QUIT
+		"127.0.0.1":    "", // lost connection, but never greylisted
+	} {
+		if got := f.banned(ip); got != want {
+			t.Errorf("%s: blacklisted for %q, want %q", ip, got, want)
+		}
+	}
+	if want := `conn=0 event=blacklist ip=198.51.100.7 reason="greylisted, then lost connection after RCPT" at=2026-11-29T21:48:38Z until=2026-12-06T21:48:38Z`; !strings.Contains(f.log.String(), want) {
+		t.Errorf("mail log lacks %q:\n%s", want, f.log)
+	}
+
+	// A restart goes on where the last run stopped: a ban lifted by hand
+	// stays lifted, and only new lines count.
+	f.st.Unban(context.Background(), store.BanClient, "192.0.2.30")
+	f.run()
+	if got := f.banned("192.0.2.30"); got != "" {
+		t.Errorf("after a restart the old lines were read again: %q", got)
+	}
+	if n := strings.Count(f.log.String(), "event=blacklist"); n != 2 {
+		t.Errorf("%d blacklistings, want 2:\n%s", n, f.log)
+	}
+}
+
+// An entry goes only after good_behaviour without a new offence.
+func TestWatchGoodBehaviour(t *testing.T) {
+	lines := postfixLog(t)
+	f := newFixture(t, lines)
+	f.run()
+	// The rat offends again four days later (the same lines, redated).
+	f.clock = f.clock.Add(4 * 24 * time.Hour)
+	var again []string
+	for _, l := range lines {
+		if strings.Contains(l, "smtpd[10599]") && (strings.Contains(l, "[198.51.100.7]") || strings.Contains(l, "connect from")) {
+			again = append(again, "Dec  3"+l[len("Nov 29"):])
+		}
+	}
+	f.write(again...)
+	f.run()
+
+	expire := func() {
+		if _, err := f.st.Expire(context.Background(), f.clock, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.clock = time.Date(2026, 12, 7, 12, 0, 0, 0, time.Local) // a week after the first offences
+	expire()
+	if f.banned("192.0.2.30") != "" {
+		t.Error("192.0.2.30 still blacklisted after a week of good behaviour")
+	}
+	if f.banned("198.51.100.7") == "" {
+		t.Error("198.51.100.7 offended again on Dec 3: it must stay blacklisted until Dec 10")
+	}
+	f.clock = time.Date(2026, 12, 10, 22, 0, 0, 0, time.Local)
+	expire()
+	if got, _ := f.st.Bans(context.Background(), store.BanClient, time.Time{}); len(got) != 0 {
+		t.Errorf("after good behaviour the entries are gone, yet: %+v", got)
+	}
+}
+
+// A client greylisted that quits and never comes back within the retry
+// window is blacklisted too; one whose network came back is not.
+func TestWatchNeverRetried(t *testing.T) {
+	lines := postfixLog(t)
+	var cut int // the log up to the polite clients' QUIT, before any came back
+	for i, l := range lines {
+		if strings.Contains(l, "disconnect from unknown[203.0.113.50]") {
+			cut = i + 1
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		lines []string
+		off   bool
+		want  string
+	}{
+		{"never came back", lines[:cut], false, "greylisted, never retried within 48h0m0s"},
+		{"came back", lines, false, ""},
+		{"never came back, never_retried off", lines[:cut], true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, tc.lines)
+			f.cfg.Watch.NeverRetried = !tc.off
+			f.run()
+			if got := f.banned("203.0.113.50"); got != "" {
+				t.Fatalf("blacklisted before the window ended: %q", got)
+			}
+			f.clock = f.clock.Add(48 * time.Hour)
+			f.run() // a restart: what it waits for was saved
+			if got := f.banned("203.0.113.50"); got != tc.want {
+				t.Errorf("blacklisted for %q, want %q", got, tc.want)
+			}
+			if got := f.banned("203.0.113.20"); got != "" {
+				t.Errorf("203.0.113.20 came back (from its network): %q", got)
+			}
+		})
+	}
+}
