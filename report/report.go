@@ -132,7 +132,7 @@ func Read(r io.Reader, year int, top int) (*Report, error) {
 					c.Greylisted++
 				}
 			})
-			reasons[reasonKind(f["reason"])]++
+			reasons[maillog.ReasonKind(f["reason"])]++
 			if !l.Time.IsZero() {
 				rep.Hours[l.Time.UTC().Format("2006-01-02T15")]++
 			}
@@ -173,25 +173,6 @@ func Read(r io.Reader, year int, top int) (*Report, error) {
 }
 
 func newCounts() Counts { return Counts{ByTag: map[string]int{}, CBV: map[string]int{}} }
-
-// reasonKind is a reason without its particulars: "SPF fail: -all" is
-// "SPF fail", "greylisted 192.0.2.0/24 a@b c@d" is "greylisted".
-func reasonKind(r string) string {
-	if k, _, ok := strings.Cut(r, ":"); ok {
-		return k
-	}
-	words := strings.Fields(r)
-	for i, w := range words {
-		if strings.ContainsAny(w, "@./0123456789") {
-			words = words[:i]
-			break
-		}
-	}
-	if len(words) == 0 {
-		return r
-	}
-	return strings.Join(words, " ")
-}
 
 func topN(m map[string]int, n int) []Count {
 	out := make([]Count, 0, len(m))

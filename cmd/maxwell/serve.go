@@ -5,14 +5,19 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"reflect"
 	"syscall"
+	"time"
 
 	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/internal/maillog"
 	"github.com/maxwell-milter/maxwell/internal/resolver"
+	"github.com/maxwell-milter/maxwell/metrics"
 	"github.com/maxwell-milter/maxwell/milter"
 	"github.com/maxwell-milter/maxwell/policy"
 	"github.com/maxwell-milter/maxwell/store"
@@ -28,6 +33,10 @@ type daemon struct {
 	level *slog.LevelVar
 	srv   *milter.Server
 	store store.Store
+	// engineStore is store as the engine uses it: timed for the metrics
+	// when they are on.
+	engineStore store.Store
+	metrics     *metrics.Metrics // nil when [metrics] listen is empty
 }
 
 func serve(args []string) int {
@@ -66,7 +75,14 @@ func serve(args []string) int {
 		return exitFailure
 	}
 	defer func() { stop(); d.store.Close() }() // the expiry loop ends before the store closes
-	eng.UseStore(d.store)
+	d.engineStore = d.store
+	if cfg.Metrics.Listen != "" {
+		if err := d.serveMetrics(ctx, cfg.Metrics.Listen); err != nil {
+			d.diag.Error("cannot serve the metrics", "listen", cfg.Metrics.Listen, "error", err)
+			return exitFailure
+		}
+	}
+	eng.UseStore(d.engineStore)
 	eng.EnableCallbacks()
 	go expireLoop(ctx, d.store, cfg.Store, d.diag)
 	if *watchLog == "" {
@@ -109,6 +125,31 @@ func serve(args []string) int {
 			return d.shutdown(sig, served)
 		}
 	}
+}
+
+// serveMetrics starts the Prometheus endpoint ([metrics] listen): the
+// metrics count the mail log's events, the resolver's queries and the
+// engine's store operations. It stops when ctx ends.
+func (d *daemon) serveMetrics(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	if ap, _ := netip.ParseAddrPort(addr); !ap.Addr().IsLoopback() {
+		d.diag.Warn("the metrics are reachable from other hosts; restrict them with a firewall", "listen", addr)
+	}
+	d.metrics = metrics.New(d.store, d.res)
+	d.ml.Observe(d.metrics.Event)
+	d.res.Observe(d.metrics.DNS)
+	d.engineStore = d.metrics.Store(d.store)
+	hs := &http.Server{Handler: d.metrics.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	go func() {
+		<-ctx.Done()
+		hs.Close()
+	}()
+	d.diag.Info("serving metrics", "listen", ln.Addr().String())
+	return nil
 }
 
 // storeName says where the state is kept, without a password.
@@ -166,7 +207,11 @@ func (d *daemon) reload() {
 		d.diag.Error("configuration reload refused; the running configuration stays", "file", d.path, "error", err)
 		return
 	}
-	eng.UseStore(d.store)
+	if d.metrics != nil && res != d.res {
+		res.Observe(d.metrics.DNS)
+		d.metrics.SetDNS(res)
+	}
+	eng.UseStore(d.engineStore)
 	eng.EnableCallbacks()
 	for _, k := range restartOnly(d.cfg, cfg) {
 		d.diag.Warn("this setting changes only at restart", "key", k)
@@ -197,6 +242,7 @@ func restartOnly(old, cur *config.Config) []string {
 		{"log.syslog_facility", old.Log.SyslogFacility, cur.Log.SyslogFacility},
 		{"milter.datadir", old.Milter.DataDir, cur.Milter.DataDir},
 		{"store", old.Store, cur.Store},
+		{"metrics.listen", old.Metrics.Listen, cur.Metrics.Listen},
 		{"watch (the watcher's settings; answer and text apply at once)", watcherSettings(old.Watch), watcherSettings(cur.Watch)},
 	} {
 		if f.old != f.cur {

@@ -1,9 +1,14 @@
 package main
 
 import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -121,4 +126,81 @@ func mustRead(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// The metrics endpoint: its counters move as messages go through the
+// daemon over the milter protocol.
+func TestServeMetrics(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "maxwell.sock")
+	addr := fmt.Sprintf("127.0.0.1:%d", mtatest.FreePort(t))
+	cfgPath, _ := writeConfig(t, dir, strings.NewReplacer("SOCK", sock, "LOG", filepath.Join(dir, "mail.log"), "HELO", "",
+		"[greylist]\nenabled = false", fmt.Sprintf("[metrics]\nlisten = %q", addr)).Replace(serveConfig))
+	m := mtatest.StartMaxwell(t, dir, cfgPath)
+	m.WaitListen(t, sock)
+	m.WaitListen(t, addr)
+
+	// scrape returns the samples of /metrics by name and labels, as
+	// written: `maxwell_greylist_steps_total{step="new"}`.
+	scrape := func() map[string]float64 {
+		t.Helper()
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		samples := map[string]float64{}
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			name, value, ok := strings.Cut(sc.Text(), " ")
+			if ok && !strings.HasPrefix(name, "#") {
+				samples[name], _ = strconv.ParseFloat(value, 64)
+			}
+		}
+		return samples
+	}
+	before := scrape()
+	c, _, err := mtaclient.Dial("unix", sock, policy.ConnInfo{IP: netip.MustParseAddr("198.51.100.7")}, "mail.sender.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if r, err := c.Message(policy.MailInfo{Sender: "alice@sender.example"}, []string{"bob@example.org"}, nil, []byte("Hi\r\n")); err != nil || !strings.HasPrefix(r.Stage, "rcpt") || r.Accepted() {
+			t.Fatalf("message: %v at %s, %v; want greylisted at RCPT", r.Action, r.Stage, err)
+		}
+	}
+	during := scrape()
+	c.Close()
+	m.WaitFor(t, "the session to close", func() bool { return scrape()["maxwell_sessions_open"] == 0 })
+	after := scrape()
+
+	for _, tc := range []struct {
+		name        string
+		from, to    map[string]float64
+		least, most float64
+	}{
+		{"maxwell_sessions_open", before, during, 1, 1},
+		{"maxwell_messages_total", before, after, 2, 2},
+		{`maxwell_decisions_total{action="tempfail",reason="greylisted"}`, before, after, 2, 2},
+		{`maxwell_greylist_steps_total{step="new"}`, before, after, 1, 1},
+		{`maxwell_greylist_steps_total{step="early"}`, before, after, 1, 1},
+		{"maxwell_greylist_pending", before, after, 1, 1},
+		{`maxwell_store_op_seconds_count{op="update_triplet"}`, before, after, 2, 2},
+		{`maxwell_dns_query_seconds_count{type="PTR"}`, before, after, 1, 1},
+		{`maxwell_dns_query_seconds_count{type="TXT"}`, before, after, 1, 10},
+	} {
+		if d := tc.to[tc.name] - tc.from[tc.name]; d < tc.least || d > tc.most {
+			t.Errorf("%s moved by %v, want %v to %v", tc.name, d, tc.least, tc.most)
+		}
+	}
+
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "store: ok\ndns: ok\n" {
+		t.Errorf("/healthz: %d %q", resp.StatusCode, body)
+	}
 }

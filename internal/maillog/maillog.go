@@ -25,7 +25,14 @@ type Logger struct {
 	file   *os.File       // the open file, if any
 	syslog *syslog.Writer // set when writing to syslog
 	now    func() time.Time
+	// observe, when set, sees every event too: metrics are counted from
+	// the same events the log records, so the two never disagree.
+	observe func(event string, kv []any)
 }
+
+// Observe makes f see every event logged from now on, with its key/value
+// pairs as given to Log. Call it before the Logger is used.
+func (l *Logger) Observe(f func(event string, kv []any)) { l.observe = f }
 
 // New returns a Logger writing to w.
 func New(w io.Writer) *Logger { return &Logger{w: w, now: time.Now} }
@@ -94,6 +101,9 @@ func (l *Logger) Close() error {
 // conn=ID, event=EVENT, then the key/value pairs of kv in order. Keys are
 // strings and plain words; values may be anything and are escaped.
 func (l *Logger) Log(conn uint64, event string, kv ...any) {
+	if l.observe != nil {
+		l.observe(event, kv)
+	}
 	b := make([]byte, 0, 256)
 	if l.syslog == nil {
 		b = l.now().UTC().AppendFormat(b, time.RFC3339)

@@ -65,3 +65,22 @@ func ParseLine(s string, year int) (l Line, ok bool) {
 	}
 	return l, l.Conn != "" && l.Event != ""
 }
+
+// ReasonKind is a reason without its particulars: "SPF fail: -all" is
+// "SPF fail", "greylisted 192.0.2.0/24 a@b c@d" is "greylisted".
+func ReasonKind(r string) string {
+	if k, _, ok := strings.Cut(r, ":"); ok {
+		return k
+	}
+	words := strings.Fields(r)
+	for i, w := range words {
+		if strings.ContainsAny(w, "@./0123456789") {
+			words = words[:i]
+			break
+		}
+	}
+	if len(words) == 0 {
+		return r
+	}
+	return strings.Join(words, " ")
+}

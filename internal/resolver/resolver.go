@@ -39,6 +39,31 @@ type Resolver struct {
 
 	mu       sync.Mutex
 	inflight map[cacheKey]*call
+	observe  func(qtype string, took time.Duration, err error)
+}
+
+// Observe makes the resolver report every query it sends to the servers
+// (cached answers are not queries): its type, how long it took, and its
+// error. Call it before the resolver is used.
+func (r *Resolver) Observe(f func(qtype string, took time.Duration, err error)) { r.observe = f }
+
+// Ping checks that at least one server answers (whatever the answer),
+// bypassing the cache: for health checks.
+func (r *Resolver) Ping(ctx context.Context) error {
+	m := new(dns.Msg)
+	m.SetQuestion(".", dns.TypeNS)
+	var errs []string
+	for _, srv := range r.servers {
+		if _, err := r.exchange(ctx, m, srv); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", srv, err))
+			continue
+		}
+		return nil
+	}
+	if len(errs) == 0 {
+		return errors.New("no DNS servers")
+	}
+	return errors.New(strings.Join(errs, "; "))
 }
 
 // FromConfig returns a Resolver for the [dns] section.
@@ -168,7 +193,10 @@ type call struct {
 
 // query sends the question to each server in turn, for the configured
 // number of rounds, and returns the first NOERROR or NXDOMAIN answer.
-func (r *Resolver) query(ctx context.Context, name string, qtype uint16) (*Answer, error) {
+func (r *Resolver) query(ctx context.Context, name string, qtype uint16) (ans *Answer, err error) {
+	if r.observe != nil {
+		defer func(start time.Time) { r.observe(dns.TypeToString[qtype], time.Since(start), err) }(time.Now())
+	}
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
 	m.SetEdns0(1232, false)

@@ -1,0 +1,222 @@
+// Package metrics is maxwell's Prometheus endpoint: counters taken from
+// the mail-log events (so that the log and the figures never disagree),
+// DNS query times from the resolver, store operation times from a
+// wrapper around the store, greylist gauges read from the store at each
+// scrape, and /healthz (the store answers, DNS answers).
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/maxwell-milter/maxwell/internal/maillog"
+	"github.com/maxwell-milter/maxwell/store"
+)
+
+// maxReasons bounds the reason label: reasons are made of what clients
+// send, and a label value per attacker-chosen name would grow without end.
+const maxReasons = 200
+
+// Pinger answers whether a dependency is up.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Metrics holds maxwell's metrics. It is safe for concurrent use.
+type Metrics struct {
+	reg       *prometheus.Registry
+	store     store.Store
+	dns       Pinger
+	sessions  prometheus.Gauge
+	messages  prometheus.Counter
+	decisions *prometheus.CounterVec
+	greylist  *prometheus.CounterVec
+	autoWhite prometheus.Counter
+	cbv       *prometheus.CounterVec
+	defanged  prometheus.Counter
+	blacklist prometheus.Counter
+	dnsTime   *prometheus.HistogramVec
+	dnsErrors *prometheus.CounterVec
+	storeTime *prometheus.HistogramVec
+	storeErrs *prometheus.CounterVec
+
+	mu      sync.Mutex
+	reasons map[string]bool // the reason label values in use
+}
+
+// SetDNS replaces the DNS pinger (the resolver after a reload).
+func (m *Metrics) SetDNS(dns Pinger) {
+	m.mu.Lock()
+	m.dns = dns
+	m.mu.Unlock()
+}
+
+// New returns the metrics of a daemon whose state is in st and whose DNS
+// servers dns pings.
+func New(st store.Store, dns Pinger) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry(), store: st, dns: dns, reasons: map[string]bool{}}
+	f := func(c prometheus.Collector) { m.reg.MustRegister(c) }
+	m.sessions = prometheus.NewGauge(prometheus.GaugeOpts{Name: "maxwell_sessions_open", Help: "Milter sessions (SMTP connections) open."})
+	m.messages = prometheus.NewCounter(prometheus.CounterOpts{Name: "maxwell_messages_total", Help: "Messages (MAIL FROM transactions) begun."})
+	m.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "maxwell_decisions_total",
+		Help: "Decisions logged, by action (reject, tempfail, or the tag in lower case) and reason kind."}, []string{"action", "reason"})
+	m.greylist = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "maxwell_greylist_steps_total",
+		Help: "Greylist lookups, by step (new, early, pass, passed, restart, ...)."}, []string{"step"})
+	m.autoWhite = prometheus.NewCounter(prometheus.CounterOpts{Name: "maxwell_greylist_auto_whitelisted_total", Help: "Clients put on the greylist auto-whitelist."})
+	m.cbv = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "maxwell_cbv_total", Help: "Call-back verifications, by outcome."}, []string{"status"})
+	m.defanged = prometheus.NewCounter(prometheus.CounterOpts{Name: "maxwell_defanged_parts_total", Help: "Attachments replaced by a warning."})
+	m.blacklist = prometheus.NewCounter(prometheus.CounterOpts{Name: "maxwell_watch_blacklisted_total", Help: "Clients blacklisted by the MTA log watcher."})
+	m.dnsTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "maxwell_dns_query_seconds",
+		Help: "DNS lookups sent to the servers (cache misses), by type.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 8)}, []string{"type"})
+	m.dnsErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "maxwell_dns_errors_total", Help: "DNS lookups that failed (timeout, SERVFAIL), by type."}, []string{"type"})
+	m.storeTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "maxwell_store_op_seconds",
+		Help: "Store operations made for sessions, by operation.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 9)}, []string{"op"})
+	m.storeErrs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "maxwell_store_errors_total", Help: "Store operations that failed, by operation."}, []string{"op"})
+	for _, c := range []prometheus.Collector{m.sessions, m.messages, m.decisions, m.greylist, m.autoWhite, m.cbv, m.defanged,
+		m.blacklist, m.dnsTime, m.dnsErrors, m.storeTime, m.storeErrs, greylistGauges{st},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		f(c)
+	}
+	return m
+}
+
+// Event counts one mail-log event; give it to maillog.Logger.Observe.
+func (m *Metrics) Event(event string, kv []any) {
+	switch event {
+	case "connect":
+		m.sessions.Inc()
+	case "close":
+		m.sessions.Dec()
+	case "mail from":
+		m.messages.Inc()
+	case "decision":
+		m.decisions.WithLabelValues(action(kv), m.reason(field(kv, "reason"))).Inc()
+	case "greylist":
+		m.greylist.WithLabelValues(field(kv, "step")).Inc()
+		if field(kv, "auto_whitelisted") == "true" {
+			m.autoWhite.Inc()
+		}
+	case "cbv":
+		m.cbv.WithLabelValues(field(kv, "status")).Inc()
+	case "defang":
+		m.defanged.Inc()
+	case "blacklist":
+		m.blacklist.Inc()
+	}
+}
+
+// action is what a decision did: reject (5xx), tempfail (4xx), or for
+// the others (accept, discard, ...) its tag in lower case.
+func action(kv []any) string {
+	code, _ := strconv.Atoi(field(kv, "code"))
+	switch {
+	case code >= 500:
+		return "reject"
+	case code >= 400:
+		return "tempfail"
+	}
+	return strings.ToLower(field(kv, "tag"))
+}
+
+// reason is a decision's reason without its particulars, from a bounded
+// set: past maxReasons kinds, new ones count as "other".
+func (m *Metrics) reason(r string) string {
+	k := maillog.ReasonKind(r)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.reasons[k] {
+		if len(m.reasons) >= maxReasons {
+			return "other"
+		}
+		m.reasons[k] = true
+	}
+	return k
+}
+
+// field returns the value of key in a Log key/value list, as text.
+func field(kv []any, key string) string {
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i] == key {
+			return fmt.Sprint(kv[i+1])
+		}
+	}
+	return ""
+}
+
+// DNS records one DNS query; give it to resolver.Resolver.Observe.
+func (m *Metrics) DNS(qtype string, took time.Duration, err error) {
+	m.dnsTime.WithLabelValues(qtype).Observe(took.Seconds())
+	if err != nil {
+		m.dnsErrors.WithLabelValues(qtype).Inc()
+	}
+}
+
+// Handler serves /metrics and /healthz.
+func (m *Metrics) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", m.health)
+	return mux
+}
+
+// health answers 200 when the store and DNS both answer within 2s, 503
+// otherwise, with a line for each.
+func (m *Metrics) health(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	status, lines := http.StatusOK, ""
+	m.mu.Lock()
+	dns := m.dns
+	m.mu.Unlock()
+	for _, dep := range []struct {
+		name string
+		p    Pinger
+	}{{"store", m.store}, {"dns", dns}} {
+		if err := dep.p.Ping(ctx); err != nil {
+			status = http.StatusServiceUnavailable
+			lines += dep.name + ": " + err.Error() + "\n"
+			continue
+		}
+		lines += dep.name + ": ok\n"
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	fmt.Fprint(w, lines)
+}
+
+// greylistGauges reads the greylist counts from the store at each scrape.
+type greylistGauges struct{ st store.Store }
+
+var (
+	pendingDesc = prometheus.NewDesc("maxwell_greylist_pending", "Greylist triplets waiting for their retry.", nil, nil)
+	passedDesc  = prometheus.NewDesc("maxwell_greylist_passed", "Greylist triplets passed and not expired.", nil, nil)
+	whiteDesc   = prometheus.NewDesc("maxwell_greylist_auto_whitelisted", "Clients on the greylist auto-whitelist.", nil, nil)
+)
+
+func (g greylistGauges) Describe(ch chan<- *prometheus.Desc) {
+	ch <- pendingDesc
+	ch <- passedDesc
+	ch <- whiteDesc
+}
+
+func (g greylistGauges) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s, err := g.st.GreylistStats(ctx, time.Now())
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(pendingDesc, err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(s.Pending))
+	ch <- prometheus.MustNewConstMetric(passedDesc, prometheus.GaugeValue, float64(s.Passed))
+	ch <- prometheus.MustNewConstMetric(whiteDesc, prometheus.GaugeValue, float64(s.Whitelisted))
+}
