@@ -168,19 +168,23 @@ func (w *Watcher) Process(ctx context.Context, ev Event) error {
 		}
 	case Lost:
 		if s.Greylisted && !s.Offended {
+			if err := w.offence(ctx, s.IP, "greylisted, then "+ev.Detail, at); err != nil {
+				return err
+			}
 			s.Offended = true
-			return w.offence(ctx, s.IP, "greylisted, then "+ev.Detail, at)
 		}
 	case Mail:
 		w.cameBack(s.ID, s.IP, "")
 	case Disconnect:
-		delete(w.sessions, ev.Process)
+		if s.Greylisted && !s.Offended && ev.Counted && !ev.Quit {
+			if err := w.offence(ctx, s.IP, "greylisted, then disconnected without QUIT", at); err != nil {
+				return err
+			}
+		}
 		if ev.Mailed {
 			w.cameBack(s.ID, s.IP, "")
 		}
-		if s.Greylisted && !s.Offended && ev.Counted && !ev.Quit {
-			return w.offence(ctx, s.IP, "greylisted, then disconnected without QUIT", at)
-		}
+		delete(w.sessions, ev.Process)
 	}
 	return nil
 }
@@ -252,21 +256,28 @@ func (w *Watcher) prefix(ip netip.Addr) netip.Prefix {
 	return p
 }
 
-// offence blacklists ip until good_behaviour after at, unless it already
-// is until then or later (a line read again, or an older offence).
+// offence blacklists ip until good_behaviour after at, and stops waiting
+// for its retry.
 func (w *Watcher) offence(ctx context.Context, ip netip.Addr, reason string, at time.Time) error {
+	if err := w.ban(ctx, ip, reason, at); err != nil {
+		return err
+	}
 	delete(w.state.Pending, w.prefix(ip))
+	return nil
+}
+
+// ban puts ip on the blacklist until good_behaviour after at, unless it
+// is there until then or later already (a line read again, an older
+// offence) or that time has passed (it has behaved since).
+func (w *Watcher) ban(ctx context.Context, ip netip.Addr, reason string, at time.Time) error {
 	until := at.Add(w.cfg.Watch.GoodBehaviour.D())
 	now := w.now()
 	if !until.After(now) {
-		return nil // long ago: it has behaved since
+		return nil
 	}
 	old, err := w.st.Banned(ctx, store.BanClient, ip.String(), now)
-	if err != nil {
+	if err != nil || old != nil && !old.Expires.Before(until) {
 		return err
-	}
-	if old != nil && !old.Expires.Before(until) {
-		return nil
 	}
 	if err := w.st.Ban(ctx, store.Ban{Kind: store.BanClient, Key: ip.String(), Reason: reason, Created: at, Expires: until}); err != nil {
 		return err

@@ -184,3 +184,28 @@ func TestWatchNeverRetried(t *testing.T) {
 		})
 	}
 }
+
+// While the store does not answer nothing is lost: the lines are read
+// again once it does.
+func TestWatchStoreDown(t *testing.T) {
+	f := newFixture(t, postfixLog(t))
+	path := filepath.Join(f.cfg.Milter.DataDir, "maxwell.db")
+	f.st.Close()
+	w := New(f.cfg, f.st, maillog.New(f.log), slog.New(slog.DiscardHandler))
+	w.SetClock(func() time.Time { return f.clock })
+	if err := w.Run(context.Background(), f.path, true); err == nil {
+		t.Fatal("a round with the store closed reported no error")
+	}
+	st, err := store.OpenSQLite(context.Background(), path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	f.st = st
+	f.run()
+	for _, ip := range []string{"198.51.100.7", "192.0.2.30"} {
+		if f.banned(ip) == "" {
+			t.Errorf("%s was lost while the store was down", ip)
+		}
+	}
+}

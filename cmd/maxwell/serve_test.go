@@ -204,3 +204,47 @@ func TestServeMetrics(t *testing.T) {
 		t.Errorf("/healthz: %d %q", resp.StatusCode, body)
 	}
 }
+
+// serve --watch: the daemon tails the MTA log itself and answers the
+// clients it blacklists at connect, 421, as soon as it has read them.
+func TestServeWatch(t *testing.T) {
+	dir := t.TempDir()
+	sock, mtaLog := filepath.Join(dir, "maxwell.sock"), filepath.Join(dir, "postfix.log")
+	cfgPath, _ := writeConfig(t, dir, strings.NewReplacer("SOCK", sock, "LOG", filepath.Join(dir, "mail.log"), "HELO", "").Replace(serveConfig))
+	m := mtatest.RunMaxwell(t, dir, mtatest.BuildMaxwell(t, dir), "serve", "-c", cfgPath, "--watch", mtaLog)
+	m.WaitListen(t, sock)
+
+	// Real Postfix lines (watch/testdata), dated now.
+	b, err := os.ReadFile("../../watch/testdata/postfix.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stamp := time.Now().Format(time.Stamp)
+	var lines []string
+	for _, l := range strings.SplitAfter(string(b), "\n") {
+		if len(l) > len(stamp) {
+			lines = append(lines, stamp+l[len(stamp):])
+		}
+	}
+	if err := os.WriteFile(mtaLog, []byte(strings.Join(lines, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m.WaitFor(t, "the rat to be blacklisted", func() bool {
+		return strings.Contains(mustRead(t, filepath.Join(dir, "mail.log")), "event=blacklist ip=198.51.100.7 ")
+	})
+	_, r, err := mtaclient.Dial("unix", sock, policy.ConnInfo{IP: netip.MustParseAddr("198.51.100.7")}, "mail.sender.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r == nil || r.Stage != "connect" || r.Action.SMTPCode != 421 {
+		t.Fatalf("a blacklisted client at connect: %+v, want 421", r)
+	}
+	// A polite client of the same log is not refused.
+	r2, err := mtaclient.Send("unix", sock, policy.Transaction{
+		Conn: policy.ConnInfo{IP: netip.MustParseAddr("203.0.113.20")}, Helo: "mail.polite.example",
+		Mail: policy.MailInfo{Sender: "alice@polite.example"}, Rcpts: []string{"bob@example.org"},
+	}, []byte("Hi\r\n"))
+	if err != nil || r2.Stage == "connect" || r2.Action.SMTPCode == 421 {
+		t.Errorf("a polite client: %v at %s, %v", r2.Action, r2.Stage, err)
+	}
+}
