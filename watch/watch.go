@@ -95,6 +95,12 @@ func (w *Watcher) Run(ctx context.Context, path string, once bool) error {
 	if err := w.load(path); err != nil {
 		return err
 	}
+	if _, err := os.Stat(path); err != nil {
+		if once {
+			return fmt.Errorf("mta log: %w", err)
+		}
+		w.diag.Warn("watch: the MTA log is not there (yet); waiting for it", "log", path, "error", err)
+	}
 	tail := NewTail(path, w.state.Position)
 	defer tail.Close()
 	every := pollInterval
