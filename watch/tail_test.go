@@ -18,7 +18,7 @@ func read(t *testing.T, tl *Tail) []string {
 	return lines
 }
 
-func appendTo(t *testing.T, path, text string) {
+func appendTo(t testing.TB, path, text string) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {

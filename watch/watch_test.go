@@ -18,7 +18,7 @@ import (
 // postfixLog is the log of the end-to-end harness's Postfix (3.7) for
 // two rats (greylisted, then "lost connection" after RCPT and RSET) and
 // two polite clients of one network, one of which came back.
-func postfixLog(t *testing.T) []string {
+func postfixLog(t testing.TB) []string {
 	b, err := os.ReadFile("testdata/postfix.log")
 	if err != nil {
 		t.Fatal(err)
@@ -29,7 +29,7 @@ func postfixLog(t *testing.T) []string {
 // fixture is a watcher over a log file, on SQLite, with a clock the test
 // sets.
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	cfg   *config.Config
 	st    store.Store
 	log   *bytes.Buffer
@@ -37,7 +37,7 @@ type fixture struct {
 	clock time.Time
 }
 
-func newFixture(t *testing.T, lines []string) *fixture {
+func newFixture(t testing.TB, lines []string) *fixture {
 	dir := t.TempDir()
 	cfg := config.Default()
 	cfg.Milter.DataDir = dir
