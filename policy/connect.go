@@ -48,7 +48,7 @@ const maxPTRNames = 3
 func checkClassify(s *Session) (*Decision, error) {
 	ip := s.Conn.IP
 	cfg := &s.e.cfg.Milter
-	if !ip.IsValid() || ip.IsLoopback() {
+	if !ip.IsValid() || ip.IsLoopback() && cfg.LoopbackInternal {
 		s.Class = Internal | Local
 		s.logConnect(nil)
 		return nil, nil

@@ -48,6 +48,7 @@ type Milter struct {
 	ExceptionPolicy  ExceptionPolicy `toml:"exception_policy"`
 	DelayedReject    bool            `toml:"delayed_reject"`
 	InternalConnect  []HostPattern   `toml:"internal_connect"`
+	LoopbackInternal bool            `toml:"loopback_internal"`
 	TrustedRelay     []HostPattern   `toml:"trusted_relay"`
 	InternalMTA      []HostPattern   `toml:"internal_mta"`
 	InternalDomains  []DomainPattern `toml:"internal_domains"`
@@ -277,6 +278,7 @@ func Default() *Config {
 			ShutdownTimeout:  Duration(30 * time.Second),
 			ExceptionPolicy:  ExceptionTempfail,
 			DelayedReject:    true,
+			LoopbackInternal: true,
 			ConnectionHeader: "X-Maxwell-Connection",
 			DataDir:          "data",
 			SpoolThreshold:   1 << 20,

@@ -125,9 +125,18 @@ type Reply struct {
 func (r Reply) String() string { return fmt.Sprintf("%d %s", r.Code, r.Text) }
 
 // DialSMTP connects and reads the greeting.
-func DialSMTP(t testing.TB, addr string) *Client {
+func DialSMTP(t testing.TB, addr string) *Client { return DialSMTPFrom(t, addr, "") }
+
+// DialSMTPFrom connects from a local loopback address (127.0.0.2, say:
+// a client the MTA sees as other than 127.0.0.1; "" for any) and reads
+// the greeting.
+func DialSMTPFrom(t testing.TB, addr, local string) *Client {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if local != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(local)}
+	}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

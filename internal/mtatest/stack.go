@@ -12,24 +12,54 @@ import (
 
 // Stack is what an end-to-end scenario runs: a DNS server with the
 // scenario's zone, maxwell (the real binary) as the milter of a private
-// Postfix, and a sink that Postfix delivers to.
+// Postfix or Sendmail, and a sink that the MTA delivers to.
 type Stack struct {
-	DNS     *dnstest.Server
-	Maxwell *Maxwell
-	Postfix *Postfix
-	Sink    *Sink
-	MailLog string // maxwell's mail log file
-	Dir     string // maxwell's working directory: the binary, its configuration, data/
-	Config  string // maxwell's configuration file
+	DNS      *dnstest.Server
+	Maxwell  *Maxwell
+	Postfix  *Postfix  // set by StartStack
+	Sendmail *Sendmail // set by StartSendmailStack
+	Sink     *Sink
+	MailLog  string // maxwell's mail log file
+	Dir      string // maxwell's working directory: the binary, its configuration, data/
+	Config   string // maxwell's configuration file
+	Port     int    // maxwell's milter port on 127.0.0.1
 }
 
-// StartStack starts a Stack. config is maxwell's configuration, where
-// {port} stands for the milter port; the stack adds the [dns] section
-// (its DNS server, a 1s timeout, one attempt) and the [log] section (the
-// mail log file), so config has neither. domains are Postfix's
-// relay_domains. Everything stops when the test ends; if it failed, the
-// logs are shown.
+// StartStack starts a Stack with Postfix. config is maxwell's
+// configuration, where {port} stands for the milter port; the stack adds
+// the [dns] section (its DNS server, a 1s timeout, one attempt) and the
+// [log] section (the mail log file), so config has neither. domains are
+// Postfix's relay_domains. Everything stops when the test ends; if it
+// failed, the logs are shown.
 func StartStack(t *testing.T, config, domains string, zone ...string) *Stack {
+	t.Helper()
+	st := startMilterAndSink(t, config, zone)
+	st.Postfix = StartPostfix(t, PostfixOptions{
+		Milter:  fmt.Sprintf("inet:127.0.0.1:%d", st.Port),
+		RelayTo: st.Sink.Addr,
+		Domains: domains,
+	})
+	st.showLogs(t, "Postfix", st.Postfix.Log)
+	return st
+}
+
+// StartSendmailStack starts a Stack with Sendmail, whose INPUT_MAIL_FILTER
+// has flags (F=, "" for T); otherwise as StartStack.
+func StartSendmailStack(t *testing.T, config, flags, domains string, zone ...string) *Stack {
+	t.Helper()
+	st := startMilterAndSink(t, config, zone)
+	st.Sendmail = StartSendmail(t, SendmailOptions{
+		Milter:  fmt.Sprintf("inet:%d@127.0.0.1", st.Port),
+		Flags:   flags,
+		RelayTo: st.Sink.Addr,
+		Domains: domains,
+	})
+	st.showLogs(t, "Sendmail", st.Sendmail.Log)
+	return st
+}
+
+// startMilterAndSink starts the DNS server, maxwell and the sink.
+func startMilterAndSink(t *testing.T, config string, zone []string) *Stack {
 	t.Helper()
 	dir := t.TempDir()
 	dns, err := dnstest.Start(zone...)
@@ -38,27 +68,25 @@ func StartStack(t *testing.T, config, domains string, zone ...string) *Stack {
 	}
 	t.Cleanup(dns.Close)
 	cfg := filepath.Join(dir, "maxwell.toml")
-	st := &Stack{DNS: dns, MailLog: filepath.Join(dir, "mail.log"), Dir: dir, Config: cfg}
-	port := FreePort(t)
-	text := strings.Replace(config, "{port}", fmt.Sprint(port), -1) +
+	st := &Stack{DNS: dns, MailLog: filepath.Join(dir, "mail.log"), Dir: dir, Config: cfg, Port: FreePort(t)}
+	text := strings.Replace(config, "{port}", fmt.Sprint(st.Port), -1) +
 		fmt.Sprintf("\n[dns]\nservers = [%q]\ntimeout = \"1s\"\nattempts = 1\n\n[log]\nmail_log = %q\n", dns.Addr, st.MailLog)
 	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	st.Maxwell = StartMaxwell(t, dir, cfg)
-	st.Maxwell.WaitListen(t, fmt.Sprintf("127.0.0.1:%d", port))
+	st.Maxwell.WaitListen(t, fmt.Sprintf("127.0.0.1:%d", st.Port))
 	st.Sink = StartSink(t)
-	st.Postfix = StartPostfix(t, PostfixOptions{
-		Milter:  fmt.Sprintf("inet:127.0.0.1:%d", port),
-		RelayTo: st.Sink.Addr,
-		Domains: domains,
-	})
+	return st
+}
+
+// showLogs shows the MTA's and maxwell's logs when the test has failed.
+func (st *Stack) showLogs(t *testing.T, mta string, mtaLog func() string) {
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("Postfix log:\n%s\nmaxwell mail log:\n%s\nmaxwell stderr:\n%s", st.Postfix.Log(), st.Log(), st.Maxwell.Stderr)
+			t.Logf("%s log:\n%s\nmaxwell mail log:\n%s\nmaxwell stderr:\n%s", mta, mtaLog(), st.Log(), st.Maxwell.Stderr)
 		}
 	})
-	return st
 }
 
 // Log returns maxwell's mail log so far.
