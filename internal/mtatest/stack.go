@@ -33,7 +33,7 @@ type Stack struct {
 // failed, the logs are shown.
 func StartStack(t *testing.T, config, domains string, zone ...string) *Stack {
 	t.Helper()
-	st := startMilterAndSink(t, config, zone)
+	st := StartMilter(t, config, zone...)
 	st.Postfix = StartPostfix(t, PostfixOptions{
 		Milter:  fmt.Sprintf("inet:127.0.0.1:%d", st.Port),
 		RelayTo: st.Sink.Addr,
@@ -47,7 +47,7 @@ func StartStack(t *testing.T, config, domains string, zone ...string) *Stack {
 // has flags (F=, "" for T); otherwise as StartStack.
 func StartSendmailStack(t *testing.T, config, flags, domains string, zone ...string) *Stack {
 	t.Helper()
-	st := startMilterAndSink(t, config, zone)
+	st := StartMilter(t, config, zone...)
 	st.Sendmail = StartSendmail(t, SendmailOptions{
 		Milter:  fmt.Sprintf("inet:%d@127.0.0.1", st.Port),
 		Flags:   flags,
@@ -58,8 +58,9 @@ func StartSendmailStack(t *testing.T, config, flags, domains string, zone ...str
 	return st
 }
 
-// startMilterAndSink starts the DNS server, maxwell and the sink.
-func startMilterAndSink(t *testing.T, config string, zone []string) *Stack {
+// StartMilter starts the DNS server, maxwell and the sink, without an
+// MTA: for tests that play the MTA themselves (miltertest).
+func StartMilter(t *testing.T, config string, zone ...string) *Stack {
 	t.Helper()
 	dir := t.TempDir()
 	dns, err := dnstest.Start(zone...)
