@@ -132,6 +132,17 @@ func DialSMTP(t testing.TB, addr string) *Client { return DialSMTPFrom(t, addr, 
 // the greeting.
 func DialSMTPFrom(t testing.TB, addr, local string) *Client {
 	t.Helper()
+	c, r := Connect(t, addr, local)
+	if r.Code != 220 {
+		t.Fatalf("greeting: %s", r)
+	}
+	return c
+}
+
+// Connect connects as DialSMTPFrom does and returns the greeting,
+// whatever it is.
+func Connect(t testing.TB, addr, local string) (*Client, Reply) {
+	t.Helper()
 	d := net.Dialer{Timeout: 5 * time.Second}
 	if local != "" {
 		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(local)}
@@ -143,10 +154,7 @@ func DialSMTPFrom(t testing.TB, addr, local string) *Client {
 	c.SetDeadline(time.Now().Add(2 * time.Minute))
 	cl := &Client{t: t, tp: textproto.NewConn(c)}
 	t.Cleanup(func() { cl.tp.Close() })
-	if r := cl.read(); r.Code != 220 {
-		t.Fatalf("greeting: %s", r)
-	}
-	return cl
+	return cl, cl.read()
 }
 
 func (c *Client) read() Reply {

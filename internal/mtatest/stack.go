@@ -23,10 +23,12 @@ type Stack struct {
 	Dir      string // maxwell's working directory: the binary, its configuration, data/
 	Config   string // maxwell's configuration file
 	Port     int    // maxwell's milter port on 127.0.0.1
+	Unix     string // or its unix socket, when config says socket = "unix:{socket}"
 }
 
 // StartStack starts a Stack with Postfix. config is maxwell's
-// configuration, where {port} stands for the milter port; the stack adds
+// configuration, where {port} stands for the milter port (and {socket}
+// for a unix socket path in the test's directory); the stack adds
 // the [dns] section (its DNS server, a 1s timeout, one attempt) and the
 // [log] section (the mail log file), so config has neither. domains are
 // Postfix's relay_domains. Everything stops when the test ends; if it
@@ -48,8 +50,12 @@ func StartStack(t *testing.T, config, domains string, zone ...string) *Stack {
 func StartSendmailStack(t *testing.T, config, flags, domains string, zone ...string) *Stack {
 	t.Helper()
 	st := StartMilter(t, config, zone...)
+	milter := fmt.Sprintf("inet:%d@127.0.0.1", st.Port)
+	if st.Unix != "" {
+		milter = "local:" + st.Unix
+	}
 	st.Sendmail = StartSendmail(t, SendmailOptions{
-		Milter:  fmt.Sprintf("inet:%d@127.0.0.1", st.Port),
+		Milter:  milter,
 		Flags:   flags,
 		RelayTo: st.Sink.Addr,
 		Domains: domains,
@@ -70,13 +76,20 @@ func StartMilter(t *testing.T, config string, zone ...string) *Stack {
 	t.Cleanup(dns.Close)
 	cfg := filepath.Join(dir, "maxwell.toml")
 	st := &Stack{DNS: dns, MailLog: filepath.Join(dir, "mail.log"), Dir: dir, Config: cfg, Port: FreePort(t)}
-	text := strings.Replace(config, "{port}", fmt.Sprint(st.Port), -1) +
+	if strings.Contains(config, "{socket}") {
+		st.Unix = filepath.Join(dir, "maxwell.sock")
+	}
+	text := strings.NewReplacer("{port}", fmt.Sprint(st.Port), "{socket}", st.Unix).Replace(config) +
 		fmt.Sprintf("\n[dns]\nservers = [%q]\ntimeout = \"1s\"\nattempts = 1\n\n[log]\nmail_log = %q\n", dns.Addr, st.MailLog)
 	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	st.Maxwell = StartMaxwell(t, dir, cfg)
-	st.Maxwell.WaitListen(t, fmt.Sprintf("127.0.0.1:%d", st.Port))
+	if st.Unix != "" {
+		st.Maxwell.WaitListen(t, st.Unix)
+	} else {
+		st.Maxwell.WaitListen(t, fmt.Sprintf("127.0.0.1:%d", st.Port))
+	}
 	st.Sink = StartSink(t)
 	return st
 }
