@@ -25,7 +25,7 @@ import (
 // no unknown commands, and header fields and body chunks are judged at
 // the end, so they need no reply each.
 const (
-	wantActions  = milter.OptAddHeader | milter.OptChangeHeader | milter.OptChangeBody | milter.OptAddRcpt | milter.OptRemoveRcpt | milter.OptSetMacros
+	wantActions  = milter.OptAddHeader | milter.OptChangeHeader | milter.OptChangeBody | milter.OptAddRcpt | milter.OptRemoveRcpt | milter.OptQuarantine | milter.OptSetMacros
 	wantProtocol = milter.OptNoUnknown | milter.OptNoHeaderReply | milter.OptNoBodyReply
 )
 
@@ -220,9 +220,8 @@ func (m *session) Cleanup(milter.Modifier) {
 // message.
 func (m *session) answer(where string, mod milter.Modifier, call func() policy.Decision) (*milter.Response, error) {
 	d := m.decide(where, call)
-	if d.Action == policy.Accept && !m.canDefang(d, mod) {
-		d = policy.Decision{Action: policy.Tempfail, Code: 451, XCode: "4.3.0",
-			Text: []string{"Cannot remove a dangerous attachment here, try again later"}}
+	if why := m.cannotApply(d, mod); why != "" {
+		d = policy.Decision{Action: policy.Tempfail, Code: 451, XCode: "4.3.0", Text: []string{why}}
 	}
 	if d.Action == policy.Accept || d.Action == policy.Quarantine {
 		if err := m.edit(d, mod); err != nil {
@@ -237,17 +236,22 @@ func (m *session) decide(where string, call func() policy.Decision) (d policy.De
 	return call()
 }
 
-// canDefang reports whether the MTA lets maxwell replace the body, if d
-// needs it: a message whose dangerous attachment cannot be removed is
-// deferred, never delivered as it is.
-func (m *session) canDefang(d policy.Decision, mod milter.Modifier) bool {
+// cannotApply says, in the words of a 451 reply, why d cannot be carried
+// out by this MTA: a message whose dangerous attachment cannot be removed,
+// or that cannot be held for review, is deferred, never delivered as it
+// is. "" when it can.
+func (m *session) cannotApply(d policy.Decision, mod milter.Modifier) string {
+	if d.Action == policy.Quarantine && mod.Actions()&milter.OptQuarantine == 0 {
+		m.srv.diag.Error("the MTA does not let maxwell quarantine; a message to hold is deferred", "conn", m.ps.ID)
+		return "Cannot hold this message for review here, try again later"
+	}
 	for _, e := range d.Edits {
 		if e.Kind == policy.ReplaceBody && mod.Actions()&milter.OptChangeBody == 0 {
 			m.srv.diag.Error("the MTA does not let maxwell replace the body; a message to defang is deferred", "conn", m.ps.ID)
-			return false
+			return "Cannot remove a dangerous attachment here, try again later"
 		}
 	}
-	return true
+	return ""
 }
 
 // editAction is the milter action each kind of edit needs the MTA to

@@ -117,15 +117,20 @@ func (s *Session) largeMessage() *Decision {
 }
 
 // malformed answers a message whose MIME structure could not be
-// recovered: the original is saved; external mail is refused unless
-// [defang] malformed = "accept".
+// recovered: the original is saved; external mail is refused, or held
+// in the MTA's quarantine, or let through, as [defang] malformed says.
 func (s *Session) malformed(why string, body io.ReaderAt, size int64) (*Decision, error) {
 	if _, err := s.saveOriginal("malformed", body, size); err != nil {
 		return nil, err
 	}
 	reason := "MALFORMED: " + why
-	if s.Class&Internal == 0 && s.e.cfg.Defang.Malformed == config.MalformedReject {
-		return reject(554, "5.7.7", reason, "Boundary error in your message"), nil
+	if s.Class&Internal == 0 {
+		switch s.e.cfg.Defang.Malformed {
+		case config.MalformedReject:
+			return reject(554, "5.7.7", reason, "Boundary error in your message"), nil
+		case config.MalformedQuarantine:
+			return &Decision{Action: Quarantine, Tag: "QUARANTINE", Reason: reason}, nil
+		}
 	}
 	s.log("note", "reason", reason)
 	return nil, nil

@@ -124,6 +124,7 @@ func TestAttachmentAnswers(t *testing.T) {
 		{"reject_virus_from", "[scrub]\nreject_virus_from = [\"sender.example\"]", "198.51.100.7", "pif.eml", policy.Reject, 550, false},
 		{"malformed external mail", "", "198.51.100.7", "no-boundary.eml", policy.Reject, 554, false},
 		{"malformed, accepted by choice", "[defang]\nmalformed = \"accept\"", "198.51.100.7", "no-boundary.eml", policy.Accept, 0, false},
+		{"malformed, quarantined by choice", "[defang]\nmalformed = \"quarantine\"", "198.51.100.7", "no-boundary.eml", policy.Quarantine, 0, false},
 		{"malformed internal mail", "", "192.0.2.10", "no-boundary.eml", policy.Accept, 0, false},
 		{"banned_exts empty", "[defang]\nbanned_exts = []", "198.51.100.7", "vbs.eml", policy.Accept, 0, false},
 		{"too large to scan: accepted", "spool_threshold = 100\nmax_scan_size = 200", "198.51.100.7", "vbs.eml", policy.Accept, 0, false},

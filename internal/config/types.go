@@ -425,13 +425,14 @@ type MalformedAction string
 
 // The malformed actions.
 const (
-	MalformedReject MalformedAction = "reject"
-	MalformedAccept MalformedAction = "accept"
+	MalformedReject     MalformedAction = "reject"
+	MalformedAccept     MalformedAction = "accept"
+	MalformedQuarantine MalformedAction = "quarantine" // accepted into the MTA's hold queue
 )
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (a *MalformedAction) UnmarshalText(b []byte) error {
-	return oneOf(a, b, MalformedReject, MalformedAccept)
+	return oneOf(a, b, MalformedReject, MalformedAccept, MalformedQuarantine)
 }
 
 // LargeAction is what [milter] large_message does with a message too

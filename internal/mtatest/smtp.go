@@ -50,13 +50,21 @@ func StartSink(t testing.TB) *Sink {
 // Wait returns the next message, or fails the test after d.
 func (s *Sink) Wait(t testing.TB, d time.Duration) Message {
 	t.Helper()
-	select {
-	case m := <-s.msgs:
-		return m
-	case <-time.After(d):
+	m, ok := s.Next(d)
+	if !ok {
 		t.Fatalf("no message reached the sink within %v", d)
 	}
-	return Message{}
+	return m
+}
+
+// Next returns the next message if one arrives within d.
+func (s *Sink) Next(d time.Duration) (Message, bool) {
+	select {
+	case m := <-s.msgs:
+		return m, true
+	case <-time.After(d):
+		return Message{}, false
+	}
 }
 
 func (s *Sink) serve(c net.Conn) {

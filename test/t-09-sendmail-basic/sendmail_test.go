@@ -23,6 +23,9 @@ hostname = "mx.example.org"
 
 [greylist]
 delay = "2s"
+
+[defang]
+malformed = "quarantine"
 `
 
 var zone = []string{
@@ -106,7 +109,31 @@ func TestSendmailBasic(t *testing.T) {
 		}
 	})
 
+	// A message whose MIME structure is beyond repair is accepted into
+	// Sendmail's quarantine: its queue file becomes an hf file with the
+	// reason, and it is not delivered.
+	t.Run("malformed message is quarantined", func(t *testing.T) {
+		c, _ := session("127.0.0.2", "mail.sender.example", "alice@sender.example")
+		if r := c.Cmd("RCPT TO:<bob@example.org>"); r.Code != 250 {
+			t.Fatalf("RCPT TO: %s", r)
+		}
+		r := c.Data("From: Alice <alice@sender.example>\r\nSubject: broken\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed\r\n\r\nno boundary\r\n")
+		c.Cmd("QUIT")
+		fields := strings.Fields(r.Text)
+		if r.Code != 250 || len(fields) < 2 {
+			t.Fatalf("end of data: %s", r)
+		}
+		qf := sm.QueueFile("hf", fields[1])
+		if !strings.Contains(qf, "\nqMALFORMED: ") {
+			t.Errorf("no quarantined queue file hf%s with the reason:\n%s", fields[1], qf)
+		}
+		if m, ok := st.Sink.Next(2 * time.Second); ok {
+			t.Errorf("the quarantined message was delivered:\n%s", m.Data)
+		}
+	})
+
 	for _, want := range []string{
+		`event=decision tag=QUARANTINE reason="MALFORMED: `,
 		`event=decision tag=REJECT reason="numeric hello name: [127.0.0.3]"`,
 		`event=decision tag=REJECT reason="SPF fail`,
 		`event=greylist client=sender.example sender=alice@sender.example rcpt=bob@example.org step=pass delay=2`,
