@@ -246,6 +246,6 @@ FEATURE(«accept_unresolvable_domains')dnl
 FEATURE(«no_default_msa')dnl
 RELAY_DOMAIN(«{{.Domains}}')dnl
 DAEMON_OPTIONS(«Port={{.Port}}, Addr=127.0.0.1, Name=MTA')dnl
-INPUT_MAIL_FILTER(«maxwell', «S={{.Milter}}, F={{.Flags}}, T=C:30s;S:20s;R:60s;E:5m')dnl
+INPUT_MAIL_FILTER(«maxwell', «S={{.Milter}}, F={{.Flags}}, T=C:5m;S:20s;R:5m;E:5m')dnl
 MAILER(«smtp')dnl
 `, "«", "`")))

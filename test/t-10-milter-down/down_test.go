@@ -63,7 +63,9 @@ func TestMilterDown(t *testing.T) {
 			return mtatest.StartPostfix(t, mtatest.PostfixOptions{Milter: "unix:" + st.Unix, RelayTo: st.Sink.Addr, Domains: "example.org"}).Addr
 		}, 451},
 	} {
-		if r := send(t, tc.start()); r.Code != tc.code {
+		r := send(t, tc.start())
+		t.Logf("%s, maxwell down: %s", tc.name, r)
+		if r.Code != tc.code {
 			t.Errorf("%s, maxwell down: %s, want %d", tc.name, r, tc.code)
 		}
 	}
