@@ -140,6 +140,8 @@ func postfix(ev *Event, msg string) bool {
 // sendmail reads sendmail's lines, whose client is "name [ip]".
 func sendmail(ev *Event, msg string) bool {
 	switch {
+	case strings.Contains(msg, ": connect from "): // LogLevel 10 and up
+		ev.Kind, ev.IP = Connect, bracketIP(msg)
 	case strings.Contains(msg, "Milter: ") && strings.Contains(msg, ", reject="):
 		// "QID: Milter: to=<r>, reject=451 4.7.1 text" (or from=<s>)
 		_, reply, _ := strings.Cut(msg, ", reject=")

@@ -52,6 +52,8 @@ type Session struct {
 	IP         netip.Addr `json:"ip"`
 	Seen       time.Time  `json:"seen"`
 	Greylisted bool       `json:"greylisted"`
+	Sender     string     `json:"sender"` // of the greylisted message
+	Since      time.Time  `json:"since"`  // when it was greylisted
 	Offended   bool       `json:"offended"`
 }
 
@@ -159,19 +161,25 @@ func (w *Watcher) Process(ctx context.Context, ev Event) error {
 		w.sessions[ev.Process] = s
 	}
 	if ev.IP.IsValid() {
-		s.IP = ev.IP
+		named := s.IP.IsValid()
+		s.IP = ev.IP // the latest: XCLIENT changes it
+		if !named && s.Greylisted { // Sendmail names the client after the refusal
+			w.cameBack(s.ID, s.IP, "")
+			w.wait(s)
+		}
 	}
 	s.Seen = at
 	switch ev.Kind {
 	case Refused:
-		if !strings.HasPrefix(ev.Reply, w.marker) || !s.IP.IsValid() {
+		if !strings.HasPrefix(ev.Reply, w.marker) {
 			return nil // not maxwell's greylisting
 		}
 		w.cameBack(s.ID, s.IP, ev.Sender) // greylisted again: it came back
-		s.Greylisted = true
-		if w.cfg.Watch.NeverRetried {
-			w.wait(s, ev.Sender, at)
+		s.Greylisted, s.Since = true, at
+		if ev.Sender != "" {
+			s.Sender = ev.Sender
 		}
+		w.wait(s)
 	case Lost:
 		if s.Greylisted && !s.Offended {
 			if err := w.offence(ctx, s.IP, "greylisted, then "+ev.Detail, at); err != nil {
@@ -222,13 +230,17 @@ func (w *Watcher) forgetSessions(now time.Time) {
 	}
 }
 
-// wait remembers a greylisted client until it comes back.
-func (w *Watcher) wait(s *Session, sender string, at time.Time) {
+// wait remembers a greylisted client until it comes back, with [watch]
+// never_retried, once its address is known.
+func (w *Watcher) wait(s *Session) {
+	if !w.cfg.Watch.NeverRetried || !s.IP.IsValid() {
+		return
+	}
 	prefix := w.prefix(s.IP)
 	if _, ok := w.state.Pending[prefix]; ok || len(w.state.Pending) >= maxPending {
 		return
 	}
-	w.state.Pending[prefix] = &Pending{IP: s.IP, Sender: sender, Since: at, Session: s.ID}
+	w.state.Pending[prefix] = &Pending{IP: s.IP, Sender: s.Sender, Since: s.Since, Session: s.ID}
 }
 
 // cameBack forgets the clients that a connection (other than the one

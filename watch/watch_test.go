@@ -209,3 +209,30 @@ func TestWatchStoreDown(t *testing.T) {
 		}
 	}
 }
+
+// Real Sendmail 8.17 lines (LogLevel 14) from test/t-09's harness: a rat
+// at 127.0.0.2 greylisted, then "lost input channel"; a polite client at
+// 127.0.0.3 greylisted, QUIT, and back after the delay; the rat again,
+// "did not issue MAIL" without being greylisted.
+func TestWatchSendmailLog(t *testing.T) {
+	b, err := os.ReadFile("testdata/sendmail.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	f := newFixture(t, lines)
+	f.clock = time.Date(2026, 11, 29, 22, 20, 0, 0, time.Local)
+	f.run()
+	if got, want := f.banned("127.0.0.2"), "greylisted, then lost input channel after rcpt"; got != want {
+		t.Errorf("127.0.0.2: blacklisted for %q, want %q", got, want)
+	}
+	if got := f.banned("127.0.0.3"); got != "" {
+		t.Errorf("the polite client was blacklisted: %q", got)
+	}
+	// It came back: nothing waits for it after the retry window.
+	f.clock = f.clock.Add(49 * time.Hour)
+	f.run()
+	if got := f.banned("127.0.0.3"); got != "" {
+		t.Errorf("the polite client was blacklisted as never retried: %q", got)
+	}
+}
