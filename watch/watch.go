@@ -162,7 +162,7 @@ func (w *Watcher) Process(ctx context.Context, ev Event) error {
 	}
 	if ev.IP.IsValid() {
 		named := s.IP.IsValid()
-		s.IP = ev.IP // the latest: XCLIENT changes it
+		s.IP = ev.IP                // the latest: XCLIENT changes it
 		if !named && s.Greylisted { // Sendmail names the client after the refusal
 			w.cameBack(s.ID, s.IP, "")
 			w.wait(s)
