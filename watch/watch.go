@@ -161,9 +161,11 @@ func (w *Watcher) Process(ctx context.Context, ev Event) error {
 		w.sessions[ev.Process] = s
 	}
 	if ev.IP.IsValid() {
+		// The latest address counts (XCLIENT changes it); Sendmail names
+		// the client only after the refusal.
 		named := s.IP.IsValid()
-		s.IP = ev.IP                // the latest: XCLIENT changes it
-		if !named && s.Greylisted { // Sendmail names the client after the refusal
+		s.IP = ev.IP
+		if !named && s.Greylisted {
 			w.cameBack(s.ID, s.IP, "")
 			w.wait(s)
 		}
