@@ -94,3 +94,36 @@ func TestPostfixDefang(t *testing.T) {
 		}
 	}
 }
+
+// With [defang] malformed = "quarantine", a message whose MIME structure
+// is beyond repair is accepted into Postfix's hold queue, not delivered.
+func TestPostfixQuarantine(t *testing.T) {
+	st := mtatest.StartStack(t, config+"\n[defang]\nmalformed = \"quarantine\"\n", "example.org",
+		"7.100.51.198.in-addr.arpa. PTR mail.sender.example.",
+		"mail.sender.example. A 198.51.100.7",
+		`sender.example. TXT "v=spf1 ip4:198.51.100.0/24 -all"`,
+	)
+	c, _ := mtatest.Session(t, st.Postfix.Addr, "198.51.100.7", "mail.sender.example")
+	for _, cmd := range []string{"MAIL FROM:<alice@sender.example>", "RCPT TO:<bob@example.org>"} {
+		if r := c.Cmd("%s", cmd); r.Code != 250 {
+			t.Fatalf("%s: %s", cmd, r)
+		}
+	}
+	r := c.Data("From: Alice <alice@sender.example>\r\nSubject: broken\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed\r\n\r\nno boundary\r\n")
+	if r.Code != 250 {
+		t.Fatalf("end of data: %s", r)
+	}
+	var held []string
+	for deadline := time.Now().Add(10 * time.Second); len(held) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		held, _ = filepath.Glob(filepath.Join(st.Postfix.Dir, "spool", "hold", "*"))
+	}
+	if len(held) != 1 {
+		t.Errorf("%d messages in the hold queue, want 1", len(held))
+	}
+	if m, ok := st.Sink.Next(2 * time.Second); ok {
+		t.Errorf("the quarantined message was delivered:\n%s", m.Data)
+	}
+	if !strings.Contains(st.Log(), `event=decision tag=QUARANTINE reason="MALFORMED: `) {
+		t.Errorf("no QUARANTINE decision in the mail log")
+	}
+}
