@@ -109,13 +109,18 @@ func (p *Postfix) Log() string {
 	return string(b)
 }
 
-// stop stops the master by its PID: SIGTERM, then SIGKILL after 10s.
-func (p *Postfix) stop() {
-	b, err := os.ReadFile(filepath.Join(p.Dir, "spool", "pid", "master.pid"))
+// stop stops the master by its PID.
+func (p *Postfix) stop() { stopByPIDFile(filepath.Join(p.Dir, "spool", "pid", "master.pid")) }
+
+// stopByPIDFile ends the daemon whose PID is the first line of path:
+// SIGTERM, then SIGKILL if it is still there after 10s.
+func stopByPIDFile(path string) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	first, _, _ := strings.Cut(string(b), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(first))
 	if err != nil || pid <= 1 {
 		return
 	}

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"text/template"
 	"time"
@@ -142,26 +141,8 @@ func (s *Sendmail) QueueFile(kind, qid string) string {
 	return string(b)
 }
 
-// stop ends the daemon by the PID in its pid file: SIGTERM, then SIGKILL
-// after 10s.
-func (s *Sendmail) stop() {
-	b, err := os.ReadFile(filepath.Join(s.Dir, "sendmail.pid"))
-	if err != nil {
-		return
-	}
-	first, _, _ := strings.Cut(string(b), "\n")
-	pid, err := strconv.Atoi(strings.TrimSpace(first))
-	if err != nil || pid <= 1 {
-		return
-	}
-	syscall.Kill(pid, syscall.SIGTERM)
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if syscall.Kill(pid, 0) != nil {
-			return
-		}
-	}
-	syscall.Kill(pid, syscall.SIGKILL)
-}
+// stop ends the daemon by the PID in its pid file.
+func (s *Sendmail) stop() { stopByPIDFile(filepath.Join(s.Dir, "sendmail.pid")) }
 
 // syslogPath is where syslog(3) writes.
 const syslogPath = "/dev/log"

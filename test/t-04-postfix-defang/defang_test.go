@@ -43,17 +43,7 @@ const message = "From: Alice <alice@sender.example>\r\n" +
 	"--=_part--\r\n"
 
 func TestPostfixDefang(t *testing.T) {
-	st := mtatest.StartStack(t, config, "example.org",
-		"7.100.51.198.in-addr.arpa. PTR mail.sender.example.",
-		"mail.sender.example. A 198.51.100.7",
-		`sender.example. TXT "v=spf1 ip4:198.51.100.0/24 -all"`,
-	)
-	c, _ := mtatest.Session(t, st.Postfix.Addr, "198.51.100.7", "mail.sender.example")
-	for _, cmd := range []string{"MAIL FROM:<alice@sender.example>", "RCPT TO:<bob@example.org>"} {
-		if r := c.Cmd("%s", cmd); r.Code != 250 {
-			t.Fatalf("%s: %s", cmd, r)
-		}
-	}
+	st, c := start(t, config)
 	if r := c.Data(message); r.Code != 250 {
 		t.Fatalf("end of data: %s", r)
 	}
@@ -98,17 +88,7 @@ func TestPostfixDefang(t *testing.T) {
 // With [defang] malformed = "quarantine", a message whose MIME structure
 // is beyond repair is accepted into Postfix's hold queue, not delivered.
 func TestPostfixQuarantine(t *testing.T) {
-	st := mtatest.StartStack(t, config+"\n[defang]\nmalformed = \"quarantine\"\n", "example.org",
-		"7.100.51.198.in-addr.arpa. PTR mail.sender.example.",
-		"mail.sender.example. A 198.51.100.7",
-		`sender.example. TXT "v=spf1 ip4:198.51.100.0/24 -all"`,
-	)
-	c, _ := mtatest.Session(t, st.Postfix.Addr, "198.51.100.7", "mail.sender.example")
-	for _, cmd := range []string{"MAIL FROM:<alice@sender.example>", "RCPT TO:<bob@example.org>"} {
-		if r := c.Cmd("%s", cmd); r.Code != 250 {
-			t.Fatalf("%s: %s", cmd, r)
-		}
-	}
+	st, c := start(t, config+"\n[defang]\nmalformed = \"quarantine\"\n")
 	r := c.Data("From: Alice <alice@sender.example>\r\nSubject: broken\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed\r\n\r\nno boundary\r\n")
 	if r.Code != 250 {
 		t.Fatalf("end of data: %s", r)
@@ -126,4 +106,22 @@ func TestPostfixQuarantine(t *testing.T) {
 	if !strings.Contains(st.Log(), `event=decision tag=QUARANTINE reason="MALFORMED: `) {
 		t.Errorf("no QUARANTINE decision in the mail log")
 	}
+}
+
+// start runs the stack with config and opens a message from Alice, SPF
+// pass, to Bob, ready for DATA.
+func start(t *testing.T, config string) (*mtatest.Stack, *mtatest.Client) {
+	t.Helper()
+	st := mtatest.StartStack(t, config, "example.org",
+		"7.100.51.198.in-addr.arpa. PTR mail.sender.example.",
+		"mail.sender.example. A 198.51.100.7",
+		`sender.example. TXT "v=spf1 ip4:198.51.100.0/24 -all"`,
+	)
+	c, _ := mtatest.Session(t, st.Postfix.Addr, "198.51.100.7", "mail.sender.example")
+	for _, cmd := range []string{"MAIL FROM:<alice@sender.example>", "RCPT TO:<bob@example.org>"} {
+		if r := c.Cmd("%s", cmd); r.Code != 250 {
+			t.Fatalf("%s: %s", cmd, r)
+		}
+	}
+	return st, c
 }
