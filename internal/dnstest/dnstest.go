@@ -22,6 +22,7 @@ const (
 	ServFail Failure = iota + 1 // answer SERVFAIL
 	Silent                      // never answer
 	Truncate                    // answer over UDP with TC set and no records; TCP works
+	WrongID                     // answer with another message ID (a spoofing attempt, or a confused server)
 )
 
 // Server is a DNS server on 127.0.0.1, UDP and TCP on the same port.
@@ -149,6 +150,10 @@ func (s *Server) serve(udp bool) func(dns.ResponseWriter, *dns.Msg) {
 			return
 		case ServFail:
 			m.Rcode = dns.RcodeServerFailure
+			_ = w.WriteMsg(m)
+			return
+		case WrongID:
+			m.Id++
 			_ = w.WriteMsg(m)
 			return
 		case Truncate:

@@ -1,0 +1,166 @@
+package faults
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/maxwell-milter/maxwell/internal/mtaclient"
+	"github.com/maxwell-milter/maxwell/internal/mtatest"
+	"github.com/maxwell-milter/maxwell/policy"
+)
+
+// socketConfig: sessions idle for 2s are closed; the metrics tell the
+// daemon's goroutines and memory.
+const socketConfig = `
+[milter]
+socket = "inet:{port}@127.0.0.1"
+timeout = "2s"
+internal_domains = ["example.org"]
+
+[greylist]
+enabled = false
+
+[metrics]
+listen = "%s"
+`
+
+// gauges reads the daemon's goroutine count, resident memory and open
+// sessions.
+func gauges(t *testing.T, addr string) (goroutines, rss, sessions float64) {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, _ := strings.Cut(sc.Text(), " ")
+		switch name {
+		case "go_goroutines":
+			goroutines, _ = strconv.ParseFloat(value, 64)
+		case "process_resident_memory_bytes":
+			rss, _ = strconv.ParseFloat(value, 64)
+		case "maxwell_sessions_open":
+			sessions, _ = strconv.ParseFloat(value, 64)
+		}
+	}
+	return goroutines, rss, sessions
+}
+
+// packet frames one milter command.
+func packet(cmd byte, data ...string) []byte {
+	body := []byte{cmd}
+	for _, d := range data {
+		body = append(body, d...)
+	}
+	return append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)
+}
+
+// A daemon facing a thousand idle connections and a client that stops
+// reading keeps serving; it closes them after its timeouts, and its
+// goroutines come back to where they were.
+func TestSocketFaults(t *testing.T) {
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", mtatest.FreePort(t))
+	st := mtatest.StartMilter(t, fmt.Sprintf(socketConfig, metricsAddr))
+	st.Maxwell.WaitListen(t, metricsAddr)
+	milterAddr := fmt.Sprintf("127.0.0.1:%d", st.Port)
+	send := func() {
+		t.Helper()
+		r, err := mtaclient.Send("tcp", milterAddr, policy.Transaction{Conn: policy.ConnInfo{IP: netip.MustParseAddr("127.0.0.1")},
+			Helo: "pc1.example.org", Mail: policy.MailInfo{Sender: "carol@example.org"}, Rcpts: []string{"bob@example.org"}}, []byte("Hi\r\n"))
+		if err != nil || !r.Accepted() {
+			t.Fatalf("a normal session: %v %v", r.Action, err)
+		}
+	}
+	send()
+	base, baseRSS, _ := gauges(t, metricsAddr)
+
+	// waitBack waits until no session is open and the goroutines are
+	// back near the baseline.
+	waitBack := func(what string, within time.Duration) {
+		t.Helper()
+		var g, open float64
+		for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if g, _, open = gauges(t, metricsAddr); g <= base+5 && open == 0 {
+				return
+			}
+		}
+		t.Errorf("%s: %v goroutines and %v sessions %v after, baseline %v", what, g, open, within, base)
+	}
+
+	t.Run("a thousand idle connections", func(t *testing.T) {
+		var conns []net.Conn
+		for range 1000 {
+			c, err := net.Dial("tcp", milterAddr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			conns = append(conns, c)
+		}
+		send() // served meanwhile
+		g, rss, _ := gauges(t, metricsAddr)
+		t.Logf("1000 idle connections: %v goroutines (baseline %v), RSS %.1f MiB (baseline %.1f)", g, base, rss/(1<<20), baseRSS/(1<<20))
+		if g > base+2*1000+10 {
+			t.Errorf("%v goroutines for 1000 idle connections, baseline %v", g, base)
+		}
+		if rss > baseRSS+64<<20 {
+			t.Errorf("RSS grew by %.1f MiB for 1000 idle connections", (rss-baseRSS)/(1<<20))
+		}
+		waitBack("idle connections after the 2s timeout", 10*time.Second)
+		conns[0].SetReadDeadline(time.Now().Add(time.Second))
+		if _, err := conns[0].Read(make([]byte, 1)); err == nil {
+			t.Error("an idle connection is still open")
+		}
+	})
+
+	t.Run("a client that stops reading", func(t *testing.T) {
+		c, err := net.Dial("tcp", milterAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.(*net.TCPConn).SetReadBuffer(4096)
+		w := bufio.NewWriter(c)
+		w.Write([]byte{0, 0, 0, 13, 'O', 0, 0, 0, 6, 0, 0, 1, 0xff, 0, 0x1f, 0xff, 0xff})
+		w.Write(packet('C', "mail.sender.example\x00", "4", "\x00\x19", "127.0.0.1\x00"))
+		w.Write(packet('H', "pc1.example.org\x00"))
+		w.Write(packet('M', "<carol@example.org>\x00"))
+		w.Write(packet('R', "<bob@example.org>\x00"))
+		w.Write(packet('L', "Content-Type\x00", "multipart/mixed; boundary=b\x00"))
+		w.Write(packet('N'))
+		// 16 MiB of text and an attachment to defang: the new body the
+		// daemon sends back is far more than the socket buffers hold.
+		w.Write(packet('B', "--b\r\nContent-Type: text/plain\r\n\r\n"))
+		line := strings.Repeat("x", 998) + "\r\n"
+		chunk := strings.Repeat(line, 60)
+		for range (16 << 20) / len(chunk) {
+			w.Write(packet('B', chunk))
+		}
+		w.Write(packet('B', "--b\r\nContent-Type: application/octet-stream; name=\"x.pif\"\r\n\r\nMZ\r\n--b--\r\n"))
+		w.Write(packet('E'))
+		if err := w.Flush(); err != nil {
+			t.Fatalf("sending: %v", err)
+		}
+		send() // served meanwhile
+		if _, _, open := gauges(t, metricsAddr); open != 1 {
+			t.Fatalf("%v sessions open, want the one stuck writing to the client", open)
+		}
+		start := time.Now()
+		waitBack("a client that stopped reading (10s write timeout)", 20*time.Second)
+		t.Logf("the stuck session was closed after %v", time.Since(start).Round(time.Second))
+	})
+
+	send()
+	_, rss, _ := gauges(t, metricsAddr)
+	t.Logf("RSS at the end %.1f MiB, baseline %.1f MiB", rss/(1<<20), baseRSS/(1<<20))
+}
