@@ -5,12 +5,14 @@ import (
 	"database/sql"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/maxwell-milter/maxwell/internal/enginetest"
+	"github.com/maxwell-milter/maxwell/internal/pgtest"
 	"github.com/maxwell-milter/maxwell/policy"
 	"github.com/maxwell-milter/maxwell/store"
 )
@@ -373,5 +375,60 @@ func TestNormaliseSender(t *testing.T) {
 		if got := policy.NormaliseSender(in); got != want {
 			t.Errorf("NormaliseSender(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// Store faults while the daemon runs: each is answered as [greylist]
+// fail_open says (451 4.3.0 here), and greylisting recovers by itself
+// once the store is back, without a restart.
+func TestGreylistStoreFaults(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		during string // the answer to a new triplet during the fault
+		store  func(t *testing.T) (st store.Store, fault, repair func())
+	}{
+		{"PostgreSQL stopped and restarted", "451 4.3.0 Temporary local problem, try again later", func(t *testing.T) (store.Store, func(), func()) {
+			pg := pgtest.Start(t)
+			st, err := store.OpenPostgres(context.Background(), pg.NewDB(t), time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st, pg.Stop, func() { pg.Restart(t) }
+		}},
+		{"SQLite file deleted while open", "451 4.7.1 Greylisted, please retry in 300 seconds", func(t *testing.T) (store.Store, func(), func()) {
+			path := filepath.Join(t.TempDir(), "grey.db")
+			st, err := store.OpenSQLite(context.Background(), path, time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// SQLite goes on with the open file; nothing is refused, and
+			// the state is lost only at the next start.
+			return st, func() { os.Remove(path); os.Remove(path + "-wal"); os.Remove(path + "-shm") }, func() {}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGreyEnv(t, "")
+			st, fault, repair := tc.store(t)
+			t.Cleanup(func() { st.Close() })
+			g.Engine.UseStore(st)
+			greylisted := func(sender string) bool {
+				return g.send("203.0.113.9", "x.example", sender, "bob@example.org").Final.Tag == "GREYLISTED"
+			}
+			if !greylisted("a@b.example") {
+				t.Fatal("not greylisted before the fault")
+			}
+			fault()
+			if f := g.send("203.0.113.9", "x.example", "c@b.example", "bob@example.org").Final; f.Reply() != tc.during {
+				t.Errorf("during the fault: %v %q, want %q", f.Action, f.Reply(), tc.during)
+			}
+			repair()
+			var ok bool
+			for deadline := time.Now().Add(10 * time.Second); !ok && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+				ok = greylisted("d@b.example")
+			}
+			if !ok {
+				t.Errorf("greylisting did not recover:\n%s", g.Log)
+			}
+		})
 	}
 }
