@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -404,6 +405,25 @@ func TestGreylistStoreFaults(t *testing.T) {
 			// SQLite goes on with the open file; nothing is refused, and
 			// the state is lost only at the next start.
 			return st, func() { os.Remove(path); os.Remove(path + "-wal"); os.Remove(path + "-shm") }, func() {}
+		}},
+		{"disk full", "451 4.3.0 Temporary local problem, try again later", func(t *testing.T) (store.Store, func(), func()) {
+			dir := t.TempDir()
+			if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", dir).CombinedOutput(); err != nil {
+				t.Fatalf("a small tmpfs for a full disk (needs root): %v %s", err, out)
+			}
+			t.Cleanup(func() { exec.Command("umount", dir).Run() })
+			st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "grey.db"), time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			filler := filepath.Join(dir, "filler")
+			fill := func() {
+				f, _ := os.Create(filler)
+				defer f.Close()
+				for _, err := f.Write(make([]byte, 64<<10)); err == nil; _, err = f.Write(make([]byte, 4096)) {
+				}
+			}
+			return st, fill, func() { os.Remove(filler) }
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
