@@ -5,7 +5,7 @@ GO      ?= go
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test vet fmt clean bench
+.PHONY: all build run test vet fmt clean bench soak
 
 all: build
 
@@ -35,3 +35,8 @@ bench:
 
 clean:
 	rm -rf bin
+
+# The full soak: 1 000 000 messages through the daemon at 64 concurrent
+# sessions (test/t-12-soak; make test runs 20 000 of them).
+soak:
+	MAXWELL_SOAK_MESSAGES=1000000 $(GO) test -count=1 -timeout 3h -run '^TestSoak$$' -v ./test/t-12-soak

@@ -1,0 +1,121 @@
+// Package soak is scenario t-12: a long run of messages through the
+// daemon with its default policy (SPF through the test's DNS server,
+// greylisting on SQLite, the MIME scan, header edits), driven by maxwell
+// bench at 64 concurrent sessions. Every message must be answered, none
+// may fail, and afterwards the daemon's goroutines are back where they
+// were. `make test` sends MAXWELL_SOAK_MESSAGES (default 20 000);
+// `make soak` sends 1 000 000.
+package soak
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/maxwell-milter/maxwell/internal/mtatest"
+)
+
+const config = `
+[milter]
+socket = "inet:{port}@127.0.0.1"
+internal_domains = ["example.org"]
+
+# The three triplets pass after a second: the rest of the run is
+# accepted, with maxwell's header fields.
+[greylist]
+delay = "1s"
+
+[metrics]
+listen = "%s"
+`
+
+// gauges reads figures of the daemon's /metrics.
+func gauges(t *testing.T, addr string, names ...string) []float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	values := make([]float64, len(names))
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, _ := strings.Cut(sc.Text(), " ")
+		for i, n := range names {
+			if name == n {
+				values[i], _ = strconv.ParseFloat(value, 64)
+			}
+		}
+	}
+	return values
+}
+
+func TestSoak(t *testing.T) {
+	n := 20000
+	if s := os.Getenv("MAXWELL_SOAK_MESSAGES"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil || n <= 0 {
+			t.Fatalf("MAXWELL_SOAK_MESSAGES=%q is not a count", s)
+		}
+	}
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", mtatest.FreePort(t))
+	zone := []string{`sender.example. TXT "v=spf1 ip4:198.51.100.0/24 -all"`}
+	var ips []string
+	for i := 1; i <= 16; i++ {
+		zone = append(zone, fmt.Sprintf("%d.100.51.198.in-addr.arpa. PTR mail%d.sender.example.", i, i),
+			fmt.Sprintf("mail%d.sender.example. A 198.51.100.%d", i, i))
+		ips = append(ips, fmt.Sprintf("198.51.100.%d", i))
+	}
+	st := mtatest.StartMilter(t, fmt.Sprintf(config, metricsAddr), zone...)
+	st.Maxwell.WaitListen(t, metricsAddr)
+	figures := []string{"go_goroutines", "process_resident_memory_bytes", "go_memstats_heap_inuse_bytes"}
+	before := gauges(t, metricsAddr, figures...)
+
+	out, err := exec.Command(st.Maxwell.Cmd.Path, "bench", "-q", "-json", "-addr", fmt.Sprintf("inet:%d@127.0.0.1", st.Port),
+		"-n", strconv.Itoa(n), "-c", "64", "-per-conn", "10", "-body-bytes", "4096", "-ips", strings.Join(ips, ","),
+		"-from", "alice@sender.example,bob@sender.example,carol@sender.example", "-rcpt", "dave@example.org",
+		"-pid", strconv.Itoa(st.Maxwell.Cmd.Process.Pid), "-max-duration", "2h").Output()
+	var rep struct {
+		Messages, Failed int
+		PerSecond        float64            `json:"msgs_per_second"`
+		Latency          map[string]float64 `json:"latency_ms"`
+		Actions          map[string]int
+		Errors           map[string]int
+		CPUPerMsg        float64 `json:"milter_cpu_ms_per_msg"`
+		PeakRSS          float64 `json:"milter_peak_rss_mib"`
+	}
+	if jerr := json.Unmarshal(out, &rep); err != nil || jerr != nil {
+		t.Fatalf("maxwell bench: %v %v\n%s", err, jerr, out)
+	}
+	answered := 0
+	for _, k := range rep.Actions {
+		answered += k
+	}
+	if rep.Messages != n || rep.Failed != 0 || len(rep.Errors) != 0 || answered != n || rep.Actions["accept"] < n/2 {
+		t.Errorf("%d messages, %d failed, %d answered (%v), errors %v; want all %d answered, most accepted", rep.Messages, rep.Failed, answered, rep.Actions, rep.Errors, n)
+	}
+
+	var after []float64
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if after = gauges(t, metricsAddr, figures...); after[0] <= before[0]+5 {
+			break
+		}
+	}
+	if after[0] > before[0]+5 {
+		t.Errorf("goroutines: %v before, %v after the load", before[0], after[0])
+	}
+	const mib = 1 << 20
+	t.Logf("%d messages at c=64: %.0f msgs/s, p99 %.1f ms, %.2f ms CPU/msg, actions %v", n, rep.PerSecond, rep.Latency["p99"], rep.CPUPerMsg, rep.Actions)
+	t.Logf("goroutines %v → %v; RSS %.1f → %.1f MiB (peak %.1f); heap in use %.1f → %.1f MiB",
+		before[0], after[0], before[1]/mib, after[1]/mib, rep.PeakRSS, before[2]/mib, after[2]/mib)
+	if after[1] > 2*before[1]+128*mib {
+		t.Errorf("RSS grew from %.1f to %.1f MiB", before[1]/mib, after[1]/mib)
+	}
+}
