@@ -5,7 +5,7 @@ GO      ?= go
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test vet fmt clean bench soak
+.PHONY: all build run test vet fmt clean bench soak fuzz
 
 all: build
 
@@ -22,10 +22,10 @@ vet:
 
 # The end-to-end tests start a private Postfix and PostgreSQL: they need
 # root and the postfix and postgresql packages (.ci/run installs them).
-# The MIME scanner is fuzzed for 20 seconds.
+# Then every fuzz target runs for FUZZTIME.
 test: vet
 	$(GO) test -race -count=1 -timeout 20m ./...
-	$(GO) test -run '^$$' -fuzz '^FuzzScan$$' -fuzztime 20s ./mime
+	$(MAKE) --no-print-directory fuzz
 	@$(GO) test -count=1 -run '^TestRFC7208Suite$$' -v ./spf | grep -o 'RFC 7208 suite: .*'
 
 # Loopback only: maxwell with every check off and with the default policy,
@@ -40,3 +40,15 @@ clean:
 # sessions (test/t-12-soak; make test runs 20 000 of them).
 soak:
 	MAXWELL_SOAK_MESSAGES=1000000 $(GO) test -count=1 -timeout 3h -run '^TestSoak$$' -v ./test/t-12-soak
+
+# The fuzz targets (package:target), each run for FUZZTIME (make test:
+# 10s each; longer: make fuzz FUZZTIME=10m). What they find is kept in
+# the package's testdata/fuzz and replayed by go test from then on.
+FUZZ := mime:FuzzScan internal/config:FuzzParse spf:FuzzParseAccessMap internal/maillog:FuzzLogLine \
+	watch:FuzzParse report:FuzzRead templates:FuzzDSN policy:FuzzClientInput
+FUZZTIME ?= 10s
+fuzz:
+	@for t in $(FUZZ); do \
+		out=$$($(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*} 2>&1) || { echo "$$out"; exit 1; }; \
+		echo "fuzz $$t: $$(echo "$$out" | grep -o 'execs: [0-9]*' | tail -1) in $(FUZZTIME)"; \
+	done

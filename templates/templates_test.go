@@ -35,37 +35,69 @@ func TestEveryTemplateWithHostileFields(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			head, body, ok := strings.Cut(string(msg), "\r\n\r\n")
-			if !ok {
-				t.Fatalf("no end of header:\n%s", msg)
-			}
-			var names []string
-			for _, l := range strings.Split(head, "\r\n") {
-				n, _, _ := strings.Cut(l, ":")
-				names = append(names, n)
-			}
-			if got := strings.Join(names, " "); got != "From To Subject Date Message-ID Auto-Submitted MIME-Version Content-Type Content-Transfer-Encoding" {
-				t.Errorf("header fields %s:\n%s", got, head)
-			}
+			head := checkDSN(t, msg)
 			for _, want := range []string{"From: postmaster@mx.example.org\r\n", "To: <joe@sender.example>\r\n",
 				"Date: Mon, 23 Nov 2026 10:00:00 +0000\r\n", "Auto-Submitted: auto-generated\r\n"} {
 				if !strings.Contains(head+"\r\n", want) {
 					t.Errorf("header lacks %q", want)
 				}
 			}
-			if subj := head[strings.Index(head, "Subject: "):]; len(strings.SplitN(subj, "\r\n", 2)[0]) > 220 {
-				t.Errorf("subject not shortened: %q", subj)
-			}
-			for _, l := range strings.Split(body, "\r\n") {
-				if l == "." || strings.Contains(l, "\r") || strings.Contains(l, "\n") || strings.HasPrefix(l, "X-Injected") || strings.HasPrefix(l, "Bcc:") {
-					t.Errorf("body line %q escaped its field", l)
-				}
-			}
-			if strings.Contains(string(msg), "\n") && strings.Count(string(msg), "\n") != strings.Count(string(msg), "\r\n") {
-				t.Error("bare LF in the message")
-			}
 		})
 	}
+}
+
+// FuzzDSN renders every template with fields made of arbitrary bytes:
+// the message keeps maxwell's header, a short Subject, CRLF lines only,
+// and no body line ends the SMTP data or starts a field.
+func FuzzDSN(f *testing.F) {
+	f.Add(hostile.Sender, hostile.Helo, hostile.PermError, hostile.Subject)
+	f.Add("a@b", "x\x00y", "\xff\xfe", "=?utf-8?b?SGVsbG8=?=")
+	set, err := Load("")
+	if err != nil {
+		f.Fatal(err)
+	}
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, sender, helo, permerror, subject string) {
+		fields := hostile
+		fields.Sender, fields.Helo, fields.PermError, fields.Subject = sender, helo, permerror, subject
+		for _, name := range Names {
+			msg, err := set.DSN(name, fields, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkDSN(t, msg)
+		}
+	})
+}
+
+// checkDSN checks what every DSN must be, whatever its fields hold, and
+// returns its header.
+func checkDSN(t *testing.T, msg []byte) string {
+	t.Helper()
+	head, body, ok := strings.Cut(string(msg), "\r\n\r\n")
+	if !ok {
+		t.Fatalf("no end of header:\n%s", msg)
+	}
+	var names []string
+	for _, l := range strings.Split(head, "\r\n") {
+		n, _, _ := strings.Cut(l, ":")
+		names = append(names, n)
+	}
+	if got := strings.Join(names, " "); got != "From To Subject Date Message-ID Auto-Submitted MIME-Version Content-Type Content-Transfer-Encoding" {
+		t.Errorf("header fields %s:\n%s", got, head)
+	}
+	if subj := head[strings.Index(head, "Subject: "):]; len(strings.SplitN(subj, "\r\n", 2)[0]) > 220 {
+		t.Errorf("subject not shortened: %q", subj)
+	}
+	for _, l := range strings.Split(body, "\r\n") {
+		if l == "." || strings.Contains(l, "\r") || strings.Contains(l, "\n") || strings.HasPrefix(l, "X-Injected") || strings.HasPrefix(l, "Bcc:") {
+			t.Errorf("body line %q escaped its field", l)
+		}
+	}
+	if strings.Count(string(msg), "\n") != strings.Count(string(msg), "\r\n") {
+		t.Error("bare LF in the message")
+	}
+	return head
 }
 
 func TestLoadOverrides(t *testing.T) {

@@ -59,7 +59,8 @@ func Parse(line string, now time.Time) (ev Event, ok bool) {
 		return ev, false
 	}
 	ev.Process = head
-	prog := head[strings.LastIndexByte(head, ' ')+1 : strings.LastIndexByte(head, '[')]
+	prog := head[:strings.LastIndexByte(head, '[')]
+	prog = prog[strings.LastIndexByte(prog, ' ')+1:]
 	switch {
 	case strings.HasSuffix(prog, "/smtpd") || strings.HasSuffix(prog, "/qmgr"):
 		return ev, postfix(&ev, msg)

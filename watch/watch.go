@@ -20,6 +20,7 @@ import (
 
 	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/internal/maillog"
+	"github.com/maxwell-milter/maxwell/internal/oneline"
 	"github.com/maxwell-milter/maxwell/store"
 )
 
@@ -110,12 +111,7 @@ func (w *Watcher) Run(ctx context.Context, path string, once bool) error {
 		every = i
 	}
 	for {
-		err := tail.Read(func(line string) error {
-			if ev, ok := Parse(line, w.now()); ok {
-				return w.Process(ctx, ev)
-			}
-			return nil
-		})
+		err := tail.Read(func(line string) error { return w.line(ctx, line) })
 		if err == nil {
 			err = w.Sweep(ctx)
 		}
@@ -136,6 +132,21 @@ func (w *Watcher) Run(ctx context.Context, path string, once bool) error {
 		case <-time.After(every):
 		}
 	}
+}
+
+// line reads one line of the MTA log. A line that makes the watcher
+// panic is logged and skipped: it must not stop the daemon it runs in.
+func (w *Watcher) line(ctx context.Context, line string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			w.diag.Error("watch: a line of the MTA log could not be read; skipped", "line", oneline.Clean(line), "panic", r)
+			err = nil
+		}
+	}()
+	if ev, ok := Parse(line, w.now()); ok {
+		return w.Process(ctx, ev)
+	}
+	return nil
 }
 
 // Process takes one event, in log order. It fails only when the store
