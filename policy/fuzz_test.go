@@ -19,7 +19,7 @@ func FuzzClientInput(f *testing.F) {
 	f.Add("mail.sender.example", "alice@sender.example", "bob@example.org", "hello", "x.pif")
 	f.Add("evil\r\nX-Injected: 1", "a\r\n@b\x00", "<bob@example.org>\r\nRCPT TO:<c@d>", "=?utf-8?q?a=0D=0Ab?=\r\nBcc: x", "a\"\r\n.pif")
 	f.Add("[198.51.100.7]", "", "postmaster@example.org", strings.Repeat("\xff", 300), strings.Repeat("a", 5000)+".exe")
-	env := enginetest.New(f, "[milter]\ndelayed_reject = false\ninternal_domains = [\"example.org\"]\nhello_blacklist = [\"mx.example.org\"]\n[greylist]\nenabled = false\n[dns]\ntimeout = \"200ms\"\nattempts = 1\n",
+	env := enginetest.New(f, "[milter]\ndelayed_reject = false\ninternal_domains = [\"example.org\"]\nhello_blacklist = [\"mx.example.org\"]\n[greylist]\nenabled = false\n[dns]\ntimeout = \"50ms\"\nattempts = 1\n",
 		"7.100.51.198.in-addr.arpa. PTR mail.sender.example.", "mail.sender.example. A 198.51.100.7",
 		`sender.example. TXT "v=spf1 ip4:198.51.100.0/24 ?all"`)
 	f.Fuzz(func(t *testing.T, helo, sender, rcpt, subject, filename string) {
