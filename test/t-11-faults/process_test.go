@@ -45,9 +45,12 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	if rep.Messages == 0 {
 		t.Fatal("no message went through before the SIGTERM")
 	}
+	// After the listener closes, connections are refused; those the
+	// kernel had queued are reset before negotiation (an MTA applies
+	// its milter_default_action). No session may break mid-message.
 	for e := range rep.Errors {
-		if !strings.Contains(e, "connection refused") {
-			t.Errorf("a session failed otherwise than by being refused: %q", e)
+		if !strings.HasPrefix(e, "milter: session create: ") && !strings.HasPrefix(e, "milter: negotiate: ") {
+			t.Errorf("a session broke after negotiation: %q", e)
 		}
 	}
 	if !strings.Contains(st.Maxwell.Stderr.String(), `msg=stopped`) {
