@@ -79,6 +79,10 @@ func (v *Verifier) Verify(ctx context.Context, hostname, sender string, dsn []by
 	if at < 0 {
 		return Outcome{Err: fmt.Errorf("%q has no domain", sender)}
 	}
+	if strings.ContainsFunc(sender, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '<' || r == '>' }) {
+		// It would go into RCPT TO:<…> to someone else's server.
+		return Outcome{Err: fmt.Errorf("%q cannot be written in an SMTP command", sender)}
+	}
 	domain := sender[at+1:]
 	if !v.limit.Allow(domain, now) {
 		return Outcome{Err: ErrRateLimited}

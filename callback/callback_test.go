@@ -149,3 +149,18 @@ func TestVerifyEmptyBanner(t *testing.T) {
 		t.Errorf("empty banner: %+v, want fraud", o)
 	}
 }
+
+// An address that would break out of RCPT TO:<…> is never sent to
+// anyone's server.
+func TestVerifyRefusesAddressesThatInjectCommands(t *testing.T) {
+	srv := smtptest.Start(t, "mx.sender.example")
+	v := newVerifier(t, srv.Port, nil, zone...)
+	for _, sender := range []string{"joe@sender.example>\r\nRCPT TO:<victim@elsewhere.example", "joe@sender.example\nDATA", "a b@sender.example", "joe@sender.example\x00"} {
+		if o := v.Verify(context.Background(), "mx.example.org", sender, nil, time.Now()); o.Err == nil {
+			t.Errorf("%q: %+v", sender, o)
+		}
+	}
+	if n := srv.Connections.Load(); n != 0 {
+		t.Errorf("%d connections to the sender's MX", n)
+	}
+}
