@@ -155,7 +155,7 @@ func TestVerifyEmptyBanner(t *testing.T) {
 func TestVerifyRefusesAddressesThatInjectCommands(t *testing.T) {
 	srv := smtptest.Start(t, "mx.sender.example")
 	v := newVerifier(t, srv.Port, nil, zone...)
-	for _, sender := range []string{"joe@sender.example>\r\nRCPT TO:<victim@elsewhere.example", "joe@sender.example\nDATA", "a b@sender.example", "joe@sender.example\x00"} {
+	for _, sender := range []string{"victim@elsewhere.example>\r\nRSET\r\nMAIL FROM:<joe@sender.example", "joe\nDATA@sender.example", "a b@sender.example", "<joe>@sender.example", "joe\x00@sender.example"} {
 		if o := v.Verify(context.Background(), "mx.example.org", sender, nil, time.Now()); o.Err == nil {
 			t.Errorf("%q: %+v", sender, o)
 		}
