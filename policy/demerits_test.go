@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +29,7 @@ attempts = 1
 `, "7.100.51.198.in-addr.arpa. PTR mail.sender.example.", "mail.sender.example. A 198.51.100.7",
 		"50.100.51.198.in-addr.arpa. PTR relay.example.", "relay.example. A 198.51.100.50",
 		`fail.example. TXT "v=spf1 -all"`)
-	_, c := withStore(t, env)
+	_, c, _ := withStore(t, env, time.Second)
 	conn := func(ip, port, helo string) policy.Outcome {
 		return env.Engine.Run(policy.Transaction{
 			Conn: policy.ConnInfo{IP: netip.MustParseAddr(ip), DaemonPort: port}, Helo: helo,
@@ -70,7 +69,7 @@ attempts = 1
 func TestDemeritsAddUp(t *testing.T) {
 	env := enginetest.New(t, "[milter]\nmax_demerits = 2\ndelayed_reject = false\n[greylist]\nenabled = false\n[dns]\ntimeout = \"200ms\"\n",
 		`fail.example. TXT "v=spf1 -all"`)
-	st, _ := withStore(t, env)
+	st, _, _ := withStore(t, env, time.Second)
 	s := env.Engine.NewSession()
 	s.Connect(policy.ConnInfo{IP: netip.MustParseAddr("203.0.113.9")})
 	s.Hello("x.example")
@@ -108,7 +107,7 @@ func TestBlacklistedClientAnsweredAtConnect(t *testing.T) {
 		}
 		env := enginetest.New(t, fmt.Sprintf("[milter]\n%s\n[greylist]\nenabled = false\n[watch]\nanswer = %q\n[dns]\ntimeout = \"200ms\"\nattempts = 1\n", internal, tc.answer),
 			"7.100.51.198.in-addr.arpa. PTR mail.sender.example.", "mail.sender.example. A 198.51.100.7")
-		st, c := withStore(t, env)
+		st, c, _ := withStore(t, env, time.Second)
 		st.Ban(context.Background(), store.Ban{Kind: store.BanClient, Key: "198.51.100.7", Reason: "greylisted, then lost connection after RCPT",
 			Created: c.t, Expires: c.t.Add(7 * 24 * time.Hour)})
 		run := func() policy.Outcome {
@@ -131,18 +130,4 @@ func TestBlacklistedClientAnsweredAtConnect(t *testing.T) {
 			t.Errorf("%+v: still refused after the entry expired", tc)
 		}
 	}
-}
-
-// withStore gives env's engine a SQLite store and a clock the test sets.
-func withStore(t *testing.T, env *enginetest.Env) (store.Store, *clock) {
-	t.Helper()
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "s.db"), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	c := &clock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
-	env.Engine.UseStore(st)
-	env.Engine.SetClock(c.now)
-	return st, c
 }

@@ -56,16 +56,24 @@ type greyEnv struct {
 // clock that only moves when told; extra is more [greylist] settings.
 func newGreyEnv(t *testing.T, extra string) *greyEnv {
 	env := enginetest.New(t, strings.Replace(greyConfig, "EXTRA", extra, 1), greyZone...)
-	path := filepath.Join(t.TempDir(), "grey.db")
-	st, err := store.OpenSQLite(context.Background(), path, 200*time.Millisecond)
+	_, c, path := withStore(t, env, 200*time.Millisecond)
+	return &greyEnv{env, c, path}
+}
+
+// withStore gives env's engine a SQLite store (at path), whose
+// operations wait at most timeout, and a clock the test sets.
+func withStore(t *testing.T, env *enginetest.Env, timeout time.Duration) (st store.Store, c *clock, path string) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "grey.db")
+	st, err := store.OpenSQLite(context.Background(), path, timeout)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	c := &clock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+	c = &clock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
 	env.Engine.UseStore(st)
 	env.Engine.SetClock(c.now)
-	return &greyEnv{env, c, path}
+	return st, c, path
 }
 
 // send runs one message from ip (HELO helo) from sender to rcpt.
