@@ -37,6 +37,11 @@ func New(t testing.TB, toml string, records ...string) *Env {
 		t.Fatal(err)
 	}
 	cfg.DNS.Servers = []string{srv.Addr}
+	if cfg.Milter.DataDir == config.Default().Milter.DataDir {
+		// The saved originals and spool files go to the test's own
+		// directory, not the package's.
+		cfg.Milter.DataDir = t.TempDir()
+	}
 	log, diag := &mtatest.Buffer{}, &mtatest.Buffer{}
 	eng, err := policy.New(cfg, resolver.FromConfig(cfg.DNS), maillog.New(log), slog.New(slog.NewTextHandler(diag, nil)))
 	if err != nil {
