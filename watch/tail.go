@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"syscall"
 )
 
@@ -92,7 +93,11 @@ func (t *Tail) Read(fn func(line string) error) error {
 	}
 }
 
-// open opens the file at path, at the saved offset if it is the same file.
+// open opens the file at path, at the saved offset if it is the same
+// file. If the log was rotated since the position was saved, the old
+// file is opened instead when it is still in the same directory under
+// another name (maillog.1, maillog.20261129-…): its last lines are read
+// first, then Read moves on to the new file.
 func (t *Tail) open() error {
 	f, err := os.Open(t.path)
 	if err != nil {
@@ -104,10 +109,39 @@ func (t *Tail) open() error {
 		return fmt.Errorf("mta log: %w", err)
 	}
 	dev, ino := identity(st)
+	if (dev != t.pos.Dev || ino != t.pos.Ino) && t.pos.Ino != 0 {
+		if old := t.rotated(); old != nil {
+			f.Close()
+			t.f = old
+			return nil
+		}
+	}
 	if dev != t.pos.Dev || ino != t.pos.Ino || st.Size() < t.pos.Offset {
 		t.pos = Position{Dev: dev, Ino: ino}
 	}
 	t.f = f
+	return nil
+}
+
+// rotated opens the file of the saved position under whatever name it
+// has now in the log's directory, if it is there and not shorter.
+func (t *Tail) rotated() *os.File {
+	dir := filepath.Dir(t.path)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() {
+			continue
+		}
+		if dev, ino := identity(info); dev == t.pos.Dev && ino == t.pos.Ino && info.Size() >= t.pos.Offset {
+			if f, err := os.Open(filepath.Join(dir, e.Name())); err == nil {
+				return f
+			}
+		}
+	}
 	return nil
 }
 

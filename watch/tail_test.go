@@ -76,11 +76,24 @@ func TestTail(t *testing.T) {
 	if got := read(t, again); !reflect.DeepEqual(got, []string{"nine"}) {
 		t.Errorf("resumed: %q", got)
 	}
-	os.Rename(path, path+".2")
+	// Rotated while no Tail ran: the old file's last lines, then the
+	// new file.
 	appendTo(t, path, "ten\n")
+	os.Rename(path, path+".2")
+	appendTo(t, path, "eleven\n")
 	other := NewTail(path, again.Position())
 	defer other.Close()
-	if got := read(t, other); !reflect.DeepEqual(got, []string{"ten"}) {
+	if got := read(t, other); !reflect.DeepEqual(got, []string{"ten", "eleven"}) {
+		t.Errorf("resumed across a rotation: %q", got)
+	}
+	// The old file gone (compressed, deleted): the new file from its start.
+	os.Remove(path + ".2")
+	os.Rename(path, path+".3")
+	os.Remove(path + ".3")
+	appendTo(t, path, "twelve\n")
+	last := NewTail(path, other.Position())
+	defer last.Close()
+	if got := read(t, last); !reflect.DeepEqual(got, []string{"twelve"}) {
 		t.Errorf("resumed on a new file: %q", got)
 	}
 }
