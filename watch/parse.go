@@ -152,7 +152,9 @@ func sendmail(ev *Event, msg string) bool {
 		ev.Kind, ev.IP = Lost, bracketIP(msg)
 		ev.Detail = "lost input channel"
 		if _, after, ok := strings.Cut(msg, " to MTA after "); ok {
-			ev.Detail += " after " + strings.Fields(after)[0]
+			if cmd := strings.Fields(after); len(cmd) > 0 {
+				ev.Detail += " after " + cmd[0]
+			}
 		}
 	case strings.Contains(msg, " did not issue MAIL/EXPN/VRFY/ETRN"):
 		ev.Kind, ev.IP, ev.Detail = Lost, bracketIP(msg), "did not issue MAIL/EXPN/VRFY/ETRN"
