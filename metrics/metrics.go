@@ -64,7 +64,6 @@ func (m *Metrics) SetDNS(dns Pinger) {
 // servers dns pings.
 func New(st store.Store, dns Pinger) *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry(), store: st, dns: dns, reasons: map[string]bool{}}
-	f := func(c prometheus.Collector) { m.reg.MustRegister(c) }
 	m.sessions = prometheus.NewGauge(prometheus.GaugeOpts{Name: "maxwell_sessions_open", Help: "Milter sessions (SMTP connections) open."})
 	m.messages = prometheus.NewCounter(prometheus.CounterOpts{Name: "maxwell_messages_total", Help: "Messages (MAIL FROM transactions) begun."})
 	m.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "maxwell_decisions_total",
@@ -81,11 +80,9 @@ func New(st store.Store, dns Pinger) *Metrics {
 	m.storeTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "maxwell_store_op_seconds",
 		Help: "Store operations made for sessions, by operation.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 9)}, []string{"op"})
 	m.storeErrs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "maxwell_store_errors_total", Help: "Store operations that failed, by operation."}, []string{"op"})
-	for _, c := range []prometheus.Collector{m.sessions, m.messages, m.decisions, m.greylist, m.autoWhite, m.cbv, m.defanged,
+	m.reg.MustRegister(m.sessions, m.messages, m.decisions, m.greylist, m.autoWhite, m.cbv, m.defanged,
 		m.blacklist, m.dnsTime, m.dnsErrors, m.storeTime, m.storeErrs, greylistGauges{st},
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
-		f(c)
-	}
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

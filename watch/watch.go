@@ -41,7 +41,6 @@ type Watcher struct {
 	now    func() time.Time
 	marker string // how maxwell's greylisting reply starts: "451 4.7.1 Greylisted, please retry in"
 
-	serial   uint64
 	sessions map[string]*Session // by Event.Process
 	state    State
 	saved    []byte // the state file as last written
@@ -70,7 +69,7 @@ type Pending struct {
 type State struct {
 	Log      string                    `json:"log"`
 	Position Position                  `json:"position"`
-	Serial   uint64                    `json:"serial"`
+	Serial   uint64                    `json:"serial"` // the last connection number given
 	Pending  map[netip.Prefix]*Pending `json:"pending"`
 	// Sessions are the greylisted connections whose end is not read yet.
 	Sessions map[string]*Session `json:"sessions"`
@@ -167,8 +166,8 @@ func (w *Watcher) Process(ctx context.Context, ev Event) error {
 		if len(w.sessions) >= maxSessions {
 			w.forgetSessions(at)
 		}
-		w.serial++
-		s = &Session{ID: w.serial}
+		w.state.Serial++
+		s = &Session{ID: w.state.Serial}
 		w.sessions[ev.Process] = s
 	}
 	if ev.IP.IsValid() {
@@ -338,7 +337,7 @@ func (w *Watcher) load(path string) error {
 	if st.Log != path {
 		st.Log, st.Position = path, Position{}
 	}
-	w.state, w.serial = st, st.Serial
+	w.state = st
 	for k, s := range st.Sessions {
 		w.sessions[k] = s
 	}
@@ -347,7 +346,6 @@ func (w *Watcher) load(path string) error {
 
 // save writes the state file atomically.
 func (w *Watcher) save() error {
-	w.state.Serial = w.serial
 	w.state.Sessions = map[string]*Session{}
 	for k, s := range w.sessions {
 		if s.Greylisted {

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -140,25 +138,7 @@ func TestServeMetrics(t *testing.T) {
 	m.WaitListen(t, sock)
 	m.WaitListen(t, addr)
 
-	// scrape returns the samples of /metrics by name and labels, as
-	// written: `maxwell_greylist_steps_total{step="new"}`.
-	scrape := func() map[string]float64 {
-		t.Helper()
-		resp, err := http.Get("http://" + addr + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		samples := map[string]float64{}
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			name, value, ok := strings.Cut(sc.Text(), " ")
-			if ok && !strings.HasPrefix(name, "#") {
-				samples[name], _ = strconv.ParseFloat(value, 64)
-			}
-		}
-		return samples
-	}
+	scrape := func() map[string]float64 { return mtatest.Scrape(t, addr) }
 	before := scrape()
 	c, _, err := mtaclient.Dial("unix", sock, policy.ConnInfo{IP: netip.MustParseAddr("198.51.100.7")}, "mail.sender.example")
 	if err != nil {

@@ -5,9 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
-	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,24 +34,8 @@ listen = "%s"
 // sessions.
 func gauges(t *testing.T, addr string) (goroutines, rss, sessions float64) {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		name, value, _ := strings.Cut(sc.Text(), " ")
-		switch name {
-		case "go_goroutines":
-			goroutines, _ = strconv.ParseFloat(value, 64)
-		case "process_resident_memory_bytes":
-			rss, _ = strconv.ParseFloat(value, 64)
-		case "maxwell_sessions_open":
-			sessions, _ = strconv.ParseFloat(value, 64)
-		}
-	}
-	return goroutines, rss, sessions
+	m := mtatest.Scrape(t, addr)
+	return m["go_goroutines"], m["process_resident_memory_bytes"], m["maxwell_sessions_open"]
 }
 
 // packet frames one milter command.

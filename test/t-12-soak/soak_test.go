@@ -8,10 +8,8 @@
 package soak
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -36,27 +34,6 @@ delay = "1s"
 listen = "%s"
 `
 
-// gauges reads figures of the daemon's /metrics.
-func gauges(t *testing.T, addr string, names ...string) []float64 {
-	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	values := make([]float64, len(names))
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		name, value, _ := strings.Cut(sc.Text(), " ")
-		for i, n := range names {
-			if name == n {
-				values[i], _ = strconv.ParseFloat(value, 64)
-			}
-		}
-	}
-	return values
-}
-
 func TestSoak(t *testing.T) {
 	n := 20000
 	if s := os.Getenv("MAXWELL_SOAK_MESSAGES"); s != "" {
@@ -75,8 +52,7 @@ func TestSoak(t *testing.T) {
 	}
 	st := mtatest.StartMilter(t, fmt.Sprintf(config, metricsAddr), zone...)
 	st.Maxwell.WaitListen(t, metricsAddr)
-	figures := []string{"go_goroutines", "process_resident_memory_bytes", "go_memstats_heap_inuse_bytes"}
-	before := gauges(t, metricsAddr, figures...)
+	before := mtatest.Scrape(t, metricsAddr)
 
 	out, err := exec.Command(st.Maxwell.Cmd.Path, "bench", "-q", "-json", "-addr", fmt.Sprintf("inet:%d@127.0.0.1", st.Port),
 		"-n", strconv.Itoa(n), "-c", "64", "-per-conn", "10", "-body-bytes", "4096", "-ips", strings.Join(ips, ","),
@@ -102,20 +78,21 @@ func TestSoak(t *testing.T) {
 		t.Errorf("%d messages, %d failed, %d answered (%v), errors %v; want all %d answered, most accepted", rep.Messages, rep.Failed, answered, rep.Actions, rep.Errors, n)
 	}
 
-	var after []float64
+	const goroutines, rss, heap = "go_goroutines", "process_resident_memory_bytes", "go_memstats_heap_inuse_bytes"
+	var after map[string]float64
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		if after = gauges(t, metricsAddr, figures...); after[0] <= before[0]+5 {
+		if after = mtatest.Scrape(t, metricsAddr); after[goroutines] <= before[goroutines]+5 {
 			break
 		}
 	}
-	if after[0] > before[0]+5 {
-		t.Errorf("goroutines: %v before, %v after the load", before[0], after[0])
+	if after[goroutines] > before[goroutines]+5 {
+		t.Errorf("goroutines: %v before, %v after the load", before[goroutines], after[goroutines])
 	}
 	const mib = 1 << 20
 	t.Logf("%d messages at c=64: %.0f msgs/s, p99 %.1f ms, %.2f ms CPU/msg, actions %v", n, rep.PerSecond, rep.Latency["p99"], rep.CPUPerMsg, rep.Actions)
 	t.Logf("goroutines %v → %v; RSS %.1f → %.1f MiB (peak %.1f); heap in use %.1f → %.1f MiB",
-		before[0], after[0], before[1]/mib, after[1]/mib, rep.PeakRSS, before[2]/mib, after[2]/mib)
-	if after[1] > 2*before[1]+128*mib {
-		t.Errorf("RSS grew from %.1f to %.1f MiB", before[1]/mib, after[1]/mib)
+		before[goroutines], after[goroutines], before[rss]/mib, after[rss]/mib, rep.PeakRSS, before[heap]/mib, after[heap]/mib)
+	if after[rss] > 2*before[rss]+128*mib {
+		t.Errorf("RSS grew from %.1f to %.1f MiB", before[rss]/mib, after[rss]/mib)
 	}
 }
