@@ -69,7 +69,7 @@ attempts = 1
 func TestDemeritsAddUp(t *testing.T) {
 	env := enginetest.New(t, "[milter]\nmax_demerits = 2\ndelayed_reject = false\n[greylist]\nenabled = false\n[dns]\ntimeout = \"200ms\"\n",
 		`fail.example. TXT "v=spf1 -all"`)
-	st, _, _ := withStore(t, env, time.Second)
+	st, c, _ := withStore(t, env, time.Second)
 	s := env.Engine.NewSession()
 	s.Connect(policy.ConnInfo{IP: netip.MustParseAddr("203.0.113.9")})
 	s.Hello("x.example")
@@ -79,7 +79,7 @@ func TestDemeritsAddUp(t *testing.T) {
 		}
 	}
 	s.Close()
-	if b, _ := st.Banned(context.Background(), store.BanIP, "203.0.113.9", time.Now()); b == nil || !strings.HasPrefix(b.Reason, "3 demerits") {
+	if b, _ := st.Banned(context.Background(), store.BanIP, "203.0.113.9", c.now()); b == nil || !strings.HasPrefix(b.Reason, "3 demerits") {
 		t.Errorf("ban after 3 SPF rejections: %+v", b)
 	}
 }
