@@ -5,7 +5,7 @@ GO      ?= go
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test vet fmt clean bench soak fuzz
+.PHONY: all build run test test-dates vet fmt clean bench soak fuzz
 
 all: build
 
@@ -25,8 +25,20 @@ vet:
 # Then every fuzz target runs for FUZZTIME.
 test: vet
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) --no-print-directory test-dates
 	$(MAKE) --no-print-directory fuzz
 	@$(GO) test -count=1 -run '^TestRFC7208Suite$$' -v ./spf | grep -o 'RFC 7208 suite: .*'
+
+# The tests that run on fixed dates take them from internal/testclock;
+# here they run again with its epoch moved years ahead, to a new year's
+# eve and to a leap day's week: the suite does not depend on the calendar.
+TEST_DATES := 2031-12-31T22:00:00Z 2036-02-26T10:00:00Z
+test-dates:
+	@pkgs=$$($(GO) list -f '{{.ImportPath}}{{range .TestImports}} {{.}}{{end}}{{range .XTestImports}} {{.}}{{end}}' ./... | awk '/internal\/testclock/{print $$1}'); \
+	for d in $(TEST_DATES); do \
+		echo "MAXWELL_TEST_DATE=$$d"; \
+		MAXWELL_TEST_DATE=$$d $(GO) test -count=1 $$pkgs || exit 1; \
+	done
 
 # Loopback only: maxwell with every check off and with the default policy,
 # next to the C and Go noop milters of ../shared/milterbench if present.

@@ -73,9 +73,9 @@ func TestResourceBombs(t *testing.T) {
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
-			start := time.Now()
+			start := time.Now() // wall clock: a stopwatch for the log, no date
 			out := env.Engine.Run(m)
-			took := time.Since(start)
+			took := time.Since(start) // wall clock: the stopwatch
 			runtime.ReadMemStats(&after)
 			if got := out.Final.Reply(); !strings.HasPrefix(got, tc.reply) || tc.reply == "" && out.Final.Action != policy.Accept {
 				t.Errorf("answer %v %q, want %q…", out.Final.Action, got, tc.reply)

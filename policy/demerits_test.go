@@ -58,7 +58,7 @@ attempts = 1
 	if o := conn("198.51.100.50", "25", "relay.example"); banned(o) {
 		t.Error("a trusted relay was banned")
 	}
-	c.t = c.t.Add(25 * time.Hour)
+	c.Advance(25 * time.Hour)
 	if o := conn("198.51.100.7", "25", "mail.sender.example"); banned(o) {
 		t.Error("still banned after ban_time")
 	}
@@ -79,7 +79,7 @@ func TestDemeritsAddUp(t *testing.T) {
 		}
 	}
 	s.Close()
-	if b, _ := st.Banned(context.Background(), store.BanIP, "203.0.113.9", c.now()); b == nil || !strings.HasPrefix(b.Reason, "3 demerits") {
+	if b, _ := st.Banned(context.Background(), store.BanIP, "203.0.113.9", c.Now()); b == nil || !strings.HasPrefix(b.Reason, "3 demerits") {
 		t.Errorf("ban after 3 SPF rejections: %+v", b)
 	}
 }
@@ -109,7 +109,7 @@ func TestBlacklistedClientAnsweredAtConnect(t *testing.T) {
 			"7.100.51.198.in-addr.arpa. PTR mail.sender.example.", "mail.sender.example. A 198.51.100.7")
 		st, c, _ := withStore(t, env, time.Second)
 		st.Ban(context.Background(), store.Ban{Kind: store.BanClient, Key: "198.51.100.7", Reason: "greylisted, then lost connection after RCPT",
-			Created: c.t, Expires: c.t.Add(7 * 24 * time.Hour)})
+			Created: c.Now(), Expires: c.Now().Add(7 * 24 * time.Hour)})
 		run := func() policy.Outcome {
 			return env.Engine.Run(policy.Transaction{
 				Conn: policy.ConnInfo{IP: netip.MustParseAddr("198.51.100.7"), DaemonPort: tc.port}, Helo: "mail.sender.example",
@@ -125,7 +125,7 @@ func TestBlacklistedClientAnsweredAtConnect(t *testing.T) {
 		if tc.refused && !strings.Contains(env.Log.String(), `tag=BLACKLIST reason="blacklisted: greylisted, then lost connection after RCPT"`) {
 			t.Errorf("%+v: no BLACKLIST decision in the log:\n%s", tc, env.Log)
 		}
-		c.t = c.t.Add(7*24*time.Hour + time.Second)
+		c.Advance(7*24*time.Hour + time.Second)
 		if o := run(); o.Final.Code == tc.code && tc.refused {
 			t.Errorf("%+v: still refused after the entry expired", tc)
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/maxwell-milter/maxwell/internal/enginetest"
 	"github.com/maxwell-milter/maxwell/internal/pgtest"
+	"github.com/maxwell-milter/maxwell/internal/testclock"
 	"github.com/maxwell-milter/maxwell/policy"
 	"github.com/maxwell-milter/maxwell/store"
 )
@@ -40,15 +41,9 @@ var greyZone = []string{
 	`sender.example. TXT "v=spf1 ip4:198.51.100.7 -all"`,
 }
 
-// clock is a test's time, moved by hand.
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time          { return c.t }
-func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
-
 type greyEnv struct {
 	*enginetest.Env
-	clock *clock
+	clock *testclock.Clock
 	path  string // the SQLite file
 }
 
@@ -62,7 +57,7 @@ func newGreyEnv(t *testing.T, extra string) *greyEnv {
 
 // withStore gives env's engine a SQLite store (at path), whose
 // operations wait at most timeout, and a clock the test sets.
-func withStore(t *testing.T, env *enginetest.Env, timeout time.Duration) (st store.Store, c *clock, path string) {
+func withStore(t *testing.T, env *enginetest.Env, timeout time.Duration) (st store.Store, c *testclock.Clock, path string) {
 	t.Helper()
 	path = filepath.Join(t.TempDir(), "grey.db")
 	st, err := store.OpenSQLite(context.Background(), path, timeout)
@@ -70,9 +65,9 @@ func withStore(t *testing.T, env *enginetest.Env, timeout time.Duration) (st sto
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	c = &clock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+	c = testclock.New()
 	env.Engine.UseStore(st)
-	env.Engine.SetClock(c.now)
+	env.Engine.SetClock(c.Now)
 	return st, c, path
 }
 
@@ -109,7 +104,7 @@ type step struct {
 func (g *greyEnv) timeline(t *testing.T, steps []step) {
 	t.Helper()
 	for i, s := range steps {
-		g.clock.advance(s.wait)
+		g.clock.Advance(s.wait)
 		ip, sender := s.ip, s.sender
 		if ip == "" {
 			ip = "198.51.100.7"
@@ -206,7 +201,7 @@ func TestGreylistAutoWhitelist(t *testing.T) {
 		if f := g.send("198.51.100.7", "mail.sender.example", sender, "bob@example.org").Final; f.Action != policy.Tempfail {
 			t.Fatalf("triplet %d first attempt: %v", i, f.Action)
 		}
-		g.clock.advance(6 * time.Minute)
+		g.clock.Advance(6 * time.Minute)
 		if f := g.send("198.51.100.7", "mail.sender.example", sender, "bob@example.org").Final; f.Action != policy.Accept {
 			t.Fatalf("triplet %d retry: %v %s", i, f.Action, f.Reply())
 		}
@@ -223,7 +218,7 @@ func TestGreylistAutoWhitelist(t *testing.T) {
 	if f := g.send("203.0.113.9", "x.example", "new@other.example", "carol@example.org").Final; f.Action != policy.Tempfail {
 		t.Errorf("another client: %v, want greylisted", f.Action)
 	}
-	g.clock.advance(36 * 24 * time.Hour)
+	g.clock.Advance(36 * 24 * time.Hour)
 	if f := g.send("198.51.100.9", "mail.sender.example", "later@other.example", "carol@example.org").Final; f.Action != policy.Tempfail {
 		t.Errorf("after pass_ttl without mail: %v, want greylisted again", f.Action)
 	}
@@ -450,11 +445,7 @@ func TestGreylistStoreFaults(t *testing.T) {
 				t.Errorf("during the fault: %v %q, want %q", f.Action, f.Reply(), tc.during)
 			}
 			repair()
-			var ok bool
-			for deadline := time.Now().Add(10 * time.Second); !ok && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-				ok = greylisted("d@b.example")
-			}
-			if !ok {
+			if !testclock.Poll(10*time.Second, 200*time.Millisecond, func() bool { return greylisted("d@b.example") }) {
 				t.Errorf("greylisting did not recover:\n%s", g.Log)
 			}
 		})

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/maxwell-milter/maxwell/internal/enginetest"
+	"github.com/maxwell-milter/maxwell/internal/testclock"
 	"github.com/maxwell-milter/maxwell/policy"
 	"github.com/maxwell-milter/maxwell/store"
 )
@@ -37,6 +38,8 @@ attempts = 1
 	}
 	defer st.Close()
 	env.Engine.UseStore(st)
+	clock := testclock.New()
+	env.Engine.SetClock(clock.Now)
 	run := func(ip, from, rcpt, subject string, extra ...policy.Header) policy.Outcome {
 		return env.Engine.Run(policy.Transaction{Conn: policy.ConnInfo{IP: netip.MustParseAddr(ip)}, Helo: "mail.partner.example",
 			Mail: policy.MailInfo{Sender: from}, Rcpts: []string{rcpt},
@@ -67,7 +70,7 @@ attempts = 1
 		t.Errorf("no probation logged:\n%s", env.Log)
 	}
 	// The sender blacklist: the file, and the store.
-	st.Ban(context.Background(), store.Ban{Kind: store.BanSender, Key: "pest@other.example", Reason: "by hand", Created: time.Now()})
+	st.Ban(context.Background(), store.Ban{Kind: store.BanSender, Key: "pest@other.example", Reason: "by hand", Created: clock.Now()})
 	for _, from := range []string{"spammer@pest.example", "anyone@worse.example", "pest@other.example"} {
 		if f := run("198.51.100.7", from, "boss@example.org", "hi").Final; f.Code != 550 || !strings.Contains(f.Reply(), "Sender email local blacklist") {
 			t.Errorf("%s: %q, want the local blacklist", from, f.Reply())

@@ -5,7 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/maxwell-milter/maxwell/internal/testclock"
 )
 
 var hostile = Fields{
@@ -28,7 +29,7 @@ func TestEveryTemplateWithHostileFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	now := testclock.Epoch()
 	for _, name := range Names {
 		t.Run(name, func(t *testing.T) {
 			msg, err := set.DSN(name, hostile, now)
@@ -37,7 +38,7 @@ func TestEveryTemplateWithHostileFields(t *testing.T) {
 			}
 			head := checkDSN(t, msg)
 			for _, want := range []string{"From: postmaster@mx.example.org\r\n", "To: <joe@sender.example>\r\n",
-				"Date: Mon, 23 Nov 2026 10:00:00 +0000\r\n", "Auto-Submitted: auto-generated\r\n"} {
+				"Date: " + now.Format("Mon, 02 Jan 2006 15:04:05 -0700") + "\r\n", "Auto-Submitted: auto-generated\r\n"} {
 				if !strings.Contains(head+"\r\n", want) {
 					t.Errorf("header lacks %q", want)
 				}
@@ -56,7 +57,7 @@ func FuzzDSN(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	now := testclock.Epoch()
 	f.Fuzz(func(t *testing.T, sender, helo, permerror, subject string) {
 		fields := hostile
 		fields.Sender, fields.Helo, fields.PermError, fields.Subject = sender, helo, permerror, subject
@@ -107,7 +108,7 @@ func TestLoadOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, _ := set.DSN("softfail", hostile, time.Now())
+	msg, _ := set.DSN("softfail", hostile, testclock.Epoch())
 	if !strings.Contains(string(msg), "Subject: ours\r\n") || !strings.Contains(string(msg), "Dear joe@sender.example, softfail from 198.51.100.7.\r\n") {
 		t.Errorf("override not used:\n%s", msg)
 	}

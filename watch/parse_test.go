@@ -4,13 +4,17 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/maxwell-milter/maxwell/internal/testclock"
 )
 
-var now = time.Date(2026, 11, 29, 22, 0, 0, 0, time.UTC)
+// now is when the parse tests read their lines: the evening of the day
+// the recorded logs are moved to.
+var now = logDay(0, 22*time.Hour)
 
 func TestParse(t *testing.T) {
 	ip := netip.MustParseAddr
-	for _, tc := range []struct {
+	tests := []struct {
 		line string
 		want Event
 	}{
@@ -30,7 +34,7 @@ func TestParse(t *testing.T) {
 		{"Nov 29 21:48:40 mx postfix-maxwell-test/qmgr[10597]: 847C9984464: from=<alice@polite.example>, size=372, nrcpt=1 (queue active)",
 			Event{Kind: Queued, Sender: "alice@polite.example"}},
 		// Postfix before 3.0 (no counters), a timeout, IPv6, RFC 3339 stamps.
-		{"2026-11-29T21:48:38.123456+00:00 mx postfix/smtpd[77]: disconnect from mail.example.com[2001:db8::25]",
+		{now.Format("2006-01-02T15:04:05.000000-07:00") + " mx postfix/smtpd[77]: disconnect from mail.example.com[2001:db8::25]",
 			Event{Kind: Disconnect, IP: ip("2001:db8::25")}},
 		{"Nov 29 21:48:38 mx postfix/smtpd[77]: timeout after DATA (0 bytes) from unknown[192.0.2.9]",
 			Event{Kind: Lost, IP: ip("192.0.2.9"), Detail: "timeout after DATA (0 bytes)"}},
@@ -45,7 +49,9 @@ func TestParse(t *testing.T) {
 			Event{Kind: Queued, Sender: "alice@polite.example", IP: ip("2001:db8::7")}},
 		{"Nov 29 21:48:38 mx sm-mta[4245]: 5ATLmcZ4004245: from=<rat@spam.example>, size=0, class=0, nrcpts=0, proto=ESMTP, daemon=MTA, relay=[192.0.2.31]",
 			Event{Kind: Mail, Sender: "rat@spam.example", IP: ip("192.0.2.31")}},
-	} {
+	}
+	for _, tc := range tests {
+		tc.line = redate([]string{tc.line}, 0)[0]
 		got, ok := Parse(tc.line, now)
 		got.Time, got.Process = time.Time{}, ""
 		if !ok || got != tc.want {
@@ -58,6 +64,7 @@ func TestParse(t *testing.T) {
 		"Nov 29 21:48:37 mx postfix-maxwell-test/master[10596]: daemon started -- version 3.7.11",
 		"garbage", "", "Nov 29 21:48:37 mx kernel: connect from unknown[127.0.0.1]",
 	} {
+		line = redate([]string{line}, 0)[0]
 		if ev, ok := Parse(line, now); ok {
 			t.Errorf("Parse(%q) = %+v, want nothing", line, ev)
 		}
@@ -68,8 +75,9 @@ func TestParse(t *testing.T) {
 // belong to the year before.
 func TestParseYear(t *testing.T) {
 	line := "Dec 31 23:59:59 mx postfix/smtpd[1]: connect from unknown[192.0.2.1]"
-	ev, _ := Parse(line, time.Date(2027, 1, 1, 0, 5, 0, 0, time.UTC))
-	if want := time.Date(2026, 12, 31, 23, 59, 59, 0, time.UTC); !ev.Time.Equal(want) {
+	year := testclock.Epoch().Year()
+	ev, _ := Parse(line, time.Date(year+1, 1, 1, 0, 5, 0, 0, time.UTC))
+	if want := time.Date(year, 12, 31, 23, 59, 59, 0, time.UTC); !ev.Time.Equal(want) {
 		t.Errorf("time = %v, want %v", ev.Time, want)
 	}
 	if ev.Process != "mx postfix/smtpd[1]" {

@@ -12,19 +12,46 @@ import (
 
 	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/internal/maillog"
+	"github.com/maxwell-milter/maxwell/internal/testclock"
 	"github.com/maxwell-milter/maxwell/store"
 )
 
 // postfixLog is the log of the end-to-end harness's Postfix (3.7) for
 // two rats (greylisted, then "lost connection" after RCPT and RSET) and
-// two polite clients of one network, one of which came back.
-func postfixLog(t testing.TB) []string {
-	b, err := os.ReadFile("testdata/postfix.log")
+// two polite clients of one network, one of which came back; dated
+// logDay(0).
+func postfixLog(t testing.TB) []string { return recordedLog(t, "testdata/postfix.log", 0) }
+
+// recordedLog reads a log of testdata, recorded on Nov 29, with its
+// stamps moved to logDay(days): the tests' dates come from testclock.
+func recordedLog(t testing.TB, path string, days int) []string {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	return redate(lines, days)
 }
+
+// redate moves syslog lines stamped "Nov 29" (the day testdata's logs
+// were recorded) to logDay(days), keeping the time of day.
+func redate(lines []string, days int) []string {
+	const recorded = "Nov 29"
+	day := logDay(days, 0).Format("Jan _2")
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		if rest, ok := strings.CutPrefix(l, recorded); ok {
+			l = day + rest
+		}
+		out[i] = l
+	}
+	return out
+}
+
+// logDay is the tests' day for the recorded logs, the sixth after
+// testclock's epoch, plus days and clock, in local time (syslog stamps
+// carry no zone).
+func logDay(days int, clock time.Duration) time.Time { return testclock.Day(6+days, clock, time.Local) }
 
 // fixture is a watcher over a log file, on SQLite, with a clock the test
 // sets.
@@ -47,7 +74,7 @@ func newFixture(t testing.TB, lines []string) *fixture {
 	}
 	t.Cleanup(func() { st.Close() })
 	f := &fixture{t: t, cfg: cfg, st: st, log: &bytes.Buffer{}, path: filepath.Join(dir, "maillog"),
-		clock: time.Date(2026, 11, 29, 21, 50, 0, 0, time.Local)}
+		clock: logDay(0, 21*time.Hour+50*time.Minute)}
 	f.write(lines...)
 	return f
 }
@@ -94,7 +121,9 @@ func TestWatchBlacklistsRats(t *testing.T) {
 			t.Errorf("%s: blacklisted for %q, want %q", ip, got, want)
 		}
 	}
-	if want := `conn=0 event=blacklist ip=198.51.100.7 reason="greylisted, then lost connection after RCPT" at=2026-11-29T21:48:38Z until=2026-12-06T21:48:38Z`; !strings.Contains(f.log.String(), want) {
+	at := logDay(0, 21*time.Hour+48*time.Minute+38*time.Second).UTC()
+	if want := `conn=0 event=blacklist ip=198.51.100.7 reason="greylisted, then lost connection after RCPT" at=` +
+		at.Format(time.RFC3339) + ` until=` + at.AddDate(0, 0, 7).Format(time.RFC3339); !strings.Contains(f.log.String(), want) {
 		t.Errorf("mail log lacks %q:\n%s", want, f.log)
 	}
 
@@ -112,15 +141,14 @@ func TestWatchBlacklistsRats(t *testing.T) {
 
 // An entry goes only after good_behaviour without a new offence.
 func TestWatchGoodBehaviour(t *testing.T) {
-	lines := postfixLog(t)
-	f := newFixture(t, lines)
+	f := newFixture(t, postfixLog(t))
 	f.run()
 	// The rat offends again four days later (the same lines, redated).
 	f.clock = f.clock.Add(4 * 24 * time.Hour)
 	var again []string
-	for _, l := range lines {
+	for _, l := range recordedLog(t, "testdata/postfix.log", 4) {
 		if strings.Contains(l, "smtpd[10599]") && (strings.Contains(l, "[198.51.100.7]") || strings.Contains(l, "connect from")) {
-			again = append(again, "Dec  3"+l[len("Nov 29"):])
+			again = append(again, l)
 		}
 	}
 	f.write(again...)
@@ -131,15 +159,15 @@ func TestWatchGoodBehaviour(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	f.clock = time.Date(2026, 12, 7, 12, 0, 0, 0, time.Local) // a week after the first offences
+	f.clock = logDay(8, 12*time.Hour) // over a week after the first offences
 	expire()
 	if f.banned("192.0.2.30") != "" {
 		t.Error("192.0.2.30 still blacklisted after a week of good behaviour")
 	}
 	if f.banned("198.51.100.7") == "" {
-		t.Error("198.51.100.7 offended again on Dec 3: it must stay blacklisted until Dec 10")
+		t.Error("198.51.100.7 offended again four days later: it must stay blacklisted a week after that")
 	}
-	f.clock = time.Date(2026, 12, 10, 22, 0, 0, 0, time.Local)
+	f.clock = logDay(11, 22*time.Hour)
 	expire()
 	if got, _ := f.st.Bans(context.Background(), store.BanClient, time.Time{}); len(got) != 0 {
 		t.Errorf("after good behaviour the entries are gone, yet: %+v", got)
@@ -215,13 +243,8 @@ func TestWatchStoreDown(t *testing.T) {
 // 127.0.0.3 greylisted, QUIT, and back after the delay; the rat again,
 // "did not issue MAIL" without being greylisted.
 func TestWatchSendmailLog(t *testing.T) {
-	b, err := os.ReadFile("testdata/sendmail.log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-	f := newFixture(t, lines)
-	f.clock = time.Date(2026, 11, 29, 22, 20, 0, 0, time.Local)
+	f := newFixture(t, recordedLog(t, "testdata/sendmail.log", 0))
+	f.clock = logDay(0, 22*time.Hour+20*time.Minute)
 	f.run()
 	if got, want := f.banned("127.0.0.2"), "greylisted, then lost input channel after rcpt"; got != want {
 		t.Errorf("127.0.0.2: blacklisted for %q, want %q", got, want)

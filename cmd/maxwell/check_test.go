@@ -225,7 +225,8 @@ func TestReportGzip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mail.log.gz")
 	f, _ := os.Create(path)
 	zw := gzip.NewWriter(f)
-	zw.Write([]byte("2026-11-23T10:00:00Z conn=1 event=connect ip=192.0.2.1\n2026-11-23T10:00:01Z conn=1 event=eom action=accept\n"))
+	stamp := time.Now().UTC().Format(time.RFC3339) // maxwell's commands run on the real clock, and so do their tests
+	zw.Write([]byte(stamp + " conn=1 event=connect ip=192.0.2.1\n" + stamp + " conn=1 event=eom action=accept\n"))
 	zw.Close()
 	f.Close()
 	code, out, errs := capture(t, func() int { return run([]string{"report", path}) })

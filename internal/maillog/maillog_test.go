@@ -7,14 +7,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/maxwell-milter/maxwell/internal/testclock"
 )
 
 func TestLineFormat(t *testing.T) {
 	var buf bytes.Buffer
 	l := New(&buf)
-	l.now = func() time.Time { return time.Date(2026, 11, 23, 10, 0, 1, 0, time.UTC) }
+	now := testclock.At(time.Second)
+	l.now = func() time.Time { return now }
 	l.Log(71207, "connect", "ip", "80.134.52.146", "class", "EXTERNAL DYN", "n", 3, "ok", true, "list", []string{"a", "b"})
-	want := `2026-11-23T10:00:01Z conn=71207 event=connect ip=80.134.52.146 class="EXTERNAL DYN" n=3 ok=true list=a,b` + "\n"
+	want := now.Format("2006-01-02T15:04:05Z") + ` conn=71207 event=connect ip=80.134.52.146 class="EXTERNAL DYN" n=3 ok=true list=a,b` + "\n"
 	if buf.String() != want {
 		t.Errorf("got  %q\nwant %q", buf.String(), want)
 	}
