@@ -17,12 +17,16 @@ import (
 // command sets it at start.
 var Version = "dev"
 
-// greyTimers are the Kamaelia server's four timers.
+// greyTimers are the Kamaelia server's four timers. As in its
+// isGreylisted, every pending timer counts from the first attempt of the
+// round (the triplet's first sight, or the latest reset), not from the
+// previous attempt: a client retrying at 0, 3500 and 3650 s with a delay
+// of 3600 s passes at 3650 s.
 type greyTimers struct {
-	delay   time.Duration // a retry earlier than this after the first attempt is deferred again
-	tooSoon time.Duration // a retry this soon after the previous attempt restarts the delay (0: off)
-	window  time.Duration // a first retry later than this starts over
-	ttl     time.Duration // a passed triplet stays passed this long after its latest message
+	delay   time.Duration // min_defer_time: a retry earlier than this after the first attempt is deferred again
+	tooSoon time.Duration // too_soon: a retry this soon after the first attempt restarts the round (0: off)
+	window  time.Duration // max_defer_time: a retry later than this after the first attempt starts over
+	ttl     time.Duration // max_grey: a passed triplet stays passed this long after its latest message
 }
 
 // greyStep is what became of one attempt.
@@ -32,35 +36,42 @@ type greyStep string
 const (
 	greyNew     greyStep = "new"     // first attempt: deferred
 	greyEarly   greyStep = "early"   // retry before the delay: deferred
-	greyReset   greyStep = "reset"   // retry sooner than too_soon: deferred, delay restarted
+	greyReset   greyStep = "reset"   // retry sooner than too_soon after the first attempt: deferred, round restarted
 	greyRestart greyStep = "restart" // retry after the window or after the pass expired: deferred as new
 	greyPass    greyStep = "pass"    // first retry after the delay: passed
 	greyPassed  greyStep = "passed"  // a triplet that passed before: passed, renewed
 )
 
 // next is the greylist state machine: the entry after an attempt at now,
-// given the entry before (nil for none).
+// given the entry before (nil for none). The tests are Kamaelia's, in
+// its order.
 func (t greyTimers) next(old *store.Entry, now time.Time) (store.Entry, greyStep) {
 	fresh := store.Entry{First: now, Last: now, Expires: now.Add(t.window), Attempts: 1}
-	switch {
-	case old == nil:
+	if old == nil {
 		return fresh, greyNew
-	case !old.Pending() && now.Before(old.Expires):
+	}
+	if !old.Pending() {
+		if now.After(old.Expires) { // grey too long: forgotten, seen anew
+			return fresh, greyRestart
+		}
 		e := *old
 		e.Last, e.Expires, e.Passes = now, now.Add(t.ttl), e.Passes+1
 		return e, greyPassed
-	case !old.Pending() || now.Sub(old.First) > t.window:
-		return fresh, greyRestart
-	case t.tooSoon > 0 && now.Sub(old.Last) < t.tooSoon:
+	}
+	since := now.Sub(old.First)
+	switch {
+	case since < t.tooSoon:
 		fresh.Attempts = old.Attempts + 1
 		return fresh, greyReset
-	case now.Sub(old.First) < t.delay:
+	case since < t.delay:
 		e := *old
 		e.Last, e.Attempts = now, e.Attempts+1
 		return e, greyEarly
+	case since > t.window:
+		return fresh, greyRestart
 	}
 	e := *old
-	e.Passed, e.Last, e.Delay, e.Passes, e.Expires = now, now, now.Sub(old.First), 1, now.Add(t.ttl)
+	e.Passed, e.Last, e.Delay, e.Passes, e.Expires = now, now, since, 1, now.Add(t.ttl)
 	return e, greyPass
 }
 

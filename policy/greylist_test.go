@@ -28,7 +28,6 @@ hostname = "mx.example.org"
 timeout = "200ms"
 attempts = 1
 [greylist]
-delay = "5m"
 auto_whitelist_clients = 3
 EXTRA
 `
@@ -146,12 +145,33 @@ func TestGreylistTimeline(t *testing.T) {
 			{49 * time.Hour, "", "", true, "300 seconds"},
 			{6 * time.Minute, "", "", false, "delayed 360 seconds"},
 		}},
-		{"too_soon resets the delay", `too_soon = "3m"`, []step{
+		{"too_soon counts from the first attempt, and a reset restarts the round", `too_soon = "3m"`, []step{
 			{0, "", "", true, "300 seconds"},
-			{time.Minute, "", "", true, "300 seconds"},                   // too soon: the delay starts again
-			{4*time.Minute + 30*time.Second, "", "", true, "30 seconds"}, // 5m30s after the first, 4m30s after the reset
-			{time.Minute, "", "", true, "300 seconds"},                   // a minute after the last: reset again
-			{5 * time.Minute, "", "", false, "delayed 300 seconds"},      // 5m after the reset
+			{time.Minute, "", "", true, "300 seconds"},                    // too soon after the first: the round starts again
+			{2*time.Minute + 30*time.Second, "", "", true, "300 seconds"}, // too soon after the reset: again
+			{3*time.Minute + 30*time.Second, "", "", true, "90 seconds"},  // 3m30s after the reset: only early
+			{time.Minute, "", "", true, "30 seconds"},                     // a minute after the previous attempt: still only early
+			{30 * time.Second, "", "", false, "delayed 300 seconds"},      // 5m after the reset
+		}},
+		// Kamaelia's isGreylisted with its constants: min_defer_time
+		// 3600 s, too_soon 180 s, max_defer_time 25000 s, max_grey
+		// 3000000 s; every pending timer counts from the first attempt.
+		{"kamaelia: retries at 0, 3500 and 3650 s pass at 3650 s", `preset = "kamaelia"`, []step{
+			{0, "", "", true, "3600 seconds"},
+			{3500 * time.Second, "", "", true, "100 seconds"},
+			{150 * time.Second, "", "", false, "delayed 3650 seconds"},
+		}},
+		{"kamaelia: a retry after max_defer_time starts over", `preset = "kamaelia"`, []step{
+			{0, "", "", true, "3600 seconds"},
+			{25001 * time.Second, "", "", true, "3600 seconds"},
+			{3600 * time.Second, "", "", false, "delayed 3600 seconds"},
+		}},
+		{"kamaelia: a pass lasts max_grey after the latest accepted message", `preset = "kamaelia"`, []step{
+			{0, "", "", true, "3600 seconds"},
+			{3600 * time.Second, "", "", false, "delayed 3600 seconds"},
+			{3000000 * time.Second, "", "", false, ""}, // renewed
+			{3000000 * time.Second, "", "", false, ""}, // renewed again
+			{3000001 * time.Second, "", "", true, "3600 seconds"},
 		}},
 		{"too_soon off: retries do not reset", "", []step{
 			{0, "", "", true, "300 seconds"},

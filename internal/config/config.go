@@ -134,6 +134,7 @@ const (
 // Kamaelia server's timers and whitelists.
 type Greylist struct {
 	Enabled              bool            `toml:"enabled"`
+	Preset               string          `toml:"preset"` // "" or PresetKamaelia: the timers not set in the file
 	Delay                Duration        `toml:"delay"`
 	TooSoon              Duration        `toml:"too_soon"`
 	RetryWindow          Duration        `toml:"retry_window"`
@@ -423,6 +424,7 @@ func Parse(name string, src []byte) (*Config, error) {
 		}
 		return nil, Errors{{File: name, Msg: err.Error()}}
 	}
+	cfg.Greylist.applyPreset(md.IsDefined)
 	var errs Errors
 	for _, k := range md.Undecoded() {
 		key := k.String()

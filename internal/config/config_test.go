@@ -85,6 +85,31 @@ whitelisted_nonstandard_triples = [["Relay.Example", "198.51.100", "bob@example.
 	}
 }
 
+// preset = "kamaelia" gives the Kamaelia server's timers to the keys the
+// file does not set; those it sets stay as set.
+func TestGreylistPresetKamaelia(t *testing.T) {
+	cfg, err := Parse("t.toml", []byte("[greylist]\npreset = \"kamaelia\"\npass_ttl = \"10d\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := cfg.Greylist
+	if g.Delay.D() != time.Hour || g.TooSoon.D() != 3*time.Minute || g.RetryWindow.D() != 25000*time.Second || g.PassTTL.D() != 10*24*time.Hour {
+		t.Errorf("timers = %v %v %v %v, want 1h 3m 25000s and the file's 10d", g.Delay, g.TooSoon, g.RetryWindow, g.PassTTL)
+	}
+	if cfg, _ := Parse("t.toml", []byte("[greylist]\npreset = \"kamaelia\"\n")); cfg.Greylist.PassTTL.D() != 3000000*time.Second {
+		t.Errorf("pass_ttl = %v, want max_grey, 3000000s", cfg.Greylist.PassTTL)
+	}
+	for src, msg := range map[string]string{
+		"[greylist]\npreset = \"postgrey\"\n":                 `"postgrey" is not a preset`,
+		"[greylist]\ntoo_soon = \"5m\"\n":                     "must be shorter than greylist.delay",
+		"[greylist]\npreset = \"kamaelia\"\ndelay = \"2m\"\n": "greylist.too_soon", // 3m, not shorter than 2m
+	} {
+		if _, err := Parse("t.toml", []byte(src)); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%q: error %v, want %q", src, err, msg)
+		}
+	}
+}
+
 // Every error names the key and the line it is on.
 func TestParseErrors(t *testing.T) {
 	tests := []struct {

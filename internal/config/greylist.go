@@ -4,7 +4,40 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 )
+
+// PresetKamaelia is [greylist] preset = "kamaelia": the timers of the
+// Kamaelia greylisting server's isGreylisted, for its users.
+const PresetKamaelia = "kamaelia"
+
+// kamaeliaTimers are the Kamaelia server's constants: min_defer_time
+// 3600 s, too_soon 180 s, max_defer_time 25000 s, max_grey 3000000 s.
+var kamaeliaTimers = struct{ delay, tooSoon, window, ttl Duration }{
+	Duration(3600 * time.Second), Duration(180 * time.Second), Duration(25000 * time.Second), Duration(3000000 * time.Second),
+}
+
+// applyPreset sets the timers of the preset that the file does not set
+// itself (isDefined reports which keys it does).
+func (g *Greylist) applyPreset(isDefined func(key ...string) bool) {
+	if g.Preset != PresetKamaelia {
+		return
+	}
+	for _, t := range []struct {
+		key string
+		d   *Duration
+		v   Duration
+	}{
+		{"delay", &g.Delay, kamaeliaTimers.delay},
+		{"too_soon", &g.TooSoon, kamaeliaTimers.tooSoon},
+		{"retry_window", &g.RetryWindow, kamaeliaTimers.window},
+		{"pass_ttl", &g.PassTTL, kamaeliaTimers.ttl},
+	} {
+		if !isDefined("greylist", t.key) {
+			*t.d = t.v
+		}
+	}
+}
 
 // Triple is one of Kamaelia's whitelisted triples, written as an array of
 // three strings. Standard: ["IP or CIDR", "sender", "recipient"].
@@ -81,8 +114,14 @@ func parseClientPrefix(s string) (netip.Prefix, error) {
 
 func (g *Greylist) validate() []problem {
 	var ps []problem
+	if g.Preset != "" && g.Preset != PresetKamaelia {
+		ps = append(ps, problem{"greylist.preset", fmt.Sprintf("%q is not a preset: \"\" (maxwell's timers) or %q", g.Preset, PresetKamaelia)})
+	}
 	if g.TooSoon < 0 {
 		ps = append(ps, problem{"greylist.too_soon", "must not be negative (0 turns it off)"})
+	}
+	if g.TooSoon >= g.Delay {
+		ps = append(ps, problem{"greylist.too_soon", fmt.Sprintf("must be shorter than greylist.delay (%s): a retry after the delay passes", g.Delay)})
 	}
 	if g.RetryWindow <= g.Delay {
 		ps = append(ps, problem{"greylist.retry_window", fmt.Sprintf("must be longer than greylist.delay (%s)", g.Delay)})
