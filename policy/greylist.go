@@ -77,7 +77,10 @@ func (t greyTimers) next(old *store.Entry, now time.Time) (store.Entry, greyStep
 
 // checkGreylist defers, per recipient, a delivery attempt whose triplet
 // (client, sender, recipient) has not been seen long enough ago. Real
-// mail servers retry; most spam software does not.
+// mail servers retry; most spam software does not. A transaction that
+// is refused anyway at DATA (a refusal delayed by [milter]
+// delayed_reject) is not greylisted: it gets its refusal, and leaves no
+// triplet behind, so a forger cannot pass triplets by retrying.
 func checkGreylist(s *Session) (*Decision, error) {
 	e, m := s.e, s.Msg
 	if !e.cfg.Greylist.Enabled || e.store == nil || s.Class&(Internal|Trusted) != 0 {
@@ -85,6 +88,10 @@ func checkGreylist(s *Session) (*Decision, error) {
 	}
 	key := store.Triplet{Client: s.greylistClient(), Sender: clip(NormaliseSender(m.Info.Sender)), Rcpt: clip(strings.ToLower(m.Rcpt))}
 	logKV := []any{"client", key.Client, "sender", key.Sender, "rcpt", key.Rcpt}
+	if d := s.condemned(); d != nil {
+		s.log("greylist", append(logKV, "step", "skip", "reason", "refused at DATA", "tag", d.Tag)...)
+		return nil, nil
+	}
 	if why := s.greylistExempt(); why != "" {
 		s.log("greylist", append(logKV, "step", "skip", "reason", why)...)
 		return nil, nil
@@ -109,17 +116,9 @@ func checkGreylist(s *Session) (*Decision, error) {
 	}
 	switch step {
 	case greyPass:
-		kv := append(logKV, "step", step, "delay", int(entry.Delay.Seconds()), "attempts", entry.Attempts)
-		if n := e.cfg.Greylist.AutoWhitelistClients; n > 0 {
-			listed, err := e.store.CountPass(s.ctx, store.KindClient, key.Client, now, e.grey.ttl, n)
-			if err != nil { // the message passed all the same
-				kv = append(kv, "error", err)
-			} else if listed {
-				kv = append(kv, "auto_whitelisted", true)
-			}
-		}
-		s.log("greylist", kv...)
+		s.log("greylist", append(logKV, "step", step, "delay", int(entry.Delay.Seconds()), "attempts", entry.Attempts)...)
 		m.greyDelay = max(m.greyDelay, entry.Delay)
+		m.greyPass = append(m.greyPass, key.Client)
 		return nil, nil
 	case greyPassed:
 		s.log("greylist", append(logKV, "step", step, "passes", entry.Passes)...)
@@ -133,13 +132,43 @@ func checkGreylist(s *Session) (*Decision, error) {
 	if m.Info.Sender == "" {
 		// A null sender is deferred at DATA: recipient call-outs (MAIL
 		// FROM:<> RCPT TO, QUIT) must still be answered.
-		if m.pending == nil {
+		if m.greyData == nil {
 			s.log("delay", "tag", d.Tag, "reason", d.Reason, "stage", StageRcpt)
-			m.pending = d
+			m.greyData = d
 		}
 		return nil, nil
 	}
 	return d, nil
+}
+
+// condemned is the refusal that awaits the transaction at DATA, nil if
+// none does.
+func (s *Session) condemned() *Decision {
+	if s.pending != nil {
+		return s.pending
+	}
+	return s.Msg.pending
+}
+
+// countGreylistPasses counts, once the message is accepted, the triplets
+// it passed towards their client's auto-whitelist ([greylist]
+// auto_whitelist_clients): only mail actually taken counts, not a
+// retry refused later for its content.
+func (s *Session) countGreylistPasses() {
+	n := s.e.cfg.Greylist.AutoWhitelistClients
+	if n <= 0 || s.e.store == nil {
+		return
+	}
+	now := s.e.now()
+	for _, client := range s.Msg.greyPass {
+		listed, err := s.e.store.CountPass(s.ctx, store.KindClient, client, now, s.e.grey.ttl, n)
+		switch {
+		case err != nil: // the message is accepted all the same
+			s.log("greylist", "client", client, "step", "error", "error", err)
+		case listed:
+			s.log("greylist", "client", client, "step", "listed", "auto_whitelisted", true)
+		}
+	}
 }
 
 // maxKeyPart bounds what a client can make maxwell store per address:

@@ -267,6 +267,35 @@ func TestMailLog(t *testing.T) {
 	}
 }
 
+// event=close counts the messages accepted on the connection, as
+// docs/logs.md says: not those refused at end of message.
+func TestCloseCountsAcceptedMessages(t *testing.T) {
+	env := newEnv(t, "", "")
+	env.Engine.Append(policy.Check{Name: "test: refuse 'spam'", Stage: policy.StageEOM, Run: func(s *policy.Session) (*policy.Decision, error) {
+		if s.Msg.Subjects[0] == "spam" {
+			return &policy.Decision{Action: policy.Reject, Code: 550, XCode: "5.7.1", Text: []string{"spam"}}, nil
+		}
+		return nil, nil
+	}})
+	s := env.Engine.NewSession()
+	s.Connect(policy.ConnInfo{IP: netip.MustParseAddr("198.51.100.7")})
+	s.Hello("mail.sender.example")
+	for _, subject := range []string{"spam", "hello", "spam"} {
+		s.MailFrom(policy.MailInfo{Sender: "alice@sender.example"})
+		s.RcptTo("bob@example.org", "")
+		s.Data()
+		s.Header("Subject", subject)
+		s.EndOfHeaders()
+		if d, want := s.EndOfMessage(), subject == "hello"; (d.Action == policy.Accept) != want {
+			t.Fatalf("%q: %v %q", subject, d.Action, d.Reply())
+		}
+	}
+	s.Close()
+	if l := env.Log.Lines("event=close"); len(l) != 1 || !strings.HasSuffix(l[0], " messages=1") {
+		t.Errorf("close line %q, want messages=1 (one accepted, two refused)", l)
+	}
+}
+
 // Connection state lasts across messages and RSET; message state does not.
 func TestSessionState(t *testing.T) {
 	env := newEnv(t, "", "")

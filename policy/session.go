@@ -93,9 +93,11 @@ type Message struct {
 	// only guess at spam (greylisting, Subject and header checks) spare it.
 	Whitelisted bool
 
-	pending   *Decision     // delayed message-level decision
+	pending   *Decision     // delayed message-level decision: the transaction is condemned
 	callback  *Callback     // a call-back the SPF policy asked for
 	greyDelay time.Duration // how long greylisting delayed the message
+	greyData  *Decision     // a null sender's greylisting, answered at DATA
+	greyPass  []string      // client identities of the triplets that passed, counted if the message is accepted
 	edits     []Edit
 }
 
@@ -175,7 +177,7 @@ func (s *Session) Data() Decision {
 	if s.Msg == nil {
 		return s.internalError("data", fmt.Errorf("DATA without MAIL FROM"), nil)
 	}
-	for _, p := range []*Decision{s.pending, s.Msg.pending} {
+	for _, p := range []*Decision{s.pending, s.Msg.pending, s.Msg.greyData} {
 		if p != nil {
 			s.logDecision(*p, true)
 			return *p
@@ -279,8 +281,9 @@ func (s *Session) EndOfMessage() Decision {
 			kv = append(kv, "qid", qid)
 		}
 		s.log("eom", append(kv, "rcpts", len(s.Msg.Rcpts), "edits", len(d.Edits))...)
+		s.countGreylistPasses()
+		s.messages++
 	}
-	s.messages++
 	s.Release()
 	s.spent, s.Msg = s.Msg.body, nil // the edits may still read it
 	return d
