@@ -114,13 +114,18 @@ func delayable(d *Decision) *Decision {
 	return d
 }
 
+// maxReplyText bounds the text of one reply line: RFC 5321 §4.5.3.1.5
+// allows 512 octets with the code ("550-5.7.1 ") and CRLF.
+const maxReplyText = 480
+
 // replyLines makes text safe for an SMTP reply: every CR, LF or other
 // control character a client could have put into it (a HELO name, an
-// address) becomes a space, so it can never start a reply line of its own.
+// address) becomes a space, so it can never start a reply line of its
+// own, and a line longer than a reply line may be is cut with a marker.
 func replyLines(text []string) []string {
 	out := make([]string, len(text))
 	for i, t := range text {
-		out[i] = oneline.Clean(t)
+		out[i] = oneline.Cut(oneline.Clean(t), maxReplyText)
 	}
 	return out
 }

@@ -171,13 +171,10 @@ func (s *Session) countGreylistPasses() {
 	}
 }
 
-// maxKeyPart bounds what a client can make maxwell store per address:
-// RFC 5321 allows 64 + 1 + 255 octets.
-const maxKeyPart = 320
-
+// clip bounds what a client can make maxwell store per address.
 func clip(s string) string {
-	if len(s) > maxKeyPart {
-		return s[:maxKeyPart]
+	if len(s) > maxAddress {
+		return s[:maxAddress]
 	}
 	return s
 }

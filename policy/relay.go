@@ -74,6 +74,10 @@ func supplySender(s *Session) (*Decision, error) {
 			}
 		}
 	}
+	if len(m.Info.Sender) > maxAddress {
+		s.log("note", "reason", "MAIL FROM too long to supply as Sender", "bytes", len(m.Info.Sender))
+		return nil, nil
+	}
 	value := "<" + oneline.Clean(m.Info.Sender) + ">"
 	if senders > 0 {
 		s.AddEdit(Edit{Kind: ChangeHeader, Name: "Sender", Index: 1, Value: value})

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/maxwell-milter/maxwell/internal/oneline"
 	"github.com/maxwell-milter/maxwell/internal/resolver"
 	"github.com/maxwell-milter/maxwell/internal/spool"
 	"github.com/maxwell-milter/maxwell/mime"
@@ -34,6 +35,10 @@ type MailInfo struct {
 // (folded). It is the mime package's, so the fields the MTA sends go to
 // the attachment scan as they are.
 type Header = mime.Header
+
+// maxAddress is the longest address RFC 5321 allows: a local part of 64
+// octets, '@', a domain of 255.
+const maxAddress = 64 + 1 + 255
 
 // Limits on what a session keeps of a message's header, which the client
 // controls; the MTA usually enforces tighter ones.
@@ -318,8 +323,12 @@ func (s *Session) Close() {
 }
 
 // AddEdit queues a change to the message, made if it is accepted. Header
-// fields inserted at the top end up in the order they were added.
+// fields inserted at the top end up in the order they were added; their
+// values are folded within RFC 5322's line limits.
 func (s *Session) AddEdit(e Edit) {
+	if e.Kind == InsertHeader || e.Kind == ChangeHeader {
+		e.Value = oneline.Fold(e.Name, e.Value)
+	}
 	if s.Msg != nil {
 		s.Msg.edits = append(s.Msg.edits, e)
 	}

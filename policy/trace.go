@@ -3,6 +3,8 @@ package policy
 import (
 	"strings"
 	"unicode/utf8"
+
+	"github.com/maxwell-milter/maxwell/internal/oneline"
 )
 
 // addConnectionHeader inserts, at the top of accepted messages, what
@@ -42,16 +44,13 @@ const maxTokenLen = 255
 
 // headerToken makes client-supplied text safe in a header value: printable
 // ASCII only (anything else becomes '?'), no ';' or '"' that would split
-// the fields, and at most maxTokenLen bytes. A HELO name can thus never
-// add a line to the header.
+// the fields, and at most maxTokenLen bytes, cut with a marker. A HELO
+// name can thus never add a line to the header.
 func headerToken(s string) string {
-	if len(s) > maxTokenLen {
-		s = s[:maxTokenLen]
-	}
 	return strings.Map(func(r rune) rune {
 		if r <= ' ' || r >= 0x7f || r == ';' || r == '"' || r == utf8.RuneError {
 			return '?'
 		}
 		return r
-	}, s)
+	}, oneline.Cut(s, maxTokenLen))
 }

@@ -3,6 +3,8 @@ package spf
 import (
 	"net/netip"
 	"strings"
+
+	"github.com/maxwell-milter/maxwell/internal/oneline"
 )
 
 // Report is what maxwell found about a message's sender identities, for
@@ -129,13 +131,10 @@ func comment(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `(`, `\(`, `)`, `\)`).Replace(printable(s))
 }
 
-// printable bounds s and replaces control characters (CR and LF first of
-// all) and non-ASCII bytes with '?'.
+// printable bounds s, cut with a marker, and replaces control characters
+// (CR and LF first of all) and non-ASCII bytes with '?'.
 func printable(s string) string {
-	if len(s) > maxValueLen {
-		s = s[:maxValueLen]
-	}
-	b := []byte(s)
+	b := []byte(oneline.Cut(s, maxValueLen))
 	for i, c := range b {
 		if c < ' ' || c > '~' {
 			b[i] = '?'

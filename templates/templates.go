@@ -15,7 +15,6 @@ import (
 	"strings"
 	"text/template"
 	"time"
-	"unicode/utf8"
 
 	"github.com/maxwell-milter/maxwell/internal/oneline"
 )
@@ -105,7 +104,7 @@ func (s *Set) DSN(name string, f Fields, now time.Time) ([]byte, error) {
 		return nil, err
 	}
 	first, body, _ := strings.Cut(out.String(), "\n")
-	subject := clip(oneline.Clean(strings.TrimPrefix(strings.TrimRight(first, "\r"), "Subject: ")), 200)
+	subject := oneline.Cut(oneline.Clean(strings.TrimPrefix(strings.TrimRight(first, "\r"), "Subject: ")), 200)
 	id := make([]byte, 12)
 	rand.Read(id)
 	var m bytes.Buffer
@@ -122,10 +121,10 @@ func (s *Set) DSN(name string, f Fields, now time.Time) ([]byte, error) {
 // safe returns the fields with control characters replaced, and long
 // values cut: what a client sent must not shape the DSN.
 func (f Fields) safe() Fields {
-	f.Sender, f.Receiver, f.IP = oneline.Clean(f.Sender), oneline.Clean(f.Receiver), oneline.Clean(f.IP)
-	f.Helo, f.Domain, f.Result = clip(oneline.Clean(f.Helo), 255), clip(oneline.Clean(f.Domain), 255), oneline.Clean(f.Result)
-	f.PermError, f.Recipients = clip(oneline.Clean(f.PermError), 500), clip(oneline.Clean(f.Recipients), 1000)
-	f.Subject = clip(oneline.Clean(f.Subject), 100)
+	f.Sender, f.Receiver, f.IP = oneline.Cut(oneline.Clean(f.Sender), 320), oneline.Clean(f.Receiver), oneline.Clean(f.IP)
+	f.Helo, f.Domain, f.Result = oneline.Cut(oneline.Clean(f.Helo), 255), oneline.Cut(oneline.Clean(f.Domain), 255), oneline.Clean(f.Result)
+	f.PermError, f.Recipients = oneline.Cut(oneline.Clean(f.PermError), 500), oneline.Cut(oneline.Clean(f.Recipients), 1000)
+	f.Subject = oneline.Cut(oneline.Clean(f.Subject), 100)
 	// The header keeps its folding: each line indented, so it stays one
 	// block of text.
 	f.SPFHeader = strings.Join(strings.Fields(strings.Map(func(r rune) rune {
@@ -134,17 +133,6 @@ func (f Fields) safe() Fields {
 		}
 		return r
 	}, f.SPFHeader)), " ")
-	f.SPFHeader = clip(oneline.Clean(f.SPFHeader), 2000)
+	f.SPFHeader = oneline.Cut(oneline.Clean(f.SPFHeader), 2000)
 	return f
-}
-
-// clip cuts s to about n bytes, at a character boundary.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "..."
 }
