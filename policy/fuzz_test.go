@@ -7,6 +7,7 @@ import (
 
 	"github.com/maxwell-milter/maxwell/internal/enginetest"
 	"github.com/maxwell-milter/maxwell/internal/maillog"
+	"github.com/maxwell-milter/maxwell/internal/oneline"
 	"github.com/maxwell-milter/maxwell/internal/testclock"
 	"github.com/maxwell-milter/maxwell/policy"
 )
@@ -14,8 +15,9 @@ import (
 // FuzzClientInput runs messages whose HELO, MAIL FROM, RCPT TO, Subject
 // and attachment name are arbitrary bytes (CR, LF, NUL, non-UTF-8, very
 // long): every mail-log line stays one well-formed line, no reply line and
-// no header field maxwell writes carries a line break of its own, and
-// the body maxwell writes has only CRLF line ends.
+// no header field maxwell writes carries a line break of its own or
+// passes the length of its line, and the body maxwell writes has only
+// CRLF line ends.
 func FuzzClientInput(f *testing.F) {
 	f.Add("mail.sender.example", "alice@sender.example", "bob@example.org", "hello", "x.pif")
 	f.Add("evil\r\nX-Injected: 1", "a\r\n@b\x00", "<bob@example.org>\r\nRCPT TO:<c@d>", "=?utf-8?q?a=0D=0Ab?=\r\nBcc: x", "a\"\r\n.pif")
@@ -44,8 +46,8 @@ func FuzzClientInput(f *testing.F) {
 		}
 		for _, s := range out.Stages {
 			for _, text := range s.Decision.Text {
-				if strings.ContainsAny(text, "\r\n\x00") {
-					t.Fatalf("reply line with a line break: %q", text)
+				if strings.ContainsAny(text, "\r\n\x00") || len(text) > 500 {
+					t.Fatalf("reply line with a line break, or longer than a reply line may be: %.200q", text)
 				}
 			}
 			for _, e := range s.Decision.Edits {
@@ -54,6 +56,11 @@ func FuzzClientInput(f *testing.F) {
 				value := strings.ReplaceAll(strings.ReplaceAll(e.Value, "\n\t", ""), "\n ", "")
 				if strings.ContainsAny(value, "\r\n\x00") || strings.ContainsAny(e.Name, "\r\n: \x00") {
 					t.Fatalf("header field %q: %q breaks its line", e.Name, e.Value)
+				}
+				for _, line := range strings.Split(e.Name+": "+e.Value, "\n") {
+					if len(line) > oneline.MaxLine {
+						t.Fatalf("header field %q: a line of %d octets", e.Name, len(line))
+					}
 				}
 			}
 		}
