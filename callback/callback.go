@@ -13,7 +13,6 @@ import (
 	"net/netip"
 	"net/textproto"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -37,11 +36,19 @@ type Verifier struct {
 	cfg   Config
 	res   *resolver.Resolver
 	limit *Limiter
+	// dial opens the connection to an MX address. Tests that must see
+	// which addresses would be dialed, without sending a packet to an
+	// address off the loopback, replace it.
+	dial func(ctx context.Context, addr netip.AddrPort) (net.Conn, error)
 }
 
 // New returns a verifier resolving through res, within limit.
 func New(cfg Config, res *resolver.Resolver, limit *Limiter) *Verifier {
-	return &Verifier{cfg: cfg, res: res, limit: limit}
+	d := &net.Dialer{Timeout: cfg.ConnectTimeout}
+	dial := func(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
+		return d.DialContext(ctx, "tcp", addr.String()) // an address literal: no name is resolved again
+	}
+	return &Verifier{cfg: cfg, res: res, limit: limit, dial: dial}
 }
 
 // Outcome is what the sender's mail server said.
@@ -151,8 +158,7 @@ func (v *Verifier) mxHosts(ctx context.Context, domain string) ([]string, error)
 // talk runs one SMTP conversation.
 func (v *Verifier) talk(ctx context.Context, hostname, host string, ip netip.Addr, sender string, dsn []byte) Outcome {
 	o := Outcome{Host: host}
-	d := net.Dialer{Timeout: v.cfg.ConnectTimeout}
-	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ip.String(), strconv.Itoa(v.cfg.Port)))
+	conn, err := v.dial(ctx, netip.AddrPortFrom(ip, uint16(v.cfg.Port)))
 	if err != nil {
 		o.Err = err
 		return o
