@@ -27,7 +27,7 @@ type Config struct {
 	Port           int           // the SMTP port of the sender's MX hosts (25)
 	ConnectTimeout time.Duration // per MX host
 	CommandTimeout time.Duration // per SMTP command
-	AllowPrivateMX bool          // talk to MX hosts on loopback, private or link-local addresses
+	AllowPrivateMX bool          // talk to MX hosts at addresses that are not globally reachable (registry)
 	MaxHosts       int           // MX addresses tried at most
 }
 
@@ -74,13 +74,22 @@ func (o Outcome) Accepted() bool { return o.Code >= 200 && o.Code < 300 }
 // ErrNoMX is the outcome for a domain with no mail server to try.
 var ErrNoMX = errors.New("no MX servers available")
 
+// ErrNonPublicMX is the outcome when every address of the domain's mail
+// servers is one the Internet cannot reach (loopback, private, shared,
+// documentation, …: see registry) and AllowPrivateMX is off: no
+// connection was made.
+var ErrNonPublicMX = errors.New("the mail servers are not reachable from the Internet")
+
 // ErrRateLimited is the outcome when the limits allow no more call-backs
 // for now.
 var ErrRateLimited = errors.New("too many call-backs to this domain, try again later")
 
 // Verify asks the mail servers of sender's domain about sender, saying
 // HELO with our name, hostname. With a dsn (a whole message, CRLF line
-// ends), it is delivered with DATA.
+// ends), it is delivered with DATA. An outcome without a Host is a
+// call-back that was not made: its Err (ErrRateLimited, ErrNonPublicMX,
+// ErrNoMX, a DNS failure, an address that cannot be asked about) says
+// why.
 func (v *Verifier) Verify(ctx context.Context, hostname, sender string, dsn []byte, now time.Time) Outcome {
 	at := strings.LastIndexByte(sender, '@')
 	if at < 0 {
@@ -98,33 +107,44 @@ func (v *Verifier) Verify(ctx context.Context, hostname, sender string, dsn []by
 	if err != nil {
 		return Outcome{Err: err}
 	}
-	var last Outcome
+	// When no server gives an answer that settles it, the last server's
+	// answer stands; if none was asked, why not: a host whose addresses
+	// are unknown, addresses the Internet cannot reach — in that order.
+	var answered Outcome
+	var lookup, nonPublic error
 	tried := 0
+hosts:
 	for _, h := range hosts {
 		addrs, err := v.res.Addrs(ctx, h)
 		if err != nil {
-			last = Outcome{Host: h, Err: err}
+			lookup = err
 			continue
 		}
 		for _, a := range addrs {
-			if !v.cfg.AllowPrivateMX && (a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsUnspecified()) {
-				last = Outcome{Host: h, Err: fmt.Errorf("MX %s is at a private address %s", h, a)}
+			if why := notGloballyReachable(a); why != "" && !v.cfg.AllowPrivateMX {
+				nonPublic = fmt.Errorf("%w: MX %s is at %s (%s)", ErrNonPublicMX, h, a, why)
 				continue
 			}
-			if tried++; tried > v.cfg.MaxHosts {
-				return last
+			if tried == v.cfg.MaxHosts {
+				break hosts
 			}
-			o := v.talk(ctx, hostname, h, a, sender, dsn)
+			tried++
+			o := v.talk(ctx, hostname, h, a, sender, dsn) // the address just checked: no second lookup
 			if o.Err == nil && o.Code < 400 || o.Permanent() || o.Fraud {
 				return o
 			}
-			last = o // 4xx or no answer: the next MX host
+			answered = o // 4xx or no answer: the next MX host
 		}
 	}
-	if last.Err == nil && last.Code == 0 {
-		last.Err = ErrNoMX
+	if answered.Host != "" {
+		return answered
 	}
-	return last
+	for _, err := range []error{lookup, nonPublic} {
+		if err != nil {
+			return Outcome{Err: err}
+		}
+	}
+	return Outcome{Err: ErrNoMX}
 }
 
 // mxHosts are the domain's mail hosts by preference; the domain itself
