@@ -80,10 +80,6 @@ var ErrNoMX = errors.New("no MX servers available")
 // connection was made.
 var ErrNonPublicMX = errors.New("the mail servers are not reachable from the Internet")
 
-// ErrRateLimited is the outcome when the limits allow no more call-backs
-// for now.
-var ErrRateLimited = errors.New("too many call-backs to this domain, try again later")
-
 // Verify asks the mail servers of sender's domain about sender, saying
 // HELO with our name, hostname. With a dsn (a whole message, CRLF line
 // ends), it is delivered with DATA. An outcome without a Host is a
@@ -100,18 +96,19 @@ func (v *Verifier) Verify(ctx context.Context, hostname, sender string, dsn []by
 		return Outcome{Err: fmt.Errorf("%q cannot be written in an SMTP command", sender)}
 	}
 	domain := sender[at+1:]
-	if !v.limit.Allow(domain, now) {
-		return Outcome{Err: ErrRateLimited}
+	if err := v.limit.Allow(domain, now); err != nil {
+		return Outcome{Err: err}
 	}
 	hosts, err := v.mxHosts(ctx, domain)
 	if err != nil {
 		return Outcome{Err: err}
 	}
 	// When no server gives an answer that settles it, the last server's
-	// answer stands; if none was asked, why not: a host whose addresses
-	// are unknown, addresses the Internet cannot reach — in that order.
+	// answer stands; if none was asked, why not: a rate limit (a retry
+	// may get through), a host whose addresses are unknown, addresses
+	// the Internet cannot reach — in that order.
 	var answered Outcome
-	var lookup, nonPublic error
+	var limited, lookup, nonPublic error
 	tried := 0
 hosts:
 	for _, h := range hosts {
@@ -128,6 +125,10 @@ hosts:
 			if tried == v.cfg.MaxHosts {
 				break hosts
 			}
+			if err := v.limit.AllowHost(a, now); err != nil {
+				limited = fmt.Errorf("MX %s: %w", h, err)
+				continue
+			}
 			tried++
 			o := v.talk(ctx, hostname, h, a, sender, dsn) // the address just checked: no second lookup
 			if o.Err == nil && o.Code < 400 || o.Permanent() || o.Fraud {
@@ -139,7 +140,7 @@ hosts:
 	if answered.Host != "" {
 		return answered
 	}
-	for _, err := range []error{lookup, nonPublic} {
+	for _, err := range []error{limited, lookup, nonPublic} {
 		if err != nil {
 			return Outcome{Err: err}
 		}

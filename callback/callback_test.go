@@ -13,6 +13,7 @@ import (
 	"github.com/maxwell-milter/maxwell/internal/dnstest"
 	"github.com/maxwell-milter/maxwell/internal/resolver"
 	"github.com/maxwell-milter/maxwell/internal/smtptest"
+	"github.com/maxwell-milter/maxwell/internal/testclock"
 )
 
 // newVerifier is a verifier whose DNS has the zone, with MX hosts on
@@ -108,8 +109,8 @@ func TestVerifyDSN(t *testing.T) {
 	}
 }
 
-// MX hosts on loopback are not talked to unless allowed, and the rate
-// limits hold.
+// MX hosts on loopback are not talked to unless allowed, and the limit
+// per domain holds.
 func TestVerifyLimits(t *testing.T) {
 	srv := smtptest.Start(t, "mx.sender.example")
 	v := newVerifier(t, srv.Port, NewLimiter(2, 3), zone...)
@@ -123,17 +124,54 @@ func TestVerifyLimits(t *testing.T) {
 	for i, want := range []bool{true, false} { // the first call above counted
 		o := v.Verify(context.Background(), "mx.example.org", "joe@sender.example", nil, now)
 		if got := !errors.Is(o.Err, ErrRateLimited); got != want {
-			t.Errorf("call %d allowed = %v, want %v", i+2, got, want)
+			t.Errorf("call %d allowed = %v, want %v (%v)", i+2, got, want, o.Err)
 		}
-	}
-	if o := v.Verify(context.Background(), "mx.example.org", "x@amx.example", nil, now); errors.Is(o.Err, ErrRateLimited) {
-		t.Error("another domain was limited before the global limit")
-	}
-	if o := v.Verify(context.Background(), "mx.example.org", "y@amx.example", nil, now); !errors.Is(o.Err, ErrRateLimited) {
-		t.Error("the global limit (3) did not hold")
 	}
 	if o := v.Verify(context.Background(), "mx.example.org", "joe@sender.example", nil, now.Add(time.Hour)); errors.Is(o.Err, ErrRateLimited) {
 		t.Error("the limits did not reset after an hour")
+	}
+}
+
+// The limits per domain, per MX address (an IPv6 /64 counting as one)
+// and in all, each on its own, and a new hour clears them.
+func TestLimiter(t *testing.T) {
+	now := testclock.Epoch()
+	l := NewLimiter(2, 5)
+	allow := func(domain string) error { return l.Allow(domain, now) }
+	host := func(a string) error { return l.AllowHost(netip.MustParseAddr(a), now) }
+	steps := []struct {
+		call    func(string) error
+		arg     string
+		limited string // the error's text when the limit holds, "" when allowed
+	}{
+		{allow, "a.example", ""},
+		{allow, "A.example", ""},
+		{allow, "a.example", "too many call-backs: 2 an hour to a.example"},
+		{allow, "b.example", ""},
+		{allow, "c.example", ""},
+		{allow, "d.example", ""},
+		{allow, "e.example", "too many call-backs: 5 an hour in all"},
+		{host, "192.0.2.1", ""},
+		{host, "::ffff:192.0.2.1", ""},
+		{host, "192.0.2.1", "too many call-backs: 2 an hour to mail server 192.0.2.1"},
+		{host, "192.0.2.2", ""},
+		{host, "2001:db8::1", ""},
+		{host, "2001:db8::ffff:2", ""},
+		{host, "2001:db8::3", "too many call-backs: 2 an hour to mail servers in 2001:db8::/64"},
+		{host, "2001:db8:0:1::1", ""},
+	}
+	for i, s := range steps {
+		err := s.call(s.arg)
+		if got := fmt.Sprint(err); s.limited == "" && err != nil || s.limited != "" && (got != s.limited || !errors.Is(err, ErrRateLimited)) {
+			t.Errorf("step %d (%s): %v, want %q", i, s.arg, err, s.limited)
+		}
+	}
+	now = now.Add(time.Hour)
+	if err := allow("a.example"); err != nil {
+		t.Errorf("a new hour: %v", err)
+	}
+	if err := host("192.0.2.1"); err != nil {
+		t.Errorf("a new hour: %v", err)
 	}
 }
 
@@ -245,6 +283,29 @@ func TestVerifyNeverDialsSpecialPurposeMX(t *testing.T) {
 			t.Errorf("MX at %s: dialed %v, want %v", a, *dialed, want)
 		}
 		*dialed = nil
+	}
+}
+
+// Subdomains sharing one MX host do not multiply the per-domain limit:
+// it holds per MX address as well (the review: 30 domains, one MX, 19
+// call-backs with domain_rate = 5).
+func TestVerifyLimitsCallbacksPerMXAddress(t *testing.T) {
+	srv := smtptest.Start(t, "mx.shared.example")
+	zone := []string{"mx.shared.example. A 127.0.0.1"}
+	for i := range 30 {
+		zone = append(zone, fmt.Sprintf("d%d.shared.example. MX 10 mx.shared.example.", i))
+	}
+	v := newVerifier(t, srv.Port, NewLimiter(5, 600), zone...)
+	now := time.Now()
+	limited := 0
+	for i := range 30 {
+		o := v.Verify(context.Background(), "mx.example.org", fmt.Sprintf("joe@d%d.shared.example", i), nil, now)
+		if errors.Is(o.Err, ErrRateLimited) {
+			limited++
+		}
+	}
+	if n := srv.Connections.Load(); n != 5 || limited != 25 {
+		t.Errorf("%d call-backs reached the shared MX and %d were limited; want 5 and 25", n, limited)
 	}
 }
 
