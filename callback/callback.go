@@ -80,20 +80,23 @@ var ErrNoMX = errors.New("no MX servers available")
 // connection was made.
 var ErrNonPublicMX = errors.New("the mail servers are not reachable from the Internet")
 
+// ErrBadSender is the outcome for an address that cannot be asked about:
+// no connection was made.
+var ErrBadSender = errors.New("the address cannot be verified")
+
 // Verify asks the mail servers of sender's domain about sender, saying
 // HELO with our name, hostname. With a dsn (a whole message, CRLF line
 // ends), it is delivered with DATA. An outcome without a Host is a
-// call-back that was not made: its Err (ErrRateLimited, ErrNonPublicMX,
-// ErrNoMX, a DNS failure, an address that cannot be asked about) says
-// why.
+// call-back that was not made: its Err (ErrBadSender, ErrRateLimited,
+// ErrNonPublicMX, ErrNoMX or a DNS failure) says why.
 func (v *Verifier) Verify(ctx context.Context, hostname, sender string, dsn []byte, now time.Time) Outcome {
 	at := strings.LastIndexByte(sender, '@')
 	if at < 0 {
-		return Outcome{Err: fmt.Errorf("%q has no domain", sender)}
+		return Outcome{Err: fmt.Errorf("%w: %q has no domain", ErrBadSender, sender)}
 	}
 	if strings.ContainsFunc(sender, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '<' || r == '>' }) {
 		// It would go into RCPT TO:<…> to someone else's server.
-		return Outcome{Err: fmt.Errorf("%q cannot be written in an SMTP command", sender)}
+		return Outcome{Err: fmt.Errorf("%w: %q cannot be written in an SMTP command", ErrBadSender, sender)}
 	}
 	domain := sender[at+1:]
 	if err := v.limit.Allow(domain, now); err != nil {
