@@ -13,7 +13,6 @@ import (
 	"net/netip"
 	"net/textproto"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -28,7 +27,7 @@ type Config struct {
 	Port           int           // the SMTP port of the sender's MX hosts (25)
 	ConnectTimeout time.Duration // per MX host
 	CommandTimeout time.Duration // per SMTP command
-	AllowPrivateMX bool          // talk to MX hosts on loopback, private or link-local addresses
+	AllowPrivateMX bool          // talk to MX hosts at addresses that are not globally reachable (registry)
 	MaxHosts       int           // MX addresses tried at most
 }
 
@@ -37,11 +36,19 @@ type Verifier struct {
 	cfg   Config
 	res   *resolver.Resolver
 	limit *Limiter
+	// dial opens the connection to an MX address. Tests that must see
+	// which addresses would be dialed, without sending a packet to an
+	// address off the loopback, replace it.
+	dial func(ctx context.Context, addr netip.AddrPort) (net.Conn, error)
 }
 
 // New returns a verifier resolving through res, within limit.
 func New(cfg Config, res *resolver.Resolver, limit *Limiter) *Verifier {
-	return &Verifier{cfg: cfg, res: res, limit: limit}
+	d := &net.Dialer{Timeout: cfg.ConnectTimeout}
+	dial := func(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
+		return d.DialContext(ctx, "tcp", addr.String()) // an address literal: no name is resolved again
+	}
+	return &Verifier{cfg: cfg, res: res, limit: limit, dial: dial}
 }
 
 // Outcome is what the sender's mail server said.
@@ -67,57 +74,81 @@ func (o Outcome) Accepted() bool { return o.Code >= 200 && o.Code < 300 }
 // ErrNoMX is the outcome for a domain with no mail server to try.
 var ErrNoMX = errors.New("no MX servers available")
 
-// ErrRateLimited is the outcome when the limits allow no more call-backs
-// for now.
-var ErrRateLimited = errors.New("too many call-backs to this domain, try again later")
+// ErrNonPublicMX is the outcome when every address of the domain's mail
+// servers is one the Internet cannot reach (loopback, private, shared,
+// documentation, …: see registry) and AllowPrivateMX is off: no
+// connection was made.
+var ErrNonPublicMX = errors.New("the mail servers are not reachable from the Internet")
+
+// ErrBadSender is the outcome for an address that cannot be asked about:
+// no connection was made.
+var ErrBadSender = errors.New("the address cannot be verified")
 
 // Verify asks the mail servers of sender's domain about sender, saying
 // HELO with our name, hostname. With a dsn (a whole message, CRLF line
-// ends), it is delivered with DATA.
+// ends), it is delivered with DATA. An outcome without a Host is a
+// call-back that was not made: its Err (ErrBadSender, ErrRateLimited,
+// ErrNonPublicMX, ErrNoMX or a DNS failure) says why.
 func (v *Verifier) Verify(ctx context.Context, hostname, sender string, dsn []byte, now time.Time) Outcome {
 	at := strings.LastIndexByte(sender, '@')
 	if at < 0 {
-		return Outcome{Err: fmt.Errorf("%q has no domain", sender)}
+		return Outcome{Err: fmt.Errorf("%w: %q has no domain", ErrBadSender, sender)}
 	}
 	if strings.ContainsFunc(sender, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '<' || r == '>' }) {
 		// It would go into RCPT TO:<…> to someone else's server.
-		return Outcome{Err: fmt.Errorf("%q cannot be written in an SMTP command", sender)}
+		return Outcome{Err: fmt.Errorf("%w: %q cannot be written in an SMTP command", ErrBadSender, sender)}
 	}
 	domain := sender[at+1:]
-	if !v.limit.Allow(domain, now) {
-		return Outcome{Err: ErrRateLimited}
+	if err := v.limit.Allow(domain, now); err != nil {
+		return Outcome{Err: err}
 	}
 	hosts, err := v.mxHosts(ctx, domain)
 	if err != nil {
 		return Outcome{Err: err}
 	}
-	var last Outcome
+	// When no server gives an answer that settles it, the last server's
+	// answer stands; if none was asked, why not: a rate limit (a retry
+	// may get through), a host whose addresses are unknown, addresses
+	// the Internet cannot reach — in that order.
+	var answered Outcome
+	var limited, lookup, nonPublic error
 	tried := 0
+hosts:
 	for _, h := range hosts {
 		addrs, err := v.res.Addrs(ctx, h)
 		if err != nil {
-			last = Outcome{Host: h, Err: err}
+			lookup = err
 			continue
 		}
 		for _, a := range addrs {
-			if !v.cfg.AllowPrivateMX && (a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsUnspecified()) {
-				last = Outcome{Host: h, Err: fmt.Errorf("MX %s is at a private address %s", h, a)}
+			if why := notGloballyReachable(a); why != "" && !v.cfg.AllowPrivateMX {
+				nonPublic = fmt.Errorf("%w: MX %s is at %s (%s)", ErrNonPublicMX, h, a, why)
 				continue
 			}
-			if tried++; tried > v.cfg.MaxHosts {
-				return last
+			if tried == v.cfg.MaxHosts {
+				break hosts
 			}
-			o := v.talk(ctx, hostname, h, a, sender, dsn)
+			if err := v.limit.AllowHost(a, now); err != nil {
+				limited = fmt.Errorf("MX %s: %w", h, err)
+				continue
+			}
+			tried++
+			o := v.talk(ctx, hostname, h, a, sender, dsn) // the address just checked: no second lookup
 			if o.Err == nil && o.Code < 400 || o.Permanent() || o.Fraud {
 				return o
 			}
-			last = o // 4xx or no answer: the next MX host
+			answered = o // 4xx or no answer: the next MX host
 		}
 	}
-	if last.Err == nil && last.Code == 0 {
-		last.Err = ErrNoMX
+	if answered.Host != "" {
+		return answered
 	}
-	return last
+	for _, err := range []error{limited, lookup, nonPublic} {
+		if err != nil {
+			return Outcome{Err: err}
+		}
+	}
+	return Outcome{Err: ErrNoMX}
 }
 
 // mxHosts are the domain's mail hosts by preference; the domain itself
@@ -151,8 +182,7 @@ func (v *Verifier) mxHosts(ctx context.Context, domain string) ([]string, error)
 // talk runs one SMTP conversation.
 func (v *Verifier) talk(ctx context.Context, hostname, host string, ip netip.Addr, sender string, dsn []byte) Outcome {
 	o := Outcome{Host: host}
-	d := net.Dialer{Timeout: v.cfg.ConnectTimeout}
-	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ip.String(), strconv.Itoa(v.cfg.Port)))
+	conn, err := v.dial(ctx, netip.AddrPortFrom(ip, uint16(v.cfg.Port)))
 	if err != nil {
 		o.Err = err
 		return o

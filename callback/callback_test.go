@@ -3,7 +3,9 @@ package callback
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -11,11 +13,18 @@ import (
 	"github.com/maxwell-milter/maxwell/internal/dnstest"
 	"github.com/maxwell-milter/maxwell/internal/resolver"
 	"github.com/maxwell-milter/maxwell/internal/smtptest"
+	"github.com/maxwell-milter/maxwell/internal/testclock"
 )
 
 // newVerifier is a verifier whose DNS has the zone, with MX hosts on
 // port of 127.0.0.1 allowed.
 func newVerifier(t *testing.T, port int, limit *Limiter, zone ...string) *Verifier {
+	v, _ := newVerifierDNS(t, port, limit, zone...)
+	return v
+}
+
+// newVerifierDNS is newVerifier and its DNS server.
+func newVerifierDNS(t *testing.T, port int, limit *Limiter, zone ...string) (*Verifier, *dnstest.Server) {
 	dns, err := dnstest.Start(zone...)
 	if err != nil {
 		t.Fatal(err)
@@ -25,7 +34,7 @@ func newVerifier(t *testing.T, port int, limit *Limiter, zone ...string) *Verifi
 	if limit == nil {
 		limit = NewLimiter(100, 100)
 	}
-	return New(Config{Port: port, ConnectTimeout: time.Second, CommandTimeout: 2 * time.Second, AllowPrivateMX: true, MaxHosts: 5}, res, limit)
+	return New(Config{Port: port, ConnectTimeout: time.Second, CommandTimeout: 2 * time.Second, AllowPrivateMX: true, MaxHosts: 5}, res, limit), dns
 }
 
 var zone = []string{
@@ -100,14 +109,14 @@ func TestVerifyDSN(t *testing.T) {
 	}
 }
 
-// MX hosts on private addresses are not talked to unless allowed, and
-// the rate limits hold.
+// MX hosts on loopback are not talked to unless allowed, and the limit
+// per domain holds.
 func TestVerifyLimits(t *testing.T) {
 	srv := smtptest.Start(t, "mx.sender.example")
 	v := newVerifier(t, srv.Port, NewLimiter(2, 3), zone...)
 	v.cfg.AllowPrivateMX = false
 	o := v.Verify(context.Background(), "mx.example.org", "joe@sender.example", nil, time.Now())
-	if o.Err == nil || !strings.Contains(o.Err.Error(), "private address") || srv.Connections.Load() != 0 {
+	if !errors.Is(o.Err, ErrNonPublicMX) || !strings.Contains(o.Err.Error(), "127.0.0.1 (Loopback)") || srv.Connections.Load() != 0 {
 		t.Errorf("loopback MX: %+v, %d connections", o, srv.Connections.Load())
 	}
 	v.cfg.AllowPrivateMX = true
@@ -115,17 +124,54 @@ func TestVerifyLimits(t *testing.T) {
 	for i, want := range []bool{true, false} { // the first call above counted
 		o := v.Verify(context.Background(), "mx.example.org", "joe@sender.example", nil, now)
 		if got := !errors.Is(o.Err, ErrRateLimited); got != want {
-			t.Errorf("call %d allowed = %v, want %v", i+2, got, want)
+			t.Errorf("call %d allowed = %v, want %v (%v)", i+2, got, want, o.Err)
 		}
-	}
-	if o := v.Verify(context.Background(), "mx.example.org", "x@amx.example", nil, now); errors.Is(o.Err, ErrRateLimited) {
-		t.Error("another domain was limited before the global limit")
-	}
-	if o := v.Verify(context.Background(), "mx.example.org", "y@amx.example", nil, now); !errors.Is(o.Err, ErrRateLimited) {
-		t.Error("the global limit (3) did not hold")
 	}
 	if o := v.Verify(context.Background(), "mx.example.org", "joe@sender.example", nil, now.Add(time.Hour)); errors.Is(o.Err, ErrRateLimited) {
 		t.Error("the limits did not reset after an hour")
+	}
+}
+
+// The limits per domain, per MX address (an IPv6 /64 counting as one)
+// and in all, each on its own, and a new hour clears them.
+func TestLimiter(t *testing.T) {
+	now := testclock.Epoch()
+	l := NewLimiter(2, 5)
+	allow := func(domain string) error { return l.Allow(domain, now) }
+	host := func(a string) error { return l.AllowHost(netip.MustParseAddr(a), now) }
+	steps := []struct {
+		call    func(string) error
+		arg     string
+		limited string // the error's text when the limit holds, "" when allowed
+	}{
+		{allow, "a.example", ""},
+		{allow, "A.example", ""},
+		{allow, "a.example", "too many call-backs: 2 an hour to a.example"},
+		{allow, "b.example", ""},
+		{allow, "c.example", ""},
+		{allow, "d.example", ""},
+		{allow, "e.example", "too many call-backs: 5 an hour in all"},
+		{host, "192.0.2.1", ""},
+		{host, "::ffff:192.0.2.1", ""},
+		{host, "192.0.2.1", "too many call-backs: 2 an hour to mail server 192.0.2.1"},
+		{host, "192.0.2.2", ""},
+		{host, "2001:db8::1", ""},
+		{host, "2001:db8::ffff:2", ""},
+		{host, "2001:db8::3", "too many call-backs: 2 an hour to mail servers in 2001:db8::/64"},
+		{host, "2001:db8:0:1::1", ""},
+	}
+	for i, s := range steps {
+		err := s.call(s.arg)
+		if got := fmt.Sprint(err); s.limited == "" && err != nil || s.limited != "" && (got != s.limited || !errors.Is(err, ErrRateLimited)) {
+			t.Errorf("step %d (%s): %v, want %q", i, s.arg, err, s.limited)
+		}
+	}
+	now = now.Add(time.Hour)
+	if err := allow("a.example"); err != nil {
+		t.Errorf("a new hour: %v", err)
+	}
+	if err := host("192.0.2.1"); err != nil {
+		t.Errorf("a new hour: %v", err)
 	}
 }
 
@@ -162,5 +208,127 @@ func TestVerifyRefusesAddressesThatInjectCommands(t *testing.T) {
 	}
 	if n := srv.Connections.Load(); n != 0 {
 		t.Errorf("%d connections to the sender's MX", n)
+	}
+}
+
+// recordDials makes v dial nothing: it keeps the addresses v would have
+// connected to and answers as a refused connection would, so that a test
+// can name MX hosts off the loopback without a packet going to them.
+func recordDials(v *Verifier) *[]netip.AddrPort {
+	var dialed []netip.AddrPort
+	v.dial = func(_ context.Context, addr netip.AddrPort) (net.Conn, error) {
+		dialed = append(dialed, addr)
+		return nil, errors.New("connection refused (not dialed: test)")
+	}
+	return &dialed
+}
+
+// mxZone gives each address its own domain, dN.example, whose one MX
+// host, mxN.example, has that address.
+func mxZone(addrs []string) []string {
+	var zone []string
+	for i, a := range addrs {
+		rr := "A"
+		if strings.Contains(a, ":") {
+			rr = "AAAA"
+		}
+		zone = append(zone, fmt.Sprintf("d%d.example. MX 10 mx%d.example.", i, i), fmt.Sprintf("mx%d.example. %s %s", i, rr, a))
+	}
+	return zone
+}
+
+// Without allow_private_mx, no MX address that IANA's special-purpose
+// registries (or the IPv6 address space registry) say is not globally
+// reachable is dialed — nor one that only wraps such an IPv4 address
+// (NAT64, 6to4, IPv4-mapped) — and the address dialed is the one
+// checked. Globally reachable addresses, special or not, are dialed.
+func TestVerifyNeverDialsSpecialPurposeMX(t *testing.T) {
+	refused := []string{
+		"0.0.0.1", "10.1.2.3", "100.64.0.1", "100.127.255.254", "127.0.0.2", "169.254.169.254",
+		"172.16.0.1", "172.31.255.255", "192.0.0.1", "192.0.0.8", "192.0.0.170", "192.0.2.1",
+		"192.88.99.1", "192.168.1.1", "198.18.0.1", "198.19.255.255", "198.51.100.1", "203.0.113.1",
+		"224.0.0.1", "239.255.255.255", "240.0.0.1", "255.255.255.255",
+		"::", "::1", "::ffff:10.0.0.1", "::127.0.0.1", "::ffff:0:7f00:1",
+		"64:ff9b::7f00:1", "64:ff9b::a00:1", "64:ff9b::6440:1", "64:ff9b:1::1",
+		"100::1", "2001::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:2::1", "2001:10::1", "2001:1ff::1",
+		"2001:db8::1", "2002:7f00:1::1", "2002:c0a8:101::1", "2002:6440:1::1", "3fff::1", "3fff:fff::1", "5f00::1",
+		"fc00::1", "fd12:3456::1", "fe80::1", "fec0::1", "feff::1", "ff02::1", "4000::1", "1::1",
+	}
+	allowed := []string{
+		"93.184.216.34", "100.63.255.255", "100.128.0.1", "172.15.255.255", "172.32.0.1", "198.17.255.255",
+		"198.20.0.1", "223.255.255.255", "192.0.0.9", "192.0.0.10", "192.31.196.1", "192.52.193.1", "192.175.48.1",
+		"::ffff:93.184.216.34", "64:ff9b::5db8:d822", "2002:5db8:d822::1",
+		"2001:1::1", "2001:1::3", "2001:3::1", "2001:4:112::1", "2001:20::1", "2001:30::1", "2001:200::1",
+		"2620:4f:8000::1", "2a00:1450:4001::1", "3000::1", "3fff:1000::1",
+	}
+	v := newVerifier(t, 25, NewLimiter(1000, 1000), mxZone(append(refused, allowed...))...)
+	v.cfg.AllowPrivateMX = false
+	dialed := recordDials(v)
+	now := time.Now()
+	for i, a := range refused {
+		o := v.Verify(context.Background(), "mx.example.org", fmt.Sprintf("joe@d%d.example", i), nil, now)
+		if len(*dialed) != 0 {
+			t.Errorf("MX at %s: dialed %v", a, *dialed)
+			*dialed = nil
+		}
+		if !errors.Is(o.Err, ErrNonPublicMX) || !strings.Contains(o.Err.Error(), fmt.Sprintf("mx%d.example", i)) {
+			t.Errorf("MX at %s: %+v, want %v naming the host", a, o, ErrNonPublicMX)
+		}
+	}
+	for j, a := range allowed {
+		i := len(refused) + j
+		v.Verify(context.Background(), "mx.example.org", fmt.Sprintf("joe@d%d.example", i), nil, now)
+		want := netip.AddrPortFrom(netip.MustParseAddr(a).Unmap(), 25)
+		if len(*dialed) != 1 || (*dialed)[0] != want {
+			t.Errorf("MX at %s: dialed %v, want %v", a, *dialed, want)
+		}
+		*dialed = nil
+	}
+}
+
+// Subdomains sharing one MX host do not multiply the per-domain limit:
+// it holds per MX address as well (the review: 30 domains, one MX, 19
+// call-backs with domain_rate = 5).
+func TestVerifyLimitsCallbacksPerMXAddress(t *testing.T) {
+	srv := smtptest.Start(t, "mx.shared.example")
+	zone := []string{"mx.shared.example. A 127.0.0.1"}
+	for i := range 30 {
+		zone = append(zone, fmt.Sprintf("d%d.shared.example. MX 10 mx.shared.example.", i))
+	}
+	v := newVerifier(t, srv.Port, NewLimiter(5, 600), zone...)
+	now := time.Now()
+	limited := 0
+	for i := range 30 {
+		o := v.Verify(context.Background(), "mx.example.org", fmt.Sprintf("joe@d%d.shared.example", i), nil, now)
+		if errors.Is(o.Err, ErrRateLimited) {
+			limited++
+		}
+	}
+	if n := srv.Connections.Load(); n != 5 || limited != 25 {
+		t.Errorf("%d call-backs reached the shared MX and %d were limited; want 5 and 25", n, limited)
+	}
+}
+
+// A domain's other mail servers are still tried past one at a private
+// address; and "not reachable from the Internet" is said only when every
+// address is known to be so.
+func TestVerifyPrivateMXAmongOthers(t *testing.T) {
+	v, dns := newVerifierDNS(t, 25, nil,
+		"mixed.example. MX 10 mx1.mixed.example.", "mixed.example. MX 20 mx2.mixed.example.",
+		"mx1.mixed.example. A 10.0.0.1", "mx2.mixed.example. A 93.184.216.34",
+		"broken.example. MX 10 mx1.mixed.example.", "broken.example. MX 20 mx.broken.example.",
+	)
+	v.cfg.AllowPrivateMX = false
+	dialed := recordDials(v)
+	o := v.Verify(context.Background(), "mx.example.org", "joe@mixed.example", nil, time.Now())
+	if want := netip.MustParseAddrPort("93.184.216.34:25"); len(*dialed) != 1 || (*dialed)[0] != want || o.Host != "mx2.mixed.example" {
+		t.Errorf("dialed %v (outcome %+v), want %v only", *dialed, o, want)
+	}
+	*dialed = nil
+	dns.Fail("mx.broken.example", dnstest.ServFail)
+	o = v.Verify(context.Background(), "mx.example.org", "joe@broken.example", nil, time.Now())
+	var temp *resolver.TempError
+	if len(*dialed) != 0 || !errors.As(o.Err, &temp) {
+		t.Errorf("one MX private, the other's addresses unknown: dialed %v, %+v; want the DNS failure", *dialed, o)
 	}
 }

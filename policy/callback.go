@@ -21,7 +21,8 @@ func (e *Engine) EnableCallbacks() { e.callbacks = true }
 // FROM, now that the message is complete (bms.py did it at the end of
 // the message too): CBV asks the sender's mail server whether it would
 // take a DSN for the sender; DSN sends one, explaining why. The answer
-// decides: taken → accept; refused → 550; no answer → 450. Answers are
+// decides: taken → accept; refused → 550; no answer → 450; a call-back
+// not made (limits, unreachable servers) → a 4xx saying so. Answers are
 // cached in the store, so a sender is asked (and sent a DSN) at most once
 // per cache period.
 func checkCallback(s *Session) (*Decision, error) {
@@ -77,6 +78,19 @@ func checkCallback(s *Session) (*Decision, error) {
 	return callbackAnswer(cb, o), nil
 }
 
+// notMade are the call-backs that were not made, by why: the status the
+// log gives them and what the client is told (DOMAIN: the sender's).
+var notMade = []struct {
+	err         error
+	status      string
+	code        int
+	xcode, text string
+}{
+	{callback.ErrRateLimited, "limited", 451, "4.7.1", "Cannot verify the sender now: too many call-backs, try again later"},
+	{callback.ErrNonPublicMX, "private", 450, "4.1.8", "The mail servers of DOMAIN are not reachable from the Internet"},
+	{callback.ErrBadSender, "invalid", 450, "4.1.7", "The sender address cannot be verified"},
+}
+
 // outcomeStatus names an outcome in the log.
 func outcomeStatus(o callback.Outcome) string {
 	switch {
@@ -86,6 +100,11 @@ func outcomeStatus(o callback.Outcome) string {
 		return "accepted"
 	case o.Permanent():
 		return "refused"
+	}
+	for _, n := range notMade {
+		if errors.Is(o.Err, n.err) {
+			return n.status
+		}
 	}
 	return "tempfail"
 }
@@ -99,6 +118,11 @@ func callbackAnswer(cb *Callback, o callback.Outcome) *Decision {
 		return nil
 	case o.Permanent():
 		return reject(550, "5.7.1", fmt.Sprintf("CBV: %d %s", o.Code, o.Text), o.Text)
+	}
+	for _, n := range notMade {
+		if errors.Is(o.Err, n.err) {
+			return tempfail(n.code, n.xcode, "CBV not made: "+o.Err.Error(), strings.ReplaceAll(n.text, "DOMAIN", senderDomain(cb.Sender)))
+		}
 	}
 	why := o.Text
 	switch {

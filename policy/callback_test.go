@@ -25,6 +25,12 @@ type cbvEnv struct {
 }
 
 func newCBVEnv(t *testing.T, banner string) *cbvEnv {
+	return newCBVEnvWith(t, banner, "allow_private_mx = true")
+}
+
+// newCBVEnvWith is newCBVEnv with cbv as the [cbv] keys beside the MX
+// port and the timeouts.
+func newCBVEnvWith(t *testing.T, banner, cbv string) *cbvEnv {
 	dir := t.TempDir()
 	mx := smtptest.Start(t, banner)
 	access := filepath.Join(dir, "access")
@@ -38,14 +44,14 @@ enabled = false
 [spf]
 access_file = %q
 [cbv]
-allow_private_mx = true
+%s
 port = %d
 connect_timeout = "1s"
 command_timeout = "2s"
 [dns]
 timeout = "500ms"
 attempts = 1
-`, dir, access, mx.Port),
+`, dir, access, cbv, mx.Port),
 		"7.100.51.198.in-addr.arpa. PTR mail.sender.example.",
 		"mail.sender.example. A 198.51.100.7",
 		`soft.example. TXT "v=spf1 ip4:192.0.2.200 ~all"`,
@@ -156,5 +162,57 @@ func TestCallbackDSNFromPostmaster(t *testing.T) {
 	}
 	if froms := c.mx.Froms(); len(froms) != 1 || froms[0] != "postmaster@mx.example.org" || len(c.mx.Messages()) != 1 {
 		t.Errorf("MAIL FROM %v, %d messages", froms, len(c.mx.Messages()))
+	}
+}
+
+// A call-back that is not made answers with why, not with "no answer
+// from the mail servers": the rate limits (451 4.7.1), mail servers the
+// Internet cannot reach (450 4.1.8), an address that cannot be asked
+// about (450 4.1.7). No connection is made, and the log says why.
+func TestCallbackNotMade(t *testing.T) {
+	tests := []struct {
+		name, cbv string
+		senders   []string // the last one is not verified
+		reply     string
+		log       []string
+	}{
+		{"rate limit", "allow_private_mx = true\ndomain_rate = 1", []string{"joe@soft.example", "ann@soft.example"},
+			"451 4.7.1 Cannot verify the sender now: too many call-backs, try again later",
+			[]string{`event=cbv tag=CBV status=limited policy=CBV sender=ann@soft.example error="too many call-backs: 1 an hour to soft.example"`,
+				`event=decision tag=TEMPFAIL reason="CBV not made: too many call-backs: 1 an hour to soft.example"`}},
+		{"rate limit per MX address", "allow_private_mx = true\ndomain_rate = 1", []string{"joe@soft.example", "ann@dsn.example"},
+			"451 4.7.1 Cannot verify the sender now: too many call-backs, try again later",
+			[]string{`status=limited policy=DSN sender=ann@dsn.example error="MX mx.soft.example: too many call-backs: 1 an hour to mail server 127.0.0.1"`}},
+		{"MX on loopback", "", []string{"joe@soft.example"},
+			"450 4.1.8 The mail servers of soft.example are not reachable from the Internet",
+			[]string{`event=cbv tag=CBV status=private policy=CBV sender=joe@soft.example error="the mail servers are not reachable from the Internet: MX mx.soft.example is at 127.0.0.1 (Loopback)"`,
+				`event=decision tag=TEMPFAIL reason="CBV not made: the mail servers are not reachable from the Internet: MX mx.soft.example is at 127.0.0.1 (Loopback)"`}},
+		{"MX at a NAT64 address of a private one", "", []string{"joe@nat64.example"},
+			"450 4.1.8 The mail servers of nat64.example are not reachable from the Internet",
+			[]string{`status=private policy=CBV sender=joe@nat64.example error="the mail servers are not reachable from the Internet: MX mx.nat64.example is at 64:ff9b::a00:1 (NAT64 of 10.0.0.1: Private-Use)"`}},
+		{"an address that cannot be written in RCPT TO", "allow_private_mx = true", []string{`"joe smith"@soft.example`},
+			"450 4.1.7 The sender address cannot be verified",
+			[]string{`status=invalid policy=CBV sender="\"joe smith\"@soft.example"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCBVEnvWith(t, "mx.soft.example", tt.cbv)
+			c.DNS.Add(`nat64.example. TXT "v=spf1 ip4:192.0.2.200 ~all"`, "nat64.example. MX 10 mx.nat64.example.", "mx.nat64.example. AAAA 64:ff9b::a00:1")
+			var f policy.Decision
+			for _, sender := range tt.senders {
+				f = c.send(sender, "hello").Final
+			}
+			if f.Reply() != tt.reply {
+				t.Errorf("%v %q, want %q\n%s", f.Action, f.Reply(), tt.reply, c.Log)
+			}
+			if want := int32(len(tt.senders) - 1); c.mx.Connections.Load() != want {
+				t.Errorf("%d connections to the MX, want %d", c.mx.Connections.Load(), want)
+			}
+			for _, want := range tt.log {
+				if !strings.Contains(c.Log.String(), want) {
+					t.Errorf("mail log lacks %s:\n%s", want, c.Log)
+				}
+			}
+		})
 	}
 }
