@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"strings"
 
 	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/policy"
@@ -57,7 +56,7 @@ func spfQuery(args []string) int {
 	out := eng.Run(policy.Transaction{
 		Conn: policy.ConnInfo{IP: ip, Hostname: "unknown"},
 		Helo: *helo,
-		Mail: policy.MailInfo{Sender: strings.Trim(*sender, "<>")},
+		Mail: policy.MailInfo{Sender: envelopeAddress(*sender)},
 		// A recipient every domain has, so that the answer is the one
 		// for the sender.
 		Rcpts: []string{"postmaster"},
