@@ -361,3 +361,19 @@ func snapshot(t *testing.T, dir string) string {
 	}
 	return b.String()
 }
+
+// maxwell config check refuses a blocked-senders exception written as a
+// bare local part when no domain of ours says where that user is.
+func TestConfigCheckBlockedSenders(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "maxwell.toml")
+	os.WriteFile(path, []byte("[blocked_senders]\nsenders = [\"pest@annoying.example\"]\nexceptions = [\"bob\"]\n"), 0o644)
+	code, _, stderr := capture(t, func() int { return run([]string{"config", "check", path}) })
+	if code != exitUsage || !strings.Contains(stderr, `maxwell.toml:3: blocked_senders.exceptions: "bob" means bob at one of our domains`) {
+		t.Errorf("exit %d, stderr %q; want %d naming the entry", code, stderr, exitUsage)
+	}
+	os.WriteFile(path, []byte("[milter]\ninternal_domains = [\"example.org\"]\n[blocked_senders]\nsenders = [\"pest@annoying.example\"]\nexceptions = [\"bob\"]\n"), 0o644)
+	if code, out, errs := capture(t, func() int { return run([]string{"config", "check", path}) }); code != exitOK {
+		t.Errorf("with internal_domains: exit %d %s%s", code, out, errs)
+	}
+}
