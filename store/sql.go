@@ -17,6 +17,9 @@ type dialect struct {
 	lockRow string
 	// lockSchema serialises migrations between processes, if needed.
 	lockSchema string
+	// hasSchema counts the schema_version tables (0 or 1) where an
+	// unqualified CREATE TABLE would put one.
+	hasSchema string
 }
 
 // sqlStore is the Store on a SQL database. Times are stored as

@@ -152,6 +152,11 @@ type Ban struct {
 	Expires   time.Time // zero: until lifted
 }
 
+// ErrNoStore is returned by OpenExistingSQLite and OpenExistingPostgres
+// where there is no store: no database file, or a database without
+// maxwell's tables.
+var ErrNoStore = errors.New("no maxwell store")
+
 // ErrNewerSchema is returned by Open for a database that a newer maxwell
 // has migrated.
 var ErrNewerSchema = errors.New("the database schema is newer than this maxwell knows")

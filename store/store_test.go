@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -426,4 +427,82 @@ func testPing(t *testing.T, st store.Store, _ func() (store.Store, error)) {
 	if err := st.Ping(ctx); err == nil {
 		t.Error("Ping of a closed store succeeded")
 	}
+}
+
+// OpenExisting* open only a store that is there, and create nothing: no
+// file or directory for SQLite, no table in an empty file or database.
+// Once the daemon's Open* has created it, they open it.
+func TestOpenExistingCreatesNothing(t *testing.T) {
+	pg := pgtest.Start(t)
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	emptyDSN := pg.NewDB(t)
+	for _, tt := range []struct {
+		name     string
+		existing func() (store.Store, error)
+		create   func() (store.Store, error)
+		nothing  func(t *testing.T) // asserts nothing was created
+	}{
+		{"sqlite, no file",
+			func() (store.Store, error) {
+				return store.OpenExistingSQLite(ctx, filepath.Join(dir, "data", "maxwell.db"), time.Second)
+			},
+			func() (store.Store, error) {
+				return store.OpenSQLite(ctx, filepath.Join(dir, "data", "maxwell.db"), time.Second)
+			},
+			func(t *testing.T) {
+				if _, err := os.Stat(filepath.Join(dir, "data")); !os.IsNotExist(err) {
+					t.Errorf("the directory was created (%v)", err)
+				}
+			}},
+		{"sqlite, empty file",
+			func() (store.Store, error) { return store.OpenExistingSQLite(ctx, empty, time.Second) },
+			func() (store.Store, error) { return store.OpenSQLite(ctx, empty, time.Second) },
+			func(t *testing.T) {
+				if tables := count(t, "sqlite", empty, `SELECT COUNT(*) FROM sqlite_master`); tables != 0 {
+					t.Errorf("%d tables were created", tables)
+				}
+			}},
+		{"postgres, empty database",
+			func() (store.Store, error) { return store.OpenExistingPostgres(ctx, emptyDSN, time.Second) },
+			func() (store.Store, error) { return store.OpenPostgres(ctx, emptyDSN, time.Second) },
+			func(t *testing.T) {
+				if tables := count(t, "pgx", emptyDSN, `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public'`); tables != 0 {
+					t.Errorf("%d tables were created", tables)
+				}
+			}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if st, err := tt.existing(); !errors.Is(err, store.ErrNoStore) {
+				if st != nil {
+					st.Close()
+				}
+				t.Fatalf("OpenExisting = %v, want ErrNoStore", err)
+			}
+			tt.nothing(t)
+			mustOpen(t, tt.create).Close()
+			st := mustOpen(t, tt.existing)
+			if err := st.Ping(ctx); err != nil {
+				t.Errorf("the created store: %v", err)
+			}
+		})
+	}
+}
+
+// count runs a COUNT query on a database.
+func count(t *testing.T, driver, dsn, query string) int {
+	t.Helper()
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(query).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

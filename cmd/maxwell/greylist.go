@@ -24,8 +24,10 @@ const greylistUsage = `usage: maxwell greylist COMMAND [-c FILE] [flags]
   delete  [--ip A | --client KEY] [--sender S] [--rcpt R] [--state S] | --all
   stats   [--json]      pending, passed, auto-whitelisted clients, average delay
   expire                remove expired entries now
-The store is the one the configuration names; these commands work while
-the daemon runs. --ip is turned into the client's network as greylisting
+The store is the one the configuration names (without -c, the embedded
+defaults: data/maxwell.db under the current directory); these commands
+work while the daemon runs. They never create a store: where there is
+none, they say where they looked and exit 2. --ip is turned into the client's network as greylisting
 keys it; --client names a key as listed (a network or an SPF-pass domain).
 Sender and recipient are normalised as greylisting does; '*' is a wildcard
 in list and delete.

@@ -240,6 +240,12 @@ func TestGreylistCommandsSQLite(t *testing.T) {
 	cmd := func(args ...string) (int, string, string) {
 		return capture(t, func() int { return run(append([]string{"greylist", args[0], "-c", cfg}, args[1:]...)) })
 	}
+	// The store the daemon creates on its first start.
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "state", "maxwell.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
 	if code, out, errs := cmd("allow", "--ip", "2001:db8:1:2::7", "--sender", "prvs=1234abcdef=Joe@Other.example", "--rcpt", "Bob@example.org"); code != 0 ||
 		!strings.Contains(out, "triplet 2001:db8:1:2::/64 joe@other.example bob@example.org passed") {
 		t.Errorf("allow: %d %s%s", code, out, errs)
@@ -261,7 +267,7 @@ func TestGreylistCommandsSQLite(t *testing.T) {
 	}
 
 	// expire removes what is past its time, in batches, and nothing else.
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "state", "maxwell.db"), time.Second)
+	st, err = store.OpenSQLite(context.Background(), filepath.Join(dir, "state", "maxwell.db"), time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
