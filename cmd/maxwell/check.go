@@ -80,13 +80,12 @@ func check(args []string) int {
 		fmt.Fprintln(os.Stderr, "maxwell check: no recipient: give -rcpt or a To header")
 		return exitFailure
 	}
-	scratch, err := os.MkdirTemp("", "maxwell-check-")
+	cleanup, err := dryRun(cfg)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(os.Stderr, "maxwell check:", err)
 		return exitFailure
 	}
-	defer os.RemoveAll(scratch)
-	dryRun(cfg, scratch)
+	defer cleanup()
 	var mailLog bytes.Buffer
 	eng, err := offlineEngine(cfg, &mailLog)
 	if err != nil {
@@ -115,16 +114,22 @@ func check(args []string) int {
 	return exitStatus(out.Final.Action)
 }
 
-// dryRun points every file the engine writes into scratch, so that a
-// dry run keeps nothing: spooled bodies and saved originals (under
-// datadir) and the wiretap archive. The mail log goes to a buffer and no
-// store is opened, so the store, [log] mail_log and the watcher's state
-// are not touched either.
-func dryRun(cfg *config.Config, scratch string) {
+// dryRun points every file the engine writes into a new temporary
+// directory, for the commands that run the engine offline (check, spf):
+// spooled bodies and saved originals (under datadir) and the wiretap
+// archive. Those commands open no store and keep the mail log in a
+// buffer, so the store, [log] mail_log and the watcher's state are not
+// touched either. cleanup removes the directory.
+func dryRun(cfg *config.Config) (cleanup func(), err error) {
+	scratch, err := os.MkdirTemp("", "maxwell-dry-run-")
+	if err != nil {
+		return nil, err
+	}
 	cfg.Milter.DataDir = scratch
 	if cfg.Wiretap.Archive != "" {
 		cfg.Wiretap.Archive = filepath.Join(scratch, "archive.mbox")
 	}
+	return func() { os.RemoveAll(scratch) }, nil
 }
 
 // senderFlag is an envelope sender given on the command line.

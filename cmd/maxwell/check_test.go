@@ -295,12 +295,12 @@ func TestCheckMboxFromLine(t *testing.T) {
 	}
 }
 
-// maxwell check is a dry run: with every path of the configuration
-// pointing into one directory (datadir, the store, the mail log, the
-// wiretap archive, the watcher's state), and a message that is spooled,
-// defanged (its original saved) and archived, that directory is left as
-// it was.
-func TestCheckWritesNothing(t *testing.T) {
+// maxwell check and maxwell spf are dry runs: with every path of the
+// configuration pointing into one directory (datadir, the store, the mail
+// log, the wiretap archive, the watcher's state), and a message that is
+// spooled, defanged (its original saved), wiretapped and archived, that
+// directory is left as it was.
+func TestDryRunsWriteNothing(t *testing.T) {
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state")
 	os.Mkdir(state, 0o750)
@@ -311,6 +311,7 @@ func TestCheckWritesNothing(t *testing.T) {
 [milter]
 datadir = %[1]q
 spool_threshold = 16
+internal_connect = ["192.0.2.0/24"]
 [store]
 path = %[2]q
 [wiretap]
@@ -326,21 +327,33 @@ servers = ["DNS"]
 timeout = "300ms"
 `, filepath.Join(state, "data"), filepath.Join(state, "maxwell.db"), filepath.Join(state, "archive.mbox"),
 		filepath.Join(state, "mail.log"), filepath.Join(state, "watch.state")))
-	before := snapshot(t, state)
-
 	eml := filepath.Join(dir, "m.eml")
 	os.WriteFile(eml, []byte("From: <alice@sender.example>\nTo: <bob@example.org>\nSubject: the file\nMIME-Version: 1.0\n"+
 		"Content-Type: multipart/mixed; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\nHere it is, a long enough text to be spooled.\n"+
 		"--b\nContent-Type: application/octet-stream; name=\"run.exe\"\nContent-Disposition: attachment; filename=\"run.exe\"\n"+
 		"Content-Transfer-Encoding: base64\n\nTVqQAAMAAAAEAAAA//8AALgAAAAAAAAAQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n--b--\n"), 0o644)
-	code, out, errs := capture(t, func() int {
-		return run([]string{"check", "-c", cfgPath, "-ip", "198.51.100.7", "-helo", "mail.sender.example", eml})
-	})
-	if code != exitOK || !strings.Contains(out, "WARNING.TXT") || !strings.Contains(out, "rcpt=tap@example.org") {
-		t.Fatalf("want the message accepted, defanged and wiretapped: exit %d\n%s%s", code, out, errs)
-	}
-	if after := snapshot(t, state); after != before {
-		t.Errorf("maxwell check changed %s:\nbefore:\n%safter:\n%s", state, before, after)
+	for _, tt := range []struct {
+		name string
+		args []string
+		want []string // in the output: the message went all the way
+	}{
+		{"check", []string{"check", "-c", cfgPath, "-ip", "198.51.100.7", "-helo", "mail.sender.example", eml},
+			[]string{"WARNING.TXT", "rcpt=tap@example.org", "result                 accept"}},
+		{"spf", []string{"spf", "-c", cfgPath, "--ip", "192.0.2.7", "--helo", "pc7.example.org", "--sender", "bob@example.org"},
+			[]string{"accept (2 edits) at end of message"}}, // the wiretap's recipient and Cc
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := snapshot(t, state)
+			code, out, errs := capture(t, func() int { return run(tt.args) })
+			for _, w := range tt.want {
+				if code != exitOK || !strings.Contains(out, w) {
+					t.Fatalf("want the message accepted (%q): exit %d\n%s%s", w, code, out, errs)
+				}
+			}
+			if after := snapshot(t, state); after != before {
+				t.Errorf("maxwell %s changed %s:\nbefore:\n%safter:\n%s", tt.name, state, before, after)
+			}
+		})
 	}
 }
 
