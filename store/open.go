@@ -40,13 +40,13 @@ func openSQLite(ctx context.Context, path string, timeout time.Duration, create 
 		return nil, fmt.Errorf("sqlite store: the path %q may not contain '?' or '#'", path)
 	}
 	q := url.Values{}
+	abs, _ := filepath.Abs(path) // where an admin looks, whatever the current directory
 	if create {
 		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 			return nil, fmt.Errorf("sqlite store: %w", err)
 		}
 	} else {
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			abs, _ := filepath.Abs(path)
 			return nil, fmt.Errorf("sqlite store %s: %w (no such file)", abs, ErrNoStore)
 		}
 		q.Set("mode", "rw") // SQLite itself creates no file either, should one vanish meanwhile
@@ -69,7 +69,6 @@ func openSQLite(ctx context.Context, path string, timeout time.Duration, create 
 	if err := s.migrateAndPrepare(ctx, create); err != nil {
 		db.Close()
 		if errors.Is(err, ErrNoStore) {
-			abs, _ := filepath.Abs(path)
 			return nil, fmt.Errorf("sqlite store %s: %w (no maxwell tables in the file)", abs, ErrNoStore)
 		}
 		return nil, fmt.Errorf("%s: %w", path, err)

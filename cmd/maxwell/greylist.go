@@ -31,10 +31,11 @@ it as such, not as pending or passed.
 The store is the one the configuration names (without -c, the embedded
 defaults: data/maxwell.db under the current directory); these commands
 work while the daemon runs. They never create a store: where there is
-none, they say where they looked and exit 2. --ip is turned into the client's network as greylisting
-keys it; --client names a key as listed (a network or an SPF-pass domain).
-Sender and recipient are normalised as greylisting does; '*' is a wildcard
-in list and delete.
+none, they say where they looked and exit 2.
+--ip is turned into the client's network as greylisting keys it; --client
+names a key as listed (a network or an SPF-pass domain). Sender and
+recipient are normalised as greylisting does; '*' is a wildcard in list
+and delete.
 `
 
 // greylistFlags are the flags the greylist commands share.
