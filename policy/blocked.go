@@ -39,7 +39,7 @@ func (s addrSet) match(addr string) bool {
 // recipient, so exception recipients still get their copy.
 func checkBlockedSender(s *Session) (*Decision, error) {
 	bs := &s.e.cfg.BlockedSenders
-	if !s.e.blockedSenders.match(s.Msg.Info.Sender) || s.e.blockedExcept.match(s.Msg.Rcpt) {
+	if !s.e.blockedSenders.match(s.Msg.Info.Sender) || s.e.blockedException(s.Msg.Rcpt) {
 		return nil, nil
 	}
 	reason := "blocked sender " + s.Msg.Info.Sender
@@ -47,4 +47,24 @@ func checkBlockedSender(s *Session) (*Decision, error) {
 		return reject(550, "5.2.1", reason, bs.RejectText), nil
 	}
 	return tempfail(452, "4.2.2", reason, bs.DeferText), nil
+}
+
+// blockedException reports whether rcpt is a [blocked_senders] exception:
+// listed as an address, a domain or "local@", or at one of our domains
+// (internal_domains, hostname) with its local part listed bare ("bob", as
+// the Exim ACL's exceptions.list has them).
+func (e *Engine) blockedException(rcpt string) bool {
+	if e.blockedExcept.match(rcpt) {
+		return true
+	}
+	at := strings.LastIndexByte(rcpt, '@')
+	return at > 0 && e.blockedExcept[strings.ToLower(rcpt[:at])] && e.ourDomain(rcpt[at+1:])
+}
+
+// ourDomain reports whether mail to domain is ours: one of [milter]
+// internal_domains, or [milter] hostname.
+func (e *Engine) ourDomain(domain string) bool {
+	m := &e.cfg.Milter
+	return config.MatchDomain(m.InternalDomains, domain) ||
+		m.Hostname != "" && strings.EqualFold(strings.TrimSuffix(domain, "."), strings.TrimSuffix(m.Hostname, "."))
 }

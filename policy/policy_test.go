@@ -360,3 +360,39 @@ func TestPanicInCheck(t *testing.T) {
 		})
 	}
 }
+
+// A bare local part among the exceptions ("lawyer", as the Exim ACL's
+// exceptions.list has them) is that user at any of our domains
+// (internal_domains, hostname), and nowhere else.
+func TestBlockedSenderBareException(t *testing.T) {
+	env := enginetest.New(t, `
+[milter]
+internal_domains = ["example.org", "*.example.org"]
+hostname = "mx.example.net"
+[blocked_senders]
+senders = ["pest@annoying.example"]
+exceptions = ["Lawyer", "abuse@example.org"]
+[dns]
+timeout = "200ms"
+attempts = 1
+`, zone...)
+	deferred := func(rcpt string) want {
+		return want{"rcpt to " + rcpt, policy.Tempfail, 452, "Mailbox full, retry later"}
+	}
+	for _, tt := range []struct {
+		rcpt string
+		want want
+	}{
+		{"lawyer@example.org", accepted},
+		{"LAWYER@Branch.Example.org", accepted},
+		{"lawyer@mx.example.net", accepted},
+		{"abuse@example.org", accepted},
+		{"lawyer@other.example", deferred("lawyer@other.example")},
+		{"bob@example.org", deferred("bob@example.org")},
+		{"lawyer.assistant@example.org", deferred("lawyer.assistant@example.org")},
+	} {
+		t.Run(tt.rcpt, func(t *testing.T) {
+			checkOutcome(t, env.Engine.Run(withRcpt(tx("198.51.100.7", "mail.sender.example", "pest@annoying.example", "Hi"), tt.rcpt)), tt.want)
+		})
+	}
+}

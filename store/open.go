@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -21,13 +23,34 @@ import (
 // synchronous=NORMAL: a commit survives the process being killed; only
 // a power loss may undo the last transactions.
 func OpenSQLite(ctx context.Context, path string, timeout time.Duration) (Store, error) {
+	return openSQLite(ctx, path, timeout, true)
+}
+
+// OpenExistingSQLite is OpenSQLite for a store that must be there
+// already: it creates no file, directory or table, and a missing file, or
+// one without maxwell's tables, is ErrNoStore. The admin commands open
+// the store so: a wrong path is an error, not a new, empty store. (A
+// store from an older maxwell is brought up to date, as OpenSQLite does.)
+func OpenExistingSQLite(ctx context.Context, path string, timeout time.Duration) (Store, error) {
+	return openSQLite(ctx, path, timeout, false)
+}
+
+func openSQLite(ctx context.Context, path string, timeout time.Duration, create bool) (Store, error) {
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("sqlite store: the path %q may not contain '?' or '#'", path)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("sqlite store: %w", err)
-	}
 	q := url.Values{}
+	abs, _ := filepath.Abs(path) // where an admin looks, whatever the current directory
+	if create {
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return nil, fmt.Errorf("sqlite store: %w", err)
+		}
+	} else {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("sqlite store %s: %w (no such file)", abs, ErrNoStore)
+		}
+		q.Set("mode", "rw") // SQLite itself creates no file either, should one vanish meanwhile
+	}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", timeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
@@ -39,9 +62,15 @@ func OpenSQLite(ctx context.Context, path string, timeout time.Duration) (Store,
 	// One connection: writes are serialised in the process instead of
 	// spinning on SQLite's lock.
 	db.SetMaxOpenConns(1)
-	s := &sqlStore{db: db, d: dialect{name: "sqlite"}, timeout: timeout}
-	if err := s.migrateAndPrepare(ctx); err != nil {
+	s := &sqlStore{db: db, d: dialect{
+		name:      "sqlite",
+		hasSchema: `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'`,
+	}, timeout: timeout}
+	if err := s.migrateAndPrepare(ctx, create); err != nil {
 		db.Close()
+		if errors.Is(err, ErrNoStore) {
+			return nil, fmt.Errorf("sqlite store %s: %w (no maxwell tables in the file)", abs, ErrNoStore)
+		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	// Addresses are personal data: not for every local user to read.
@@ -55,8 +84,20 @@ func OpenSQLite(ctx context.Context, path string, timeout time.Duration) (Store,
 }
 
 // OpenPostgres connects to PostgreSQL (dsn as libpq takes it: a URL or
-// key=value pairs) and brings its schema up to date.
+// key=value pairs) and brings its schema up to date, creating its tables
+// in a new database.
 func OpenPostgres(ctx context.Context, dsn string, timeout time.Duration) (Store, error) {
+	return openPostgres(ctx, dsn, timeout, true)
+}
+
+// OpenExistingPostgres is OpenPostgres for a store that must be there
+// already: a database without maxwell's tables is ErrNoStore, and none
+// are created in it (the admin commands, as OpenExistingSQLite).
+func OpenExistingPostgres(ctx context.Context, dsn string, timeout time.Duration) (Store, error) {
+	return openPostgres(ctx, dsn, timeout, false)
+}
+
+func openPostgres(ctx context.Context, dsn string, timeout time.Duration, create bool) (Store, error) {
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: %w", err)
@@ -68,9 +109,13 @@ func OpenPostgres(ctx context.Context, dsn string, timeout time.Duration) (Store
 		name:       "postgres",
 		lockRow:    " FOR UPDATE",
 		lockSchema: `SELECT pg_advisory_xact_lock(7291846)`, // any constant both sides agree on
+		hasSchema:  `SELECT CASE WHEN to_regclass('schema_version') IS NULL THEN 0 ELSE 1 END`,
 	}, timeout: timeout}
-	if err := s.migrateAndPrepare(ctx); err != nil {
+	if err := s.migrateAndPrepare(ctx, create); err != nil {
 		db.Close()
+		if errors.Is(err, ErrNoStore) {
+			return nil, fmt.Errorf("postgres store: %w (no maxwell tables in the database)", ErrNoStore)
+		}
 		return nil, err
 	}
 	return s, nil

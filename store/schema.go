@@ -44,12 +44,22 @@ var SchemaVersion = len(migrations)
 
 // migrate brings the schema to SchemaVersion, in one transaction, so
 // a failed migration leaves the database as it was. Several processes
-// starting at once take turns.
-func (s *sqlStore) migrate(ctx context.Context) error {
+// starting at once take turns. Unless create, a database without the
+// schema_version table is ErrNoStore, and nothing is created in it.
+func (s *sqlStore) migrate(ctx context.Context, create bool) error {
 	return s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if s.d.lockSchema != "" {
 			if _, err := tx.ExecContext(ctx, s.d.lockSchema); err != nil {
 				return err
+			}
+		}
+		if !create {
+			var tables int
+			if err := tx.QueryRowContext(ctx, s.d.hasSchema).Scan(&tables); err != nil {
+				return err
+			}
+			if tables == 0 {
+				return ErrNoStore
 			}
 		}
 		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
@@ -78,8 +88,8 @@ func (s *sqlStore) migrate(ctx context.Context) error {
 	})
 }
 
-func (s *sqlStore) migrateAndPrepare(ctx context.Context) error {
-	if err := s.migrate(ctx); err != nil {
+func (s *sqlStore) migrateAndPrepare(ctx context.Context, create bool) error {
+	if err := s.migrate(ctx, create); err != nil {
 		return err
 	}
 	return s.prepare(ctx)

@@ -17,6 +17,9 @@ type dialect struct {
 	lockRow string
 	// lockSchema serialises migrations between processes, if needed.
 	lockSchema string
+	// hasSchema counts the schema_version tables (0 or 1) where an
+	// unqualified CREATE TABLE would put one.
+	hasSchema string
 }
 
 // sqlStore is the Store on a SQL database. Times are stored as
@@ -189,7 +192,7 @@ func (s *sqlStore) PutTriplets(ctx context.Context, entries []Entry) error {
 }
 
 // where renders a Filter as a WHERE clause and its arguments.
-func (f Filter) where() (string, []any) {
+func (f Filter) where() (string, []any, error) {
 	var conds []string
 	var args []any
 	for _, c := range []struct{ col, v string }{{"client", f.Client}, {"sender", f.Sender}, {"rcpt", f.Rcpt}} {
@@ -204,16 +207,25 @@ func (f Filter) where() (string, []any) {
 			conds = append(conds, fmt.Sprintf("%s = $%d", c.col, len(args)))
 		}
 	}
-	switch f.State {
-	case StatePending:
-		conds = append(conds, "passed = 0")
-	case StatePassed:
-		conds = append(conds, "passed <> 0")
+	if f.State != "" {
+		if f.Now.IsZero() {
+			return "", nil, errors.New("store: a filter by state needs the time to judge it at")
+		}
+		args = append(args, ms(f.Now))
+		cond, ok := map[string]string{ // as Entry.State, and Expire's "expired"
+			StatePending: "passed = 0 AND expires > $%d",
+			StatePassed:  "passed <> 0 AND expires > $%d",
+			StateExpired: "expires <= $%d",
+		}[f.State]
+		if !ok {
+			return "", nil, fmt.Errorf("store: no such state %q", f.State)
+		}
+		conds = append(conds, fmt.Sprintf(cond, len(args)))
 	}
 	if len(conds) == 0 {
-		return "", nil
+		return "", nil, nil
 	}
-	return " WHERE " + strings.Join(conds, " AND "), args
+	return " WHERE " + strings.Join(conds, " AND "), args, nil
 }
 
 // globToLike turns a '*' glob into a LIKE pattern, escaping LIKE's own
@@ -226,7 +238,10 @@ func globToLike(g string) string {
 func (s *sqlStore) Triplets(ctx context.Context, f Filter) ([]Entry, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	where, args := f.where()
+	where, args, err := f.where()
+	if err != nil {
+		return nil, err
+	}
 	q := `SELECT ` + entryColumns + ` FROM greylist` + where + ` ORDER BY first_seen, client, sender, rcpt`
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
@@ -250,7 +265,10 @@ func (s *sqlStore) Triplets(ctx context.Context, f Filter) ([]Entry, error) {
 func (s *sqlStore) DeleteTriplets(ctx context.Context, f Filter) (int, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	where, args := f.where()
+	where, args, err := f.where()
+	if err != nil {
+		return 0, err
+	}
 	res, err := s.db.ExecContext(ctx, `DELETE FROM greylist`+where, args...)
 	if err != nil {
 		return 0, s.wrap(err)
@@ -264,11 +282,13 @@ func (s *sqlStore) GreylistStats(ctx context.Context, now time.Time) (Stats, err
 	defer cancel()
 	var st Stats
 	var avg sql.NullFloat64
+	// The states are Entry.State's, as a Filter selects them.
 	err := s.db.QueryRowContext(ctx, `SELECT
-		COALESCE(SUM(CASE WHEN passed = 0 THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN passed <> 0 THEN 1 ELSE 0 END), 0),
-		AVG(CASE WHEN passed <> 0 THEN delay_ms END)
-		FROM greylist WHERE expires > $1`, ms(now)).Scan(&st.Pending, &st.Passed, &avg)
+		COALESCE(SUM(CASE WHEN passed = 0 AND expires > $1 THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN passed <> 0 AND expires > $1 THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN expires <= $1 THEN 1 ELSE 0 END), 0),
+		AVG(CASE WHEN passed <> 0 AND expires > $1 THEN delay_ms END)
+		FROM greylist`, ms(now)).Scan(&st.Pending, &st.Passed, &st.Expired, &avg)
 	if err != nil {
 		return st, s.wrap(err)
 	}

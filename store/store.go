@@ -91,24 +91,42 @@ type Entry struct {
 // Pending reports whether the triplet has not passed yet.
 func (e *Entry) Pending() bool { return e.Passed.IsZero() }
 
-// The states a Filter may ask for.
+// The states of a triplet at a given time.
 const (
-	StatePending = "pending"
-	StatePassed  = "passed"
+	StatePending = "pending" // waiting for its retry, within its retry window
+	StatePassed  = "passed"  // passed, within its pass lifetime
+	// StateExpired is an entry past its expiry, pending or passed: it
+	// counts for nothing any more (a new attempt starts over) and awaits
+	// the next cleanup (Expire).
+	StateExpired = "expired"
 )
+
+// State is the state of the entry at now.
+func (e *Entry) State(now time.Time) string {
+	switch {
+	case !e.Expires.After(now):
+		return StateExpired
+	case e.Pending():
+		return StatePending
+	}
+	return StatePassed
+}
 
 // Filter selects triplets. Empty fields match everything; Client, Sender
 // and Rcpt match exactly, or as globs where they contain '*'.
 type Filter struct {
 	Client, Sender, Rcpt string
-	State                string // "", StatePending or StatePassed
-	Limit                int    // 0: no limit
+	State                string    // "", StatePending, StatePassed or StateExpired
+	Now                  time.Time // when State is judged; required with State
+	Limit                int       // 0: no limit
 }
 
-// Stats counts greylist and auto-whitelist entries.
+// Stats counts greylist and auto-whitelist entries in the states of
+// Entry.State, so that they agree with Triplets filtered by state.
 type Stats struct {
 	Pending     int           // triplets waiting for their retry
 	Passed      int           // triplets that passed and have not expired
+	Expired     int           // triplets past their expiry, awaiting cleanup
 	Whitelisted int           // clients on the auto-whitelist
 	AvgDelay    time.Duration // mean delay of the passed triplets
 }
@@ -151,6 +169,11 @@ type Ban struct {
 	Created   time.Time
 	Expires   time.Time // zero: until lifted
 }
+
+// ErrNoStore is returned by OpenExistingSQLite and OpenExistingPostgres
+// where there is no store: no database file, or a database without
+// maxwell's tables.
+var ErrNoStore = errors.New("no maxwell store")
 
 // ErrNewerSchema is returned by Open for a database that a newer maxwell
 // has migrated.

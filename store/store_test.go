@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -62,6 +63,7 @@ func TestConformance(t *testing.T) {
 		{"triplet filters", testTripletFilters},
 		{"concurrent updates", testConcurrentUpdates},
 		{"stats", testStats},
+		{"states agree", testStatesAgree},
 		{"auto-whitelist", testAutoWhitelist},
 		{"cbv cache", testCBVCache},
 		{"blacklist", testBlacklist},
@@ -152,8 +154,10 @@ func testTripletFilters(t *testing.T, st store.Store, _ func() (store.Store, err
 		{store.Filter{}, []int{0, 1, 2, 3}},
 		{store.Filter{Client: "192.0.2.0/24"}, []int{0, 1}},
 		{store.Filter{Sender: "*@example.com"}, []int{0, 1, 3}},
-		{store.Filter{Rcpt: "x@example.org", State: store.StatePending}, []int{0, 3}},
-		{store.Filter{State: store.StatePassed}, []int{1, 2}},
+		{store.Filter{Rcpt: "x@example.org", State: store.StatePending, Now: t0}, []int{0, 3}},
+		{store.Filter{State: store.StatePassed, Now: t0}, []int{1, 2}},
+		{store.Filter{State: store.StatePassed, Now: t0.Add(49 * time.Hour)}, nil},
+		{store.Filter{State: store.StateExpired, Now: t0.Add(48*time.Hour + time.Second)}, []int{0, 1}},
 		{store.Filter{Sender: "100%_c@*"}, []int{3}},
 		{store.Filter{Sender: "100__c@*"}, nil}, // LIKE's wildcards are literal
 		{store.Filter{Limit: 2}, []int{0, 1}},
@@ -175,7 +179,12 @@ func testTripletFilters(t *testing.T, st store.Store, _ func() (store.Store, err
 			t.Errorf("Triplets(%+v) = %v, want %v", tt.f, have, want)
 		}
 	}
-	n, err := st.DeleteTriplets(ctx, store.Filter{Rcpt: "x@example.org", State: store.StatePassed})
+	for _, bad := range []store.Filter{{State: store.StatePending}, {State: "done", Now: t0}} {
+		if _, err := st.Triplets(ctx, bad); err == nil {
+			t.Errorf("Triplets(%+v): no error", bad)
+		}
+	}
+	n, err := st.DeleteTriplets(ctx, store.Filter{Rcpt: "x@example.org", State: store.StatePassed, Now: t0})
 	if err != nil || n != 1 {
 		t.Errorf("DeleteTriplets = %d, %v; want 1", n, err)
 	}
@@ -239,9 +248,48 @@ func testStats(t *testing.T, st store.Store, _ func() (store.Store, error)) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := store.Stats{Pending: 1, Passed: 2, Whitelisted: 1, AvgDelay: 15 * time.Minute}
+	want := store.Stats{Pending: 1, Passed: 2, Expired: 1, Whitelisted: 1, AvgDelay: 15 * time.Minute}
 	if got != want {
 		t.Errorf("stats = %+v, want %+v", got, want)
+	}
+}
+
+// Triplets filtered by state, Entry.State and GreylistStats count the
+// same: an entry past its expiry is expired, whether it had passed or not,
+// and is what Expire removes.
+func testStatesAgree(t *testing.T, st store.Store, _ func() (store.Store, error)) {
+	expiredPassed := entry("192.0.2.0/24", "d@example.com", "x@example.org", -40*24*time.Hour, true)
+	put := []store.Entry{
+		entry("192.0.2.0/24", "a@example.com", "x@example.org", 0, false),
+		entry("192.0.2.0/24", "b@example.com", "x@example.org", -72*time.Hour, false),
+		entry("192.0.2.0/24", "c@example.com", "x@example.org", -time.Hour, true),
+		expiredPassed,
+		entry("192.0.2.0/24", "e@example.com", "x@example.org", -48*time.Hour, false), // expires at t0 exactly
+	}
+	if err := st.PutTriplets(ctx, put); err != nil {
+		t.Fatal(err)
+	}
+	stats, err := st.GreylistStats(ctx, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for state, want := range map[string]int{store.StatePending: 1, store.StatePassed: 1, store.StateExpired: 3} {
+		es, err := st.Triplets(ctx, store.Filter{State: state, Now: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es {
+			if e.State(t0) != state {
+				t.Errorf("%s listed as %s, but its State is %s", e.Sender, state, e.State(t0))
+			}
+		}
+		counted := map[string]int{store.StatePending: stats.Pending, store.StatePassed: stats.Passed, store.StateExpired: stats.Expired}[state]
+		if len(es) != want || counted != want {
+			t.Errorf("%s: %d listed, %d counted; want %d", state, len(es), counted, want)
+		}
+	}
+	if n, err := st.Expire(ctx, t0, 100); err != nil || n != stats.Expired {
+		t.Errorf("Expire removed %d (%v); the expired were %d", n, err, stats.Expired)
 	}
 }
 
@@ -426,4 +474,82 @@ func testPing(t *testing.T, st store.Store, _ func() (store.Store, error)) {
 	if err := st.Ping(ctx); err == nil {
 		t.Error("Ping of a closed store succeeded")
 	}
+}
+
+// OpenExisting* open only a store that is there, and create nothing: no
+// file or directory for SQLite, no table in an empty file or database.
+// Once the daemon's Open* has created it, they open it.
+func TestOpenExistingCreatesNothing(t *testing.T) {
+	pg := pgtest.Start(t)
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	emptyDSN := pg.NewDB(t)
+	for _, tt := range []struct {
+		name     string
+		existing func() (store.Store, error)
+		create   func() (store.Store, error)
+		nothing  func(t *testing.T) // asserts nothing was created
+	}{
+		{"sqlite, no file",
+			func() (store.Store, error) {
+				return store.OpenExistingSQLite(ctx, filepath.Join(dir, "data", "maxwell.db"), time.Second)
+			},
+			func() (store.Store, error) {
+				return store.OpenSQLite(ctx, filepath.Join(dir, "data", "maxwell.db"), time.Second)
+			},
+			func(t *testing.T) {
+				if _, err := os.Stat(filepath.Join(dir, "data")); !os.IsNotExist(err) {
+					t.Errorf("the directory was created (%v)", err)
+				}
+			}},
+		{"sqlite, empty file",
+			func() (store.Store, error) { return store.OpenExistingSQLite(ctx, empty, time.Second) },
+			func() (store.Store, error) { return store.OpenSQLite(ctx, empty, time.Second) },
+			func(t *testing.T) {
+				if tables := count(t, "sqlite", empty, `SELECT COUNT(*) FROM sqlite_master`); tables != 0 {
+					t.Errorf("%d tables were created", tables)
+				}
+			}},
+		{"postgres, empty database",
+			func() (store.Store, error) { return store.OpenExistingPostgres(ctx, emptyDSN, time.Second) },
+			func() (store.Store, error) { return store.OpenPostgres(ctx, emptyDSN, time.Second) },
+			func(t *testing.T) {
+				if tables := count(t, "pgx", emptyDSN, `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public'`); tables != 0 {
+					t.Errorf("%d tables were created", tables)
+				}
+			}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if st, err := tt.existing(); !errors.Is(err, store.ErrNoStore) {
+				if st != nil {
+					st.Close()
+				}
+				t.Fatalf("OpenExisting = %v, want ErrNoStore", err)
+			}
+			tt.nothing(t)
+			mustOpen(t, tt.create).Close()
+			st := mustOpen(t, tt.existing)
+			if err := st.Ping(ctx); err != nil {
+				t.Errorf("the created store: %v", err)
+			}
+		})
+	}
+}
+
+// count runs a COUNT query on a database.
+func count(t *testing.T, driver, dsn, query string) int {
+	t.Helper()
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(query).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -3,14 +3,15 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 
+	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/policy"
 )
 
@@ -26,6 +27,10 @@ func check(args []string) int {
 		fmt.Fprint(fs.Output(), "usage: maxwell check [flags] FILE.eml (or - for standard input)\n\n"+
 			"Runs one message through the policy engine as the daemon would, offline,\n"+
 			"and prints the decision at each stage, the mail log and the resulting message.\n"+
+			"It writes nothing but to standard output: spooled bodies, saved originals and\n"+
+			"the wiretap archive go to a temporary directory removed at exit; no store is\n"+
+			"opened and the mail log is printed, not appended to [log] mail_log.\n"+
+			"FILE may start with an mbox \"From \" line (a message saved from a mailbox).\n"+
 			"Exit status: 0 accepted, 3 discarded, 4 tempfailed (4xx), 5 rejected (5xx),\n"+
 			"2 bad usage or configuration, 1 other failure.\n\n")
 		fs.PrintDefaults()
@@ -33,7 +38,8 @@ func check(args []string) int {
 	path := configFlag(fs)
 	ipText := fs.String("ip", "", "client `address`; empty for a local connection")
 	helo := fs.String("helo", "", "HELO `name`; empty for a client that never said HELO")
-	from := fs.String("from", "", "envelope `sender` (default: the Return-Path or From of the message)")
+	var from senderFlag
+	fs.Var(&from, "from", "envelope `sender`; <> or empty for the null sender (default: the Return-Path or From of the message)")
 	auth := fs.String("auth", "", "SMTP AUTH `user`, as if the client had authenticated")
 	var rcpts listFlag
 	fs.Var(&rcpts, "rcpt", "envelope `recipient` (repeatable; default: the To and Cc of the message)")
@@ -50,7 +56,7 @@ func check(args []string) int {
 		return exitUsage
 	}
 	var tx policy.Transaction
-	tx.Helo, tx.Mail.Sender, tx.Rcpts, tx.Mail.AuthUser = *helo, *from, rcpts, *auth
+	tx.Helo, tx.Rcpts, tx.Mail.AuthUser = *helo, rcpts, *auth
 	tx.Conn.Hostname = "localhost"
 	if *ipText != "" {
 		tx.Conn.Hostname = "unknown"
@@ -63,15 +69,23 @@ func check(args []string) int {
 		fmt.Fprintf(os.Stderr, "maxwell check: %v\n", err)
 		return exitFailure
 	}
-	// A dry run keeps nothing: spooled bodies and saved originals go to a
-	// directory removed at the end.
-	scratch, err := os.MkdirTemp("", "maxwell-check-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+	tx.Mail.Sender = from.addr
+	if !from.set {
+		tx.Mail.Sender = envelopeFrom(tx.Headers)
+	}
+	if len(tx.Rcpts) == 0 {
+		tx.Rcpts = recipients(tx.Headers)
+	}
+	if len(tx.Rcpts) == 0 {
+		fmt.Fprintln(os.Stderr, "maxwell check: no recipient: give -rcpt or a To header")
 		return exitFailure
 	}
-	defer os.RemoveAll(scratch)
-	cfg.Milter.DataDir = scratch
+	cleanup, err := dryRun(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "maxwell check:", err)
+		return exitFailure
+	}
+	defer cleanup()
 	var mailLog bytes.Buffer
 	eng, err := offlineEngine(cfg, &mailLog)
 	if err != nil {
@@ -100,6 +114,48 @@ func check(args []string) int {
 	return exitStatus(out.Final.Action)
 }
 
+// dryRun points every file the engine writes into a new temporary
+// directory, for the commands that run the engine offline (check, spf):
+// spooled bodies and saved originals (under datadir) and the wiretap
+// archive. Those commands open no store and keep the mail log in a
+// buffer, so the store, [log] mail_log and the watcher's state are not
+// touched either. cleanup removes the directory.
+func dryRun(cfg *config.Config) (cleanup func(), err error) {
+	scratch, err := os.MkdirTemp("", "maxwell-dry-run-")
+	if err != nil {
+		return nil, err
+	}
+	cfg.Milter.DataDir = scratch
+	if cfg.Wiretap.Archive != "" {
+		cfg.Wiretap.Archive = filepath.Join(scratch, "archive.mbox")
+	}
+	return func() { os.RemoveAll(scratch) }, nil
+}
+
+// senderFlag is an envelope sender given on the command line.
+type senderFlag struct {
+	addr string
+	set  bool
+}
+
+func (s *senderFlag) String() string { return s.addr }
+
+func (s *senderFlag) Set(v string) error {
+	s.addr, s.set = envelopeAddress(v), true
+	return nil
+}
+
+// envelopeAddress is a MAIL FROM address as written on a command line,
+// with or without its angle brackets: "<>" and "" are the null sender
+// (returned as "", as the MTA passes it).
+func envelopeAddress(v string) string {
+	v = strings.TrimSpace(v)
+	if strings.HasPrefix(v, "<") && strings.HasSuffix(v, ">") {
+		v = strings.TrimSpace(v[1 : len(v)-1])
+	}
+	return v
+}
+
 func describe(d policy.Decision) string {
 	switch {
 	case d.Code != 0:
@@ -110,8 +166,7 @@ func describe(d policy.Decision) string {
 	return d.Action.String()
 }
 
-// readMessage reads the header and body of an RFC 5322 message, and takes
-// the envelope from it where the flags left it out.
+// readMessage reads the header and body of an RFC 5322 message.
 func readMessage(tx *policy.Transaction, path string) error {
 	var r io.Reader = os.Stdin
 	if path != "-" {
@@ -127,31 +182,52 @@ func readMessage(tx *policy.Transaction, path string) error {
 	if tx.Headers, err = readHeader(br); err != nil {
 		return err
 	}
-	if tx.Body, err = io.ReadAll(br); err != nil {
-		return err
+	tx.Body, err = io.ReadAll(br)
+	return err
+}
+
+// envelopeFrom is the envelope sender a message names: its Return-Path
+// ("<>": the null sender), else the first address of its From.
+func envelopeFrom(hs []policy.Header) string {
+	for _, h := range hs {
+		if !strings.EqualFold(h.Name, "Return-Path") {
+			continue
+		}
+		if as := addresses(h.Value); len(as) > 0 {
+			return as[0]
+		}
+		if strings.Join(strings.Fields(h.Value), "") == "<>" {
+			return ""
+		}
 	}
-	if tx.Mail.Sender == "" {
-		tx.Mail.Sender = firstAddress(tx.Headers, "Return-Path", "From")
-	}
-	if len(tx.Rcpts) == 0 {
-		for _, h := range tx.Headers {
-			if strings.EqualFold(h.Name, "To") || strings.EqualFold(h.Name, "Cc") {
-				tx.Rcpts = append(tx.Rcpts, addresses(h.Value)...)
+	for _, h := range hs {
+		if strings.EqualFold(h.Name, "From") {
+			if as := addresses(h.Value); len(as) > 0 {
+				return as[0]
 			}
 		}
 	}
-	if len(tx.Rcpts) == 0 {
-		return errors.New("no recipient: give -rcpt or a To header")
+	return ""
+}
+
+// recipients are the addresses of the To and Cc fields.
+func recipients(hs []policy.Header) []string {
+	var rcpts []string
+	for _, h := range hs {
+		if strings.EqualFold(h.Name, "To") || strings.EqualFold(h.Name, "Cc") {
+			rcpts = append(rcpts, addresses(h.Value)...)
+		}
 	}
-	return nil
+	return rcpts
 }
 
 // readHeader splits the header into fields, keeping folded values as they
 // are (with "\r\n" line breaks, as an MTA passes them) and dropping the one
-// space after the colon, as Postfix and Sendmail do.
+// space after the colon, as Postfix and Sendmail do. The "From " line that
+// starts a message saved from an mbox is skipped.
 func readHeader(br *bufio.Reader) ([]policy.Header, error) {
 	var hs []policy.Header
-	for {
+	for first := true; ; first = false {
 		line, err := br.ReadString('\n')
 		if err != nil && line == "" {
 			if err == io.EOF {
@@ -163,6 +239,9 @@ func readHeader(br *bufio.Reader) ([]policy.Header, error) {
 		if line == "" {
 			return hs, nil
 		}
+		if first && isMboxFromLine(line) {
+			continue
+		}
 		if (line[0] == ' ' || line[0] == '\t') && len(hs) > 0 {
 			hs[len(hs)-1].Value += "\r\n" + line
 			continue
@@ -173,6 +252,13 @@ func readHeader(br *bufio.Reader) ([]policy.Header, error) {
 		}
 		hs = append(hs, policy.Header{Name: name, Value: strings.TrimPrefix(value, " ")})
 	}
+}
+
+// isMboxFromLine reports whether line is an mbox "From sender date"
+// separator, not a From field (nor its obsolete form "From : ...").
+func isMboxFromLine(line string) bool {
+	rest, ok := strings.CutPrefix(line, "From ")
+	return ok && !strings.HasPrefix(strings.TrimLeft(rest, " \t"), ":")
 }
 
 // addresses extracts the addr-specs of an address list, loosely.
@@ -188,19 +274,6 @@ func addresses(v string) []string {
 		}
 	}
 	return out
-}
-
-func firstAddress(hs []policy.Header, names ...string) string {
-	for _, n := range names {
-		for _, h := range hs {
-			if strings.EqualFold(h.Name, n) {
-				if as := addresses(h.Value); len(as) > 0 {
-					return as[0]
-				}
-			}
-		}
-	}
-	return ""
 }
 
 // applyEdits returns the header as the MTA would deliver it.

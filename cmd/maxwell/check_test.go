@@ -3,6 +3,7 @@ package main
 import (
 	"compress/gzip"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -232,5 +233,160 @@ func TestReportGzip(t *testing.T) {
 	code, out, errs := capture(t, func() int { return run([]string{"report", path}) })
 	if code != exitOK || !strings.Contains(out, "total            1         0         1") {
 		t.Errorf("status %d\n%s%s", code, out, errs)
+	}
+}
+
+// The envelope sender of maxwell check: --from '<>' and --from ” are the
+// null sender, as MAIL FROM:<> is; without --from, the Return-Path of the
+// message (Return-Path: <> too), else its From.
+func TestCheckEnvelopeSender(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath, _ := writeConfig(t, dir, checkConfig)
+	eml := filepath.Join(dir, "m.eml")
+	tests := []struct {
+		name    string
+		flags   []string
+		header  string
+		logLine string
+	}{
+		{"--from '<>'", []string{"-from", "<>"}, "From: <alice@sender.example>\n", `from="" bounce=true`},
+		{"--from ''", []string{"-from", ""}, "From: <alice@sender.example>\n", `from="" bounce=true`},
+		{"--from in brackets", []string{"-from", "<alice@sender.example>"}, "", "from=alice@sender.example"},
+		{"Return-Path: <>", nil, "Return-Path: <>\nFrom: Mail Delivery System <MAILER-DAEMON@sender.example>\n", `from="" bounce=true`},
+		{"Return-Path", nil, "Return-Path: <alice@sender.example>\nFrom: <carol@sender.example>\n", "from=alice@sender.example"},
+		{"From", nil, "From: Alice <alice@sender.example>\n", "from=alice@sender.example"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			os.WriteFile(eml, []byte(tt.header+"To: <bob@example.org>\nSubject: Hi\n\nHello.\n"), 0o644)
+			args := append([]string{"check", "-c", cfgPath, "-ip", "198.51.100.7", "-helo", "mail.sender.example"}, tt.flags...)
+			code, out, errs := capture(t, func() int { return run(append(args, eml)) })
+			if !strings.Contains(out, `event="mail from" `+tt.logLine) {
+				t.Errorf("exit %d; the mail log lacks %q:\n%s%s", code, `event="mail from" `+tt.logLine, out, errs)
+			}
+		})
+	}
+}
+
+// A message saved from a mailbox starts with an mbox "From " line: it is
+// not a header field, and maxwell check skips it (only as the first line).
+func TestCheckMboxFromLine(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath, _ := writeConfig(t, dir, checkConfig)
+	eml := filepath.Join(dir, "saved.mbox")
+	fromLine := "From alice@sender.example " + time.Now().UTC().Format(time.ANSIC) // the line mbox writers put first
+	os.WriteFile(eml, []byte(fromLine+"\nFrom: <alice@sender.example>\nTo: <bob@example.org>\nSubject: Hi\n\nHello.\n"), 0o644)
+	code, out, errs := capture(t, func() int {
+		return run([]string{"check", "-c", cfgPath, "-ip", "198.51.100.7", "-helo", "mail.sender.example", eml})
+	})
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	_, msg, _ := strings.Cut(out, "--- message\n")
+	if strings.Contains(msg, "From alice") || !strings.Contains(msg, "\nFrom: <alice@sender.example>\nTo: <bob@example.org>\nSubject: Hi\n\nHello.\n") {
+		t.Errorf("the message as delivered:\n%s", msg)
+	}
+
+	// Further down, a line without a colon is no header field at all.
+	os.WriteFile(eml, []byte("From: <alice@sender.example>\n"+fromLine[:len("From alice@sender.example")]+"\nTo: <bob@example.org>\n\nHello.\n"), 0o644)
+	code, out, errs = capture(t, func() int { return run([]string{"check", "-c", cfgPath, eml}) })
+	if code != exitFailure || !strings.Contains(errs, `malformed header line "From alice@sender.example"`) {
+		t.Errorf("a From line after the first: exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// maxwell check and maxwell spf are dry runs: with every path of the
+// configuration pointing into one directory (datadir, the store, the mail
+// log, the wiretap archive, the watcher's state), and a message that is
+// spooled, defanged (its original saved), wiretapped and archived, that
+// directory is left as it was.
+func TestDryRunsWriteNothing(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	os.Mkdir(state, 0o750)
+	os.Mkdir(filepath.Join(state, "data"), 0o750)
+	os.WriteFile(filepath.Join(state, "archive.mbox"), []byte("From old@sender.example Thu Jan  1 00:00:00 1970\nSubject: old\n\nold\n\n"), 0o600)
+	os.WriteFile(filepath.Join(state, "mail.log"), []byte("an older line\n"), 0o640)
+	cfgPath, _ := writeConfig(t, dir, fmt.Sprintf(`
+[milter]
+datadir = %[1]q
+spool_threshold = 16
+internal_connect = ["192.0.2.0/24"]
+[store]
+path = %[2]q
+[wiretap]
+archive = %[3]q
+users = ["bob@example.org"]
+dest = "tap@example.org"
+[log]
+mail_log = %[4]q
+[watch]
+state_file = %[5]q
+[dns]
+servers = ["DNS"]
+timeout = "300ms"
+`, filepath.Join(state, "data"), filepath.Join(state, "maxwell.db"), filepath.Join(state, "archive.mbox"),
+		filepath.Join(state, "mail.log"), filepath.Join(state, "watch.state")))
+	eml := filepath.Join(dir, "m.eml")
+	os.WriteFile(eml, []byte("From: <alice@sender.example>\nTo: <bob@example.org>\nSubject: the file\nMIME-Version: 1.0\n"+
+		"Content-Type: multipart/mixed; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\nHere it is, a long enough text to be spooled.\n"+
+		"--b\nContent-Type: application/octet-stream; name=\"run.exe\"\nContent-Disposition: attachment; filename=\"run.exe\"\n"+
+		"Content-Transfer-Encoding: base64\n\nTVqQAAMAAAAEAAAA//8AALgAAAAAAAAAQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n--b--\n"), 0o644)
+	for _, tt := range []struct {
+		name string
+		args []string
+		want []string // in the output: the message went all the way
+	}{
+		{"check", []string{"check", "-c", cfgPath, "-ip", "198.51.100.7", "-helo", "mail.sender.example", eml},
+			[]string{"WARNING.TXT", "rcpt=tap@example.org", "result                 accept"}},
+		{"spf", []string{"spf", "-c", cfgPath, "--ip", "192.0.2.7", "--helo", "pc7.example.org", "--sender", "bob@example.org"},
+			[]string{"accept (2 edits) at end of message"}}, // the wiretap's recipient and Cc
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := snapshot(t, state)
+			code, out, errs := capture(t, func() int { return run(tt.args) })
+			for _, w := range tt.want {
+				if code != exitOK || !strings.Contains(out, w) {
+					t.Fatalf("want the message accepted (%q): exit %d\n%s%s", w, code, out, errs)
+				}
+			}
+			if after := snapshot(t, state); after != before {
+				t.Errorf("maxwell %s changed %s:\nbefore:\n%safter:\n%s", tt.name, state, before, after)
+			}
+		})
+	}
+}
+
+// snapshot describes every file under dir: name, mode, size, contents'
+// modification time.
+func snapshot(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.Walk(dir, func(path string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "%s %v %d %s\n", strings.TrimPrefix(path, dir), fi.Mode(), fi.Size(), fi.ModTime().Format(time.RFC3339Nano))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// maxwell config check refuses a blocked-senders exception written as a
+// bare local part when no domain of ours says where that user is.
+func TestConfigCheckBlockedSenders(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "maxwell.toml")
+	os.WriteFile(path, []byte("[blocked_senders]\nsenders = [\"pest@annoying.example\"]\nexceptions = [\"bob\"]\n"), 0o644)
+	code, _, stderr := capture(t, func() int { return run([]string{"config", "check", path}) })
+	if code != exitUsage || !strings.Contains(stderr, `maxwell.toml:3: blocked_senders.exceptions: "bob" means bob at one of our domains`) {
+		t.Errorf("exit %d, stderr %q; want %d naming the entry", code, stderr, exitUsage)
+	}
+	os.WriteFile(path, []byte("[milter]\ninternal_domains = [\"example.org\"]\n[blocked_senders]\nsenders = [\"pest@annoying.example\"]\nexceptions = [\"bob\"]\n"), 0o644)
+	if code, out, errs := capture(t, func() int { return run([]string{"config", "check", path}) }); code != exitOK {
+		t.Errorf("with internal_domains: exit %d %s%s", code, out, errs)
 	}
 }

@@ -18,17 +18,24 @@ import (
 )
 
 const greylistUsage = `usage: maxwell greylist COMMAND [-c FILE] [flags]
-  list    [--ip A | --client KEY] [--sender S] [--rcpt R] [--state pending|passed] [--limit N] [--json]
+  list    [--ip A | --client KEY] [--sender S] [--rcpt R] [--state pending|passed|expired] [--limit N] [--json]
   allow   --ip A | --client KEY [--sender S --rcpt R]
           with sender and recipient: pass that triplet; without: whitelist the client
   delete  [--ip A | --client KEY] [--sender S] [--rcpt R] [--state S] | --all
-  stats   [--json]      pending, passed, auto-whitelisted clients, average delay
+  stats   [--json]      pending, passed, expired, auto-whitelisted clients, average delay
   expire                remove expired entries now
-The store is the one the configuration names; these commands work while
-the daemon runs. --ip is turned into the client's network as greylisting
-keys it; --client names a key as listed (a network or an SPF-pass domain).
-Sender and recipient are normalised as greylisting does; '*' is a wildcard
-in list and delete.
+A triplet past its retry window (pending) or pass lifetime (passed) is
+"expired": it counts for nothing any more and is removed at the daemon's
+next cleanup ([store] expire_interval) or by expire; list and stats show
+it as such, not as pending or passed.
+The store is the one the configuration names (without -c, the embedded
+defaults: data/maxwell.db under the current directory); these commands
+work while the daemon runs. They never create a store: where there is
+none, they say where they looked and exit 2.
+--ip is turned into the client's network as greylisting keys it; --client
+names a key as listed (a network or an SPF-pass domain). Sender and
+recipient are normalised as greylisting does; '*' is a wildcard in list
+and delete.
 `
 
 // greylistFlags are the flags the greylist commands share.
@@ -51,7 +58,7 @@ func newGreylistFlags(name string) *greylistFlags {
 		client: fs.String("client", "", "client `key`: a network (192.0.2.0/24) or an SPF-pass domain"),
 		sender: fs.String("sender", "", "envelope `sender` (<> for the null sender)"),
 		rcpt:   fs.String("rcpt", "", "`recipient`"),
-		state:  fs.String("state", "", "pending or passed"),
+		state:  fs.String("state", "", "pending, passed or expired"),
 		limit:  fs.Int("limit", 0, "list at most `N` entries (0: all)"),
 		json:   fs.Bool("json", false, "print JSON"),
 		all:    fs.Bool("all", false, "delete: every entry"),
@@ -59,8 +66,8 @@ func newGreylistFlags(name string) *greylistFlags {
 }
 
 // filter builds the store filter from the flags, keyed as greylisting
-// keys triplets.
-func (f *greylistFlags) filter(g *config.Greylist) (store.Filter, error) {
+// keys triplets, with states judged at now.
+func (f *greylistFlags) filter(g *config.Greylist, now time.Time) (store.Filter, error) {
 	flt := store.Filter{Client: strings.ToLower(*f.client), State: *f.state, Limit: *f.limit}
 	if *f.ip != "" {
 		if flt.Client != "" {
@@ -82,9 +89,11 @@ func (f *greylistFlags) filter(g *config.Greylist) (store.Filter, error) {
 	}
 	flt.Rcpt = strings.ToLower(*f.rcpt)
 	switch flt.State {
-	case "", store.StatePending, store.StatePassed:
+	case "":
+	case store.StatePending, store.StatePassed, store.StateExpired:
+		flt.Now = now
 	default:
-		return flt, fmt.Errorf("--state: %q is not pending or passed", flt.State)
+		return flt, fmt.Errorf("--state: %q is not pending, passed or expired", flt.State)
 	}
 	return flt, nil
 }
@@ -129,7 +138,8 @@ type usageError string
 func (e usageError) Error() string { return string(e) }
 
 func greylistList(ctx context.Context, st store.Store, cfg *config.Config, f *greylistFlags) error {
-	flt, err := f.filter(&cfg.Greylist)
+	now := time.Now()
+	flt, err := f.filter(&cfg.Greylist, now)
 	if err != nil {
 		return usageError(err.Error())
 	}
@@ -152,7 +162,7 @@ func greylistList(ctx context.Context, st store.Store, cfg *config.Config, f *gr
 		}
 		rows := []row{}
 		for _, e := range es {
-			rows = append(rows, row{entryState(e), e.Client, e.Sender, e.Rcpt, e.First.UTC(), e.Last.UTC(),
+			rows = append(rows, row{e.State(now), e.Client, e.Sender, e.Rcpt, e.First.UTC(), e.Last.UTC(),
 				e.Attempts, e.Passes, e.Delay.Seconds(), e.Expires.UTC()})
 		}
 		return printJSON(os.Stdout, rows)
@@ -164,23 +174,17 @@ func greylistList(ctx context.Context, st store.Store, cfg *config.Config, f *gr
 		if !e.Pending() {
 			delay = e.Delay.Round(time.Second).String()
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", entryState(e), e.Client, e.Sender, e.Rcpt,
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", e.State(now), e.Client, e.Sender, e.Rcpt,
 			stamp(e.First), stamp(e.Last), e.Attempts, e.Passes, delay, stamp(e.Expires))
 	}
 	return w.Flush()
 }
 
-func entryState(e store.Entry) string {
-	if e.Pending() {
-		return store.StatePending
-	}
-	return store.StatePassed
-}
-
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
 
 func greylistAllow(ctx context.Context, st store.Store, cfg *config.Config, f *greylistFlags) error {
-	flt, err := f.filter(&cfg.Greylist)
+	now := time.Now()
+	flt, err := f.filter(&cfg.Greylist, now)
 	switch {
 	case err != nil:
 		return usageError(err.Error())
@@ -191,7 +195,7 @@ func greylistAllow(ctx context.Context, st store.Store, cfg *config.Config, f *g
 	case strings.Contains(flt.Client+flt.Sender+flt.Rcpt, "*"):
 		return usageError("allow takes no wildcards")
 	}
-	now, ttl := time.Now(), cfg.Greylist.PassTTL.D()
+	ttl := cfg.Greylist.PassTTL.D()
 	if flt.Sender == "" {
 		if _, err := st.CountPass(ctx, store.KindClient, flt.Client, now, ttl, 1); err != nil {
 			return err
@@ -218,7 +222,7 @@ func greylistAllow(ctx context.Context, st store.Store, cfg *config.Config, f *g
 }
 
 func greylistDelete(ctx context.Context, st store.Store, cfg *config.Config, f *greylistFlags) error {
-	flt, err := f.filter(&cfg.Greylist)
+	flt, err := f.filter(&cfg.Greylist, time.Now())
 	if err != nil {
 		return usageError(err.Error())
 	}
@@ -248,12 +252,13 @@ func greylistStats(ctx context.Context, st store.Store, cfg *config.Config, f *g
 		return err
 	}
 	if *f.json {
-		return printJSON(os.Stdout, map[string]any{"pending": s.Pending, "passed": s.Passed,
+		return printJSON(os.Stdout, map[string]any{"pending": s.Pending, "passed": s.Passed, "expired": s.Expired,
 			"whitelisted_clients": s.Whitelisted, "avg_delay_seconds": s.AvgDelay.Seconds(),
 			"store": storeName(cfg), "schema_version": schema})
 	}
-	fmt.Printf("pending:              %d\npassed:               %d\nauto-whitelisted:     %d\naverage delay:        %s\nstore:                %s, schema %d\n",
-		s.Pending, s.Passed, s.Whitelisted, s.AvgDelay.Round(time.Second), storeName(cfg), schema)
+	fmt.Printf("pending:              %d\npassed:               %d\nexpired:              %d (awaiting cleanup: maxwell greylist expire)\n"+
+		"auto-whitelisted:     %d\naverage delay:        %s\nstore:                %s, schema %d\n",
+		s.Pending, s.Passed, s.Expired, s.Whitelisted, s.AvgDelay.Round(time.Second), storeName(cfg), schema)
 	return nil
 }
 

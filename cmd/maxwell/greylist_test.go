@@ -240,6 +240,12 @@ func TestGreylistCommandsSQLite(t *testing.T) {
 	cmd := func(args ...string) (int, string, string) {
 		return capture(t, func() int { return run(append([]string{"greylist", args[0], "-c", cfg}, args[1:]...)) })
 	}
+	// The store the daemon creates on its first start.
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "state", "maxwell.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
 	if code, out, errs := cmd("allow", "--ip", "2001:db8:1:2::7", "--sender", "prvs=1234abcdef=Joe@Other.example", "--rcpt", "Bob@example.org"); code != 0 ||
 		!strings.Contains(out, "triplet 2001:db8:1:2::/64 joe@other.example bob@example.org passed") {
 		t.Errorf("allow: %d %s%s", code, out, errs)
@@ -261,7 +267,7 @@ func TestGreylistCommandsSQLite(t *testing.T) {
 	}
 
 	// expire removes what is past its time, in batches, and nothing else.
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "state", "maxwell.db"), time.Second)
+	st, err = store.OpenSQLite(context.Background(), filepath.Join(dir, "state", "maxwell.db"), time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,5 +280,64 @@ func TestGreylistCommandsSQLite(t *testing.T) {
 	}
 	if code, out, _ := cmd("delete", "--all"); code != 0 || !strings.Contains(out, "1 entries deleted") {
 		t.Errorf("delete --all: %d %s", code, out)
+	}
+}
+
+// greylist list and greylist stats count the same things: a triplet past
+// its expiry (awaiting cleanup) is "expired" in both, neither pending nor
+// passed.
+func TestGreylistListAgreesWithStats(t *testing.T) {
+	dir := t.TempDir()
+	cfg, _ := writeConfig(t, dir, fmt.Sprintf("[milter]\ndatadir = %q\n[dns]\nservers = [\"DNS\"]\n", filepath.Join(dir, "state")))
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "state", "maxwell.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now() // the commands run on the real clock
+	triplet := func(n int) store.Triplet {
+		return store.Triplet{Client: "192.0.2.0/24", Sender: fmt.Sprintf("s%d@other.example", n), Rcpt: "bob@example.org"}
+	}
+	err = st.PutTriplets(context.Background(), []store.Entry{
+		{Triplet: triplet(1), First: now.Add(-time.Minute), Last: now.Add(-time.Minute), Expires: now.Add(47 * time.Hour), Attempts: 1},
+		{Triplet: triplet(2), First: now.Add(-72 * time.Hour), Last: now.Add(-72 * time.Hour), Expires: now.Add(-24 * time.Hour), Attempts: 1},
+		{Triplet: triplet(3), First: now.Add(-time.Hour), Last: now.Add(-time.Hour), Passed: now.Add(-time.Hour), Expires: now.Add(30 * 24 * time.Hour), Passes: 1},
+		{Triplet: triplet(4), First: now.Add(-40 * 24 * time.Hour), Last: now.Add(-36 * 24 * time.Hour), Passed: now.Add(-36 * 24 * time.Hour), Expires: now.Add(-24 * time.Hour), Passes: 1},
+		{Triplet: triplet(5), First: now.Add(-50 * time.Hour), Last: now.Add(-50 * time.Hour), Expires: now.Add(-2 * time.Hour), Attempts: 3},
+	})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := func(args ...string) string {
+		t.Helper()
+		code, out, errs := capture(t, func() int { return run(append([]string{"greylist", args[0], "-c", cfg}, args[1:]...)) })
+		if code != exitOK {
+			t.Fatalf("%v: exit %d\n%s", args, code, errs)
+		}
+		return out
+	}
+	var rows []struct{ State, Sender string }
+	if err := json.Unmarshal([]byte(cmd("list", "--json")), &rows); err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]int{}
+	for _, r := range rows {
+		listed[r.State]++
+	}
+	var stats map[string]any
+	if err := json.Unmarshal([]byte(cmd("stats", "--json")), &stats); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"pending": 1, "passed": 1, "expired": 3}
+	for state, n := range want {
+		if listed[state] != n || stats[state] != float64(n) {
+			t.Errorf("%s: list shows %d, stats says %v; want %d", state, listed[state], stats[state], n)
+		}
+		if got := strings.Count(cmd("list", "--state", state), "\n"+state+" "); got != n {
+			t.Errorf("list --state %s: %d rows, want %d", state, got, n)
+		}
+	}
+	if out := cmd("stats"); !strings.Contains(out, "pending:              1\npassed:               1\nexpired:              3 (awaiting cleanup: maxwell greylist expire)\n") {
+		t.Errorf("stats:\n%s", out)
 	}
 }

@@ -34,7 +34,7 @@ var version = "dev"
 const (
 	exitOK       = 0
 	exitFailure  = 1 // could not do the job (I/O, a socket, ...)
-	exitUsage    = 2 // bad command line or bad configuration
+	exitUsage    = 2 // bad command line or bad configuration; for the admin commands, also no store where the configuration says
 	exitDiscard  = 3 // maxwell check: the message would be discarded
 	exitTempfail = 4 // maxwell check: 4xx
 	exitReject   = 5 // maxwell check: 5xx

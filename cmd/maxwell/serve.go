@@ -69,7 +69,7 @@ func serve(args []string) int {
 		return exitUsage
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	if d.store, err = openStore(ctx, cfg); err != nil {
+	if d.store, err = openStore(ctx, cfg, true); err != nil {
 		stop()
 		d.diag.Error("cannot open the store", "error", err)
 		return exitFailure

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"strings"
 
 	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/policy"
@@ -24,7 +23,7 @@ func spfQuery(args []string) int {
 			"HELO results, best guess, the policy that applies, the answer, and the\n"+
 			"header fields maxwell would add. Without --sender, the null sender.\n"+
 			"Exit status: 0 the message would go on, 4 tempfailed, 5 rejected,\n"+
-			"2 bad usage or configuration.\n\n")
+			"2 bad usage or configuration. Like check, it writes no file.\n\n")
 		fs.PrintDefaults()
 	}
 	path := configFlag(fs)
@@ -45,6 +44,12 @@ func spfQuery(args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return exitUsage
 	}
+	cleanup, err := dryRun(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "maxwell spf:", err)
+		return exitFailure
+	}
+	defer cleanup()
 	var mailLog bytes.Buffer
 	eng, err := offlineEngine(cfg, &mailLog)
 	if err != nil {
@@ -57,7 +62,7 @@ func spfQuery(args []string) int {
 	out := eng.Run(policy.Transaction{
 		Conn: policy.ConnInfo{IP: ip, Hostname: "unknown"},
 		Helo: *helo,
-		Mail: policy.MailInfo{Sender: strings.Trim(*sender, "<>")},
+		Mail: policy.MailInfo{Sender: envelopeAddress(*sender)},
 		// A recipient every domain has, so that the answer is the one
 		// for the sender.
 		Rcpts: []string{"postmaster"},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,26 +12,49 @@ import (
 	"github.com/maxwell-milter/maxwell/store"
 )
 
-// openStore opens the store [store] names, creating the SQLite file
-// under [milter] datadir on first use.
-func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
-	if cfg.Store.Driver == config.DriverPostgres {
-		return store.OpenPostgres(ctx, cfg.Store.DSN, cfg.Store.Timeout.D())
+// openStore opens the store [store] names. maxwell serve creates it on
+// first start; the admin commands only open a store that is there
+// (store.ErrNoStore otherwise), so that a wrong or missing -c does not
+// leave a new, empty store behind.
+func openStore(ctx context.Context, cfg *config.Config, create bool) (store.Store, error) {
+	sc := &cfg.Store
+	switch {
+	case sc.Driver == config.DriverPostgres && create:
+		return store.OpenPostgres(ctx, sc.DSN, sc.Timeout.D())
+	case sc.Driver == config.DriverPostgres:
+		return store.OpenExistingPostgres(ctx, sc.DSN, sc.Timeout.D())
+	case create:
+		return store.OpenSQLite(ctx, cfg.StorePath(), sc.Timeout.D())
 	}
-	return store.OpenSQLite(ctx, cfg.StorePath(), cfg.Store.Timeout.D())
+	return store.OpenExistingSQLite(ctx, cfg.StorePath(), sc.Timeout.D())
 }
 
 // adminStore loads the configuration at path and opens the store it
 // names, for the admin commands; on failure it says why and returns the
-// exit status.
+// exit status: 2 (as for a bad configuration) when there is no store
+// where the configuration says, 1 when it cannot be opened.
 func adminStore(command, path string) (*config.Config, store.Store, int) {
 	cfg, err := loadConfig(path)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return nil, nil, exitUsage
 	}
-	st, err := openStore(context.Background(), cfg)
-	if err != nil {
+	st, err := openStore(context.Background(), cfg, false)
+	switch {
+	case errors.Is(err, store.ErrNoStore):
+		named := "the embedded defaults name (no -c): data/maxwell.db under the current directory"
+		switch {
+		case path != "" && cfg.Store.Driver == config.DriverPostgres:
+			named = path + " names ([store] dsn)"
+		case path != "":
+			named = path + " names ([milter] datadir, [store] path)"
+		}
+		fmt.Fprintf(os.Stderr, "maxwell %s: %v\n"+
+			"  That is the store %s.\n"+
+			"  Give the configuration maxwell serve runs with, e.g. -c /etc/maxwell/maxwell.toml;\n"+
+			"  only maxwell serve creates the store, on its first start.\n", command, err, named)
+		return nil, nil, exitUsage
+	case err != nil:
 		fmt.Fprintf(os.Stderr, "maxwell %s: %v\n", command, err)
 		return nil, nil, exitFailure
 	}

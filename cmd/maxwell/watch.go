@@ -21,6 +21,9 @@ blacklist, in the store, clients that maxwell greylisted and that then hung
 up without QUIT or never came back; they are answered at connect as
 [watch] answer says until [watch] good_behaviour has passed without a new
 offence. The place in the log is kept in [watch] state_file.
+The store is maxwell serve's: watch does not create one, and exits 2 when
+there is none where the configuration says (start it after maxwell serve,
+or run serve --watch).
   --once   read what is new, then exit (for cron)
 `
 

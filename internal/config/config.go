@@ -580,6 +580,7 @@ func (c *Config) validate() []problem {
 	if _, err := SyslogFacility(c.Log.SyslogFacility); err != nil {
 		ps = append(ps, problem{"log.syslog_facility", err.Error()})
 	}
+	ps = append(ps, c.BlockedSenders.validate(len(c.Milter.InternalDomains) > 0 || c.Milter.Hostname != "")...)
 	for _, t := range []struct{ key, text string }{
 		{"blocked_senders.defer_text", c.BlockedSenders.DeferText},
 		{"blocked_senders.reject_text", c.BlockedSenders.RejectText},
@@ -589,6 +590,27 @@ func (c *Config) validate() []problem {
 	} {
 		if strings.ContainsAny(t.text, "\r\n") {
 			ps = append(ps, problem{t.key, "must be one line"})
+		}
+	}
+	return ps
+}
+
+// validate checks the address lists. A sender without '@' matches
+// nothing; an exception without one ("bob", as Exim's exceptions.list
+// has them) is that local part at one of our domains, so there must be
+// one (ours: milter.internal_domains or milter.hostname).
+func (b *BlockedSenders) validate(haveOurDomains bool) []problem {
+	var ps []problem
+	for _, s := range b.Senders {
+		if s = strings.TrimSpace(s); s != "" && !strings.Contains(s, "@") {
+			ps = append(ps, problem{"blocked_senders.senders", fmt.Sprintf(
+				"%q is not an address: write %q, \"@example.com\" (a whole domain) or %q (that local part at any domain)", s, s+"@example.com", s+"@")})
+		}
+	}
+	for _, e := range b.Exceptions {
+		if e = strings.TrimSpace(e); e != "" && !strings.Contains(e, "@") && !haveOurDomains {
+			ps = append(ps, problem{"blocked_senders.exceptions", fmt.Sprintf(
+				"%q means %s at one of our domains, and neither milter.internal_domains nor milter.hostname names one: set internal_domains, or write %q", e, e, e+"@example.org")})
 		}
 	}
 	return ps

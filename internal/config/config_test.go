@@ -289,3 +289,41 @@ func uncomment(src string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// [blocked_senders]: a sender is an address, a domain or a local part at
+// any domain; an exception may also be a bare local part (Exim's
+// exceptions.list), meaning that user at one of our domains, which
+// internal_domains or hostname must then name.
+func TestBlockedSendersEntries(t *testing.T) {
+	tests := []struct {
+		name, src string
+		line      int
+		key, msg  string // "" for a valid file
+	}{
+		{"bare sender", "[blocked_senders]\nsenders = [\"pest@annoying.example\", \"pest\"]\n",
+			2, "blocked_senders.senders", `"pest" is not an address: write "pest@example.com", "@example.com" (a whole domain) or "pest@" (that local part at any domain)`},
+		{"bare exception, no domain of ours", "[blocked_senders]\n\nexceptions = [\"bob\"]\n",
+			3, "blocked_senders.exceptions", `"bob" means bob at one of our domains, and neither milter.internal_domains nor milter.hostname names one: set internal_domains, or write "bob@example.org"`},
+		{"bare exception at internal_domains", "[milter]\ninternal_domains = [\"example.org\"]\n[blocked_senders]\nexceptions = [\"bob\", \"abuse@\"]\n", 0, "", ""},
+		{"bare exception at hostname", "[milter]\nhostname = \"mx.example.org\"\n[blocked_senders]\nexceptions = [\"Bob\"]\n", 0, "", ""},
+		{"whole addresses and domains", "[blocked_senders]\nsenders = [\"@spam.example\", \"pest@annoying.example\", \"pest@\"]\nexceptions = [\"abuse@example.org\", \"@example.net\"]\n", 0, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("t.toml", []byte(tt.src))
+			if tt.key == "" {
+				if err != nil {
+					t.Fatalf("want valid: %v", err)
+				}
+				return
+			}
+			var es Errors
+			if !errors.As(err, &es) || len(es) != 1 {
+				t.Fatalf("err = %v, want one error", err)
+			}
+			if e := es[0]; e.Line != tt.line || e.Key != tt.key || e.Msg != tt.msg {
+				t.Errorf("got line %d key %q msg %q;\nwant line %d key %q msg %q", e.Line, e.Key, e.Msg, tt.line, tt.key, tt.msg)
+			}
+		})
+	}
+}

@@ -22,6 +22,7 @@ internal_domains = ["example.org"]
 
 [blocked_senders]
 senders = ["pest@annoying.example"]
+exceptions = ["lawyer"]  # a bare local part: lawyer at example.org
 
 [greylist]
 enabled = false  # t-03-postfix-greylist's subject
@@ -65,6 +66,21 @@ func TestPostfixBasic(t *testing.T) {
 		}
 		if r := c.Cmd("RCPT TO:<bob@example.org>"); r.Code != 452 || r.Text != "4.2.2 Mailbox full, retry later" {
 			t.Errorf("RCPT TO: %s", r)
+		}
+	})
+
+	// An exception written as a bare local part, as in Exim's
+	// exceptions.list, is that user at our domains (internal_domains).
+	t.Run("blocked sender reaches a bare-local-part exception", func(t *testing.T) {
+		c, _ := mtatest.Session(t, pf.Addr, "198.51.100.7", "mail.sender.example")
+		if r := c.Cmd("MAIL FROM:<pest@annoying.example>"); r.Code != 250 {
+			t.Fatalf("MAIL FROM: %s", r)
+		}
+		if r := c.Cmd("RCPT TO:<Lawyer@example.org>"); r.Code != 250 {
+			t.Errorf("RCPT TO the exception: %s", r)
+		}
+		if r := c.Cmd("RCPT TO:<lawyer.assistant@example.org>"); r.Code != 452 || r.Text != "4.2.2 Mailbox full, retry later" {
+			t.Errorf("RCPT TO another user: %s", r)
 		}
 	})
 
