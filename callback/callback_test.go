@@ -72,7 +72,7 @@ func TestVerify(t *testing.T) {
 				tt.setup(srv)
 			}
 			v := newVerifier(t, srv.Port, nil, zone...)
-			o := v.Verify(context.Background(), "mx.example.org", tt.sender, nil, time.Now())
+			o := v.Verify(context.Background(), "mx.example.org", tt.sender, nil, testclock.Epoch())
 			if o.Code != tt.code || o.Fraud != tt.fraud || !errors.Is(o.Err, tt.err) {
 				t.Errorf("outcome %+v; want code %d fraud %v err %v", o, tt.code, tt.fraud, tt.err)
 			}
@@ -90,7 +90,7 @@ func TestVerifyDSN(t *testing.T) {
 	srv := smtptest.Start(t, "mx.sender.example")
 	v := newVerifier(t, srv.Port, nil, zone...)
 	msg := []byte("From: postmaster@mx.example.org\r\nSubject: x\r\n\r\n.leading dot\r\nbye\r\n")
-	o := v.Verify(context.Background(), "mx.example.org", "joe@sender.example", msg, time.Now())
+	o := v.Verify(context.Background(), "mx.example.org", "joe@sender.example", msg, testclock.Epoch())
 	if o.Code != 250 || o.Sender != "" {
 		t.Fatalf("outcome %+v", o)
 	}
@@ -103,7 +103,7 @@ func TestVerifyDSN(t *testing.T) {
 	srv2 := smtptest.Start(t, "mx.sender.example")
 	srv2.RefuseNullFrom = true
 	v = newVerifier(t, srv2.Port, nil, zone...)
-	o = v.Verify(context.Background(), "mx.example.org", "joe@sender.example", msg, time.Now())
+	o = v.Verify(context.Background(), "mx.example.org", "joe@sender.example", msg, testclock.Epoch())
 	if o.Code != 250 || o.Sender != "postmaster@mx.example.org" || len(srv2.Messages()) != 1 {
 		t.Errorf("outcome %+v, %d messages", o, len(srv2.Messages()))
 	}
@@ -115,12 +115,12 @@ func TestVerifyLimits(t *testing.T) {
 	srv := smtptest.Start(t, "mx.sender.example")
 	v := newVerifier(t, srv.Port, NewLimiter(2, 3), zone...)
 	v.cfg.AllowPrivateMX = false
-	o := v.Verify(context.Background(), "mx.example.org", "joe@sender.example", nil, time.Now())
+	o := v.Verify(context.Background(), "mx.example.org", "joe@sender.example", nil, testclock.Epoch())
 	if !errors.Is(o.Err, ErrNonPublicMX) || !strings.Contains(o.Err.Error(), "127.0.0.1 (Loopback)") || srv.Connections.Load() != 0 {
 		t.Errorf("loopback MX: %+v, %d connections", o, srv.Connections.Load())
 	}
 	v.cfg.AllowPrivateMX = true
-	now := time.Now()
+	now := testclock.Epoch()
 	for i, want := range []bool{true, false} { // the first call above counted
 		o := v.Verify(context.Background(), "mx.example.org", "joe@sender.example", nil, now)
 		if got := !errors.Is(o.Err, ErrRateLimited); got != want {
@@ -191,7 +191,7 @@ func TestVerifyEmptyBanner(t *testing.T) {
 		}
 	}()
 	v := newVerifier(t, ln.Addr().(*net.TCPAddr).Port, nil, zone...)
-	if o := v.Verify(context.Background(), "mx.example.org", "joe@sender.example", nil, time.Now()); !o.Fraud {
+	if o := v.Verify(context.Background(), "mx.example.org", "joe@sender.example", nil, testclock.Epoch()); !o.Fraud {
 		t.Errorf("empty banner: %+v, want fraud", o)
 	}
 }
@@ -202,7 +202,7 @@ func TestVerifyRefusesAddressesThatInjectCommands(t *testing.T) {
 	srv := smtptest.Start(t, "mx.sender.example")
 	v := newVerifier(t, srv.Port, nil, zone...)
 	for _, sender := range []string{"victim@elsewhere.example>\r\nRSET\r\nMAIL FROM:<joe@sender.example", "joe\nDATA@sender.example", "a b@sender.example", "<joe>@sender.example", "joe\x00@sender.example"} {
-		if o := v.Verify(context.Background(), "mx.example.org", sender, nil, time.Now()); o.Err == nil {
+		if o := v.Verify(context.Background(), "mx.example.org", sender, nil, testclock.Epoch()); o.Err == nil {
 			t.Errorf("%q: %+v", sender, o)
 		}
 	}
@@ -264,7 +264,7 @@ func TestVerifyNeverDialsSpecialPurposeMX(t *testing.T) {
 	v := newVerifier(t, 25, NewLimiter(1000, 1000), mxZone(append(refused, allowed...))...)
 	v.cfg.AllowPrivateMX = false
 	dialed := recordDials(v)
-	now := time.Now()
+	now := testclock.Epoch()
 	for i, a := range refused {
 		o := v.Verify(context.Background(), "mx.example.org", fmt.Sprintf("joe@d%d.example", i), nil, now)
 		if len(*dialed) != 0 {
@@ -296,7 +296,7 @@ func TestVerifyLimitsCallbacksPerMXAddress(t *testing.T) {
 		zone = append(zone, fmt.Sprintf("d%d.shared.example. MX 10 mx.shared.example.", i))
 	}
 	v := newVerifier(t, srv.Port, NewLimiter(5, 600), zone...)
-	now := time.Now()
+	now := testclock.Epoch()
 	limited := 0
 	for i := range 30 {
 		o := v.Verify(context.Background(), "mx.example.org", fmt.Sprintf("joe@d%d.shared.example", i), nil, now)
@@ -320,13 +320,13 @@ func TestVerifyPrivateMXAmongOthers(t *testing.T) {
 	)
 	v.cfg.AllowPrivateMX = false
 	dialed := recordDials(v)
-	o := v.Verify(context.Background(), "mx.example.org", "joe@mixed.example", nil, time.Now())
+	o := v.Verify(context.Background(), "mx.example.org", "joe@mixed.example", nil, testclock.Epoch())
 	if want := netip.MustParseAddrPort("93.184.216.34:25"); len(*dialed) != 1 || (*dialed)[0] != want || o.Host != "mx2.mixed.example" {
 		t.Errorf("dialed %v (outcome %+v), want %v only", *dialed, o, want)
 	}
 	*dialed = nil
 	dns.Fail("mx.broken.example", dnstest.ServFail)
-	o = v.Verify(context.Background(), "mx.example.org", "joe@broken.example", nil, time.Now())
+	o = v.Verify(context.Background(), "mx.example.org", "joe@broken.example", nil, testclock.Epoch())
 	var temp *resolver.TempError
 	if len(*dialed) != 0 || !errors.As(o.Err, &temp) {
 		t.Errorf("one MX private, the other's addresses unknown: dialed %v, %+v; want the DNS failure", *dialed, o)
