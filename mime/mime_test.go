@@ -54,6 +54,8 @@ func TestScanCorpus(t *testing.T) {
 		{"rfc2047.eml", "ärger.exe", "banned extension .exe", false},
 		{"long-names.eml", "", "", false},
 		{"alternative.eml", "", "", false},
+		{"name-nul.eml", "evil.exe\x00.txt", "banned extension .exe", false},
+		{"name-stream.eml", "evil.exe::$DATA", "banned extension .exe", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -112,6 +114,41 @@ func checkDefanged(t *testing.T, h []Header, body []byte, banned []Part) {
 	}
 	if warnings != 1 {
 		t.Errorf("%d WARNING.TXT parts after defanging, want 1:\n%s", warnings, got)
+	}
+}
+
+// TestBannedNames judges every name a client may save an attachment
+// under: a decoded NUL ends the name in C, an NTFS stream suffix
+// (":stream:$DATA") writes the file before the colon, Windows drops
+// trailing dots and spaces.
+func TestBannedNames(t *testing.T) {
+	exts := []string{"exe", "scr"}
+	tests := []struct{ name, want string }{
+		{"evil.exe", "exe"},
+		{"EVIL.EXE", "exe"},
+		{"evil.exe .", "exe"},
+		{"evil.exe\x00.txt", "exe"},
+		{"evil.exe\x00", "exe"},
+		{"evil.e\x00xe", "exe"},
+		{"evil.exe\r\n.txt", "exe"},
+		{"evil.exe::$DATA", "exe"},
+		{"evil.exe:$DATA", "exe"},
+		{"evil.exe:Zone.Identifier:$DATA", "exe"},
+		{"evil.scr::$DATA .", "scr"},
+		{`C:\temp\evil.exe::$DATA`, "exe"},
+		{"C:evil.exe", "exe"},
+		{"evil.txt::$DATA", ""},
+		{"report.pdf", ""},
+		{"evil.exe.txt", ""},
+		{"exe", ""},
+		{"a:b.txt", ""},
+		{`C:\temp\notes.txt`, ""},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		if got := bannedExt(tt.name, exts); got != tt.want {
+			t.Errorf("bannedExt(%q) = %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }
 

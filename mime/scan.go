@@ -282,7 +282,7 @@ func (s *scanner) leaf(h []Header, ctype string, bounds []boundary, rg *region) 
 	var zipName string
 	if p.Banned == "" && s.o.ScanZip {
 		for _, n := range p.Names {
-			if strings.HasSuffix(strings.ToLower(strings.TrimRight(n, ". \t")), ".zip") {
+			if isZip(n) {
 				zipName = n
 				break
 			}

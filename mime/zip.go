@@ -129,7 +129,7 @@ func (z *zipBudget) list(ra io.ReaderAt, size int64, depth int, o *Options) (ban
 		if ext := bannedExt(f.Name, o.BannedExts); ext != "" {
 			return f.Name, "banned extension ." + ext + " in zip"
 		}
-		if !strings.HasSuffix(strings.ToLower(strings.TrimRight(f.Name, ". \t")), ".zip") {
+		if !isZip(f.Name) {
 			continue
 		}
 		if depth >= o.ZipDepth {
