@@ -173,19 +173,97 @@ func TestScanOptions(t *testing.T) {
 	}
 }
 
-func TestScanMalformed(t *testing.T) {
-	h, body := readMessage(t, "no-boundary.eml")
-	res := Scan(h, bytes.NewReader(body), int64(len(body)), testOptions(t))
-	if !strings.Contains(res.Malformed, "boundary") {
-		t.Errorf("malformed = %q, want a boundary error", res.Malformed)
-	}
+// TestScanStructure: what is malformed (docs/attachments.md) and what is
+// only unusual.
+func TestScanStructure(t *testing.T) {
 	var deep strings.Builder
 	for i := range 40 {
 		fmt.Fprintf(&deep, "--b%d\r\nContent-Type: multipart/mixed; boundary=b%d\r\n\r\n", i, i+1)
 	}
-	top := []Header{{"Content-Type", "multipart/mixed; boundary=b0"}}
-	res = Scan(top, strings.NewReader(deep.String()), int64(deep.Len()), testOptions(t))
-	if !strings.Contains(res.Malformed, "nested deeper than 32") {
-		t.Errorf("40 nested multiparts: malformed = %q", res.Malformed)
+	tests := []struct {
+		name      string
+		top       string // the message's Content-Type
+		body      string
+		malformed string // "" if it is not
+	}{
+		{"a multipart with text but no delimiter: a preamble", "multipart/mixed", "no parts here at all\r\n", ""},
+		{"a multipart with no body", "multipart/mixed; boundary=b", "", ""},
+		{"a multipart with blank lines only", "multipart/mixed; boundary=b", "\r\n\r\n", ""},
+		{"an attached message with no body", "multipart/mixed; boundary=a",
+			"--a\r\nContent-Type: message/rfc822\r\n\r\nSubject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--a--\r\n", ""},
+		{"an attached message cut in its header", "multipart/mixed; boundary=a",
+			"--a\r\nContent-Type: message/rfc822\r\n\r\nSubject: x\r\nContent-Type: multipart/mixed;\r\n--a--\r\n", ""},
+		{"40 nested multiparts", "multipart/mixed; boundary=b0", deep.String(), "nested deeper than 32"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			top := []Header{{"Content-Type", tt.top}}
+			res := Scan(top, strings.NewReader(tt.body), int64(len(tt.body)), testOptions(t))
+			if tt.malformed == "" && res.Malformed != "" || !strings.Contains(res.Malformed, tt.malformed) {
+				t.Errorf("malformed = %q, want %q", res.Malformed, tt.malformed)
+			}
+		})
+	}
+}
+
+// Real bounces (testdata/SOURCES.md says where each comes from) are read
+// as far as they go: never malformed, and a banned attachment in a
+// returned message is defanged.
+func TestScanBounces(t *testing.T) {
+	tests := []struct{ file, banned string }{
+		{"pymilter-bounce1.eml", ""},
+		{"pymilter-bound.eml", ""},
+		{"postfix-dsn.eml", "pictures.pif"},
+		{"postfix-dsn-headers.eml", ""},
+		{"postfix-dsn-large.eml", ""},
+		{"sendmail-dsn.eml", ""},
+		{"sendmail-dsn-headers.eml", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			h, body := readMessage(t, tt.file)
+			checkBounce(t, h, body, tt.banned)
+		})
+	}
+}
+
+// TestScanTruncatedBounce cuts the message Postfix returned after each of
+// its lines, as an MTA that returns only the start of a message does.
+func TestScanTruncatedBounce(t *testing.T) {
+	h, body := readMessage(t, "postfix-dsn.eml")
+	_, params := parseField(field(h, "Content-Type"))
+	closing := []byte("--" + params[1].value + "--")
+	start := bytes.Index(body, []byte("Content-Type: message/rfc822"))
+	end := bytes.LastIndex(body, closing)
+	if params[1].name != "boundary" || start < 0 || end < start {
+		t.Fatal("postfix-dsn.eml is not the DSN this test knows")
+	}
+	for cut := start; cut < end; {
+		cut += bytes.IndexByte(body[cut:], '\n') + 1
+		short := append(append(bytes.Clone(body[:cut]), '\r', '\n'), body[end:]...)
+		banned := ""
+		if bytes.Contains(body[start:cut], []byte(`name="pictures.pif"`)) {
+			banned = "pictures.pif"
+		}
+		t.Run(fmt.Sprintf("cut at %d", cut), func(t *testing.T) { checkBounce(t, h, short, banned) })
+	}
+}
+
+// checkBounce scans a bounce: not malformed, the part called banned (if
+// any) the only one banned, and defanged.
+func checkBounce(t *testing.T, h []Header, body []byte, banned string) {
+	t.Helper()
+	res := Scan(h, bytes.NewReader(body), int64(len(body)), testOptions(t))
+	if res.Malformed != "" {
+		t.Fatalf("malformed: %s", res.Malformed)
+	}
+	got := res.Banned()
+	switch {
+	case banned == "" && len(got) != 0:
+		t.Fatalf("banned %+v, want none", got)
+	case banned != "" && (len(got) != 1 || got[0].Banned != banned):
+		t.Fatalf("banned %+v, want %s", got, banned)
+	case banned != "":
+		checkDefanged(t, h, body, got)
 	}
 }

@@ -219,7 +219,10 @@ func (s *scanner) multipart(b string, depth int, bounds []boundary) *delimiter {
 	level := len(inner) - 1
 	// The preamble, up to the first delimiter. If the declared boundary
 	// never comes (garbled), the first "--" line of the preamble is taken
-	// for it, as mail clients do.
+	// for it, as mail clients do. If there is none either, the multipart
+	// has no parts — a returned header that announces a multipart, or a
+	// returned message cut short — and no client finds one in it: what
+	// it holds is a preamble, which clients ignore or show as text.
 	var guess int64 = -1
 	var d *delimiter
 	for d == nil {
@@ -240,7 +243,6 @@ func (s *scanner) multipart(b string, depth int, bounds []boundary) *delimiter {
 	}
 	if d == nil || d.level < level {
 		if guess < 0 {
-			s.malformed(fmt.Sprintf("multipart boundary %q not found", b))
 			return d
 		}
 		s.seek(guess)

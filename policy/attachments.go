@@ -35,8 +35,8 @@ func (e *Engine) spoolDir() string { return filepath.Join(e.cfg.Milter.DataDir, 
 // checkAttachments scans the message for attachments that can carry a
 // virus (bms.py's defang): each is replaced by WARNING.TXT, the original
 // message saved under datadir/save/. Mail from [scrub]
-// reject_virus_from domains is refused instead, and external mail whose
-// MIME structure is beyond repair is refused ([defang] malformed).
+// reject_virus_from domains is refused instead, and external mail that
+// cannot be defanged safely (malformed) is refused ([defang] malformed).
 func checkAttachments(s *Session) (*Decision, error) {
 	m, cfg := s.Msg, s.e.cfg
 	if m.bodyErr != nil {
@@ -116,9 +116,9 @@ func (s *Session) largeMessage() *Decision {
 	return nil
 }
 
-// malformed answers a message whose MIME structure could not be
-// recovered: the original is saved; external mail is refused, or held
-// in the MTA's quarantine, or let through, as [defang] malformed says.
+// malformed answers a message that cannot be defanged safely: the
+// original is saved; external mail is refused, or held in the MTA's
+// quarantine, or let through, as [defang] malformed says.
 func (s *Session) malformed(why string, body io.ReaderAt, size int64) (*Decision, error) {
 	if _, err := s.saveOriginal("malformed", body, size); err != nil {
 		return nil, err
@@ -127,7 +127,7 @@ func (s *Session) malformed(why string, body io.ReaderAt, size int64) (*Decision
 	if s.Class&Internal == 0 {
 		switch s.e.cfg.Defang.Malformed {
 		case config.MalformedReject:
-			return reject(554, "5.7.7", reason, "Boundary error in your message"), nil
+			return reject(554, "5.7.7", reason, "Cannot check this message for dangerous attachments"), nil
 		case config.MalformedQuarantine:
 			return &Decision{Action: Quarantine, Tag: "QUARANTINE", Reason: reason}, nil
 		}

@@ -53,7 +53,7 @@ func TestResourceBombs(t *testing.T) {
 			m.Headers = append(m.Headers, policy.Header{Name: "MIME-Version", Value: "1.0"}, policy.Header{Name: "Content-Type", Value: "multipart/mixed; boundary=b0"})
 			m.Body = []byte(nested.String())
 			return m
-		}, "554 5.7.7 Boundary error in your message", `reason="MALFORMED: `},
+		}, "554 5.7.7 Cannot check this message for dangerous attachments", `reason="MALFORMED: `},
 		{"100 000 header fields", func() policy.Transaction {
 			m := tx("alice@sender.example")
 			m.Headers = headers
