@@ -176,11 +176,15 @@ func unfold(v string) string {
 
 // names are the names a part goes by: every Content-Type parameter value,
 // whatever its attribute (Klez hid ".scr" in "ord="), and every
-// Content-Disposition parameter value (filename).
+// Content-Disposition parameter value (filename) — of every such field,
+// where a part has two.
 func names(h []Header) []string {
 	var out []string
-	for _, f := range []string{"Content-Type", "Content-Disposition"} {
-		_, ps := parseField(field(h, f))
+	for _, f := range h {
+		if !strings.EqualFold(f.Name, "Content-Type") && !strings.EqualFold(f.Name, "Content-Disposition") {
+			continue
+		}
+		_, ps := parseField(f.Value)
 		for _, p := range ps {
 			if p.value != "" {
 				out = append(out, p.value)

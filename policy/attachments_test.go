@@ -126,6 +126,7 @@ func TestAttachmentAnswers(t *testing.T) {
 		{"malformed, accepted by choice", "[defang]\nmalformed = \"accept\"", "198.51.100.7", "too-deep.eml", policy.Accept, 0, false},
 		{"malformed, quarantined by choice", "[defang]\nmalformed = \"quarantine\"", "198.51.100.7", "too-deep.eml", policy.Quarantine, 0, false},
 		{"malformed internal mail", "", "192.0.2.10", "too-deep.eml", policy.Accept, 0, false},
+		{"malformed internal mail, defanged as far as the scan went", "", "192.0.2.10", "pif-then-too-deep.eml", policy.Accept, 0, true},
 		{"a real bounce: pymilter's bounce1", "", "198.51.100.7", "pymilter-bounce1.eml", policy.Accept, 0, false},
 		{"a real bounce: Sendmail's", "", "198.51.100.7", "sendmail-dsn.eml", policy.Accept, 0, false},
 		{"a real bounce returning a banned attachment", "", "198.51.100.7", "postfix-dsn.eml", policy.Accept, 0, true},
@@ -148,5 +149,32 @@ func TestAttachmentAnswers(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A Content-Type past the header fields a session keeps would go unseen
+// by the scan: such a message cannot be defanged safely.
+func TestDefangHeaderPastTheLimit(t *testing.T) {
+	var filler []policy.Header
+	for i := range 1000 {
+		filler = append(filler, policy.Header{Name: "X-Filler", Value: fmt.Sprint(i)})
+	}
+	for _, tt := range []struct {
+		ip     string
+		action policy.Action
+		code   int
+		log    string
+	}{
+		{"198.51.100.7", policy.Reject, 554, `event=decision tag=REJECT reason="MALFORMED: more than 1000 header fields`},
+		{"192.0.2.10", policy.Accept, 0, `event=note reason="MALFORMED: more than 1000 header fields`},
+	} {
+		env, _ := newAttachEnv(t, "")
+		tx := corpusTx(t, tt.ip, "vbs.eml")
+		tx.Headers = append(filler, tx.Headers...)
+		out := env.Engine.Run(tx)
+		if out.Final.Action != tt.action || out.Final.Code != tt.code || !strings.Contains(env.Log.String(), tt.log) {
+			t.Errorf("from %s: %v %q, body replaced %v; want %v %d and %q in the log\n%s", tt.ip, out.Final.Action,
+				out.Final.Reply(), out.Body != nil, tt.action, tt.code, tt.log, env.Log)
+		}
 	}
 }
