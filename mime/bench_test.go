@@ -28,8 +28,8 @@ func BenchmarkScan(b *testing.B) {
 	b.Run("scan", func(b *testing.B) {
 		b.SetBytes(int64(len(body)))
 		for b.Loop() {
-			if res := Scan(h, bytes.NewReader(body), int64(len(body)), o); len(res.Parts) != 4 || len(res.Banned()) != 0 {
-				b.Fatalf("scan found %+v", res.Parts)
+			if res := Scan(h, bytes.NewReader(body), int64(len(body)), o); res.Parts != 5 || len(res.Banned) != 0 || res.Malformed != "" {
+				b.Fatalf("scan found %+v", res)
 			}
 		}
 	})

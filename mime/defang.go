@@ -19,7 +19,7 @@ const WarningHeader = "Content-Type: text/plain; charset=us-ascii; name=\"" + Wa
 func Warning(p Part, keptAt string) string {
 	return "WARNING: this message contained an attachment that can carry a virus\r\n" +
 		"or a worm. The mail filter removed it:\r\n\r\n" +
-		"    " + printable(p.Banned, 200) + "\r\n" +
+		"    " + printable(p.Name, 200) + "\r\n" +
 		"    (" + printable(p.Reason, 200) + ")\r\n\r\n" +
 		"The original message is kept at\r\n\r\n" +
 		"    " + printable(keptAt, 400) + "\r\n\r\n" +

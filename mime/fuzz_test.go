@@ -26,8 +26,8 @@ func FuzzScan(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		h, body := SplitMessage(raw)
 		res := Scan(h, bytes.NewReader(body), int64(len(body)), o)
-		banned := res.Banned()
-		for _, p := range res.Parts {
+		banned := res.Banned
+		for _, p := range banned {
 			if p.Start < 0 || p.End < p.Start || p.End > int64(len(body)) {
 				t.Fatalf("part %+v outside the body (%d bytes)", p, len(body))
 			}

@@ -1,10 +1,13 @@
 package mime
 
 import (
+	"archive/zip"
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -25,7 +28,7 @@ func readMessage(t testing.TB, name string) ([]Header, []byte) {
 func testOptions(t testing.TB) *Options {
 	d := config.Default().Defang
 	return &Options{BannedExts: d.BannedExts, ScanZip: true, ZipDepth: d.ZipDepth, ZipMaxExpand: int64(d.ZipMaxExpand),
-		ZipMaxEntries: d.ZipMaxEntries, ScanRFC822: true, TempDir: t.TempDir(), MemThreshold: 1 << 20}
+		ZipMaxEntries: d.ZipMaxEntries, ScanRFC822: true, MaxParts: d.MaxParts, TempDir: t.TempDir(), MemThreshold: 1 << 20}
 }
 
 func TestScanCorpus(t *testing.T) {
@@ -54,6 +57,8 @@ func TestScanCorpus(t *testing.T) {
 		{"rfc2047.eml", "ärger.exe", "banned extension .exe", false},
 		{"long-names.eml", "", "", false},
 		{"alternative.eml", "", "", false},
+		{"name-nul.eml", "evil.exe\x00.txt", "banned extension .exe", false},
+		{"name-stream.eml", "evil.exe::$DATA", "banned extension .exe", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -62,14 +67,14 @@ func TestScanCorpus(t *testing.T) {
 			if res.Malformed != "" {
 				t.Errorf("malformed: %s", res.Malformed)
 			}
-			banned := res.Banned()
+			banned := res.Banned
 			if tt.banned == "" {
 				if len(banned) != 0 {
 					t.Fatalf("banned %+v, want none", banned)
 				}
 				return
 			}
-			if len(banned) != 1 || banned[0].Banned != tt.banned || !strings.HasPrefix(banned[0].Reason, tt.reason) || banned[0].Top != tt.top {
+			if len(banned) != 1 || banned[0].Name != tt.banned || !strings.HasPrefix(banned[0].Reason, tt.reason) || banned[0].Top != tt.top {
 				t.Fatalf("banned %+v\nwant %q (%s), top %v", banned, tt.banned, tt.reason, tt.top)
 			}
 			checkDefanged(t, h, body, banned)
@@ -98,16 +103,16 @@ func checkDefanged(t *testing.T, h []Header, body []byte, banned []Part) {
 		h = []Header{{"Content-Type", `text/plain; charset=us-ascii; name="WARNING.TXT"`}}
 	}
 	again := Scan(h, bytes.NewReader(got), int64(len(got)), testOptions(t))
-	if len(again.Banned()) != 0 || again.Malformed != "" {
-		t.Errorf("after defanging: banned %+v, malformed %q\n%s", again.Banned(), again.Malformed, got)
+	if len(again.Banned) != 0 || again.Malformed != "" {
+		t.Errorf("after defanging: banned %+v, malformed %q\n%s", again.Banned, again.Malformed, got)
 	}
+	// The warning parts are the ones a scan banning .txt finds.
+	o := testOptions(t)
+	o.BannedExts = []string{"txt"}
 	warnings := 0
-	for _, q := range again.Parts {
-		for _, n := range q.Names {
-			if n == WarningName {
-				warnings++
-				break
-			}
+	for _, q := range Scan(h, bytes.NewReader(got), int64(len(got)), o).Banned {
+		if q.Name == WarningName {
+			warnings++
 		}
 	}
 	if warnings != 1 {
@@ -115,40 +120,254 @@ func checkDefanged(t *testing.T, h []Header, body []byte, banned []Part) {
 	}
 }
 
+// TestBannedNames judges every name a client may save an attachment
+// under: a decoded NUL ends the name in C, an NTFS stream suffix
+// (":stream:$DATA") writes the file before the colon, Windows drops
+// trailing dots and spaces.
+func TestBannedNames(t *testing.T) {
+	exts := []string{"exe", "scr"}
+	tests := []struct{ name, want string }{
+		{"evil.exe", "exe"},
+		{"EVIL.EXE", "exe"},
+		{"evil.exe .", "exe"},
+		{"evil.exe\x00.txt", "exe"},
+		{"evil.exe\x00", "exe"},
+		{"evil.e\x00xe", "exe"},
+		{"evil.exe\r\n.txt", "exe"},
+		{"evil.exe::$DATA", "exe"},
+		{"evil.exe:$DATA", "exe"},
+		{"evil.exe:Zone.Identifier:$DATA", "exe"},
+		{"evil.scr::$DATA .", "scr"},
+		{`C:\temp\evil.exe::$DATA`, "exe"},
+		{"C:evil.exe", "exe"},
+		{"evil.txt::$DATA", ""},
+		{"report.pdf", ""},
+		{"evil.exe.txt", ""},
+		{"exe", ""},
+		{"a:b.txt", ""},
+		{`C:\temp\notes.txt`, ""},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		if got := bannedExt(tt.name, exts); got != tt.want {
+			t.Errorf("bannedExt(%q) = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
 func TestScanOptions(t *testing.T) {
 	h, body := readMessage(t, "rfc822-pif.eml")
 	o := testOptions(t)
 	o.ScanRFC822 = false
-	if b := Scan(h, bytes.NewReader(body), int64(len(body)), o).Banned(); len(b) != 0 {
+	if b := Scan(h, bytes.NewReader(body), int64(len(body)), o).Banned; len(b) != 0 {
 		t.Errorf("scan_rfc822 off: banned %+v", b)
 	}
 	h, body = readMessage(t, "zip-exe.eml")
 	o = testOptions(t)
 	o.ScanZip = false
-	if b := Scan(h, bytes.NewReader(body), int64(len(body)), o).Banned(); len(b) != 0 {
+	if b := Scan(h, bytes.NewReader(body), int64(len(body)), o).Banned; len(b) != 0 {
 		t.Errorf("scan_zip off: banned %+v", b)
 	}
 	h, body = readMessage(t, "vbs.eml")
 	o = testOptions(t)
 	o.BannedExts = nil
-	if b := Scan(h, bytes.NewReader(body), int64(len(body)), o).Banned(); len(b) != 0 {
+	if b := Scan(h, bytes.NewReader(body), int64(len(body)), o).Banned; len(b) != 0 {
 		t.Errorf("banned_exts empty: banned %+v", b)
 	}
 }
 
-func TestScanMalformed(t *testing.T) {
-	h, body := readMessage(t, "no-boundary.eml")
-	res := Scan(h, bytes.NewReader(body), int64(len(body)), testOptions(t))
-	if !strings.Contains(res.Malformed, "boundary") {
-		t.Errorf("malformed = %q, want a boundary error", res.Malformed)
-	}
+// TestScanStructure: what is malformed (docs/attachments.md) and what is
+// only unusual.
+func TestScanStructure(t *testing.T) {
 	var deep strings.Builder
 	for i := range 40 {
 		fmt.Fprintf(&deep, "--b%d\r\nContent-Type: multipart/mixed; boundary=b%d\r\n\r\n", i, i+1)
 	}
-	top := []Header{{"Content-Type", "multipart/mixed; boundary=b0"}}
-	res = Scan(top, strings.NewReader(deep.String()), int64(deep.Len()), testOptions(t))
-	if !strings.Contains(res.Malformed, "nested deeper than 32") {
-		t.Errorf("40 nested multiparts: malformed = %q", res.Malformed)
+	tests := []struct {
+		name      string
+		top       string // the message's Content-Type
+		body      string
+		malformed string // "" if it is not
+	}{
+		{"a multipart with text but no delimiter: a preamble", "multipart/mixed", "no parts here at all\r\n", ""},
+		{"a multipart with no body", "multipart/mixed; boundary=b", "", ""},
+		{"a multipart with blank lines only", "multipart/mixed; boundary=b", "\r\n\r\n", ""},
+		{"an attached message with no body", "multipart/mixed; boundary=a",
+			"--a\r\nContent-Type: message/rfc822\r\n\r\nSubject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--a--\r\n", ""},
+		{"an attached message cut in its header", "multipart/mixed; boundary=a",
+			"--a\r\nContent-Type: message/rfc822\r\n\r\nSubject: x\r\nContent-Type: multipart/mixed;\r\n--a--\r\n", ""},
+		{"40 nested multiparts", "multipart/mixed; boundary=b0", deep.String(), "parts nested deeper than 32"},
+		{"1 000 parts", "multipart/mixed; boundary=b", strings.Repeat("--b\r\n\r\nx\r\n", 999), ""},
+		{"1 001 parts", "multipart/mixed; boundary=b", strings.Repeat("--b\r\n\r\nx\r\n", 1000), "more than 1000 MIME parts"},
+		{"many header fields in a part", "multipart/mixed; boundary=b",
+			"--b\r\n" + strings.Repeat("X-Filler: 0123456789\r\n", 100000) + "Content-Type: text/plain\r\n\r\nx\r\n--b--\r\n", ""},
+		{"a part's Content-Type over 64 KiB", "multipart/mixed; boundary=b",
+			"--b\r\nContent-Type: text/plain;\r\n" + strings.Repeat(" a=b;\r\n", 10000) + "\r\nx\r\n--b--\r\n", "Content- header fields are over 65536 bytes"},
+		{"a Content-Type line over 64 KiB", "multipart/mixed; boundary=b",
+			"--b\r\nContent-Type: text/plain; x=\"" + strings.Repeat("a", 100000) + "\"\r\n\r\nx\r\n--b--\r\n", "Content- header fields are over 65536 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			top := []Header{{"Content-Type", tt.top}}
+			res := Scan(top, strings.NewReader(tt.body), int64(len(tt.body)), testOptions(t))
+			if tt.malformed == "" && res.Malformed != "" || !strings.Contains(res.Malformed, tt.malformed) {
+				t.Errorf("malformed = %q, want %q", res.Malformed, tt.malformed)
+			}
+		})
+	}
+}
+
+// Real bounces (testdata/SOURCES.md says where each comes from) are read
+// as far as they go: never malformed, and a banned attachment in a
+// returned message is defanged.
+func TestScanBounces(t *testing.T) {
+	tests := []struct{ file, banned string }{
+		{"pymilter-bounce1.eml", ""},
+		{"pymilter-bound.eml", ""},
+		{"postfix-dsn.eml", "pictures.pif"},
+		{"postfix-dsn-headers.eml", ""},
+		{"postfix-dsn-large.eml", ""},
+		{"sendmail-dsn.eml", ""},
+		{"sendmail-dsn-headers.eml", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			h, body := readMessage(t, tt.file)
+			checkBounce(t, h, body, tt.banned)
+		})
+	}
+}
+
+// TestScanTruncatedBounce cuts the message Postfix returned after each of
+// its lines, as an MTA that returns only the start of a message does.
+func TestScanTruncatedBounce(t *testing.T) {
+	h, body := readMessage(t, "postfix-dsn.eml")
+	_, params := parseField(field(h, "Content-Type"))
+	closing := []byte("--" + params[1].value + "--")
+	start := bytes.Index(body, []byte("Content-Type: message/rfc822"))
+	end := bytes.LastIndex(body, closing)
+	if params[1].name != "boundary" || start < 0 || end < start {
+		t.Fatal("postfix-dsn.eml is not the DSN this test knows")
+	}
+	for cut := start; cut < end; {
+		cut += bytes.IndexByte(body[cut:], '\n') + 1
+		short := append(append(bytes.Clone(body[:cut]), '\r', '\n'), body[end:]...)
+		banned := ""
+		if bytes.Contains(body[start:cut], []byte(`name="pictures.pif"`)) {
+			banned = "pictures.pif"
+		}
+		t.Run(fmt.Sprintf("cut at %d", cut), func(t *testing.T) { checkBounce(t, h, short, banned) })
+	}
+}
+
+// checkBounce scans a bounce: not malformed, the part called banned (if
+// any) the only one banned, and defanged.
+func checkBounce(t *testing.T, h []Header, body []byte, banned string) {
+	t.Helper()
+	res := Scan(h, bytes.NewReader(body), int64(len(body)), testOptions(t))
+	if res.Malformed != "" {
+		t.Fatalf("malformed: %s", res.Malformed)
+	}
+	got := res.Banned
+	switch {
+	case banned == "" && len(got) != 0:
+		t.Fatalf("banned %+v, want none", got)
+	case banned != "" && (len(got) != 1 || got[0].Name != banned):
+		t.Fatalf("banned %+v, want %s", got, banned)
+	case banned != "":
+		checkDefanged(t, h, body, got)
+	}
+}
+
+// TestScanMemoryIndependentOfParts: what a scan keeps of a message does
+// not grow with its number of parts (issue 17: 3.6 million tiny parts
+// took maxwell to 1.12 GB).
+func TestScanMemoryIndependentOfParts(t *testing.T) {
+	for _, n := range []int{1000, 200000} {
+		var b strings.Builder
+		for range n {
+			b.WriteString("--b\r\nContent-Type: a/b; name=x.pdf\r\n\r\nx\r\n")
+		}
+		body := b.String()
+		top := []Header{{"Content-Type", "multipart/mixed; boundary=b"}}
+		o := testOptions(t)
+		o.MaxParts = n + 1 // read every part
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		res := Scan(top, strings.NewReader(body), int64(len(body)), o)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		kept := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+		runtime.KeepAlive(res)
+		if res.Malformed != "" || res.Parts != n+1 || len(res.Banned) != 0 {
+			t.Fatalf("%d parts: read %d, %d banned, malformed %q", n, res.Parts, len(res.Banned), res.Malformed)
+		}
+		if kept > 1<<20 {
+			t.Errorf("%d parts: the scan's result keeps %.1f MiB", n, float64(kept)/(1<<20))
+		}
+	}
+}
+
+// TestZipListing lists zips that archive/zip's reader would hold whole in
+// memory, or that differ from the usual layout.
+func TestZipListing(t *testing.T) {
+	// zipOf writes entries (a name, and content: nil for an empty file)
+	// with method (zip.Store or zip.Deflate).
+	zipOf := func(method uint16, entries ...any) []byte {
+		var b bytes.Buffer
+		zw := zip.NewWriter(&b)
+		for i := 0; i < len(entries); i += 2 {
+			w, _ := zw.CreateHeader(&zip.FileHeader{Name: entries[i].(string), Method: method})
+			if data, _ := entries[i+1].([]byte); data != nil {
+				w.Write(data)
+			}
+		}
+		zw.Close()
+		return b.Bytes()
+	}
+	many := func(n int) []any {
+		var es []any
+		for i := range n {
+			es = append(es, fmt.Sprintf("f%d.txt", i), nil)
+		}
+		return es
+	}
+	liar := zipOf(zip.Store, many(12000)...)
+	end := bytes.LastIndex(liar, []byte("PK\x05\x06"))
+	binary.LittleEndian.PutUint16(liar[end+8:], 5) // the entry counts say 5
+	binary.LittleEndian.PutUint16(liar[end+10:], 5)
+	nested := zipOf(zip.Deflate, "readme.txt", []byte("hello"), "inner.zip", zipOf(zip.Deflate, "evil.exe", []byte("MZ")))
+	method := zipOf(zip.Store, "inner.zip", zipOf(zip.Store, "a.txt", []byte("x")))
+	local := bytes.Index(method, []byte("PK\x03\x04"))
+	central := bytes.LastIndex(method, []byte("PK\x01\x02")) // the inner zip's come first
+	binary.LittleEndian.PutUint16(method[local+8:], 99)      // a method no one knows
+	binary.LittleEndian.PutUint16(method[central+10:], 99)
+
+	tests := []struct {
+		name         string
+		zip          []byte
+		banned, want string // the entry banned and the reason's start; "" for a clean zip
+	}{
+		{"70 000 entries: a ZIP64 end record", zipOf(zip.Store, many(70000)...), "f10000.txt", "more than 10000 zip entries"},
+		{"12 000 entries, the count says 5", liar, "f10000.txt", "more than 10000 zip entries"},
+		{"a nested zip, deflated", nested, "inner.zip: evil.exe", "banned extension .exe in zip"},
+		{"a nested zip, stored", zipOf(zip.Store, "inner.zip", zipOf(zip.Store, "evil.scr", []byte("MZ"))), "inner.zip: evil.scr", "banned extension .scr in zip"},
+		{"data before the zip (a self-extractor)", append(bytes.Repeat([]byte("MZ stub "), 1000), nested...), "inner.zip: evil.exe", "banned extension .exe in zip"},
+		{"a nested zip in a method no one knows", method, "inner.zip", "unreadable nested zip: compression method 99"},
+		{"an EXE named as ZIP", []byte("MZ\x90\x00 this is not a zip"), "(the zip)", "unreadable zip: no end of central directory"},
+		{"a zip cut short", nested[:len(nested)-30], "(the zip)", "unreadable zip"},
+		{"a clean zip", zipOf(zip.Deflate, "a.txt", []byte("x"), "b.pdf", []byte("y")), "", ""},
+		{"an empty zip", zipOf(zip.Deflate), "", ""},
+	}
+	o := testOptions(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			z := zipBudget{expand: o.ZipMaxExpand, entries: o.ZipMaxEntries}
+			banned, reason := z.check(bytes.NewReader(tt.zip), "binary", o)
+			if banned != tt.banned || !strings.HasPrefix(reason, tt.want) || (tt.want == "") != (reason == "") {
+				t.Errorf("banned %q (%s), want %q (%s…)", banned, reason, tt.banned, tt.want)
+			}
+		})
 	}
 }

@@ -176,11 +176,15 @@ func unfold(v string) string {
 
 // names are the names a part goes by: every Content-Type parameter value,
 // whatever its attribute (Klez hid ".scr" in "ord="), and every
-// Content-Disposition parameter value (filename).
+// Content-Disposition parameter value (filename) — of every such field,
+// where a part has two.
 func names(h []Header) []string {
 	var out []string
-	for _, f := range []string{"Content-Type", "Content-Disposition"} {
-		_, ps := parseField(field(h, f))
+	for _, f := range h {
+		if !strings.EqualFold(f.Name, "Content-Type") && !strings.EqualFold(f.Name, "Content-Disposition") {
+			continue
+		}
+		_, ps := parseField(f.Value)
 		for _, p := range ps {
 			if p.value != "" {
 				out = append(out, p.value)
@@ -190,16 +194,52 @@ func names(h []Header) []string {
 	return out
 }
 
-// bannedExt returns the banned extension name ends with ("exe"), after
-// trailing dots and spaces are stripped, case-insensitively; "" if none.
+// bannedExt returns the banned extension ("exe") that one of the names
+// a client may save name under ends with, case-insensitively; "" if
+// none does.
 func bannedExt(name string, exts []string) string {
-	n := strings.ToLower(strings.TrimRight(name, ". \t"))
-	for _, ext := range exts {
-		if strings.HasSuffix(n, "."+strings.ToLower(ext)) {
-			return ext
+	for _, n := range savedNames(name) {
+		n = strings.ToLower(n)
+		for _, ext := range exts {
+			if strings.HasSuffix(n, "."+strings.ToLower(ext)) {
+				return ext
+			}
 		}
 	}
 	return ""
+}
+
+// isZip says whether a client may save name as a .zip file.
+func isZip(name string) bool { return bannedExt(name, []string{"zip"}) != "" }
+
+// savedNames are the names a client may save an attachment called name
+// under, so that each is judged: the name as given; cut at its first
+// control character (a C string ends at NUL: "evil.exe\x00.txt" is
+// saved as evil.exe); with its control characters removed; and each of
+// those without an NTFS stream suffix ("evil.exe::$DATA" and
+// "evil.exe:Zone.Identifier" write evil.exe). Trailing dots and spaces
+// are dropped, as Windows drops them.
+func savedNames(name string) []string {
+	out := []string{name}
+	isControl := func(r rune) bool { return r < 0x20 || r == 0x7f }
+	if i := strings.IndexFunc(name, isControl); i >= 0 {
+		out = append(out, name[:i], strings.Map(func(r rune) rune {
+			if isControl(r) {
+				return -1
+			}
+			return r
+		}, name))
+	}
+	for _, n := range out {
+		base := strings.LastIndexAny(n, `/\`) + 1 // a drive's colon is before the file name
+		if colon := strings.IndexByte(n[base:], ':'); colon >= 0 {
+			out = append(out, n[:base+colon])
+		}
+	}
+	for i, n := range out {
+		out[i] = strings.TrimRight(n, ". \t")
+	}
+	return out
 }
 
 // SplitMessage splits a whole message into its header fields (values as

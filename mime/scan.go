@@ -16,6 +16,7 @@ type Options struct {
 	ZipMaxExpand  int64    // bytes decompressed per message to look into nested zips
 	ZipMaxEntries int      // zip entries listed per message
 	ScanRFC822    bool     // look into attached messages
+	MaxParts      int      // parts read per message; a message with more is malformed
 	TempDir       string   // where a large zip part is decoded
 	MemThreshold  int64    // a zip part larger than this is decoded to a file
 }
@@ -23,15 +24,14 @@ type Options struct {
 // maxDepth bounds the nesting of multiparts and attached messages.
 const maxDepth = 32
 
-// maxHeaderBytes bounds the header of one part.
+// maxHeaderBytes bounds the fields a scan keeps of one part's header.
 const maxHeaderBytes = 64 << 10
 
-// Part is a leaf part of the message.
+// Part is a leaf part to defang.
 type Part struct {
-	Type   string   // media type, lower case
-	Names  []string // the names it goes by (parameter values)
-	Banned string   // the offending name ("x.exe", "x.zip: y.exe"); "" if clean
-	Reason string   // why it is banned
+	Type   string // media type, lower case
+	Name   string // the offending name ("x.exe", "x.zip: y.exe")
+	Reason string // why it is banned
 
 	// Start and End delimit the bytes of the body that replace the part
 	// when it is defanged: the whole multipart child it stands in (with
@@ -40,21 +40,13 @@ type Part struct {
 	Top        bool // the message has no enclosing multipart: its own header must change
 }
 
-// Result is what a scan found.
+// Result is what a scan found. What it holds does not grow with the
+// number of parts, only with the number of parts to defang, which
+// Options.MaxParts bounds.
 type Result struct {
-	Parts     []Part // leaf parts, in order
-	Malformed string // why the structure could not be recovered; "" if it could
-}
-
-// Banned returns the parts to defang.
-func (r *Result) Banned() []Part {
-	var out []Part
-	for _, p := range r.Parts {
-		if p.Banned != "" {
-			out = append(out, p)
-		}
-	}
-	return out
+	Parts     int    // parts read: leaves, multiparts and attached messages
+	Banned    []Part // the parts to defang, in order
+	Malformed string // why the message cannot be defanged safely; "" if it can
 }
 
 // region is the stretch of the body a leaf's replacement takes.
@@ -79,18 +71,19 @@ type scanner struct {
 	off     int64 // offset of the next unread byte
 	midLine bool  // the last slice read did not end a line
 	res     *Result
-	regions []*region // of res.Parts, filled in when known
+	regions []*region // of res.Banned, filled in when known
 	zip     zipBudget
 }
 
-// Scan reads a message: top is its header, body the rest, size bytes.
+// Scan reads a message: top is its header, body the rest, size bytes. It
+// stops at the first reason the message is malformed.
 func Scan(top []Header, body io.ReaderAt, size int64, o *Options) *Result {
 	s := &scanner{o: o, body: body, size: size, res: &Result{}, zip: zipBudget{expand: o.ZipMaxExpand, entries: o.ZipMaxEntries}}
 	s.seek(0)
 	whole := &region{start: 0, end: size, top: true}
 	s.entity(top, 0, nil, whole)
 	for i, rg := range s.regions {
-		s.res.Parts[i].Start, s.res.Parts[i].End, s.res.Parts[i].Top = rg.start, rg.end, rg.top
+		s.res.Banned[i].Start, s.res.Banned[i].End, s.res.Banned[i].Top = rg.start, rg.end, rg.top
 	}
 	return s.res
 }
@@ -146,50 +139,94 @@ func delimiterOf(l []byte, bounds []boundary) (level int, closing, ok bool) {
 	return 0, false, false
 }
 
-// header reads a part's header up to the blank line. A line that cannot
-// be a header field starts the body: the part then has no header.
-func (s *scanner) header(bounds []boundary) (h []Header, d *delimiter) {
-	size := 0
+// header reads a part's header up to the blank line and returns the
+// fields a scan reads (Content-Type, Content-Disposition,
+// Content-Transfer-Encoding): more than maxHeaderBytes of them make the
+// message malformed. A line that cannot be a header field starts the
+// body: the part then has no header.
+func (s *scanner) header(bounds []boundary) ([]Header, *delimiter) {
+	var h []Header
+	var value []byte // of the field kept last, while it is read
+	size, fields, keep := 0, 0, false
+	add := func(p []byte) {
+		if size += len(p); size > maxHeaderBytes {
+			s.malformed(fmt.Sprintf("a part's Content- header fields are over %d bytes", maxHeaderBytes))
+			keep = false
+			return
+		}
+		value = append(value, p...)
+	}
+	next := func(keepNext bool) { // a field ends
+		if keep {
+			h[len(h)-1].Value = string(value)
+		}
+		keep, value = keepNext, value[:0]
+	}
 	for {
 		mark := s.off
 		l, atStart, start := s.line()
 		if l == nil {
+			next(false)
 			return h, nil
-		}
-		if atStart {
-			if lvl, closing, ok := delimiterOf(l, bounds); ok {
-				return h, &delimiter{level: lvl, closing: closing, start: start, end: s.off}
-			}
 		}
 		t := bytes.TrimRight(l, "\r\n")
-		if len(t) == 0 {
-			return h, nil
-		}
-		if (t[0] == ' ' || t[0] == '\t') && len(h) > 0 {
-			if size += len(t); size <= maxHeaderBytes {
-				h[len(h)-1].Value += "\r\n" + string(t)
+		switch {
+		case !atStart: // the rest of a line longer than the read buffer
+			if keep {
+				add(t)
+			}
+			continue
+		case len(t) > 0 && (t[0] == ' ' || t[0] == '\t') && fields > 0:
+			if keep {
+				add([]byte("\r\n"))
+				add(t)
 			}
 			continue
 		}
-		name, value, ok := bytes.Cut(t, []byte(":"))
+		next(false)
+		if lvl, closing, ok := delimiterOf(l, bounds); ok {
+			return h, &delimiter{level: lvl, closing: closing, start: start, end: s.off}
+		}
+		if len(t) == 0 {
+			return h, nil
+		}
+		name, v, ok := bytes.Cut(t, []byte(":"))
 		if !ok || len(name) == 0 || bytes.ContainsAny(name, " \t") {
 			s.seek(mark) // body text without a header
 			return h, nil
 		}
-		if size += len(t); size <= maxHeaderBytes {
-			h = append(h, Header{Name: string(name), Value: strings.TrimLeft(string(value), " \t")})
+		fields++
+		if isScanned(name) && s.res.Malformed == "" {
+			h = append(h, Header{Name: string(name)})
+			next(true)
+			add(bytes.TrimLeft(v, " \t"))
 		}
 	}
+}
+
+// isScanned says whether a scan reads the header field called name.
+func isScanned(name []byte) bool {
+	for _, f := range []string{"Content-Type", "Content-Disposition", "Content-Transfer-Encoding"} {
+		if bytes.EqualFold(name, []byte(f)) {
+			return true
+		}
+	}
+	return false
 }
 
 // entity reads one entity (its header h already read) until the end of
 // the body or a delimiter of an enclosing multipart, which it returns.
 func (s *scanner) entity(h []Header, depth int, bounds []boundary, rg *region) *delimiter {
-	ctype, params := parseField(field(h, "Content-Type"))
-	if depth > maxDepth {
+	switch s.res.Parts++; {
+	case s.res.Parts > s.o.MaxParts:
+		s.malformed(fmt.Sprintf("more than %d MIME parts", s.o.MaxParts))
+	case depth > maxDepth:
 		s.malformed(fmt.Sprintf("parts nested deeper than %d", maxDepth))
-		return s.skip(bounds, nil)
 	}
+	if s.res.Malformed != "" {
+		return nil // the answer is known: the rest is not read
+	}
+	ctype, params := parseField(field(h, "Content-Type"))
 	switch {
 	case strings.HasPrefix(ctype, "multipart/"):
 		b := ""
@@ -219,7 +256,10 @@ func (s *scanner) multipart(b string, depth int, bounds []boundary) *delimiter {
 	level := len(inner) - 1
 	// The preamble, up to the first delimiter. If the declared boundary
 	// never comes (garbled), the first "--" line of the preamble is taken
-	// for it, as mail clients do.
+	// for it, as mail clients do. If there is none either, the multipart
+	// has no parts — a returned header that announces a multipart, or a
+	// returned message cut short — and no client finds one in it: what
+	// it holds is a preamble, which clients ignore or show as text.
 	var guess int64 = -1
 	var d *delimiter
 	for d == nil {
@@ -240,7 +280,6 @@ func (s *scanner) multipart(b string, depth int, bounds []boundary) *delimiter {
 	}
 	if d == nil || d.level < level {
 		if guess < 0 {
-			s.malformed(fmt.Sprintf("multipart boundary %q not found", b))
 			return d
 		}
 		s.seek(guess)
@@ -266,49 +305,50 @@ func (s *scanner) multipart(b string, depth int, bounds []boundary) *delimiter {
 	if d == nil || d.level < level {
 		return d // missing closing delimiter, or an enclosing one came first
 	}
-	return s.skip(bounds, nil) // the epilogue
+	return s.skip(bounds) // the epilogue
 }
 
-// leaf records a leaf part and reads past its body, decoding it when a
-// zip inside must be listed.
+// leaf reads past a leaf part's body and records the part if it must be
+// defanged.
 func (s *scanner) leaf(h []Header, ctype string, bounds []boundary, rg *region) *delimiter {
-	p := Part{Type: ctype, Names: names(h)}
-	for _, n := range p.Names {
-		if ext := bannedExt(n, s.o.BannedExts); ext != "" {
-			p.Banned, p.Reason = n, "banned extension ."+ext
-			break
-		}
+	start := s.off
+	d := s.skip(bounds)
+	end := s.off
+	if d != nil {
+		end = d.start
 	}
-	var zipName string
-	if p.Banned == "" && s.o.ScanZip {
-		for _, n := range p.Names {
-			if strings.HasSuffix(strings.ToLower(strings.TrimRight(n, ". \t")), ".zip") {
-				zipName = n
-				break
-			}
-		}
+	if name, reason := s.judge(h, io.NewSectionReader(s.body, start, end-start)); name != "" {
+		s.res.Banned = append(s.res.Banned, Part{Type: clip(ctype, 100), Name: clip(name, 300), Reason: clip(reason, 300)})
+		s.regions = append(s.regions, rg)
 	}
-	var d *delimiter
-	if zipName != "" {
-		content := s.newContent(field(h, "Content-Transfer-Encoding"))
-		d = s.skip(bounds, content)
-		if banned, reason := s.zip.check(content, s.o); banned != "" {
-			p.Banned, p.Reason = zipName+": "+banned, reason
-		}
-		content.close()
-	} else {
-		d = s.skip(bounds, nil)
-	}
-	s.res.Parts = append(s.res.Parts, p)
-	s.regions = append(s.regions, rg)
 	return d
 }
 
-// skip reads lines until a delimiter of bounds or the end, feeding them
-// to content if it is not nil. The line break before a delimiter belongs
-// to the delimiter (RFC 2046), so content does not get it.
-func (s *scanner) skip(bounds []boundary, content *decoded) *delimiter {
-	var held []byte // the last line's break, held back until we know what follows
+// judge returns the name that bans a leaf part (header h, body content
+// in its transfer encoding) and why; "" if the part is clean.
+func (s *scanner) judge(h []Header, content io.Reader) (name, reason string) {
+	ns := names(h)
+	for _, n := range ns {
+		if ext := bannedExt(n, s.o.BannedExts); ext != "" {
+			return n, "banned extension ." + ext
+		}
+	}
+	if !s.o.ScanZip {
+		return "", ""
+	}
+	for _, n := range ns {
+		if isZip(n) {
+			if banned, reason := s.zip.check(content, field(h, "Content-Transfer-Encoding"), s.o); banned != "" {
+				return n + ": " + banned, reason
+			}
+			return "", ""
+		}
+	}
+	return "", ""
+}
+
+// skip reads lines until a delimiter of bounds or the end.
+func (s *scanner) skip(bounds []boundary) *delimiter {
 	for {
 		l, atStart, start := s.line()
 		if l == nil {
@@ -319,13 +359,15 @@ func (s *scanner) skip(bounds []boundary, content *decoded) *delimiter {
 				return &delimiter{level: lvl, closing: closing, start: start, end: s.off}
 			}
 		}
-		if content != nil {
-			content.write(held)
-			body := bytes.TrimRight(l, "\r\n")
-			content.write(body)
-			held = append(held[:0], l[len(body):]...)
-		}
 	}
+}
+
+// clip cuts s to n bytes, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }
 
 func (s *scanner) malformed(why string) {

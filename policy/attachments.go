@@ -35,8 +35,8 @@ func (e *Engine) spoolDir() string { return filepath.Join(e.cfg.Milter.DataDir, 
 // checkAttachments scans the message for attachments that can carry a
 // virus (bms.py's defang): each is replaced by WARNING.TXT, the original
 // message saved under datadir/save/. Mail from [scrub]
-// reject_virus_from domains is refused instead, and external mail whose
-// MIME structure is beyond repair is refused ([defang] malformed).
+// reject_virus_from domains is refused instead, and external mail that
+// cannot be defanged safely (malformed) is refused ([defang] malformed).
 func checkAttachments(s *Session) (*Decision, error) {
 	m, cfg := s.Msg, s.e.cfg
 	if m.bodyErr != nil {
@@ -51,23 +51,36 @@ func checkAttachments(s *Session) (*Decision, error) {
 		body, size = m.body, m.body.Size()
 	}
 	res := mime.Scan(m.header, body, size, &s.e.mimeOptions)
-	if res.Malformed != "" {
-		return s.malformed(res.Malformed, body, size)
+	why := res.Malformed
+	if m.headersCut { // a Content-Type past the limit would go unseen
+		why = fmt.Sprintf("more than %d header fields or %d bytes of header: the MIME structure is not known", maxHeaders, maxHeaderBytes)
 	}
-	banned := res.Banned()
+	var path string // where the original is saved
+	if why != "" {
+		var err error
+		if path, err = s.saveOriginal("malformed", body, size); err != nil {
+			return nil, err
+		}
+		if d := s.malformed(why); d != nil {
+			return d, nil
+		}
+	}
+	banned := res.Banned
 	if len(banned) == 0 {
 		return nil, nil
 	}
 	for _, p := range banned {
-		s.log("defang", "name", p.Banned, "reason", p.Reason, "type", p.Type)
+		s.log("defang", "name", p.Name, "reason", p.Reason, "type", p.Type)
 	}
 	if m.Domain != "" && config.MatchDomain(cfg.Scrub.RejectVirusFrom, m.Domain) {
-		return reject(550, "5.7.1", fmt.Sprintf("attachment %s: %s", banned[0].Banned, banned[0].Reason),
+		return reject(550, "5.7.1", fmt.Sprintf("attachment %s: %s", banned[0].Name, banned[0].Reason),
 			"Attachment type not allowed"), nil
 	}
-	path, err := s.saveOriginal("defang", body, size)
-	if err != nil {
-		return nil, err
+	if path == "" {
+		var err error
+		if path, err = s.saveOriginal("defang", body, size); err != nil {
+			return nil, err
+		}
 	}
 	keptAt := s.hostname() + ":" + path
 	for _, p := range banned {
@@ -116,24 +129,22 @@ func (s *Session) largeMessage() *Decision {
 	return nil
 }
 
-// malformed answers a message whose MIME structure could not be
-// recovered: the original is saved; external mail is refused, or held
-// in the MTA's quarantine, or let through, as [defang] malformed says.
-func (s *Session) malformed(why string, body io.ReaderAt, size int64) (*Decision, error) {
-	if _, err := s.saveOriginal("malformed", body, size); err != nil {
-		return nil, err
-	}
+// malformed answers a message that cannot be defanged safely (its
+// original saved): external mail is refused, or held in the MTA's
+// quarantine, as [defang] malformed says; nil lets it through, defanged
+// as far as the scan went.
+func (s *Session) malformed(why string) *Decision {
 	reason := "MALFORMED: " + why
 	if s.Class&Internal == 0 {
 		switch s.e.cfg.Defang.Malformed {
 		case config.MalformedReject:
-			return reject(554, "5.7.7", reason, "Boundary error in your message"), nil
+			return reject(554, "5.7.7", reason, "Cannot check this message for dangerous attachments")
 		case config.MalformedQuarantine:
-			return &Decision{Action: Quarantine, Tag: "QUARANTINE", Reason: reason}, nil
+			return &Decision{Action: Quarantine, Tag: "QUARANTINE", Reason: reason}
 		}
 	}
 	s.log("note", "reason", reason)
-	return nil, nil
+	return nil
 }
 
 // saveOriginal keeps the message as received under datadir/save/, in a
@@ -167,7 +178,7 @@ func mimeOptions(cfg *config.Config, tempDir string) mime.Options {
 	d := cfg.Defang
 	return mime.Options{
 		BannedExts: d.BannedExts, ScanZip: d.ScanZip, ZipDepth: d.ZipDepth,
-		ZipMaxExpand: int64(d.ZipMaxExpand), ZipMaxEntries: d.ZipMaxEntries, ScanRFC822: d.ScanRFC822,
+		ZipMaxExpand: int64(d.ZipMaxExpand), ZipMaxEntries: d.ZipMaxEntries, ScanRFC822: d.ScanRFC822, MaxParts: d.MaxParts,
 		TempDir: tempDir, MemThreshold: int64(cfg.Milter.SpoolThreshold),
 	}
 }

@@ -122,10 +122,15 @@ func TestAttachmentAnswers(t *testing.T) {
 		{"allowed odd names are left alone", "", "198.51.100.7", "long-names.eml", policy.Accept, 0, false},
 		{"outgoing mail is defanged too", "", "192.0.2.10", "pif.eml", policy.Accept, 0, true},
 		{"reject_virus_from", "[scrub]\nreject_virus_from = [\"sender.example\"]", "198.51.100.7", "pif.eml", policy.Reject, 550, false},
-		{"malformed external mail", "", "198.51.100.7", "no-boundary.eml", policy.Reject, 554, false},
-		{"malformed, accepted by choice", "[defang]\nmalformed = \"accept\"", "198.51.100.7", "no-boundary.eml", policy.Accept, 0, false},
-		{"malformed, quarantined by choice", "[defang]\nmalformed = \"quarantine\"", "198.51.100.7", "no-boundary.eml", policy.Quarantine, 0, false},
-		{"malformed internal mail", "", "192.0.2.10", "no-boundary.eml", policy.Accept, 0, false},
+		{"malformed external mail", "", "198.51.100.7", "too-deep.eml", policy.Reject, 554, false},
+		{"malformed, accepted by choice", "[defang]\nmalformed = \"accept\"", "198.51.100.7", "too-deep.eml", policy.Accept, 0, false},
+		{"malformed, quarantined by choice", "[defang]\nmalformed = \"quarantine\"", "198.51.100.7", "too-deep.eml", policy.Quarantine, 0, false},
+		{"malformed internal mail", "", "192.0.2.10", "too-deep.eml", policy.Accept, 0, false},
+		{"malformed internal mail, defanged as far as the scan went", "", "192.0.2.10", "pif-then-too-deep.eml", policy.Accept, 0, true},
+		{"a real bounce: pymilter's bounce1", "", "198.51.100.7", "pymilter-bounce1.eml", policy.Accept, 0, false},
+		{"a real bounce: Sendmail's", "", "198.51.100.7", "sendmail-dsn.eml", policy.Accept, 0, false},
+		{"a real bounce returning a banned attachment", "", "198.51.100.7", "postfix-dsn.eml", policy.Accept, 0, true},
+		{"a multipart with no delimiter", "", "198.51.100.7", "no-boundary.eml", policy.Accept, 0, false},
 		{"banned_exts empty", "[defang]\nbanned_exts = []", "198.51.100.7", "vbs.eml", policy.Accept, 0, false},
 		{"too large to scan: accepted", "spool_threshold = 100\nmax_scan_size = 200", "198.51.100.7", "vbs.eml", policy.Accept, 0, false},
 		{"too large to scan: tempfail", "spool_threshold = 100\nmax_scan_size = 200\nlarge_message = \"tempfail\"", "198.51.100.7", "vbs.eml", policy.Tempfail, 452, false},
@@ -138,11 +143,38 @@ func TestAttachmentAnswers(t *testing.T) {
 				t.Errorf("%v %d %q, body replaced %v; want %v %d, replaced %v\n%s", out.Final.Action, out.Final.Code,
 					out.Final.Reply(), out.Body != nil, tt.action, tt.code, tt.replaced, env.Log)
 			}
-			if strings.HasPrefix(tt.file, "no-boundary") {
+			if tt.file == "too-deep.eml" {
 				if saved, _ := filepath.Glob(filepath.Join(dir, "save", "*.eml")); len(saved) != 1 {
 					t.Errorf("malformed message: %d originals saved, want 1", len(saved))
 				}
 			}
 		})
+	}
+}
+
+// A Content-Type past the header fields a session keeps would go unseen
+// by the scan: such a message cannot be defanged safely.
+func TestDefangHeaderPastTheLimit(t *testing.T) {
+	var filler []policy.Header
+	for i := range 1000 {
+		filler = append(filler, policy.Header{Name: "X-Filler", Value: fmt.Sprint(i)})
+	}
+	for _, tt := range []struct {
+		ip     string
+		action policy.Action
+		code   int
+		log    string
+	}{
+		{"198.51.100.7", policy.Reject, 554, `event=decision tag=REJECT reason="MALFORMED: more than 1000 header fields`},
+		{"192.0.2.10", policy.Accept, 0, `event=note reason="MALFORMED: more than 1000 header fields`},
+	} {
+		env, _ := newAttachEnv(t, "")
+		tx := corpusTx(t, tt.ip, "vbs.eml")
+		tx.Headers = append(filler, tx.Headers...)
+		out := env.Engine.Run(tx)
+		if out.Final.Action != tt.action || out.Final.Code != tt.code || !strings.Contains(env.Log.String(), tt.log) {
+			t.Errorf("from %s: %v %q, body replaced %v; want %v %d and %q in the log\n%s", tt.ip, out.Final.Action,
+				out.Final.Reply(), out.Body != nil, tt.action, tt.code, tt.log, env.Log)
+		}
 	}
 }

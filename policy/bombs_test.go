@@ -53,12 +53,18 @@ func TestResourceBombs(t *testing.T) {
 			m.Headers = append(m.Headers, policy.Header{Name: "MIME-Version", Value: "1.0"}, policy.Header{Name: "Content-Type", Value: "multipart/mixed; boundary=b0"})
 			m.Body = []byte(nested.String())
 			return m
-		}, "554 5.7.7 Boundary error in your message", `reason="MALFORMED: `},
+		}, "554 5.7.7 Cannot check this message for dangerous attachments", `reason="MALFORMED: parts nested deeper than 32"`},
 		{"100 000 header fields", func() policy.Transaction {
 			m := tx("alice@sender.example")
 			m.Headers = headers
 			return m
-		}, "", `reason="header too large, rest not checked" fields=1000`},
+		}, "554 5.7.7", `reason="MALFORMED: more than 1000 header fields`},
+		{"1 000 000 MIME parts", func() policy.Transaction {
+			m := tx("alice@sender.example")
+			m.Headers = append(m.Headers, policy.Header{Name: "MIME-Version", Value: "1.0"}, policy.Header{Name: "Content-Type", Value: "multipart/mixed; boundary=b"})
+			m.Body = []byte(strings.Repeat("--b\r\n\r\nx\r\n", 1000000))
+			return m
+		}, "554 5.7.7", `reason="MALFORMED: more than 1000 MIME parts"`},
 		{"10 000 recipients", func() policy.Transaction {
 			m := tx("alice@sender.example")
 			m.Rcpts = rcpts

@@ -80,6 +80,7 @@ type Defang struct {
 	ZipMaxExpand  Size            `toml:"zip_max_expand"`
 	ZipMaxEntries int             `toml:"zip_max_entries"`
 	ScanRFC822    bool            `toml:"scan_rfc822"`
+	MaxParts      int             `toml:"max_parts"`
 	Malformed     MalformedAction `toml:"malformed"`
 }
 
@@ -295,6 +296,7 @@ func Default() *Config {
 			ZipMaxExpand:  20 << 20,
 			ZipMaxEntries: 10000,
 			ScanRFC822:    true,
+			MaxParts:      1000,
 			Malformed:     MalformedReject,
 		},
 		BlockedSenders: BlockedSenders{
@@ -506,6 +508,9 @@ func (c *Config) validate() []problem {
 	}
 	if c.Defang.ZipMaxEntries < 1 {
 		ps = append(ps, problem{"defang.zip_max_entries", "must be at least 1"})
+	}
+	if c.Defang.MaxParts < 1 {
+		ps = append(ps, problem{"defang.max_parts", "must be at least 1"})
 	}
 	for _, ext := range c.Defang.BannedExts {
 		if ext == "" || strings.ContainsAny(ext, ". \t/") {

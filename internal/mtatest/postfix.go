@@ -28,9 +28,10 @@ type Postfix struct {
 
 // PostfixOptions configure an instance.
 type PostfixOptions struct {
-	Milter  string // smtpd_milters, e.g. "inet:127.0.0.1:8895"
-	RelayTo string // host:port of the sink all mail goes to
-	Domains string // relay_domains: mail for these is accepted from anyone
+	Milter   string // smtpd_milters, e.g. "inet:127.0.0.1:8895"
+	RelayTo  string // host:port of the sink all mail goes to
+	Domains  string // relay_domains: mail for these is accepted from anyone
+	Hostname string // myhostname; "" for mx.example.org
 }
 
 // FreePort returns a loopback TCP port nobody listens on right now.
@@ -79,6 +80,9 @@ func StartPostfix(t testing.TB, o PostfixOptions) *Postfix {
 	relayHost, relayPort, err := net.SplitHostPort(o.RelayTo)
 	if err != nil {
 		t.Fatalf("RelayTo: %v", err)
+	}
+	if o.Hostname == "" {
+		o.Hostname = "mx.example.org"
 	}
 	vars := struct {
 		PostfixOptions
@@ -159,7 +163,7 @@ maillog_file = {{.Dir}}/maillog
 maillog_file_prefixes = {{.Dir}}
 syslog_name = postfix-maxwell-test
 mail_owner = postfix
-myhostname = mx.example.org
+myhostname = {{.Hostname}}
 mydomain = example.org
 myorigin = $myhostname
 mydestination =

@@ -21,19 +21,25 @@ type Message struct {
 // Sink is an SMTP server on 127.0.0.1 that takes every message and hands
 // it to the test.
 type Sink struct {
-	Addr string
-	ln   net.Listener
-	msgs chan Message
+	Addr    string
+	ln      net.Listener
+	msgs    chan Message
+	unknown map[string]bool // recipients refused
 }
 
-// StartSink starts a sink; it stops with the test.
-func StartSink(t testing.TB) *Sink {
+// StartSink starts a sink; it stops with the test. The recipients in
+// unknown are refused with 550 5.1.1, as a mailbox server refuses an
+// unknown user: an MTA that relays to the sink bounces them.
+func StartSink(t testing.TB, unknown ...string) *Sink {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Sink{Addr: ln.Addr().String(), ln: ln, msgs: make(chan Message, 100)}
+	s := &Sink{Addr: ln.Addr().String(), ln: ln, msgs: make(chan Message, 100), unknown: map[string]bool{}}
+	for _, u := range unknown {
+		s.unknown[strings.ToLower(u)] = true
+	}
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -86,8 +92,12 @@ func (s *Sink) serve(c net.Conn) {
 			m = Message{From: angle(line)}
 			tp.PrintfLine("250 2.1.0 Ok")
 		case "RCPT":
-			m.To = append(m.To, angle(line))
-			tp.PrintfLine("250 2.1.5 Ok")
+			if rcpt := angle(line); s.unknown[strings.ToLower(rcpt)] {
+				tp.PrintfLine("550 5.1.1 <%s>: Recipient address rejected: User unknown", rcpt)
+			} else {
+				m.To = append(m.To, rcpt)
+				tp.PrintfLine("250 2.1.5 Ok")
+			}
 		case "DATA":
 			tp.PrintfLine("354 End data with <CR><LF>.<CR><LF>")
 			data, err := tp.ReadDotBytes()

@@ -4,6 +4,7 @@
 package defang
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,11 +86,12 @@ func TestPostfixDefang(t *testing.T) {
 	}
 }
 
-// With [defang] malformed = "quarantine", a message whose MIME structure
-// is beyond repair is accepted into Postfix's hold queue, not delivered.
+// With [defang] malformed = "quarantine", a message that cannot be
+// defanged safely (parts nested deeper than maxwell looks) is accepted
+// into Postfix's hold queue, not delivered.
 func TestPostfixQuarantine(t *testing.T) {
 	st, c := start(t, config+"\n[defang]\nmalformed = \"quarantine\"\n")
-	r := c.Data("From: Alice <alice@sender.example>\r\nSubject: broken\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed\r\n\r\nno boundary\r\n")
+	r := c.Data(tooDeep())
 	if r.Code != 250 {
 		t.Fatalf("end of data: %s", r)
 	}
@@ -124,4 +126,15 @@ func start(t *testing.T, config string) (*mtatest.Stack, *mtatest.Client) {
 		}
 	}
 	return st, c
+}
+
+// tooDeep is a message whose parts are nested 40 levels deep, deeper
+// than maxwell looks: malformed.
+func tooDeep() string {
+	var b strings.Builder
+	b.WriteString("From: Alice <alice@sender.example>\r\nSubject: nested\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b0\r\n\r\n")
+	for i := range 40 {
+		fmt.Fprintf(&b, "--b%d\r\nContent-Type: multipart/mixed; boundary=b%d\r\n\r\n", i, i+1)
+	}
+	return b.String()
 }

@@ -6,6 +6,7 @@
 package sendmailbasic
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -109,15 +110,15 @@ func TestSendmailBasic(t *testing.T) {
 		}
 	})
 
-	// A message whose MIME structure is beyond repair is accepted into
-	// Sendmail's quarantine: its queue file becomes an hf file with the
+	// A message that cannot be defanged safely (parts nested deeper than
+	// maxwell looks) is accepted into Sendmail's quarantine: its queue file becomes an hf file with the
 	// reason, and it is not delivered.
 	t.Run("malformed message is quarantined", func(t *testing.T) {
 		c, _ := session("127.0.0.2", "mail.sender.example", "alice@sender.example")
 		if r := c.Cmd("RCPT TO:<bob@example.org>"); r.Code != 250 {
 			t.Fatalf("RCPT TO: %s", r)
 		}
-		r := c.Data("From: Alice <alice@sender.example>\r\nSubject: broken\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed\r\n\r\nno boundary\r\n")
+		r := c.Data(tooDeep())
 		c.Cmd("QUIT")
 		fields := strings.Fields(r.Text)
 		if r.Code != 250 || len(fields) < 2 {
@@ -143,4 +144,15 @@ func TestSendmailBasic(t *testing.T) {
 			t.Errorf("mail log lacks %q", want)
 		}
 	}
+}
+
+// tooDeep is a message whose parts are nested 40 levels deep, deeper
+// than maxwell looks: malformed.
+func tooDeep() string {
+	var b strings.Builder
+	b.WriteString("From: Alice <alice@sender.example>\r\nSubject: nested\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b0\r\n\r\n")
+	for i := range 40 {
+		fmt.Fprintf(&b, "--b%d\r\nContent-Type: multipart/mixed; boundary=b%d\r\n\r\n", i, i+1)
+	}
+	return b.String()
 }
