@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -288,7 +289,7 @@ func Default() *Config {
 		},
 		Defang: Defang{
 			RejectAdv:     true,
-			BannedExts:    BannedExts,
+			BannedExts:    slices.Clone(BannedExts), // the decoder writes into the slice it is given
 			ScanZip:       true,
 			ZipDepth:      4,
 			ZipMaxExpand:  20 << 20,

@@ -264,3 +264,15 @@ func uncomment(src string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// A file that sets a list the defaults have leaves the defaults alone:
+// the decoder writes into the slice it is given, which must not be the
+// package's own (a reload would then start from the last file's list).
+func TestParseLeavesDefaultsAlone(t *testing.T) {
+	if _, err := Parse("t.toml", []byte("[defang]\nbanned_exts = [\"zzz\"]\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got := Default().Defang.BannedExts; got[0] != "ade" || BannedExts[0] != "ade" {
+		t.Errorf("the default banned_exts now start with %q", got[0])
+	}
+}
