@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/maxwell-milter/maxwell/internal/config"
+	"github.com/maxwell-milter/maxwell/internal/safefile"
 	"github.com/maxwell-milter/maxwell/internal/spool"
 	"github.com/maxwell-milter/maxwell/mime"
 )
@@ -151,7 +152,7 @@ func (s *Session) malformed(why string) *Decision {
 // file (mode 0600) whose name maxwell makes up: time, connection, random.
 func (s *Session) saveOriginal(why string, body io.ReaderAt, size int64) (string, error) {
 	dir := filepath.Join(s.e.cfg.Milter.DataDir, "save")
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := safefile.MakeDir(dir); err != nil {
 		return "", err
 	}
 	f, err := os.CreateTemp(dir, fmt.Sprintf("%s-%d-*.eml", s.e.now().UTC().Format("20060102T150405"), s.ID))

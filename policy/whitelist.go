@@ -1,13 +1,13 @@
 package policy
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"regexp"
 	"strings"
 
 	"github.com/maxwell-milter/maxwell/internal/config"
+	"github.com/maxwell-milter/maxwell/internal/oneline"
+	"github.com/maxwell-milter/maxwell/internal/safefile"
 	"github.com/maxwell-milter/maxwell/spf"
 	"github.com/maxwell-milter/maxwell/store"
 )
@@ -97,22 +97,20 @@ func loadAddrFile(path string) (addrSet, error) {
 	if path == "" {
 		return set, nil
 	}
-	f, err := os.Open(path)
+	b, err := safefile.Read(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line, _, _ := strings.Cut(sc.Text(), "#")
+	for n, line := range strings.Split(string(b), "\n") {
+		line, _, _ = strings.Cut(line, "#")
 		line = strings.ToLower(strings.TrimSpace(line))
 		if line == "" {
 			continue
 		}
 		if !strings.Contains(line, "@") || strings.ContainsAny(line, " \t") {
-			return nil, fmt.Errorf("%s:%d: %q is not an address, @domain or user@", path, n, line)
+			return nil, fmt.Errorf("%s:%d: %s is not an address, @domain or user@", oneline.Name(path), n+1, oneline.Quote(line))
 		}
 		set[line] = true
 	}
-	return set, sc.Err()
+	return set, nil
 }

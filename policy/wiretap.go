@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/maxwell-milter/maxwell/internal/safefile"
 )
 
 // wiretap carries out bms.py's [wiretap] and smart aliases on an
@@ -97,7 +98,7 @@ func (s *Session) archive(path string) error {
 	b.WriteString("\n")
 	archiveMu.Lock()
 	defer archiveMu.Unlock()
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := safefile.Append(path, 0o600) // not through a planted link
 	if err != nil {
 		return err
 	}

@@ -2,10 +2,13 @@ package spf
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"strings"
+
+	"github.com/maxwell-milter/maxwell/internal/oneline"
+	"github.com/maxwell-milter/maxwell/internal/safefile"
 )
 
 // AccessMap is the SPF part of a sendmail access file, as bms.py read it:
@@ -22,20 +25,21 @@ type AccessMap struct {
 
 var accessResults = []Result{Pass, Fail, SoftFail, Neutral, None, PermError, TempError}
 
-// LoadAccessMap reads an access file.
+// LoadAccessMap reads an access file: a regular file of at most
+// safefile.MaxSize bytes.
 func LoadAccessMap(path string) (*AccessMap, error) {
-	f, err := os.Open(path)
+	b, err := safefile.Read(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	return ParseAccessMap(path, f)
+	return ParseAccessMap(oneline.Name(path), bytes.NewReader(b))
 }
 
 // ParseAccessMap reads access-file text; name is used in errors.
 func ParseAccessMap(name string, r io.Reader) (*AccessMap, error) {
 	m := &AccessMap{entries: map[string]Policy{}}
 	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, safefile.MaxSize)
 	for line := 1; sc.Scan(); line++ {
 		text := strings.TrimSpace(sc.Text())
 		if text == "" || text[0] == '#' {
@@ -48,10 +52,10 @@ func ParseAccessMap(name string, r io.Reader) (*AccessMap, error) {
 			continue // sendmail's
 		}
 		if !knownPrefix(prefix) {
-			return nil, fmt.Errorf("%s:%d: %q: unknown SPF result (want SPF- or HELO- and one of pass, fail, softfail, neutral, none, permerror, temperror)", name, line, fields[0])
+			return nil, fmt.Errorf("%s:%d: %s: unknown SPF result (want SPF- or HELO- and one of pass, fail, softfail, neutral, none, permerror, temperror)", name, line, oneline.Quote(fields[0]))
 		}
 		if len(fields) != 2 {
-			return nil, fmt.Errorf("%s:%d: %q: want KEY POLICY", name, line, text)
+			return nil, fmt.Errorf("%s:%d: %s: want KEY POLICY", name, line, oneline.Quote(text))
 		}
 		pol, err := ParsePolicy(fields[1])
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/maxwell-milter/maxwell/internal/config"
+	"github.com/maxwell-milter/maxwell/internal/oneline"
 )
 
 // Policy is what to do with a message given its SPF result, in bms.py's
@@ -29,7 +30,7 @@ func ParsePolicy(s string) (Policy, error) {
 	case OK, CBV, DSN, Reject, Tempfail, Whitelist, Ban:
 		return p, nil
 	}
-	return "", fmt.Errorf("%q is not a policy (OK, CBV, DSN, REJECT, TEMPFAIL, WHITELIST or BAN)", s)
+	return "", fmt.Errorf("%s is not a policy (OK, CBV, DSN, REJECT, TEMPFAIL, WHITELIST or BAN)", oneline.Quote(s))
 }
 
 // Policies chooses the policy for an SPF result: the access map first,

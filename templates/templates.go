@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/maxwell-milter/maxwell/internal/oneline"
+	"github.com/maxwell-milter/maxwell/internal/safefile"
 )
 
 //go:embed dsn/*.txt
@@ -45,10 +47,16 @@ type Fields struct {
 type Set struct{ t map[string]*template.Template }
 
 // Load reads the embedded templates and, if dir is not empty, replaces
-// those that have a NAME.txt file there. Every template is checked by
-// rendering it with sample fields.
+// those that have a NAME.txt file there (a regular file of at most
+// safefile.MaxSize bytes). Every template is checked by rendering it with
+// sample fields.
 func Load(dir string) (*Set, error) {
 	s := &Set{t: map[string]*template.Template{}}
+	if dir != "" {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("%s is not a directory of templates", oneline.Name(dir))
+		}
+	}
 	var errs []error
 	for _, name := range Names {
 		src, err := embedded.ReadFile("dsn/" + name + ".txt")
@@ -57,16 +65,21 @@ func Load(dir string) (*Set, error) {
 		}
 		file := "(embedded) " + name + ".txt"
 		if dir != "" {
-			if b, err := os.ReadFile(filepath.Join(dir, name+".txt")); err == nil {
-				src, file = b, filepath.Join(dir, name+".txt")
-			} else if !errors.Is(err, os.ErrNotExist) {
+			path := filepath.Join(dir, name+".txt")
+			b, err := safefile.Read(path)
+			switch {
+			case err == nil:
+				src, file = b, path
+			case !errors.Is(err, fs.ErrNotExist):
 				errs = append(errs, err)
 				continue
 			}
 		}
 		t, err := parse(file, string(src))
 		if err != nil {
-			errs = append(errs, err)
+			// The text of a parse error quotes the file: shown escaped
+			// and cut, it cannot drive a terminal or flood it.
+			errs = append(errs, errors.New(oneline.Escape(err.Error(), 400)))
 			continue
 		}
 		s.t[name] = t

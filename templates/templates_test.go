@@ -123,3 +123,12 @@ func TestLoadOverrides(t *testing.T) {
 		}
 	}
 }
+
+// A templates directory that is not there is an error, not a silent
+// fallback to the embedded texts.
+func TestLoadMissingDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "missing")
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), dir+" is not a directory of templates") {
+		t.Errorf("Load(a missing directory) = %v", err)
+	}
+}

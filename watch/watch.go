@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -21,6 +22,7 @@ import (
 	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/internal/maillog"
 	"github.com/maxwell-milter/maxwell/internal/oneline"
+	"github.com/maxwell-milter/maxwell/internal/safefile"
 	"github.com/maxwell-milter/maxwell/store"
 )
 
@@ -357,14 +359,21 @@ func (w *Watcher) save() error {
 		return err
 	}
 	path := w.cfg.WatchStatePath()
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	if err := safefile.MakeDir(filepath.Dir(path)); err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o640); err != nil {
+	// A new file of a random name (O_EXCL: a link planted in its place
+	// is not followed), renamed over the old one.
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	if err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	_, err = f.Write(b)
+	if err = errors.Join(err, f.Chmod(0o640), f.Close()); err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
 		return err
 	}
 	w.saved = b

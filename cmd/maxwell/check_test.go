@@ -171,8 +171,8 @@ func TestConfigCheckExitStatus(t *testing.T) {
 	if code, out, _ := capture(t, func() int { return run([]string{"config", "check", good}) }); code != 0 || !strings.Contains(out, "ok") {
 		t.Errorf("valid file: exit %d, %q", code, out)
 	}
-	if code, _, _ := capture(t, func() int { return run([]string{"config", "check", filepath.Join(dir, "missing.toml")}) }); code != exitFailure {
-		t.Errorf("missing file: exit %d, want %d", code, exitFailure)
+	if code, _, stderr := capture(t, func() int { return run([]string{"config", "check", filepath.Join(dir, "missing.toml")}) }); code != exitUsage || !strings.Contains(stderr, "missing.toml: does not exist") {
+		t.Errorf("missing file: exit %d, %q; want %d, as documented", code, stderr, exitUsage)
 	}
 	access := filepath.Join(dir, "access")
 	os.WriteFile(access, []byte("Connect:192.0.2.1 RELAY\nSPF-Neutral:aol.com MAYBE\n"), 0o644)

@@ -37,6 +37,7 @@ type daemon struct {
 	// when they are on.
 	engineStore store.Store
 	metrics     *metrics.Metrics // nil when [metrics] listen is empty
+	watching    bool             // the MTA log watcher runs
 }
 
 func serve(args []string) int {
@@ -51,7 +52,11 @@ func serve(args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return exitUsage
 	}
-	d := &daemon{path: *path, cfg: cfg, level: new(slog.LevelVar)}
+	watching := *watchLog != "" || cfg.Watch.MTALog != ""
+	if !checkStart(configName(*path), cfg, watching, os.Stderr) {
+		return exitUsage
+	}
+	d := &daemon{path: *path, cfg: cfg, level: new(slog.LevelVar), watching: watching}
 	_ = d.level.UnmarshalText([]byte(cfg.Log.Level))
 	d.diag = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: d.level}))
 	slog.SetDefault(d.diag)
@@ -67,6 +72,10 @@ func serve(args []string) int {
 	if err != nil {
 		d.diag.Error("bad configuration", "error", err)
 		return exitUsage
+	}
+	if err := makeStateDirs(cfg, watching); err != nil {
+		d.diag.Error("cannot make the state directories", "error", err)
+		return exitFailure
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	if d.store, err = openStore(ctx, cfg, true); err != nil {
@@ -194,6 +203,11 @@ func (d *daemon) reload() {
 		return
 	}
 	cfg, err := config.Load(d.path)
+	if err == nil {
+		if errs, _ := preflight(d.path, cfg, d.watching); len(errs) > 0 {
+			err = errs
+		}
+	}
 	if err != nil {
 		d.diag.Error("configuration reload refused; the running configuration stays", "file", d.path, "error", err)
 		return

@@ -8,14 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/maxwell-milter/maxwell/internal/oneline"
+	"github.com/maxwell-milter/maxwell/internal/safefile"
 )
 
 // Config is the whole configuration. The zero value is not useful; start
@@ -290,7 +290,7 @@ func Default() *Config {
 		},
 		Defang: Defang{
 			RejectAdv:     true,
-			BannedExts:    BannedExts,
+			BannedExts:    slices.Clone(BannedExts), // the decoder writes into the slice it is given
 			ScanZip:       true,
 			ZipDepth:      4,
 			ZipMaxExpand:  20 << 20,
@@ -362,45 +362,18 @@ func Default() *Config {
 	}
 }
 
-// Error is a configuration problem, located where possible.
-type Error struct {
-	File string
-	Line int    // 0 when unknown
-	Key  string // dotted, e.g. "milter.timeout"; empty for syntax errors
-	Msg  string
-}
-
-func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
-	}
-	b.WriteString(": ")
-	if e.Key != "" {
-		fmt.Fprintf(&b, "%s: ", e.Key)
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
-
-// Errors is every problem found in one file.
-type Errors []*Error
-
-func (es Errors) Error() string {
-	msgs := make([]string, len(es))
-	for i, e := range es {
-		msgs[i] = e.Error()
-	}
-	return strings.Join(msgs, "\n")
-}
-
-// Load reads a TOML file over the defaults and validates it. Every problem
-// is reported with the key and line it concerns, as Errors.
+// Load reads a TOML file over the defaults and validates it. The file
+// must be a regular file (a symbolic link to one is fine) of at most
+// safefile.MaxSize bytes. Every problem is reported with the key and line
+// it concerns, as Errors.
 func Load(path string) (*Config, error) {
-	src, err := os.ReadFile(path)
+	src, err := safefile.Read(path)
 	if err != nil {
-		return nil, err
+		var fe *safefile.Error
+		if errors.As(err, &fe) && fe.Path == path {
+			return nil, Errors{{File: path, Msg: fe.Problem}}
+		}
+		return nil, Errors{{File: path, Msg: err.Error()}}
 	}
 	return Parse(path, src)
 }
@@ -410,38 +383,21 @@ func Parse(name string, src []byte) (*Config, error) {
 	cfg := Default()
 	md, err := toml.NewDecoder(bytes.NewReader(src)).Decode(cfg)
 	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			msg := pe.Message
-			if pe.LastKey != "" {
-				return nil, Errors{{File: name, Line: pe.Position.Line, Key: pe.LastKey, Msg: msg}}
-			}
-			return nil, Errors{{File: name, Line: pe.Position.Line, Msg: msg}}
-		}
-		// Type mismatches come as plain errors that carry line and key in
-		// their text: "toml: line 2 (last key \"a.b\"): incompatible ...".
-		if m := decodeErrRE.FindStringSubmatch(err.Error()); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			return nil, Errors{{File: name, Line: line, Key: m[2], Msg: m[3]}}
-		}
-		return nil, Errors{{File: name, Msg: err.Error()}}
+		return nil, Errors{decodeError(name, err)}
 	}
 	cfg.Greylist.applyPreset(md.IsDefined)
-	var errs Errors
+	r := &report{file: name, src: src}
 	for _, k := range md.Undecoded() {
-		key := k.String()
-		errs = append(errs, &Error{File: name, Line: keyLine(src, key), Key: key, Msg: "unknown key"})
+		r.unknown(k, md.Type(k...) == "Hash")
 	}
 	for _, p := range cfg.validate() {
-		errs = append(errs, &Error{File: name, Line: keyLine(src, p.key), Key: p.key, Msg: p.msg})
+		r.add(p.key, p.msg)
 	}
-	if len(errs) > 0 {
-		return nil, errs
+	if err := r.errors(); err != nil {
+		return nil, err
 	}
 	return cfg, nil
 }
-
-var decodeErrRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
 
 type problem struct{ key, msg string }
 
@@ -474,16 +430,16 @@ func (c *Config) validate() []problem {
 	}
 	if l := c.Metrics.Listen; l != "" {
 		if _, err := netip.ParseAddrPort(l); err != nil {
-			ps = append(ps, problem{"metrics.listen", fmt.Sprintf("%q is not an address:port, e.g. \"127.0.0.1:9437\"", l)})
+			ps = append(ps, problem{"metrics.listen", fmt.Sprintf("%s is not an address:port, e.g. \"127.0.0.1:9437\"", oneline.Quote(l))})
 		}
 	}
 	for _, a := range c.Wiretap.SmartAlias {
 		if len(a) < 3 {
-			ps = append(ps, problem{"wiretap.smart_alias", fmt.Sprintf("%q: want [sender or @domain, recipient, destination, ...]", a)})
+			ps = append(ps, problem{"wiretap.smart_alias", fmt.Sprintf("%s: want [sender or @domain, recipient, destination, ...]", oneline.Quote(strings.Join(a, " ")))})
 		}
 	}
 	if d := c.Wiretap.Dest; d != "" && (!strings.Contains(d, "@") || strings.ContainsAny(d, " <>\r\n")) {
-		ps = append(ps, problem{"wiretap.dest", fmt.Sprintf("%q is not an address", d)})
+		ps = append(ps, problem{"wiretap.dest", fmt.Sprintf("%s is not an address", oneline.Quote(d))})
 	}
 	if c.Milter.MaxDemerits < 0 {
 		ps = append(ps, problem{"milter.max_demerits", "must not be negative (0 turns banning off)"})
@@ -514,7 +470,7 @@ func (c *Config) validate() []problem {
 	}
 	for _, ext := range c.Defang.BannedExts {
 		if ext == "" || strings.ContainsAny(ext, ". \t/") {
-			ps = append(ps, problem{"defang.banned_exts", fmt.Sprintf("%q: write extensions without the dot, e.g. \"exe\"", ext)})
+			ps = append(ps, problem{"defang.banned_exts", fmt.Sprintf("%s: write extensions without the dot, e.g. \"exe\"", oneline.Quote(ext))})
 		}
 	}
 	if c.Milter.DataDir == "" {
@@ -540,7 +496,7 @@ func (c *Config) validate() []problem {
 		{"greylist.header", c.Greylist.Header},
 	} {
 		if h.name != "" && !validHeaderName(h.name) {
-			ps = append(ps, problem{h.key, fmt.Sprintf("%q is not a valid header field name", h.name)})
+			ps = append(ps, problem{h.key, fmt.Sprintf("%s is not a valid header field name", oneline.Quote(h.name))})
 		}
 	}
 	for _, words := range []struct {
@@ -555,12 +511,12 @@ func (c *Config) validate() []problem {
 	}
 	for _, a := range c.Milter.CheckUser {
 		if !strings.Contains(a, "@") || strings.HasPrefix(a, "@") || strings.HasSuffix(a, "@") {
-			ps = append(ps, problem{"milter.check_user", fmt.Sprintf("%q is not a whole address", a)})
+			ps = append(ps, problem{"milter.check_user", fmt.Sprintf("%s is not a whole address", oneline.Quote(a))})
 		}
 	}
 	for _, h := range c.SPF.Headers {
 		if h != HeaderReceivedSPF && h != HeaderAuthResults {
-			ps = append(ps, problem{"spf.headers", fmt.Sprintf("%q is not %q or %q", h, HeaderReceivedSPF, HeaderAuthResults)})
+			ps = append(ps, problem{"spf.headers", fmt.Sprintf("%s is not %q or %q", oneline.Quote(h), HeaderReceivedSPF, HeaderAuthResults)})
 		}
 	}
 	for _, names := range []struct {
@@ -573,14 +529,14 @@ func (c *Config) validate() []problem {
 	} {
 		for _, d := range names.list {
 			if d != "" && !validDomain(d) {
-				ps = append(ps, problem{names.key, fmt.Sprintf("%q is not a domain name", d)})
+				ps = append(ps, problem{names.key, fmt.Sprintf("%s is not a domain name", oneline.Quote(d))})
 			}
 		}
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		ps = append(ps, problem{"log.level", fmt.Sprintf("%q is not one of debug, info, warn, error", c.Log.Level)})
+		ps = append(ps, problem{"log.level", fmt.Sprintf("%s is not one of debug, info, warn, error", oneline.Quote(c.Log.Level))})
 	}
 	if _, err := SyslogFacility(c.Log.SyslogFacility); err != nil {
 		ps = append(ps, problem{"log.syslog_facility", err.Error()})

@@ -119,8 +119,18 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"typo'd key", "[milter]\nsocket = \"inet:1@127.0.0.1\"\ninteral_connect = [\"10.0.0.0/8\"]\n",
 			3, "milter.interal_connect", "unknown key"},
-		{"unknown section", "\n[miltr]\nsocket = \"x\"\n", 2, "miltr", "unknown key"},
-		{"wrong type", "[milter]\ndelayed_reject = \"yes\"\n", 2, "milter.delayed_reject", "incompatible types"},
+		{"unknown section", "\n[miltr]\nsocket = \"x\"\n", 2, "miltr", "unknown section; did you mean [milter]?"},
+		{"misspelt key", "[greylist]\nretry_windw = \"2d\"\n", 2, "greylist.retry_windw", "unknown key; did you mean `retry_window`?"},
+		{"swapped letters", "[greylist]\nretry_widnow = \"2d\"\n", 2, "greylist.retry_widnow", "did you mean `retry_window`?"},
+		{"key of another section", "[greylist]\ndelayed_reject = false\n", 2, "greylist.delayed_reject", "unknown key; `delayed_reject` belongs in [milter]"},
+		{"nothing like it", "[greylist]\nfrobnicate = 1\n", 2, "greylist.frobnicate", "unknown key"},
+		{"wrong type", "[milter]\ndelayed_reject = \"yes\"\n", 2, "milter.delayed_reject", "true or false is expected, not a string"},
+		{"list expected", "[milter]\ninternal_connect = \"10.0.0.0/8\"\n", 2, "milter.internal_connect", `a list is expected, not a string: write ["a", "b"]`},
+		{"number expected", "[milter]\nmax_demerits = \"5\"\n", 2, "milter.max_demerits", "a number is expected, not a string: write it without quotes"},
+		{"whole number expected", "[milter]\nmax_demerits = 1.5\n", 2, "milter.max_demerits", "a whole number is expected"},
+		{"string expected", "[milter]\nhostname = 5\n", 2, "milter.hostname", `a string is expected, not a number: write it in double quotes`},
+		{"one value expected", "[milter]\nsocket = [\"unix:/a\"]\n", 2, "milter.socket", "one value is expected, not a list"},
+		{"section expected", "milter = 5\n", 1, "milter", "a section is expected, not a number: write [milter] on a line of its own, its keys below it"},
 		{"bad CIDR", "[milter]\n\ntrusted_relay = [\"192.0.2.0/33\"]\n", 3, "milter.trusted_relay", "invalid CIDR"},
 		{"bad duration", "[dns]\ntimeout = \"5 parsecs\"\n", 2, "dns.timeout", "invalid duration"},
 		{"negative duration", "[milter]\ntimeout = -5\n", 2, "milter.timeout", "positive"},
@@ -325,5 +335,17 @@ func TestBlockedSendersEntries(t *testing.T) {
 				t.Errorf("got line %d key %q msg %q;\nwant line %d key %q msg %q", e.Line, e.Key, e.Msg, tt.line, tt.key, tt.msg)
 			}
 		})
+	}
+}
+
+// A file that sets a list the defaults have leaves the defaults alone:
+// the decoder writes into the slice it is given, which must not be the
+// package's own (a reload would then start from the last file's list).
+func TestParseLeavesDefaultsAlone(t *testing.T) {
+	if _, err := Parse("t.toml", []byte("[defang]\nbanned_exts = [\"zzz\"]\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got := Default().Defang.BannedExts; got[0] != "ade" || BannedExts[0] != "ade" {
+		t.Errorf("the default banned_exts now start with %q", got[0])
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/maxwell-milter/maxwell/internal/oneline"
 )
 
 // PresetKamaelia is [greylist] preset = "kamaelia": the timers of the
@@ -57,18 +59,22 @@ type Triple struct {
 func (tr *Triple) UnmarshalTOML(v any) error {
 	arr, ok := v.([]any)
 	if !ok || len(arr) != 3 {
-		return fmt.Errorf("a triple is an array of three strings, not %v", v)
+		what := kindOfValue(v)
+		if ok {
+			what = fmt.Sprintf("a list of %d", len(arr))
+		}
+		return fmt.Errorf("a triple is a list of three strings, not %s", what)
 	}
 	var f [3]string
 	for i, x := range arr {
 		if f[i], ok = x.(string); !ok {
-			return fmt.Errorf("a triple is an array of three strings, not %v", v)
+			return fmt.Errorf("a triple is a list of three strings, not a list holding %s", kindOfValue(x))
 		}
 		f[i] = strings.ToLower(strings.TrimSpace(f[i]))
 	}
 	tr.text = strings.Join(f[:], " ")
 	if !strings.Contains(f[2], "@") {
-		return fmt.Errorf("triple %q: %q is not a recipient address", tr.text, f[2])
+		return fmt.Errorf("triple %s: %s is not a recipient address", oneline.Quote(tr.text), oneline.Quote(f[2]))
 	}
 	tr.Rcpt = f[2]
 	if p, err := parseClientPrefix(f[0]); err == nil { // standard: IP, sender, recipient
@@ -79,7 +85,7 @@ func (tr *Triple) UnmarshalTOML(v any) error {
 	// non-standard: HELO, IP prefix, recipient
 	p, err := parseClientPrefix(f[1])
 	if err != nil || !validDomain(f[0]) {
-		return fmt.Errorf("triple %q: want [IP or CIDR, sender, recipient] or [HELO name, IP prefix, recipient]", tr.text)
+		return fmt.Errorf("triple %s: want [IP or CIDR, sender, recipient] or [HELO name, IP prefix, recipient]", oneline.Quote(tr.text))
 	}
 	tr.Helo, tr.Client = f[0], p
 	return nil
@@ -109,7 +115,7 @@ func parseClientPrefix(s string) (netip.Prefix, error) {
 			return netip.PrefixFrom(ip, 8*len(octets)), nil
 		}
 	}
-	return netip.Prefix{}, fmt.Errorf("%q is not an IP address, CIDR or dotted prefix", s)
+	return netip.Prefix{}, fmt.Errorf("%s is not an IP address, CIDR or dotted prefix", oneline.Quote(s))
 }
 
 func (g *Greylist) validate() []problem {
@@ -137,17 +143,17 @@ func (g *Greylist) validate() []problem {
 	}
 	for _, r := range g.WhitelistRecipients {
 		if !strings.Contains(r, "@") {
-			ps = append(ps, problem{"greylist.whitelist_recipients", fmt.Sprintf("%q is not an address, user@ or @domain", r)})
+			ps = append(ps, problem{"greylist.whitelist_recipients", fmt.Sprintf("%s is not an address, user@ or @domain", oneline.Quote(r))})
 		}
 	}
 	for _, tr := range g.WhitelistedTriples {
 		if !tr.Standard() {
-			ps = append(ps, problem{"greylist.whitelisted_triples", fmt.Sprintf("%q: want [IP or CIDR, sender, recipient]", tr)})
+			ps = append(ps, problem{"greylist.whitelisted_triples", fmt.Sprintf("%s: want [IP or CIDR, sender, recipient]", oneline.Quote(tr.text))})
 		}
 	}
 	for _, tr := range g.WhitelistedNonstd {
 		if tr.Standard() {
-			ps = append(ps, problem{"greylist.whitelisted_nonstandard_triples", fmt.Sprintf("%q: want [HELO name, IP prefix, recipient]", tr)})
+			ps = append(ps, problem{"greylist.whitelisted_nonstandard_triples", fmt.Sprintf("%s: want [HELO name, IP prefix, recipient]", oneline.Quote(tr.text))})
 		}
 	}
 	return ps
@@ -165,7 +171,7 @@ func (s *Store) validate() []problem {
 			ps = append(ps, problem{"store.dsn", "the postgres driver needs a connection string"})
 		}
 	default:
-		ps = append(ps, problem{"store.driver", fmt.Sprintf("%q is not %q or %q", s.Driver, DriverSQLite, DriverPostgres)})
+		ps = append(ps, problem{"store.driver", fmt.Sprintf("%s is not %q or %q", oneline.Quote(s.Driver), DriverSQLite, DriverPostgres)})
 	}
 	if s.ExpireBatch < 1 {
 		ps = append(ps, problem{"store.expire_batch", "must be at least 1"})

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/maxwell-milter/maxwell/internal/oneline"
 )
 
 // Duration is a time span written as a Go duration string ("90s", "10m")
@@ -25,12 +27,12 @@ func (d *Duration) UnmarshalTOML(v any) error {
 	case string:
 		p, err := parseDuration(v)
 		if err != nil {
-			return fmt.Errorf("invalid duration %q (write e.g. \"90s\", \"10m\", \"35d\" or a number of seconds)", v)
+			return fmt.Errorf("invalid duration %s (write e.g. \"90s\", \"10m\", \"35d\" or a number of seconds)", oneline.Quote(v))
 		}
 		*d = Duration(p)
 		return nil
 	}
-	return fmt.Errorf("invalid duration %v: want a string like \"10m\" or a number of seconds", v)
+	return fmt.Errorf("a duration is expected, not %s: write e.g. \"10m\" or a number of seconds", kindOfValue(v))
 }
 
 // parseDuration is time.ParseDuration with days in front: "35d",
@@ -48,7 +50,7 @@ func parseDuration(s string) (time.Duration, error) {
 	if rest != "" {
 		r, err := time.ParseDuration(rest)
 		if err != nil || r < 0 {
-			return 0, fmt.Errorf("invalid duration %q", s)
+			return 0, fmt.Errorf("invalid duration %s", oneline.Quote(s))
 		}
 		d += r
 	}
@@ -73,12 +75,12 @@ type Socket struct {
 func ParseSocket(s string) (Socket, error) {
 	kind, rest, ok := strings.Cut(s, ":")
 	if !ok {
-		return Socket{}, fmt.Errorf("invalid socket %q: want inet:PORT@HOST, inet:HOST:PORT or unix:/path", s)
+		return Socket{}, fmt.Errorf("invalid socket %s: want inet:PORT@HOST, inet:HOST:PORT or unix:/path", oneline.Quote(s))
 	}
 	switch strings.ToLower(kind) {
 	case "unix", "local":
 		if !strings.HasPrefix(rest, "/") {
-			return Socket{}, fmt.Errorf("invalid socket %q: a unix socket needs an absolute path", s)
+			return Socket{}, fmt.Errorf("invalid socket %s: a unix socket needs an absolute path", oneline.Quote(s))
 		}
 		return Socket{Network: "unix", Address: rest, text: s}, nil
 	case "inet", "inet6":
@@ -96,12 +98,12 @@ func ParseSocket(s string) (Socket, error) {
 		}
 		n, err := strconv.Atoi(port)
 		if err != nil || n < 0 || n > 65535 {
-			return Socket{}, fmt.Errorf("invalid socket %q: bad port %q", s, port)
+			return Socket{}, fmt.Errorf("invalid socket %s: bad port %s", oneline.Quote(s), oneline.Quote(port))
 		}
 		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 		return Socket{Network: network, Address: net.JoinHostPort(host, port), text: s}, nil
 	}
-	return Socket{}, fmt.Errorf("invalid socket %q: unknown kind %q (want inet, inet6, unix or local)", s, kind)
+	return Socket{}, fmt.Errorf("invalid socket %s: unknown kind %s (want inet, inet6, unix or local)", oneline.Quote(s), oneline.Quote(kind))
 }
 
 // MustSocket is ParseSocket for constants.
@@ -190,7 +192,7 @@ func ParseHostPattern(s string) (HostPattern, error) {
 	case strings.Contains(t, "/"):
 		p, err := netip.ParsePrefix(t)
 		if err != nil {
-			return hp, fmt.Errorf("invalid CIDR %q", t)
+			return hp, fmt.Errorf("invalid CIDR %s", oneline.Quote(t))
 		}
 		hp.prefix = p.Masked()
 	default:
@@ -199,7 +201,7 @@ func ParseHostPattern(s string) (HostPattern, error) {
 			break
 		}
 		if _, err := path.Match(t, ""); err != nil || strings.ContainsAny(t, " \t@") {
-			return hp, fmt.Errorf("invalid host pattern %q", t)
+			return hp, fmt.Errorf("invalid host pattern %s", oneline.Quote(t))
 		}
 		if strings.Contains(t, ":") || strings.Trim(t, "0123456789.*?[]-!") == "" {
 			hp.ipGlob = strings.ToLower(t)
@@ -256,7 +258,7 @@ type DomainPattern struct{ glob string }
 func (d *DomainPattern) UnmarshalText(b []byte) error {
 	g := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(string(b)), "."))
 	if _, err := path.Match(g, ""); err != nil || g == "" || strings.ContainsAny(g, " \t@/") {
-		return fmt.Errorf("invalid domain pattern %q", b)
+		return fmt.Errorf("invalid domain pattern %s", oneline.Quote(string(b)))
 	}
 	d.glob = g
 	return nil
@@ -291,17 +293,17 @@ func WordPattern(w string) (*regexp.Regexp, error) {
 		b.WriteString(regexp.QuoteMeta(rest[:open]))
 		end := strings.IndexByte(rest[open:], '}')
 		if end < 0 {
-			return nil, fmt.Errorf("word %q: unclosed {", w)
+			return nil, fmt.Errorf("word %s: unclosed {", oneline.Quote(w))
 		}
 		class, ok := wordClasses[rest[open+1:open+end]]
 		if !ok {
-			return nil, fmt.Errorf("word %q: unknown class {%s} (known: {a} {e} {i} {o})", w, rest[open+1:open+end])
+			return nil, fmt.Errorf("word %s: unknown class %s (known: {a} {e} {i} {o})", oneline.Quote(w), oneline.Quote(rest[open:open+end+1]))
 		}
 		b.WriteString(class)
 		rest = rest[open+end+1:]
 	}
 	if len(strings.TrimSpace(w)) < 2 {
-		return nil, fmt.Errorf("word %q is too short (bms.py ignored words under 2 characters)", w)
+		return nil, fmt.Errorf("word %s is too short (bms.py ignored words under 2 characters)", oneline.Quote(w))
 	}
 	return regexp.Compile(b.String())
 }
@@ -322,14 +324,14 @@ func ServerAddr(s string) (string, error) {
 	if ip, err := netip.ParseAddr(strings.Trim(s, "[]")); err == nil {
 		return net.JoinHostPort(ip.String(), "53"), nil
 	}
-	return "", fmt.Errorf("invalid DNS server %q: want an address, optionally with :port", s)
+	return "", fmt.Errorf("invalid DNS server %s: want an address, optionally with :port", oneline.Quote(s))
 }
 
 // SyslogFacility maps a facility name to its syslog value.
 func SyslogFacility(name string) (syslog.Priority, error) {
 	f, ok := facilities[strings.ToLower(name)]
 	if !ok {
-		return 0, fmt.Errorf("unknown syslog facility %q", name)
+		return 0, fmt.Errorf("unknown syslog facility %s", oneline.Quote(name))
 	}
 	return f, nil
 }
@@ -339,46 +341,6 @@ var facilities = map[string]syslog.Priority{
 	"local0": syslog.LOG_LOCAL0, "local1": syslog.LOG_LOCAL1, "local2": syslog.LOG_LOCAL2,
 	"local3": syslog.LOG_LOCAL3, "local4": syslog.LOG_LOCAL4, "local5": syslog.LOG_LOCAL5,
 	"local6": syslog.LOG_LOCAL6, "local7": syslog.LOG_LOCAL7,
-}
-
-// keyLine finds the line where a dotted key (or table) is written, for
-// error messages the TOML decoder cannot locate itself. 0 if not found.
-func keyLine(src []byte, key string) int {
-	table := ""
-	for i, line := range strings.Split(string(src), "\n") {
-		t := strings.TrimSpace(line)
-		if t == "" || t[0] == '#' {
-			continue
-		}
-		if strings.HasPrefix(t, "[") {
-			inner := strings.Trim(strings.SplitN(t, "#", 2)[0], " \t[]")
-			table = normKey(inner)
-			if table == key {
-				return i + 1
-			}
-			continue
-		}
-		lhs, _, ok := strings.Cut(t, "=")
-		if !ok {
-			continue
-		}
-		full := normKey(lhs)
-		if table != "" {
-			full = table + "." + full
-		}
-		if full == key {
-			return i + 1
-		}
-	}
-	return 0
-}
-
-func normKey(s string) string {
-	parts := strings.Split(s, ".")
-	for i, p := range parts {
-		parts[i] = strings.Trim(strings.TrimSpace(p), `"'`)
-	}
-	return strings.Join(parts, ".")
 }
 
 // MatchDomain reports whether domain matches any of the patterns.
@@ -411,12 +373,12 @@ func (s *Size) UnmarshalTOML(v any) error {
 		n, err := strconv.ParseUint(num, 10, 40)
 		mult, ok := map[string]uint64{"": 1, "B": 1, "KB": 1 << 10, "KIB": 1 << 10, "MB": 1 << 20, "MIB": 1 << 20, "GB": 1 << 30, "GIB": 1 << 30}[unit]
 		if err != nil || !ok {
-			return fmt.Errorf("invalid size %q (write e.g. 1048576, \"512KiB\" or \"20MiB\")", v)
+			return fmt.Errorf("invalid size %s (write e.g. 1048576, \"512KiB\" or \"20MiB\")", oneline.Quote(v))
 		}
 		*s = Size(n * mult)
 		return nil
 	}
-	return fmt.Errorf("invalid size %v: want a number of bytes or a string like \"20MiB\"", v)
+	return fmt.Errorf("a size is expected, not %s: write a number of bytes or a string like \"20MiB\"", kindOfValue(v))
 }
 
 // MalformedAction is what [defang] malformed does with external mail
@@ -462,5 +424,5 @@ func oneOf[T ~string](v *T, b []byte, choices ...T) error {
 		}
 		names[i] = string(c)
 	}
-	return fmt.Errorf("%q is not one of %s", b, strings.Join(names, ", "))
+	return fmt.Errorf("%s is not one of %s", oneline.Quote(string(b)), strings.Join(names, ", "))
 }

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/maxwell-milter/maxwell/internal/safefile"
 )
 
 // Logger writes mail-log lines to stderr, a file or syslog. It is safe for
@@ -59,8 +61,29 @@ func Open(dest string, facility syslog.Priority) (*Logger, error) {
 	return &Logger{w: f, file: f, path: dest, now: time.Now}, nil
 }
 
+// isFile reports whether a destination is a file path.
+func isFile(dest string) bool {
+	switch dest {
+	case "", "stderr", "stdout", "syslog":
+		return false
+	}
+	return true
+}
+
+// Check tells, without creating anything, whether Open could open a
+// file destination (see openFile); other destinations pass.
+func Check(dest string) error {
+	if !isFile(dest) {
+		return nil
+	}
+	return safefile.CheckAppend(dest)
+}
+
+// openFile opens the log file for appending (mode 0640 if new): never
+// through a symbolic link, which anyone who can write to the directory
+// could plant to have maxwell append to another file.
 func openFile(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	f, err := safefile.Append(path, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("mail log: %w", err)
 	}

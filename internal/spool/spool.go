@@ -10,6 +10,8 @@ import (
 	"errors"
 	"io"
 	"os"
+
+	"github.com/maxwell-milter/maxwell/internal/safefile"
 )
 
 // Spool is one body. The zero value is not usable; use New.
@@ -39,7 +41,7 @@ func (s *Spool) Write(p []byte) (int, error) {
 		p = p[:max(room, 0)]
 	}
 	if s.file == nil && s.size+int64(len(p)) > s.threshold {
-		if err := os.MkdirAll(s.dir, 0o750); err != nil {
+		if err := safefile.MakeDir(s.dir); err != nil { // a real directory of maxwell's
 			return 0, err
 		}
 		f, err := os.CreateTemp(s.dir, "body-*.tmp") // CreateTemp makes it 0600

@@ -1,0 +1,267 @@
+// Package safefile opens the files and directories maxwell's
+// configuration names the way an administrator expects and an attacker
+// cannot bend: a file read at start is a regular file of bounded size; a
+// file appended to is never reached through a symbolic link or a second
+// hard link; a state directory is a real directory nobody else may write
+// to.
+package safefile
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/maxwell-milter/maxwell/internal/oneline"
+)
+
+// MaxSize is the most maxwell reads of a configuration or list file:
+// 8 MiB.
+const MaxSize = 8 << 20
+
+// Error is a file or directory maxwell refuses, and why.
+type Error struct {
+	Path    string
+	Problem string // "is not a regular file (a named pipe)", ...
+	err     error  // the cause, if it is one errors.Is should see
+}
+
+func (e *Error) Error() string { return oneline.Name(e.Path) + " " + e.Problem }
+
+// Unwrap returns fs.ErrNotExist for a file or directory that does not
+// exist.
+func (e *Error) Unwrap() error { return e.err }
+
+func refuse(path, format string, args ...any) error {
+	return &Error{Path: path, Problem: fmt.Sprintf(format, args...)}
+}
+
+// Read returns the content of a regular file of at most MaxSize bytes. A
+// symbolic link to one is fine: administrators link configuration files.
+// A named pipe, a device or a directory is refused without being read.
+func Read(path string) ([]byte, error) {
+	// O_NONBLOCK: a named pipe opens at once instead of waiting for a
+	// writer, and is refused below.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, openError(path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.IsDir() {
+		return nil, refuse(path, "is a directory, not a file")
+	}
+	if err := regular(path, fi); err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxSize {
+		return nil, refuse(path, "is larger than %d MiB, the most maxwell reads of a configuration or list file", MaxSize>>20)
+	}
+	return b, nil
+}
+
+// Append opens path for appending, creating it with perm if need be. It
+// refuses a symbolic link (one planted where the file should be would
+// have maxwell write to its target), anything but a regular file, and a
+// file with another hard link.
+func Append(path string, perm os.FileMode) (*os.File, error) {
+	// O_NONBLOCK: a named pipe without a reader fails at once (ENXIO)
+	// instead of blocking; regular files ignore the flag.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, perm)
+	if err != nil {
+		return nil, openError(path, err)
+	}
+	fi, err := f.Stat()
+	if err == nil {
+		err = appendable(path, fi)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// CheckAppend tells, without creating anything, whether Append would
+// open path: its directory exists, and the file, if it is there already,
+// is a regular file with a single name.
+func CheckAppend(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		dir := filepath.Dir(path)
+		di, err := os.Stat(dir)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return missingDir(dir)
+		case err != nil:
+			return err
+		case !di.IsDir():
+			return refuse(dir, "is not a directory")
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return symlink(path, "a file it writes")
+	}
+	return appendable(path, fi)
+}
+
+func appendable(path string, fi fs.FileInfo) error {
+	if err := regular(path, fi); err != nil {
+		return err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
+		return refuse(path, "has %d hard links: another name of it may be a file maxwell must not write; give maxwell a file of its own", st.Nlink)
+	}
+	return nil
+}
+
+// regular refuses what is not a regular file.
+func regular(path string, fi fs.FileInfo) error {
+	if fi.Mode().IsRegular() {
+		return nil
+	}
+	return refuse(path, "is not a regular file (%s)", kind(fi.Mode()))
+}
+
+func kind(m fs.FileMode) string {
+	switch {
+	case m.IsRegular():
+		return "a regular file"
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	}
+	return "a special file"
+}
+
+func openError(path string, err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if _, serr := os.Stat(filepath.Dir(path)); errors.Is(serr, fs.ErrNotExist) {
+			return missingDir(filepath.Dir(path))
+		}
+		return &Error{Path: path, Problem: "does not exist", err: fs.ErrNotExist}
+	case errors.Is(err, syscall.ELOOP):
+		return symlink(path, "a file it writes")
+	case errors.Is(err, syscall.ENXIO):
+		return refuse(path, "is not a regular file (a named pipe or a device)")
+	}
+	return err
+}
+
+func missingDir(dir string) error {
+	return &Error{Path: dir, Problem: "does not exist: create the directory, or give a path in one that does", err: fs.ErrNotExist}
+}
+
+func symlink(path, what string) error {
+	target, _ := os.Readlink(path)
+	return refuse(path, "is a symbolic link (to %s); maxwell does not follow one for %s: remove the link, or give the real path", oneline.Name(target), what)
+}
+
+// MakeDir makes path, and its parents, a directory (mode 0750) if it is
+// not one yet, and checks it as CheckDir does.
+func MakeDir(path string) error {
+	if err := CheckDir(path); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(path, 0o750); err != nil {
+		return err
+	}
+	return CheckDir(path)
+}
+
+// CheckDir tells whether path is fit to keep maxwell's state in: a real
+// directory (not a symbolic link to one), not writable by its group or
+// others, who could otherwise plant links there to files maxwell would
+// then write. A directory that does not exist yet passes if it can be
+// made: its nearest existing parent is a directory.
+func CheckDir(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return checkParent(path)
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return symlink(path, "a directory it keeps state in")
+	case !fi.IsDir():
+		return refuse(path, "is not a directory (%s)", kind(fi.Mode()))
+	case fi.Mode().Perm()&0o022 != 0:
+		return refuse(path, "is writable by %s (mode %04o): anyone who can write there could have maxwell overwrite other files; run chmod go-w %s, or give maxwell a directory of its own",
+			writers(fi.Mode()), octal(fi.Mode()), oneline.Name(path))
+	}
+	return nil
+}
+
+// octal is a mode as chmod writes it.
+func octal(m fs.FileMode) uint32 {
+	o := uint32(m.Perm())
+	if m&fs.ModeSticky != 0 {
+		o |= 0o1000
+	}
+	return o
+}
+
+func writers(m fs.FileMode) string {
+	switch m.Perm() & 0o022 {
+	case 0o020:
+		return "its group"
+	case 0o002:
+		return "others"
+	}
+	return "its group and others"
+}
+
+func checkParent(path string) error {
+	for dir := filepath.Dir(path); ; dir = filepath.Dir(dir) {
+		fi, err := os.Stat(dir)
+		if (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) && dir != filepath.Dir(dir) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !fi.IsDir() {
+			return refuse(dir, "is not a directory")
+		}
+		return nil
+	}
+}
+
+// ForeignOwner reports the owner of path when maxwell runs as root and
+// path belongs to another user, who could then plant in it links to
+// files root would write: a risk worth a warning, not a refusal (the
+// administrator's own tools run as root on the daemon user's directory).
+func ForeignOwner(path string) (uid int, foreign bool) {
+	fi, err := os.Lstat(path)
+	if err != nil || os.Geteuid() != 0 {
+		return 0, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return int(st.Uid), ok && st.Uid != 0
+}

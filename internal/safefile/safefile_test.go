@@ -1,0 +1,161 @@
+package safefile
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func TestRead(t *testing.T) {
+	dir := t.TempDir()
+	file := write(t, dir, "list", "a@example.org\n")
+	link := filepath.Join(dir, "link")
+	symlinkTo(t, file, link)
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := Read(link); err != nil || string(b) != "a@example.org\n" {
+		t.Errorf("Read(a link to a file) = %q, %v", b, err)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{"/dev/zero", "is not a regular file (a character device)"},
+		{fifo, "is not a regular file (a named pipe)"},
+		{dir, "is a directory, not a file"},
+		{write(t, dir, "big", strings.Repeat("x", MaxSize+1)), "is larger than 8 MiB"},
+		{filepath.Join(dir, "missing"), "missing does not exist"},
+		{filepath.Join(dir, "nodir", "list"), "nodir does not exist: create the directory"},
+	} {
+		if _, err := Read(tc.path); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Read(%s) = %v, want %q", tc.path, err, tc.want)
+		}
+	}
+}
+
+// A link planted where maxwell appends (the mail log, the archive) is
+// refused, and its target left alone; so is a second hard link.
+func TestAppendRefusesLinks(t *testing.T) {
+	dir := t.TempDir()
+	victim := write(t, dir, "victim", "precious\n")
+	planted := filepath.Join(dir, "mail.log")
+	symlinkTo(t, victim, planted)
+	hard := filepath.Join(dir, "hard.log")
+	if err := os.Link(victim, hard); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{planted, "is a symbolic link (to " + victim + ")"},
+		{hard, "has 2 hard links"},
+	} {
+		if err := CheckAppend(tc.path); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("CheckAppend(%s) = %v, want %q", tc.path, err, tc.want)
+		}
+		f, err := Append(tc.path, 0o600)
+		if err == nil {
+			f.WriteString("appended\n")
+			f.Close()
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Append(%s) = %v, want %q", tc.path, err, tc.want)
+		}
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "precious\n" {
+		t.Errorf("the victim now holds %q", b)
+	}
+
+	fresh := filepath.Join(dir, "fresh.log")
+	if err := CheckAppend(fresh); err != nil {
+		t.Errorf("CheckAppend(a new file) = %v", err)
+	}
+	f, err := Append(fresh, 0o640)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if fi, _ := os.Stat(fresh); fi.Mode().Perm() != 0o640 {
+		t.Errorf("a new file has mode %v", fi.Mode())
+	}
+	if err := CheckAppend(filepath.Join(dir, "nodir", "mail.log")); err == nil || !strings.Contains(err.Error(), "nodir does not exist") {
+		t.Errorf("CheckAppend in a missing directory = %v", err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Append(fifo, 0o600); err == nil || !strings.Contains(err.Error(), "is not a regular file") {
+		t.Errorf("Append(a named pipe) = %v", err)
+	}
+}
+
+// State directories: a link or a directory others may write to is
+// refused with the fix; a missing one is made, mode 0750.
+func TestStateDirs(t *testing.T) {
+	dir := t.TempDir()
+	open := filepath.Join(dir, "open")
+	if err := os.Mkdir(open, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(open, 0o777)
+	sticky := filepath.Join(dir, "sticky")
+	if err := os.Mkdir(sticky, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(sticky, 0o777|os.ModeSticky)
+	group := filepath.Join(dir, "group")
+	if err := os.Mkdir(group, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(group, 0o770)
+	linked := filepath.Join(dir, "linked")
+	symlinkTo(t, t.TempDir(), linked)
+	file := write(t, dir, "file", "")
+	for _, tc := range []struct{ path, want string }{
+		{open, "is writable by its group and others (mode 0777): anyone who can write there could have maxwell overwrite other files; run chmod go-w " + open},
+		{sticky, "(mode 1777)"},
+		{group, "is writable by its group (mode 0770)"},
+		{linked, "is a symbolic link (to "},
+		{file, "is not a directory (a regular file)"},
+		{filepath.Join(file, "sub"), file + " is not a directory"},
+	} {
+		if err := CheckDir(tc.path); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("CheckDir(%s) = %v, want %q", tc.path, err, tc.want)
+		}
+		if err := MakeDir(tc.path); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("MakeDir(%s) = %v, want %q", tc.path, err, tc.want)
+		}
+	}
+	fresh := filepath.Join(dir, "new", "state")
+	if err := CheckDir(fresh); err != nil {
+		t.Errorf("CheckDir(a directory still to make) = %v", err)
+	}
+	if err := MakeDir(fresh); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(fresh); err != nil || fi.Mode().Perm() != 0o750&^umask() {
+		t.Errorf("made %v, %v", fi.Mode(), err)
+	}
+}
+
+func umask() os.FileMode {
+	old := syscall.Umask(0)
+	syscall.Umask(old)
+	return os.FileMode(old)
+}
+
+func write(t *testing.T, dir, name, text string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func symlinkTo(t *testing.T, target, link string) {
+	t.Helper()
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+}
