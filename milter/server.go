@@ -101,8 +101,9 @@ func negotiate(mtaVersion, milterVersion uint32, mtaActions, _ milter.OptAction,
 
 // session adapts one milter connection to a policy.Session.
 type session struct {
-	srv *Server
-	ps  *policy.Session
+	srv       *Server
+	ps        *policy.Session
+	connected bool // ps has had its CONNECT
 }
 
 // NewConnection is called for each SMTP connection the milter connection
@@ -111,11 +112,15 @@ func (m *session) NewConnection(milter.Modifier) error {
 	if m.ps != nil {
 		m.ps.Close()
 	}
-	m.ps = m.srv.engine.Load().NewSession()
+	m.ps, m.connected = m.srv.engine.Load().NewSession(), false
 	return nil
 }
 
 func (m *session) Connect(host, family string, port uint16, addr string, mod milter.Modifier) (*milter.Response, error) {
+	if m.connected { // a second CONNECT without QUIT_NC: a new SMTP connection all the same
+		m.NewConnection(mod)
+	}
+	m.connected = true
 	ci := policy.ConnInfo{
 		Hostname:   host,
 		Port:       port,
