@@ -37,6 +37,7 @@ type Metrics struct {
 	store     store.Store
 	dns       Pinger
 	sessions  prometheus.Gauge
+	refused   prometheus.Counter
 	messages  prometheus.Counter
 	decisions *prometheus.CounterVec
 	greylist  *prometheus.CounterVec
@@ -65,6 +66,7 @@ func (m *Metrics) SetDNS(dns Pinger) {
 func New(st store.Store, dns Pinger) *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry(), store: st, dns: dns, reasons: map[string]bool{}}
 	m.sessions = prometheus.NewGauge(prometheus.GaugeOpts{Name: "maxwell_sessions_open", Help: "Milter sessions (SMTP connections) open."})
+	m.refused = prometheus.NewCounter(prometheus.CounterOpts{Name: "maxwell_sessions_refused_total", Help: "Milter connections closed unserved: max_sessions were open."})
 	m.messages = prometheus.NewCounter(prometheus.CounterOpts{Name: "maxwell_messages_total", Help: "Messages (MAIL FROM transactions) begun."})
 	m.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "maxwell_decisions_total",
 		Help: "Decisions logged, by action (reject, tempfail, or the tag in lower case) and reason kind."}, []string{"action", "reason"})
@@ -80,7 +82,7 @@ func New(st store.Store, dns Pinger) *Metrics {
 	m.storeTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "maxwell_store_op_seconds",
 		Help: "Store operations made for sessions, by operation.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 9)}, []string{"op"})
 	m.storeErrs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "maxwell_store_errors_total", Help: "Store operations that failed, by operation."}, []string{"op"})
-	m.reg.MustRegister(m.sessions, m.messages, m.decisions, m.greylist, m.autoWhite, m.cbv, m.defanged,
+	m.reg.MustRegister(m.sessions, m.refused, m.messages, m.decisions, m.greylist, m.autoWhite, m.cbv, m.defanged,
 		m.blacklist, m.dnsTime, m.dnsErrors, m.storeTime, m.storeErrs, greylistGauges{st},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -110,6 +112,10 @@ func (m *Metrics) Event(event string, kv []any) {
 		m.blacklist.Inc()
 	}
 }
+
+// SessionRefused counts a milter connection refused past max_sessions;
+// give it to milter.Server.ObserveRefused.
+func (m *Metrics) SessionRefused() { m.refused.Inc() }
 
 // action is what a decision did: reject (5xx), tempfail (4xx), or for
 // the others (accept, discard, ...) its tag in lower case.

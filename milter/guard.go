@@ -96,14 +96,3 @@ func (c *guardConn) scan(b []byte) error {
 	}
 	return nil
 }
-
-// guardListener wraps accepted connections in a guardConn.
-type guardListener struct{ net.Listener }
-
-func (l guardListener) Accept() (net.Conn, error) {
-	conn, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &guardConn{Conn: conn}, nil
-}

@@ -40,14 +40,21 @@ var wantMacros = map[milter.MacroStage][]string{
 // Server serves the milter protocol. Its engine can be replaced while it
 // runs (configuration reload); each session keeps the engine it began with.
 type Server struct {
-	engine atomic.Pointer[policy.Engine]
-	diag   *slog.Logger
-	srv    *milter.Server
+	engine      atomic.Pointer[policy.Engine]
+	diag        *slog.Logger
+	srv         *milter.Server
+	maxSessions int
+	refused     func() // called for each connection refused past maxSessions
 }
+
+// libraryWarnings are go-milter's own warnings. Most are about one
+// connection (left idle, gone, malformed), so a peer could write one per
+// connection: they are rate-limited.
+var libraryWarnings = newLimitedLog("from the milter library", slog.Default)
 
 func init() {
 	// go-milter's own warnings go to the diagnostic log, not to log.Printf.
-	milter.LogWarning = func(format string, v ...any) { slog.Warn("milter: " + fmt.Sprintf(format, v...)) }
+	milter.LogWarning = func(format string, v ...any) { libraryWarnings.Warn("milter: " + fmt.Sprintf(format, v...)) }
 }
 
 // NewServer returns a server for e. idle is the longest wait for the MTA's
@@ -72,9 +79,19 @@ func NewServer(e *policy.Engine, diag *slog.Logger, idle time.Duration) *Server 
 // SetEngine makes new sessions use e.
 func (s *Server) SetEngine(e *policy.Engine) { s.engine.Store(e) }
 
-// Serve accepts MTA connections on ln until Shutdown.
+// LimitSessions makes Serve keep at most n sessions open ([milter]
+// max_sessions); 0, the default, is no limit. Call it before Serve.
+func (s *Server) LimitSessions(n int) { s.maxSessions = n }
+
+// ObserveRefused makes Serve call f for each connection it refuses past
+// the session limit (the metrics count them). Call it before Serve.
+func (s *Server) ObserveRefused(f func()) { s.refused = f }
+
+// Serve accepts MTA connections on ln until Shutdown. A temporary accept
+// error (no file descriptor left) is logged and waited out; only a
+// permanent one ends Serve.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.srv.Serve(guardListener{ln})
+	err := s.srv.Serve(newSessionListener(ln, s.maxSessions, s.refused, s.diag))
 	if errors.Is(err, milter.ErrServerClosed) {
 		return nil
 	}
@@ -101,8 +118,9 @@ func negotiate(mtaVersion, milterVersion uint32, mtaActions, _ milter.OptAction,
 
 // session adapts one milter connection to a policy.Session.
 type session struct {
-	srv *Server
-	ps  *policy.Session
+	srv       *Server
+	ps        *policy.Session
+	connected bool // ps has had its CONNECT
 }
 
 // NewConnection is called for each SMTP connection the milter connection
@@ -111,11 +129,15 @@ func (m *session) NewConnection(milter.Modifier) error {
 	if m.ps != nil {
 		m.ps.Close()
 	}
-	m.ps = m.srv.engine.Load().NewSession()
+	m.ps, m.connected = m.srv.engine.Load().NewSession(), false
 	return nil
 }
 
 func (m *session) Connect(host, family string, port uint16, addr string, mod milter.Modifier) (*milter.Response, error) {
+	if m.connected { // a second CONNECT without QUIT_NC: a new SMTP connection all the same
+		m.NewConnection(mod)
+	}
+	m.connected = true
 	ci := policy.ConnInfo{
 		Hostname:   host,
 		Port:       port,

@@ -146,6 +146,7 @@ func (s *Session) logConnect(ptrErr error) {
 		kv = append(kv, "daemon_port", s.Conn.DaemonPort)
 	}
 	s.log("connect", kv...)
+	s.opened = true
 }
 
 // checkPTR refuses external clients whose PTR is "localhost" (on a

@@ -64,6 +64,7 @@ type Session struct {
 	AuthUser string
 
 	pending  *Decision // delayed connection-level decision
+	opened   bool      // the connect event is logged: Close logs the close event
 	messages int
 	demerits int          // offences so far ([milter] max_demerits)
 	banned   bool         // this connection's IP was banned
@@ -316,10 +317,16 @@ func (s *Session) Abort() {
 	}
 }
 
-// Close ends the connection.
+// Close ends the connection. Its close event is logged only after a
+// connect event, so that the two always pair up (the sessions gauge
+// counts them): an MTA may open a milter connection and quit without
+// sending CONNECT.
 func (s *Session) Close() {
 	s.Abort()
-	s.log("close", "messages", s.messages)
+	if s.opened {
+		s.log("close", "messages", s.messages)
+		s.opened = false
+	}
 }
 
 // AddEdit queues a change to the message, made if it is accepted. Header

@@ -113,11 +113,17 @@ func serve(args []string) int {
 		d.diag.Warn("the milter socket is reachable from other hosts; restrict it with a firewall", "socket", cfg.Milter.Socket.String())
 	}
 	d.srv = milter.NewServer(eng, d.diag, cfg.Milter.Timeout.D())
+	maxSessions := sessionLimit(cfg.Milter.MaxSessions, d.diag)
+	d.srv.LimitSessions(maxSessions)
+	if d.metrics != nil {
+		d.srv.ObserveRefused(d.metrics.SessionRefused)
+	}
 
 	served := make(chan error, 1)
 	go func() { served <- d.srv.Serve(ln) }()
 	d.diag.Info("maxwell started", "version", version, "socket", cfg.Milter.Socket.String(),
-		"listening", ln.Addr().String(), "config", configName(*path), "dns", d.res.Servers(), "store", storeName(cfg))
+		"listening", ln.Addr().String(), "config", configName(*path), "dns", d.res.Servers(), "store", storeName(cfg),
+		"max_sessions", maxSessions)
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
@@ -134,6 +140,21 @@ func serve(args []string) int {
 			return d.shutdown(sig, served)
 		}
 	}
+}
+
+// sessionLimit is the [milter] max_sessions in force: the configured
+// value, or for 0 the default sized to the open-file limit. A configured
+// value past what that limit carries is a warning: accept would then run
+// out of file descriptors (waited out, but connections wait meanwhile).
+func sessionLimit(configured int, diag *slog.Logger) int {
+	if configured == 0 {
+		return milter.DefaultMaxSessions()
+	}
+	if budget := milter.FileBudget(); configured > budget {
+		diag.Warn("max_sessions is more than the open-file limit allows; raise the limit (LimitNOFILE= in the systemd unit, ulimit -n)",
+			"max_sessions", configured, "sessions_allowed", budget)
+	}
+	return configured
 }
 
 // serveMetrics starts the Prometheus endpoint ([metrics] listen): the
@@ -252,6 +273,7 @@ func restartOnly(old, cur *config.Config) []string {
 		{"milter.socket", old.Milter.Socket.String(), cur.Milter.Socket.String()},
 		{"milter.socket_group", old.Milter.SocketGroup, cur.Milter.SocketGroup},
 		{"milter.timeout", old.Milter.Timeout, cur.Milter.Timeout},
+		{"milter.max_sessions", old.Milter.MaxSessions, cur.Milter.MaxSessions},
 		{"log.mail_log", old.Log.MailLog, cur.Log.MailLog},
 		{"log.syslog_facility", old.Log.SyslogFacility, cur.Log.SyslogFacility},
 		{"milter.datadir", old.Milter.DataDir, cur.Milter.DataDir},

@@ -45,6 +45,7 @@ type Milter struct {
 	SocketGroup      string          `toml:"socket_group"`
 	Timeout          Duration        `toml:"timeout"`
 	ShutdownTimeout  Duration        `toml:"shutdown_timeout"`
+	MaxSessions      int             `toml:"max_sessions"`
 	ExceptionPolicy  ExceptionPolicy `toml:"exception_policy"`
 	DelayedReject    bool            `toml:"delayed_reject"`
 	InternalConnect  []HostPattern   `toml:"internal_connect"`
@@ -440,6 +441,9 @@ func (c *Config) validate() []problem {
 	}
 	if d := c.Wiretap.Dest; d != "" && (!strings.Contains(d, "@") || strings.ContainsAny(d, " <>\r\n")) {
 		ps = append(ps, problem{"wiretap.dest", fmt.Sprintf("%s is not an address", oneline.Quote(d))})
+	}
+	if c.Milter.MaxSessions < 0 {
+		ps = append(ps, problem{"milter.max_sessions", "must not be negative (0 sizes it to the open-file limit)"})
 	}
 	if c.Milter.MaxDemerits < 0 {
 		ps = append(ps, problem{"milter.max_demerits", "must not be negative (0 turns banning off)"})

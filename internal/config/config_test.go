@@ -135,6 +135,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad duration", "[dns]\ntimeout = \"5 parsecs\"\n", 2, "dns.timeout", "invalid duration"},
 		{"negative duration", "[milter]\ntimeout = -5\n", 2, "milter.timeout", "positive"},
 		{"bad socket", "[milter]\nsocket = \"tcp:8895\"\n", 2, "milter.socket", "unknown kind"},
+		{"negative max_sessions", "[milter]\nmax_sessions = -1\n", 2, "milter.max_sessions", "must not be negative"},
 		{"bad policy", "[milter]\nexception_policy = \"explode\"\n", 2, "milter.exception_policy", "not one of"},
 		{"bad porn word", "[defang]\nporn_words = [\"v{x}agra\"]\n", 2, "defang.porn_words", "unknown class"},
 		{"bad dns server", "[dns]\nservers = [\"dns.example\"]\n", 2, "dns.servers", "invalid DNS server"},

@@ -68,6 +68,21 @@ func StartSendmailStack(t *testing.T, config, flags, domains string, zone ...str
 // MTA: for tests that play the MTA themselves (miltertest).
 func StartMilter(t *testing.T, config string, zone ...string) *Stack {
 	t.Helper()
+	return startMilter(t, 0, config, zone...)
+}
+
+// StartMilterWithFiles is StartMilter with maxwell allowed at most nofile
+// open files (prlimit --nofile, soft and hard), to run it out of file
+// descriptors. The PID is still maxwell's (prlimit execs it), but
+// Maxwell.Cmd.Path is prlimit's.
+func StartMilterWithFiles(t *testing.T, nofile int, config string, zone ...string) *Stack {
+	t.Helper()
+	return startMilter(t, nofile, config, zone...)
+}
+
+// startMilter is StartMilter; nofile > 0 limits maxwell's open files.
+func startMilter(t *testing.T, nofile int, config string, zone ...string) *Stack {
+	t.Helper()
 	dir := t.TempDir()
 	dns, err := dnstest.Start(zone...)
 	if err != nil {
@@ -84,7 +99,11 @@ func StartMilter(t *testing.T, config string, zone ...string) *Stack {
 	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	st.Maxwell = StartMaxwell(t, dir, cfg)
+	if nofile > 0 {
+		st.Maxwell = RunMaxwell(t, dir, "prlimit", fmt.Sprintf("--nofile=%d", nofile), BuildMaxwell(t, dir), "serve", "-c", cfg)
+	} else {
+		st.Maxwell = StartMaxwell(t, dir, cfg)
+	}
 	if st.Unix != "" {
 		st.Maxwell.WaitListen(t, st.Unix)
 	} else {

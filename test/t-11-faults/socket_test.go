@@ -3,9 +3,12 @@ package faults
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,12 +18,12 @@ import (
 	"github.com/maxwell-milter/maxwell/policy"
 )
 
-// socketConfig: sessions idle for 2s are closed; the metrics tell the
+// socketConfig: sessions idle for 4s are closed; the metrics tell the
 // daemon's goroutines and memory.
 const socketConfig = `
 [milter]
 socket = "inet:{port}@127.0.0.1"
-timeout = "2s"
+timeout = "4s"
 internal_domains = ["example.org"]
 
 [greylist]
@@ -47,9 +50,10 @@ func packet(cmd byte, data ...string) []byte {
 	return append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)
 }
 
-// A daemon facing a thousand idle connections and a client that stops
-// reading keeps serving; it closes them after its timeouts, and its
-// goroutines come back to where they were.
+// A daemon facing a thousand idle sessions, a thousand connections never
+// used and a client that stops reading keeps serving; it closes them
+// after its timeouts, and its goroutines and open sessions come back to
+// where they were.
 func TestSocketFaults(t *testing.T) {
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", mtatest.FreePort(t))
 	st := mtatest.StartMilter(t, fmt.Sprintf(socketConfig, metricsAddr))
@@ -79,30 +83,54 @@ func TestSocketFaults(t *testing.T) {
 		t.Errorf("%s: %v goroutines and %v sessions %v after, baseline %v", what, g, open, within, base)
 	}
 
-	t.Run("a thousand idle connections", func(t *testing.T) {
-		var conns []net.Conn
-		for range 1000 {
-			c, err := net.Dial("tcp", milterAddr)
-			if err != nil {
-				t.Fatal(err)
+	// idle opens a thousand connections with open, checks the daemon
+	// serves meanwhile and closes them after timeout.
+	idle := func(t *testing.T, what string, open func() []net.Conn, timeout time.Duration) {
+		t.Helper()
+		conns := open()
+		defer func() {
+			for _, c := range conns {
+				c.Close()
 			}
-			defer c.Close()
-			conns = append(conns, c)
-		}
+		}()
 		send() // served meanwhile
 		g, rss, _ := gauges(t, metricsAddr)
-		t.Logf("1000 idle connections: %v goroutines (baseline %v), RSS %.1f MiB (baseline %.1f)", g, base, rss/(1<<20), baseRSS/(1<<20))
+		t.Logf("1000 %s: %v goroutines (baseline %v), RSS %.1f MiB (baseline %.1f)", what, g, base, rss/(1<<20), baseRSS/(1<<20))
 		if g > base+2*1000+10 {
-			t.Errorf("%v goroutines for 1000 idle connections, baseline %v", g, base)
+			t.Errorf("%v goroutines for 1000 %s, baseline %v", g, what, base)
 		}
 		if rss > baseRSS+64<<20 {
-			t.Errorf("RSS grew by %.1f MiB for 1000 idle connections", (rss-baseRSS)/(1<<20))
+			t.Errorf("RSS grew by %.1f MiB for 1000 %s", (rss-baseRSS)/(1<<20), what)
 		}
-		waitBack("idle connections after the 2s timeout", 10*time.Second)
+		waitBack(what+" after the timeout", timeout+10*time.Second)
 		conns[0].SetReadDeadline(time.Now().Add(time.Second))
-		if _, err := conns[0].Read(make([]byte, 1)); err == nil {
-			t.Error("an idle connection is still open")
+		if _, err := io.ReadAll(conns[0]); errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("%s: one is still open", what)
 		}
+	}
+
+	t.Run("a thousand negotiated sessions left idle", func(t *testing.T) {
+		idle(t, "idle sessions", func() []net.Conn {
+			o := openSessions(t, st.Maxwell, milterAddr, 1000)
+			if o.answered != 1000 {
+				t.Errorf("%d of 1000 sessions opened", o.answered)
+			}
+			return o.conns
+		}, 4*time.Second) // [milter] timeout
+	})
+
+	t.Run("a thousand connections never used", func(t *testing.T) {
+		idle(t, "connections never used", func() []net.Conn {
+			var conns []net.Conn
+			for range 1000 {
+				c, err := net.Dial("tcp", milterAddr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				conns = append(conns, c)
+			}
+			return conns
+		}, time.Second) // go-milter's wait for the negotiation
 	})
 
 	t.Run("a client that stops reading", func(t *testing.T) {
@@ -113,7 +141,7 @@ func TestSocketFaults(t *testing.T) {
 		defer c.Close()
 		c.(*net.TCPConn).SetReadBuffer(4096)
 		w := bufio.NewWriter(c)
-		w.Write([]byte{0, 0, 0, 13, 'O', 0, 0, 0, 6, 0, 0, 1, 0xff, 0, 0x1f, 0xff, 0xff})
+		w.Write(optneg)
 		w.Write(packet('C', "mail.sender.example\x00", "4", "\x00\x19", "127.0.0.1\x00"))
 		w.Write(packet('H', "pc1.example.org\x00"))
 		w.Write(packet('M', "<carol@example.org>\x00"))
