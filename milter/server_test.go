@@ -23,6 +23,7 @@ import (
 	"github.com/maxwell-milter/maxwell/internal/dnstest"
 	"github.com/maxwell-milter/maxwell/internal/enginetest"
 	"github.com/maxwell-milter/maxwell/internal/mtaclient"
+	"github.com/maxwell-milter/maxwell/internal/testclock"
 	"github.com/maxwell-milter/maxwell/mime"
 	"github.com/maxwell-milter/maxwell/policy"
 	"github.com/maxwell-milter/maxwell/store"
@@ -456,12 +457,9 @@ func TestUnixSocket(t *testing.T) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if cond() {
-			return
-		}
+	if !testclock.Poll(5*time.Second, 10*time.Millisecond, cond) {
+		t.Fatal("condition not met within 5s")
 	}
-	t.Fatal("condition not met within 5s")
 }
 
 // Defanging over the protocol: the body arrives in chunks, is spooled to
@@ -571,12 +569,12 @@ func TestProgressDuringCallback(t *testing.T) {
 		`soft.example. TXT "v=spf1 ip4:192.0.2.200 ~all"`, "soft.example. MX 10 mx.soft.example.", "mx.soft.example. A 127.0.0.1")...)
 	env.Engine.EnableCallbacks()
 	addr := start(t, env)
-	start := time.Now()
+	start := time.Now() // wall clock: a stopwatch for the failure message
 	res, err := mtaclient.Send("tcp", addr, policy.Transaction{Conn: external, Helo: "mail.sender.example",
 		Mail: policy.MailInfo{Sender: "joe@soft.example"}, Rcpts: []string{"bob@example.org"}, Headers: headers},
 		body, milter.WithReadTimeout(500*time.Millisecond))
 	if err != nil || !res.Accepted() {
-		t.Fatalf("after %v: %v %v\n%s", time.Since(start), res.Action, err, env.Log)
+		t.Fatalf("after %v: %v %v\n%s", time.Since(start), res.Action, err, env.Log) // wall clock: the stopwatch
 	}
 	if !strings.Contains(env.Log.String(), "status=accepted") {
 		t.Errorf("the call-back was not made:\n%s", env.Log)
