@@ -58,6 +58,11 @@ echo "memory under hostile MIME (cmd/maxwell BenchmarkWorstShapesRSS, 16 message
 grep -E '^Benchmark|--- FAIL|^(ok|FAIL)' "$OUT/shapes" | sed 's/^/  /'
 echo
 
+$GO test -count=3 -run '^$' -bench 'ParseUnknownKeys' ./internal/config >"$OUT/keys" 2>&1
+echo "configuration files with many unknown keys (internal/config BenchmarkParseUnknownKeys, 3 runs):"
+grep -E '^Benchmark|--- FAIL|^(ok|FAIL)' "$OUT/keys" | sed 's/^/  /'
+echo
+
 MAXWELL_SOAK_MESSAGES=$SOAK run soak -timeout 3h -run '^TestSoak$' ./test/t-12-soak
 echo "soak ($SOAK messages):"
 verdict soak
