@@ -29,7 +29,7 @@ attempts = 1
 `, "7.100.51.198.in-addr.arpa. PTR mail.sender.example.", "mail.sender.example. A 198.51.100.7",
 		"50.100.51.198.in-addr.arpa. PTR relay.example.", "relay.example. A 198.51.100.50",
 		`fail.example. TXT "v=spf1 -all"`)
-	_, c, _ := withStore(t, env, time.Second)
+	_, c, _ := withStore(t, env, 5*time.Second)
 	conn := func(ip, port, helo string) policy.Outcome {
 		return env.Engine.Run(policy.Transaction{
 			Conn: policy.ConnInfo{IP: netip.MustParseAddr(ip), DaemonPort: port}, Helo: helo,
@@ -69,7 +69,7 @@ attempts = 1
 func TestDemeritsAddUp(t *testing.T) {
 	env := enginetest.New(t, "[milter]\nmax_demerits = 2\ndelayed_reject = false\n[greylist]\nenabled = false\n[dns]\ntimeout = \"200ms\"\n",
 		`fail.example. TXT "v=spf1 -all"`)
-	st, c, _ := withStore(t, env, time.Second)
+	st, c, _ := withStore(t, env, 5*time.Second)
 	s := env.Engine.NewSession()
 	s.Connect(policy.ConnInfo{IP: netip.MustParseAddr("203.0.113.9")})
 	s.Hello("x.example")
@@ -107,7 +107,7 @@ func TestBlacklistedClientAnsweredAtConnect(t *testing.T) {
 		}
 		env := enginetest.New(t, fmt.Sprintf("[milter]\n%s\n[greylist]\nenabled = false\n[watch]\nanswer = %q\n[dns]\ntimeout = \"200ms\"\nattempts = 1\n", internal, tc.answer),
 			"7.100.51.198.in-addr.arpa. PTR mail.sender.example.", "mail.sender.example. A 198.51.100.7")
-		st, c, _ := withStore(t, env, time.Second)
+		st, c, _ := withStore(t, env, 5*time.Second)
 		st.Ban(context.Background(), store.Ban{Kind: store.BanClient, Key: "198.51.100.7", Reason: "greylisted, then lost connection after RCPT",
 			Created: c.Now(), Expires: c.Now().Add(7 * 24 * time.Hour)})
 		run := func() policy.Outcome {

@@ -492,7 +492,7 @@ attempts = 1
 [greylist]
 auto_whitelist_clients = 2
 `, append(greyZone, "77.113.0.203.in-addr.arpa. PTR localhost.", `fail.example. TXT "v=spf1 -all"`)...)
-	st, clock, _ := withStore(t, env, time.Second)
+	st, clock, _ := withStore(t, env, 5*time.Second)
 	send := func(ip, sender string) policy.Outcome {
 		return env.Engine.Run(policy.Transaction{
 			Conn: policy.ConnInfo{IP: netip.MustParseAddr(ip)}, Helo: "x.example",
