@@ -21,6 +21,8 @@ type Shape struct {
 var Shapes = []Shape{
 	{"many-parts", manyParts},
 	{"many-banned-parts", manyBannedParts},
+	{"long-banned-names", longBannedNames},
+	{"long-banned-names-both-fields", longBannedNamesBothFields},
 	{"deep-nesting", deepNesting},
 	{"many-zip-entries", manyZipEntries},
 	{"zip-expansion", zipExpansion},
@@ -54,6 +56,23 @@ func manyParts(size int) []byte { return fill(head("b"), size, "--b\r\n\r\nx\r\n
 // manyBannedParts is parts that each must be defanged.
 func manyBannedParts(size int) []byte {
 	return fill(head("b"), size, "--b\r\nContent-Type: a/b; name=x.exe\r\n\r\nx\r\n", "b")
+}
+
+// longBannedNames is parts that each must be defanged, each named with
+// 60 000 bytes (within the 64 KiB of Content- fields a part may have) in
+// its Content-Type: a scan that kept each name, or the field it came
+// from, would keep the message's size again.
+func longBannedNames(size int) []byte {
+	name := strings.Repeat("A", 60000) + ".exe"
+	return fill(head("b"), size, "--b\r\nContent-Type: application/octet-stream; name=\""+name+"\"\r\n\r\nx\r\n", "b")
+}
+
+// longBannedNamesBothFields is the same with names of 30 000 bytes in
+// Content-Type name= and in Content-Disposition filename=.
+func longBannedNamesBothFields(size int) []byte {
+	name := strings.Repeat("A", 30000) + ".exe"
+	return fill(head("b"), size, "--b\r\nContent-Type: application/octet-stream; name=\""+name+"\"\r\n"+
+		"Content-Disposition: attachment; filename=\""+name+"\"\r\n\r\nx\r\n", "b")
 }
 
 // deepNesting is multiparts nested 30 deep (inside the 32 levels a
