@@ -292,14 +292,8 @@ func TestScanMemoryIndependentOfParts(t *testing.T) {
 		top := []Header{{"Content-Type", "multipart/mixed; boundary=b"}}
 		o := testOptions(t)
 		o.MaxParts = n + 1 // read every part
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		res := Scan(top, strings.NewReader(body), int64(len(body)), o)
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		kept := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-		runtime.KeepAlive(res)
+		res, kept := retained(func() *Result { return Scan(top, strings.NewReader(body), int64(len(body)), o) })
+		runtime.KeepAlive(body)
 		if res.Malformed != "" || res.Parts != n+1 || len(res.Banned) != 0 {
 			t.Fatalf("%d parts: read %d, %d banned, malformed %q", n, res.Parts, len(res.Banned), res.Malformed)
 		}
@@ -307,6 +301,62 @@ func TestScanMemoryIndependentOfParts(t *testing.T) {
 			t.Errorf("%d parts: the scan's result keeps %.1f MiB", n, float64(kept)/(1<<20))
 		}
 	}
+}
+
+// TestScanMemoryIndependentOfNames: what a scan keeps of a part to
+// defang is small whatever its names (issue 17: 16 messages of 166 parts
+// named with 60 KB of "A" and ".exe" took maxwell to 326 MiB). A name
+// is judged whole, then kept cut to maxNameLen bytes; nothing kept holds
+// on to the header value it was taken from.
+func TestScanMemoryIndependentOfNames(t *testing.T) {
+	long := strings.Repeat("A", 60000)
+	tests := []struct {
+		name, header string // the part's header: a name, or a field, of 60 KB
+		banned       string // the name the part is kept under
+	}{
+		{"Content-Type name=", "Content-Type: application/octet-stream; name=\"" + long + ".exe\"", long[:maxNameLen-3] + "..."},
+		{"Content-Disposition filename=", "Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"" + long + ".exe\"", long[:maxNameLen-3] + "..."},
+		{"a short name beside a long parameter", "Content-Type: application/octet-stream; x=\"" + long + "\"; name=x.exe", "x.exe"},
+		{"a long media type", "Content-Type: application/" + strings.ToLower(long) + "; name=x.exe", "x.exe"},
+	}
+	const n = 300
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b strings.Builder
+			for range n {
+				b.WriteString("--b\r\n" + tt.header + "\r\n\r\nMZ\r\n")
+			}
+			b.WriteString("--b--\r\n")
+			body := b.String()
+			top := []Header{{"Content-Type", "multipart/mixed; boundary=b"}}
+			o := testOptions(t)
+			res, kept := retained(func() *Result { return Scan(top, strings.NewReader(body), int64(len(body)), o) })
+			runtime.KeepAlive(body)
+			if res.Malformed != "" || len(res.Banned) != n {
+				t.Fatalf("%d banned, malformed %q", len(res.Banned), res.Malformed)
+			}
+			if p := res.Banned[0]; p.Name != tt.banned || p.Reason != "banned extension .exe" || len(p.Type) > maxNameLen {
+				t.Errorf("kept as %.80q (%d bytes), %q, a type of %d bytes; want %.80q", p.Name, len(p.Name), p.Reason, len(p.Type), tt.banned)
+			}
+			if kept/n > 1024 {
+				t.Errorf("the scan's result keeps %d bytes a part to defang (%.1f MiB for %d)", kept/n, float64(kept)/(1<<20), n)
+			}
+		})
+	}
+}
+
+// retained runs scan and returns its result and the heap it holds: the
+// heap after the scan, garbage collected, less the heap before. What the
+// caller made before must stay alive until after (runtime.KeepAlive).
+func retained(scan func() *Result) (*Result, int64) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	res := scan()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(res)
+	return res, int64(after.HeapAlloc) - int64(before.HeapAlloc)
 }
 
 // TestZipListing lists zips that archive/zip's reader would hold whole in

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/maxwell-milter/maxwell/internal/oneline"
 )
 
 // Options are what a scan looks for and how far it may go.
@@ -27,10 +29,15 @@ const maxDepth = 32
 // maxHeaderBytes bounds the fields a scan keeps of one part's header.
 const maxHeaderBytes = 64 << 10
 
+// maxNameLen bounds the type, name and reason a part to defang is kept
+// with, once judged: what a scan keeps is then at most Options.MaxParts
+// times a few hundred bytes, whatever the names.
+const maxNameLen = 255
+
 // Part is a leaf part to defang.
 type Part struct {
 	Type   string // media type, lower case
-	Name   string // the offending name ("x.exe", "x.zip: y.exe")
+	Name   string // the offending name ("x.exe", "x.zip: y.exe"), cut to maxNameLen bytes
 	Reason string // why it is banned
 
 	// Start and End delimit the bytes of the body that replace the part
@@ -42,7 +49,8 @@ type Part struct {
 
 // Result is what a scan found. What it holds does not grow with the
 // number of parts, only with the number of parts to defang, which
-// Options.MaxParts bounds.
+// Options.MaxParts bounds, and each of those is a few hundred bytes
+// (maxNameLen), whatever its names.
 type Result struct {
 	Parts     int    // parts read: leaves, multiparts and attached messages
 	Banned    []Part // the parts to defang, in order
@@ -318,7 +326,7 @@ func (s *scanner) leaf(h []Header, ctype string, bounds []boundary, rg *region) 
 		end = d.start
 	}
 	if name, reason := s.judge(h, io.NewSectionReader(s.body, start, end-start)); name != "" {
-		s.res.Banned = append(s.res.Banned, Part{Type: clip(ctype, 100), Name: clip(name, 300), Reason: clip(reason, 300)})
+		s.res.Banned = append(s.res.Banned, Part{Type: keep(ctype), Name: keep(name), Reason: keep(reason)})
 		s.regions = append(s.regions, rg)
 	}
 	return d
@@ -362,13 +370,11 @@ func (s *scanner) skip(bounds []boundary) *delimiter {
 	}
 }
 
-// clip cuts s to n bytes, marking the cut.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
-}
+// keep returns s as a part to defang keeps it: cut to maxNameLen bytes
+// with a marker (the warning and the log show no more), in a string of
+// its own — a name is often a slice of a header value of up to 64 KiB,
+// which it would otherwise hold on to.
+func keep(s string) string { return strings.Clone(oneline.Cut(s, maxNameLen)) }
 
 func (s *scanner) malformed(why string) {
 	if s.res.Malformed == "" {
