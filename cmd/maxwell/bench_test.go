@@ -77,6 +77,7 @@ var shapeAnswers = map[string]string{
 	"long-banned-names":             "defanged", // 166 parts, within max_parts
 	"long-banned-names-both-fields": "defanged",
 	"deep-nesting":                  "554",
+	"encoded-nesting":               "defanged", // 30 levels, within max_scan_size decoded
 	"many-zip-entries":              "defanged", // more than zip_max_entries: a zip bomb
 	"zip-expansion":                 "accepted", // within zip_max_expand
 	"many-headers":                  "554",      // past the 1 000 header fields a session keeps
