@@ -3,6 +3,7 @@ package mime
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -26,9 +27,11 @@ func readMessage(t testing.TB, name string) ([]Header, []byte) {
 }
 
 func testOptions(t testing.TB) *Options {
-	d := config.Default().Defang
+	cfg := config.Default()
+	d := cfg.Defang
 	return &Options{BannedExts: d.BannedExts, ScanZip: true, ZipDepth: d.ZipDepth, ZipMaxExpand: int64(d.ZipMaxExpand),
-		ZipMaxEntries: d.ZipMaxEntries, ScanRFC822: true, MaxParts: d.MaxParts, TempDir: t.TempDir(), MemThreshold: 1 << 20}
+		ZipMaxEntries: d.ZipMaxEntries, ScanRFC822: true, MaxDecode: int64(cfg.Milter.MaxScanSize), MaxParts: d.MaxParts,
+		TempDir: t.TempDir(), MemThreshold: 1 << 20}
 }
 
 func TestScanCorpus(t *testing.T) {
@@ -217,6 +220,129 @@ func TestScanStructure(t *testing.T) {
 	}
 }
 
+// TestScanBypasses: messages built to carry a banned attachment past the
+// scan (issue 17's review, with maxwell check). Each is either read as a
+// mail client reads it, the attachment defanged, or malformed: maxwell
+// cannot be sure it has seen every name a client could save a part under
+// (docs/attachments.md).
+func TestScanBypasses(t *testing.T) {
+	exe := "Content-Type: application/octet-stream; name=\"evil.exe\"\r\n\r\nMZ\r\n"
+	inner := "Subject: x\r\nContent-Type: multipart/mixed; boundary=in\r\n\r\n--in\r\n" + exe + "--in--\r\n"
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	tests := []struct {
+		name        string
+		file        string // in testdata, or:
+		ctype, body string // the message's Content-Type and body
+		banned      string // the name of what is defanged, or
+		malformed   string
+		top         bool // the whole body replaced
+	}{
+		// a. An attached message or a multipart in base64 or
+		// quoted-printable (RFC 2045 and 2046 forbid it; clients decode
+		// it) is decoded and scanned; the whole part is replaced.
+		{name: "a base64 message/rfc822", file: "bypass-rfc822-base64.eml", banned: "evil.exe"},
+		{name: "a quoted-printable message/rfc822", file: "bypass-rfc822-qp.eml", banned: "evil.exe"},
+		{name: "a base64 multipart", file: "bypass-multipart-base64.eml", banned: "evil.exe"},
+		{name: "the message a base64 multipart", ctype: "multipart/mixed; boundary=in\r\nContent-Transfer-Encoding: base64",
+			body: b64("--in\r\n" + exe + "--in--\r\n"), banned: "evil.exe", top: true},
+		{name: "base64 in base64", ctype: "multipart/mixed; boundary=a", body: "--a\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+			b64("Subject: y\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: BASE64\r\n\r\n"+b64(inner)) + "\r\n--a--\r\n", banned: "evil.exe"},
+		{name: "a message/rfc822 in x-uuencode", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 m\r\nend\r\n--a--\r\n", malformed: "in transfer encoding x-uuencode"},
+		{name: "quoted-printable as clients read it: stray =, long lines", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nX-Junk: a=zb =\x01\r\nX-Long: " +
+				strings.Repeat("=41", 3000) + "\r\n" + strings.ReplaceAll(inner, "=", "=3D") + "\r\n--a--\r\n", banned: "evil.exe"},
+		{name: "a base64 message/rfc822 that is clean", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64("Subject: y\r\n\r\nhello\r\n") + "\r\n--a--\r\n"},
+		// b. The other attached-message types clients open.
+		{name: "message/global", file: "bypass-message-global.eml", banned: "evil.exe"},
+		{name: "message/x-rfc822", file: "bypass-message-x-rfc822.eml", banned: "evil.exe"},
+		{name: "message/news", ctype: "message/news", body: inner, banned: "evil.exe"},
+		{name: "a multipart/digest's parts are messages", ctype: "multipart/digest; boundary=a",
+			body: "--a\r\n\r\n" + inner + "\r\n--a--\r\n", banned: "evil.exe"},
+		{name: "message/partial", file: "bypass-message-partial.eml", malformed: "message/partial"},
+		// c. Two Content-Type fields: clients differ on which counts.
+		{name: "two Content-Type fields", file: "bypass-two-content-types.eml", malformed: "two Content-Type fields that disagree"},
+		{name: "two Content-Type fields in a part", ctype: "multipart/mixed; boundary=a",
+			body:      "--a\r\nContent-Type: text/plain\r\nContent-Type: multipart/mixed; boundary=in\r\n\r\n--in\r\n" + exe + "--in--\r\n--a--\r\n",
+			malformed: "two Content-Type fields that disagree"},
+		{name: "two Content-Type fields, boundaries apart", ctype: "multipart/mixed; boundary=a",
+			body:      "--a\r\nContent-Type: multipart/mixed; boundary=x\r\nContent-Type: multipart/mixed; boundary=in\r\n\r\n--in\r\n" + exe + "--in--\r\n--a--\r\n",
+			malformed: "two Content-Type fields that disagree"},
+		{name: "two Content-Type fields alike", ctype: "multipart/mixed; boundary=a",
+			body:   "--a\r\nContent-Type: multipart/mixed; boundary=in\r\nContent-Type: multipart/mixed;\r\n boundary=\"in\"\r\n\r\n--in\r\n" + exe + "--in--\r\n--a--\r\n",
+			banned: "evil.exe"},
+		{name: "two Content-Transfer-Encoding fields", ctype: "multipart/mixed; boundary=a",
+			body:      "--a\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: 7bit\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64(inner) + "\r\n--a--\r\n",
+			malformed: "two Content-Transfer-Encoding fields that disagree"},
+		// d. Whitespace before the colon (RFC 5322's obsolete syntax).
+		{name: "Content-Type : at the top", file: "bypass-space-before-colon.eml", banned: "evil.exe"},
+		{name: "Content-Type : in a part", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nContent-Type\t : multipart/mixed; boundary=in\r\n\r\n--in\r\n" + exe + "--in--\r\n--a--\r\n", banned: "evil.exe"},
+		// e. Zips known by their type.
+		{name: "an unnamed application/zip", file: "bypass-zip-type.eml", banned: "(application/zip): run.exe"},
+		{name: "an application/x-zip-compressed called invoice.pdf", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nContent-Type: application/x-zip-compressed; name=invoice.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+				b64(string(zipOf(zip.Deflate, "run.exe", []byte("MZ")))) + "\r\n--a--\r\n", banned: "invoice.pdf: run.exe"},
+		{name: "an application/x-zip, clean", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nContent-Type: application/x-zip\r\n\r\n" + string(zipOf(zip.Store, "a.txt", []byte("x"))) + "\r\n--a--\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, body := []Header{{"Content-Type", tt.ctype}}, []byte(tt.body)
+			if tt.file != "" {
+				h, body = readMessage(t, tt.file)
+			} else if ctype, cte, ok := strings.Cut(tt.ctype, "\r\n"); ok {
+				h = []Header{{"Content-Type", ctype}, {"Content-Transfer-Encoding", strings.TrimPrefix(cte, "Content-Transfer-Encoding: ")}}
+			}
+			res := Scan(h, bytes.NewReader(body), int64(len(body)), testOptions(t))
+			if tt.malformed == "" && res.Malformed != "" || !strings.Contains(res.Malformed, tt.malformed) {
+				t.Fatalf("malformed %q, want %q", res.Malformed, tt.malformed)
+			}
+			if tt.malformed != "" {
+				return
+			}
+			banned := res.Banned
+			if tt.banned == "" {
+				if len(banned) != 0 {
+					t.Fatalf("banned %+v, want none", banned)
+				}
+				return
+			}
+			if len(banned) != 1 || banned[0].Name != tt.banned || banned[0].Top != tt.top {
+				t.Fatalf("banned %+v\nwant %q, top %v", banned, tt.banned, tt.top)
+			}
+			checkDefanged(t, h, body, banned)
+		})
+	}
+}
+
+// TestScanDecodeBudget: the encoded parts of a message decode to at most
+// Options.MaxDecode bytes in all ([milter] max_scan_size): quoted-printable
+// does not shrink what it holds, so nested levels would each cost the
+// message's size again, in a spool of their own.
+func TestScanDecodeBudget(t *testing.T) {
+	msg := "Content-Type: application/octet-stream; name=evil.exe\r\n\r\n" + strings.Repeat("MZ filler\r\n", 10000)
+	for range 3 {
+		msg = "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" + strings.ReplaceAll(msg, "=", "=3D")
+	}
+	h, body := SplitMessage([]byte(msg))
+	for _, tt := range []struct {
+		budget    int64
+		malformed string
+	}{
+		{int64(len(body)) * 3, ""},
+		{int64(len(body)) * 2, "decode to more than"},
+	} {
+		o := testOptions(t)
+		o.MaxDecode = tt.budget
+		res := Scan(h, bytes.NewReader(body), int64(len(body)), o)
+		if tt.malformed == "" && (res.Malformed != "" || len(res.Banned) != 1) || !strings.Contains(res.Malformed, tt.malformed) {
+			t.Errorf("%d bytes decoded at most: malformed %q, banned %+v; want malformed %q", tt.budget, res.Malformed, res.Banned, tt.malformed)
+		}
+	}
+}
+
 // Real bounces (testdata/SOURCES.md says where each comes from) are read
 // as far as they go: never malformed, and a banned attachment in a
 // returned message is defanged.
@@ -292,14 +418,8 @@ func TestScanMemoryIndependentOfParts(t *testing.T) {
 		top := []Header{{"Content-Type", "multipart/mixed; boundary=b"}}
 		o := testOptions(t)
 		o.MaxParts = n + 1 // read every part
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		res := Scan(top, strings.NewReader(body), int64(len(body)), o)
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		kept := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-		runtime.KeepAlive(res)
+		res, kept := retained(func() *Result { return Scan(top, strings.NewReader(body), int64(len(body)), o) })
+		runtime.KeepAlive(body)
 		if res.Malformed != "" || res.Parts != n+1 || len(res.Banned) != 0 {
 			t.Fatalf("%d parts: read %d, %d banned, malformed %q", n, res.Parts, len(res.Banned), res.Malformed)
 		}
@@ -309,23 +429,80 @@ func TestScanMemoryIndependentOfParts(t *testing.T) {
 	}
 }
 
+// TestScanMemoryIndependentOfNames: what a scan keeps of a part to
+// defang is small whatever its names (issue 17: 16 messages of 166 parts
+// named with 60 KB of "A" and ".exe" took maxwell to 326 MiB). A name
+// is judged whole, then kept cut to maxNameLen bytes; nothing kept holds
+// on to the header value it was taken from.
+func TestScanMemoryIndependentOfNames(t *testing.T) {
+	long := strings.Repeat("A", 60000)
+	tests := []struct {
+		name, header string // the part's header: a name, or a field, of 60 KB
+		banned       string // the name the part is kept under
+	}{
+		{"Content-Type name=", "Content-Type: application/octet-stream; name=\"" + long + ".exe\"", long[:maxNameLen-3] + "..."},
+		{"Content-Disposition filename=", "Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"" + long + ".exe\"", long[:maxNameLen-3] + "..."},
+		{"a short name beside a long parameter", "Content-Type: application/octet-stream; x=\"" + long + "\"; name=x.exe", "x.exe"},
+		{"a long media type", "Content-Type: application/" + strings.ToLower(long) + "; name=x.exe", "x.exe"},
+	}
+	const n = 300
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b strings.Builder
+			for range n {
+				b.WriteString("--b\r\n" + tt.header + "\r\n\r\nMZ\r\n")
+			}
+			b.WriteString("--b--\r\n")
+			body := b.String()
+			top := []Header{{"Content-Type", "multipart/mixed; boundary=b"}}
+			o := testOptions(t)
+			res, kept := retained(func() *Result { return Scan(top, strings.NewReader(body), int64(len(body)), o) })
+			runtime.KeepAlive(body)
+			if res.Malformed != "" || len(res.Banned) != n {
+				t.Fatalf("%d banned, malformed %q", len(res.Banned), res.Malformed)
+			}
+			if p := res.Banned[0]; p.Name != tt.banned || p.Reason != "banned extension .exe" || len(p.Type) > maxNameLen {
+				t.Errorf("kept as %.80q (%d bytes), %q, a type of %d bytes; want %.80q", p.Name, len(p.Name), p.Reason, len(p.Type), tt.banned)
+			}
+			if kept/n > 1024 {
+				t.Errorf("the scan's result keeps %d bytes a part to defang (%.1f MiB for %d)", kept/n, float64(kept)/(1<<20), n)
+			}
+		})
+	}
+}
+
+// retained runs scan and returns its result and the heap it holds: the
+// heap after the scan, garbage collected, less the heap before. What the
+// caller made before must stay alive until after (runtime.KeepAlive).
+func retained(scan func() *Result) (*Result, int64) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	res := scan()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(res)
+	return res, int64(after.HeapAlloc) - int64(before.HeapAlloc)
+}
+
+// zipOf writes a zip of entries (a name, and content: nil for an empty
+// file) with method (zip.Store or zip.Deflate).
+func zipOf(method uint16, entries ...any) []byte {
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	for i := 0; i < len(entries); i += 2 {
+		w, _ := zw.CreateHeader(&zip.FileHeader{Name: entries[i].(string), Method: method})
+		if data, _ := entries[i+1].([]byte); data != nil {
+			w.Write(data)
+		}
+	}
+	zw.Close()
+	return b.Bytes()
+}
+
 // TestZipListing lists zips that archive/zip's reader would hold whole in
 // memory, or that differ from the usual layout.
 func TestZipListing(t *testing.T) {
-	// zipOf writes entries (a name, and content: nil for an empty file)
-	// with method (zip.Store or zip.Deflate).
-	zipOf := func(method uint16, entries ...any) []byte {
-		var b bytes.Buffer
-		zw := zip.NewWriter(&b)
-		for i := 0; i < len(entries); i += 2 {
-			w, _ := zw.CreateHeader(&zip.FileHeader{Name: entries[i].(string), Method: method})
-			if data, _ := entries[i+1].([]byte); data != nil {
-				w.Write(data)
-			}
-		}
-		zw.Close()
-		return b.Bytes()
-	}
 	many := func(n int) []any {
 		var es []any
 		for i := range n {

@@ -7,6 +7,7 @@ package mime
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	stdmime "mime"
 	"net/url"
@@ -15,6 +16,8 @@ import (
 	"strings"
 
 	"github.com/emersion/go-message/charset"
+
+	"github.com/maxwell-milter/maxwell/internal/oneline"
 )
 
 // Header is one header field, value unfolded or not.
@@ -22,11 +25,82 @@ type Header struct {
 	Name, Value string
 }
 
+// Is says whether the field is called name, in any case. Whitespace
+// before the colon (RFC 5322's obsolete syntax: "Content-Type : …") is
+// not part of the name: mail clients read such a field by its name.
+func (f Header) Is(name string) bool {
+	return strings.EqualFold(strings.TrimRight(f.Name, " \t"), name)
+}
+
 // field returns the value of the first field called name, "" if none.
 func field(h []Header, name string) string {
 	for _, f := range h {
-		if strings.EqualFold(f.Name, name) {
+		if f.Is(name) {
 			return f.Value
+		}
+	}
+	return ""
+}
+
+// contentType returns the media type (lower case, "" if none) and the
+// parameters of the Content-Type of header h. Where h has several that
+// disagree on the type or the boundary, clients differ on which counts,
+// so the structure of the part is not known: why says so.
+func contentType(h []Header) (ctype string, params []param, why string) {
+	seen := false
+	for _, f := range h {
+		if !f.Is("Content-Type") {
+			continue
+		}
+		t, ps := parseField(f.Value)
+		if !seen {
+			ctype, params, seen = t, ps, true
+			continue
+		}
+		if t != ctype || paramOf(ps, "boundary") != paramOf(params, "boundary") {
+			why = fmt.Sprintf("two Content-Type fields that disagree (%s and %s)", oneline.Cut(ctype, 100), oneline.Cut(t, 100))
+			return ctype, params, why
+		}
+	}
+	return ctype, params, ""
+}
+
+// transferEncoding returns the Content-Transfer-Encoding of header h as
+// a lower-case token ("" if none); why says so where h has several that
+// disagree.
+func transferEncoding(h []Header) (cte, why string) {
+	seen := false
+	for _, f := range h {
+		if !f.Is("Content-Transfer-Encoding") {
+			continue
+		}
+		v := strings.ToLower(strings.TrimSpace(unfold(f.Value)))
+		if end := strings.IndexAny(v, " \t(;"); end >= 0 { // a comment after it
+			v = v[:end]
+		}
+		if seen && v != cte {
+			return cte, fmt.Sprintf("two Content-Transfer-Encoding fields that disagree (%s and %s)", oneline.Cut(cte, 100), oneline.Cut(v, 100))
+		}
+		cte, seen = v, true
+	}
+	return cte, ""
+}
+
+// isUUEncode says whether transfer encoding cte is a uuencode, which some
+// clients decode and a scan does not.
+func isUUEncode(cte string) bool {
+	switch cte {
+	case "x-uuencode", "uuencode", "x-uue":
+		return true
+	}
+	return false
+}
+
+// paramOf returns the value of the parameter called name, "" if none.
+func paramOf(params []param, name string) string {
+	for _, p := range params {
+		if p.name == name {
+			return p.value
 		}
 	}
 	return ""
@@ -181,7 +255,7 @@ func unfold(v string) string {
 func names(h []Header) []string {
 	var out []string
 	for _, f := range h {
-		if !strings.EqualFold(f.Name, "Content-Type") && !strings.EqualFold(f.Name, "Content-Disposition") {
+		if !f.Is("Content-Type") && !f.Is("Content-Disposition") {
 			continue
 		}
 		_, ps := parseField(f.Value)

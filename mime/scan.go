@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/maxwell-milter/maxwell/internal/oneline"
+	"github.com/maxwell-milter/maxwell/internal/spool"
 )
 
 // Options are what a scan looks for and how far it may go.
@@ -16,6 +19,7 @@ type Options struct {
 	ZipMaxExpand  int64    // bytes decompressed per message to look into nested zips
 	ZipMaxEntries int      // zip entries listed per message
 	ScanRFC822    bool     // look into attached messages
+	MaxDecode     int64    // bytes decoded per message from multiparts and attached messages in base64 or quoted-printable
 	MaxParts      int      // parts read per message; a message with more is malformed
 	TempDir       string   // where a large zip part is decoded
 	MemThreshold  int64    // a zip part larger than this is decoded to a file
@@ -27,10 +31,15 @@ const maxDepth = 32
 // maxHeaderBytes bounds the fields a scan keeps of one part's header.
 const maxHeaderBytes = 64 << 10
 
+// maxNameLen bounds the type, name and reason a part to defang is kept
+// with, once judged: what a scan keeps is then at most Options.MaxParts
+// times a few hundred bytes, whatever the names.
+const maxNameLen = 255
+
 // Part is a leaf part to defang.
 type Part struct {
 	Type   string // media type, lower case
-	Name   string // the offending name ("x.exe", "x.zip: y.exe")
+	Name   string // the offending name ("x.exe", "x.zip: y.exe"), cut to maxNameLen bytes
 	Reason string // why it is banned
 
 	// Start and End delimit the bytes of the body that replace the part
@@ -42,7 +51,8 @@ type Part struct {
 
 // Result is what a scan found. What it holds does not grow with the
 // number of parts, only with the number of parts to defang, which
-// Options.MaxParts bounds.
+// Options.MaxParts bounds, and each of those is a few hundred bytes
+// (maxNameLen), whatever its names.
 type Result struct {
 	Parts     int    // parts read: leaves, multiparts and attached messages
 	Banned    []Part // the parts to defang, in order
@@ -62,23 +72,38 @@ type delimiter struct {
 	start, end int64
 }
 
-// scanner walks the body once, line by line, keeping offsets.
+// scanner walks a body once, line by line, keeping offsets: the
+// message's, or the decoded content of an encoded part.
 type scanner struct {
-	o       *Options
+	*scan
 	body    io.ReaderAt
 	size    int64
 	r       *bufio.Reader
 	off     int64 // offset of the next unread byte
 	midLine bool  // the last slice read did not end a line
+
+	// encoded is set while the scanner reads the decoded content of a
+	// multipart or attached message sent in base64 or quoted-printable:
+	// that part's region in the message, which a part to defang in it
+	// takes, and what it is ("base64 message/rfc822").
+	encoded   *region
+	encodedAs string
+}
+
+// scan is what one Scan keeps across the bodies its scanners read.
+type scan struct {
+	o       *Options
 	res     *Result
 	regions []*region // of res.Banned, filled in when known
 	zip     zipBudget
+	decode  int64 // bytes of encoded parts that may still be decoded
 }
 
 // Scan reads a message: top is its header, body the rest, size bytes. It
 // stops at the first reason the message is malformed.
 func Scan(top []Header, body io.ReaderAt, size int64, o *Options) *Result {
-	s := &scanner{o: o, body: body, size: size, res: &Result{}, zip: zipBudget{expand: o.ZipMaxExpand, entries: o.ZipMaxEntries}}
+	s := &scanner{scan: &scan{o: o, res: &Result{}, zip: zipBudget{expand: o.ZipMaxExpand, entries: o.ZipMaxEntries}, decode: o.MaxDecode},
+		body: body, size: size}
 	s.seek(0)
 	whole := &region{start: 0, end: size, top: true}
 	s.entity(top, 0, nil, whole)
@@ -191,6 +216,7 @@ func (s *scanner) header(bounds []boundary) ([]Header, *delimiter) {
 			return h, nil
 		}
 		name, v, ok := bytes.Cut(t, []byte(":"))
+		name = bytes.TrimRight(name, " \t") // RFC 5322's obsolete "Content-Type : …"
 		if !ok || len(name) == 0 || bytes.ContainsAny(name, " \t") {
 			s.seek(mark) // body text without a header
 			return h, nil
@@ -223,31 +249,89 @@ func (s *scanner) entity(h []Header, depth int, bounds []boundary, rg *region) *
 	case depth > maxDepth:
 		s.malformed(fmt.Sprintf("parts nested deeper than %d", maxDepth))
 	}
+	ctype, params, why := contentType(h)
+	s.malformed(why)
+	if ctype == "message/partial" {
+		s.malformed("a message/partial part: a fragment of a message cannot be judged alone")
+	}
 	if s.res.Malformed != "" {
 		return nil // the answer is known: the rest is not read
 	}
-	ctype, params := parseField(field(h, "Content-Type"))
-	switch {
-	case strings.HasPrefix(ctype, "multipart/"):
-		b := ""
-		for _, p := range params {
-			if p.name == "boundary" {
-				b = p.value
-			}
-		}
-		return s.multipart(b, depth, bounds)
-	case ctype == "message/rfc822" && s.o.ScanRFC822:
-		inner, d := s.header(bounds)
-		if d != nil {
-			return d
-		}
-		return s.entity(inner, depth+1, bounds, rg)
+	if !strings.HasPrefix(ctype, "multipart/") && !(isMessage(ctype) && s.o.ScanRFC822) {
+		return s.leaf(h, ctype, bounds, rg)
 	}
-	return s.leaf(h, ctype, bounds, rg)
+	cte, why := transferEncoding(h)
+	switch {
+	case why != "":
+		s.malformed(why)
+		return nil
+	case cte == "base64" || cte == "quoted-printable":
+		return s.decoded(ctype, params, cte, depth, bounds, rg)
+	case isUUEncode(cte):
+		s.malformed(fmt.Sprintf("a %s part in transfer encoding %s, which clients decode and maxwell does not", ctype, cte))
+		return nil
+	}
+	return s.container(ctype, params, depth, bounds, rg)
+}
+
+// isMessage says whether a part of media type ctype is a message that
+// clients open as one (message/rfc822 and the names it also goes by).
+func isMessage(ctype string) bool {
+	switch ctype {
+	case "message/rfc822", "message/global", "message/x-rfc822", "message/news":
+		return true
+	}
+	return false
+}
+
+// container reads the body of a multipart or an attached message.
+func (s *scanner) container(ctype string, params []param, depth int, bounds []boundary, rg *region) *delimiter {
+	if strings.HasPrefix(ctype, "multipart/") {
+		return s.multipart(paramOf(params, "boundary"), ctype == "multipart/digest", depth, bounds)
+	}
+	inner, d := s.header(bounds)
+	if d != nil {
+		return d
+	}
+	return s.entity(inner, depth+1, bounds, rg)
+}
+
+// decoded reads a multipart or an attached message sent in base64 or
+// quoted-printable, which RFC 2045 forbids and clients decode anyway:
+// its content is decoded into a spool and scanned there. A part to defang
+// in it cannot be cut out of the encoding: it takes the whole encoded
+// part (rg) with it.
+func (s *scanner) decoded(ctype string, params []param, cte string, depth int, bounds []boundary, rg *region) *delimiter {
+	start := s.off
+	d := s.skip(bounds)
+	end := s.off
+	if d != nil {
+		end = d.start
+	}
+	data := spool.New(s.o.TempDir, min(s.o.MemThreshold, nestedInMemory), s.decode+1)
+	defer data.Close()
+	n, err := io.Copy(data, io.LimitReader(decoder(io.NewSectionReader(s.body, start, end-start), cte), s.decode+1))
+	switch s.decode -= n; {
+	case err != nil:
+		s.malformed(fmt.Sprintf("a %s %s part that could not be decoded: %v", cte, ctype, err))
+		return d
+	case s.decode < 0:
+		s.malformed(fmt.Sprintf("parts in base64 or quoted-printable that decode to more than %d bytes", s.o.MaxDecode))
+		return d
+	}
+	in := &scanner{scan: s.scan, body: data, size: data.Size(), encoded: s.encoded, encodedAs: s.encodedAs}
+	if in.encoded == nil {
+		in.encoded, in.encodedAs = rg, cte+" "+ctype
+	}
+	in.seek(0)
+	in.container(ctype, params, depth, nil, rg)
+	return d
 }
 
 // multipart reads a multipart body: preamble, parts, epilogue.
-func (s *scanner) multipart(b string, depth int, bounds []boundary) *delimiter {
+// In a multipart/digest (digest), a part without a Content-Type is a
+// message/rfc822.
+func (s *scanner) multipart(b string, digest bool, depth int, bounds []boundary) *delimiter {
 	mine := boundary{b: b, squeezed: strings.Join(strings.Fields(b), "")}
 	if mine.squeezed == b {
 		mine.squeezed = ""
@@ -292,6 +376,9 @@ func (s *scanner) multipart(b string, depth int, bounds []boundary) *delimiter {
 	for d != nil && d.level == level && !d.closing {
 		child := &region{start: d.end}
 		h, hd := s.header(inner)
+		if digest && field(h, "Content-Type") == "" {
+			h = append(h, Header{Name: "Content-Type", Value: "message/rfc822"})
+		}
 		if hd != nil {
 			d = hd
 		} else {
@@ -317,16 +404,21 @@ func (s *scanner) leaf(h []Header, ctype string, bounds []boundary, rg *region) 
 	if d != nil {
 		end = d.start
 	}
-	if name, reason := s.judge(h, io.NewSectionReader(s.body, start, end-start)); name != "" {
-		s.res.Banned = append(s.res.Banned, Part{Type: clip(ctype, 100), Name: clip(name, 300), Reason: clip(reason, 300)})
+	if name, reason := s.judge(h, ctype, io.NewSectionReader(s.body, start, end-start)); name != "" {
+		if s.encoded != nil {
+			rg, reason = s.encoded, reason+", in a "+s.encodedAs+" part removed whole"
+		}
+		s.res.Banned = append(s.res.Banned, Part{Type: cut(ctype), Name: cut(name), Reason: cut(reason)})
 		s.regions = append(s.regions, rg)
 	}
 	return d
 }
 
-// judge returns the name that bans a leaf part (header h, body content
-// in its transfer encoding) and why; "" if the part is clean.
-func (s *scanner) judge(h []Header, content io.Reader) (name, reason string) {
+// judge returns the name that bans a leaf part (header h, media type
+// ctype, body content in its transfer encoding) and why; "" if the part
+// is clean. A part is a zip to list when a client may save it as one (a
+// name ending .zip) or its type says it is one.
+func (s *scanner) judge(h []Header, ctype string, content io.Reader) (name, reason string) {
 	ns := names(h)
 	for _, n := range ns {
 		if ext := bannedExt(n, s.o.BannedExts); ext != "" {
@@ -336,15 +428,40 @@ func (s *scanner) judge(h []Header, content io.Reader) (name, reason string) {
 	if !s.o.ScanZip {
 		return "", ""
 	}
+	zipName := ""
 	for _, n := range ns {
 		if isZip(n) {
-			if banned, reason := s.zip.check(content, field(h, "Content-Transfer-Encoding"), s.o); banned != "" {
-				return n + ": " + banned, reason
-			}
-			return "", ""
+			zipName = n
+			break
 		}
 	}
+	if zipName == "" && isZipType(ctype) {
+		zipName = "(" + ctype + ")"
+		if len(ns) > 0 {
+			zipName = ns[0]
+		}
+	}
+	if zipName == "" {
+		return "", ""
+	}
+	cte, why := transferEncoding(h)
+	if why != "" {
+		s.malformed(why)
+		return "", ""
+	}
+	if banned, reason := s.zip.check(content, cte, s.o); banned != "" {
+		return zipName + ": " + banned, reason
+	}
 	return "", ""
+}
+
+// isZipType says whether media type ctype is a zip's.
+func isZipType(ctype string) bool {
+	switch ctype {
+	case "application/zip", "application/x-zip-compressed", "application/x-zip":
+		return true
+	}
+	return false
 }
 
 // skip reads lines until a delimiter of bounds or the end.
@@ -362,14 +479,14 @@ func (s *scanner) skip(bounds []boundary) *delimiter {
 	}
 }
 
-// clip cuts s to n bytes, marking the cut.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
-}
+// cut returns s as a part to defang keeps it: cut to maxNameLen bytes
+// with a marker (the warning and the log show no more), in a string of
+// its own — a name is often a slice of a header value of up to 64 KiB,
+// which it would otherwise hold on to.
+func cut(s string) string { return strings.Clone(oneline.Cut(s, maxNameLen)) }
 
+// malformed records why the message cannot be defanged safely, unless
+// an earlier reason was recorded ("" records nothing).
 func (s *scanner) malformed(why string) {
 	if s.res.Malformed == "" {
 		s.res.Malformed = why

@@ -3,14 +3,11 @@ package mime
 import (
 	"bufio"
 	"compress/flate"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"mime/quotedprintable"
-	"strings"
 
 	"github.com/maxwell-milter/maxwell/internal/spool"
 )
@@ -32,70 +29,18 @@ const (
 	sigLocator64 = 0x07064b50
 )
 
-// lenientBase64 decodes base64 as mail clients do: characters outside
-// the alphabet (line breaks, stray spaces) and missing or misplaced
-// padding are ignored.
-type lenientBase64 struct {
-	r       io.Reader
-	in      [16 << 10]byte
-	pending []byte // alphabet characters not decoded yet
-	out     []byte // decoded, not read yet
-	done    bool
-}
-
-// b64alphabet marks the base64 alphabet.
-var b64alphabet = func() (t [256]bool) {
-	for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/" {
-		t[c] = true
-	}
-	return t
-}()
-
-func (b *lenientBase64) Read(p []byte) (int, error) {
-	for len(b.out) == 0 {
-		if b.done {
-			return 0, io.EOF
-		}
-		n, err := b.r.Read(b.in[:])
-		for _, c := range b.in[:n] {
-			if b64alphabet[c] {
-				b.pending = append(b.pending, c)
-			}
-		}
-		whole := len(b.pending) / 4 * 4
-		if err != nil { // the end: a short last quantum decodes to what it holds
-			whole, b.done = len(b.pending), true
-			if whole%4 == 1 {
-				whole-- // a lone character holds no byte
-			}
-		}
-		dec := make([]byte, base64.RawStdEncoding.DecodedLen(whole))
-		m, _ := base64.RawStdEncoding.Decode(dec, b.pending[:whole])
-		b.out = dec[:m]
-		b.pending = append(b.pending[:0], b.pending[whole:]...)
-	}
-	n := copy(p, b.out)
-	b.out = b.out[n:]
-	return n, nil
-}
-
 // zipBudget is what one message may still cost in zip listing.
 type zipBudget struct {
 	expand  int64 // bytes that may still be decompressed (nested zips)
 	entries int   // entries that may still be listed
 }
 
-// check decodes a zip part's body (raw, in transfer encoding cte) and
+// check decodes a zip part's body (raw, in transfer encoding cte, a
+// token as transferEncoding returns it) and
 // lists the zip: it returns the offending entry and why, or "" for a
 // clean (or empty) zip.
 func (z *zipBudget) check(raw io.Reader, cte string, o *Options) (banned, reason string) {
-	var r io.Reader = raw
-	switch strings.ToLower(strings.TrimSpace(cte)) {
-	case "base64":
-		r = &lenientBase64{r: raw}
-	case "quoted-printable":
-		r = quotedprintable.NewReader(raw)
-	}
+	r := decoder(raw, cte)
 	data := spool.New(o.TempDir, o.MemThreshold, math.MaxInt64)
 	defer data.Close()
 	// A failing temporary file leaves the zip unread: defanged.

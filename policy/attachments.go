@@ -102,7 +102,7 @@ func (s *Session) replaceTopHeader() {
 	set := func(name, value string) {
 		kind := InsertHeader // absent: add it
 		for _, h := range s.Msg.header {
-			if strings.EqualFold(h.Name, name) {
+			if h.Is(name) {
 				kind = ChangeHeader
 				break
 			}
@@ -180,6 +180,6 @@ func mimeOptions(cfg *config.Config, tempDir string) mime.Options {
 	return mime.Options{
 		BannedExts: d.BannedExts, ScanZip: d.ScanZip, ZipDepth: d.ZipDepth,
 		ZipMaxExpand: int64(d.ZipMaxExpand), ZipMaxEntries: d.ZipMaxEntries, ScanRFC822: d.ScanRFC822, MaxParts: d.MaxParts,
-		TempDir: tempDir, MemThreshold: int64(cfg.Milter.SpoolThreshold),
+		MaxDecode: int64(cfg.Milter.MaxScanSize), TempDir: tempDir, MemThreshold: int64(cfg.Milter.SpoolThreshold),
 	}
 }

@@ -178,3 +178,64 @@ func TestDefangHeaderPastTheLimit(t *testing.T) {
 		}
 	}
 }
+
+// Messages built to carry a banned attachment past the scan (issue 17's
+// review): from an external client, each is defanged or refused as
+// malformed (docs/attachments.md), never accepted as it came.
+func TestDefangBypasses(t *testing.T) {
+	tests := []struct {
+		file   string
+		code   int    // 554 for malformed, 0 for defanged
+		warned string // the name the warning gives
+	}{
+		{"bypass-rfc822-base64.eml", 0, "evil.exe"},
+		{"bypass-rfc822-qp.eml", 0, "evil.exe"},
+		{"bypass-multipart-base64.eml", 0, "evil.exe"},
+		{"bypass-message-global.eml", 0, "evil.exe"},
+		{"bypass-message-x-rfc822.eml", 0, "evil.exe"},
+		{"bypass-message-partial.eml", 554, ""},
+		{"bypass-two-content-types.eml", 554, ""},
+		{"bypass-space-before-colon.eml", 0, "evil.exe"},
+		{"bypass-zip-type.eml", 0, "(application/zip): run.exe"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			env, _ := newAttachEnv(t, "")
+			out := env.Engine.Run(corpusTx(t, "198.51.100.7", tt.file))
+			switch {
+			case tt.code != 0:
+				if out.Final.Action != policy.Reject || out.Final.Code != tt.code || !strings.Contains(env.Log.String(), `reason="MALFORMED: `) {
+					t.Errorf("%v %q; want %d, MALFORMED in the log\n%s", out.Final.Action, out.Final.Reply(), tt.code, env.Log)
+				}
+			case out.Final.Action != policy.Accept || out.Body == nil:
+				t.Errorf("%v %q, body replaced %v; want it defanged\n%s", out.Final.Action, out.Final.Reply(), out.Body != nil, env.Log)
+			case !bytes.Contains(out.Body, []byte("    "+tt.warned+"\r\n")) || bytes.Contains(out.Body, []byte("TVqQ")) ||
+				!strings.Contains(env.Log.String(), "event=defang name="):
+				t.Errorf("the warning does not name %q, or the attachment is left:\n%s\n%s", tt.warned, out.Body, env.Log)
+			}
+		})
+	}
+}
+
+// A message that is one banned part, its Content-Type written with
+// whitespace before the colon, is announced as the warning: the field is
+// changed, not a second one added.
+func TestDefangWholeMessageOddFieldName(t *testing.T) {
+	env, _ := newAttachEnv(t, "")
+	tx := corpusTx(t, "198.51.100.7", "single-exe.eml")
+	for i, h := range tx.Headers {
+		if h.Is("Content-Type") {
+			tx.Headers[i].Name = "Content-Type "
+		}
+	}
+	out := env.Engine.Run(tx)
+	var kinds []policy.EditKind
+	for _, e := range out.Final.Edits {
+		if strings.EqualFold(e.Name, "Content-Type") {
+			kinds = append(kinds, e.Kind)
+		}
+	}
+	if len(kinds) != 1 || kinds[0] != policy.ChangeHeader || out.Body == nil {
+		t.Errorf("Content-Type edits of kinds %v (change is %v), body replaced %v; want one change", kinds, policy.ChangeHeader, out.Body != nil)
+	}
+}

@@ -72,14 +72,17 @@ func BenchmarkLargeMessagesRSS(b *testing.B) {
 // from an external client (docs/attachments.md): accepted as it is,
 // accepted with the body replaced (defanged), or refused as malformed.
 var shapeAnswers = map[string]string{
-	"many-parts":        "554", // more than [defang] max_parts
-	"many-banned-parts": "554",
-	"deep-nesting":      "554",
-	"many-zip-entries":  "defanged", // more than zip_max_entries: a zip bomb
-	"zip-expansion":     "accepted", // within zip_max_expand
-	"many-headers":      "554",      // past the 1 000 header fields a session keeps
-	"many-part-headers": "accepted",
-	"attachments":       "accepted",
+	"many-parts":                    "554", // more than [defang] max_parts
+	"many-banned-parts":             "554",
+	"long-banned-names":             "defanged", // 166 parts, within max_parts
+	"long-banned-names-both-fields": "defanged",
+	"deep-nesting":                  "554",
+	"encoded-nesting":               "defanged", // 30 levels, within max_scan_size decoded
+	"many-zip-entries":              "defanged", // more than zip_max_entries: a zip bomb
+	"zip-expansion":                 "accepted", // within zip_max_expand
+	"many-headers":                  "554",      // past the 1 000 header fields a session keeps
+	"many-part-headers":             "accepted",
+	"attachments":                   "accepted",
 }
 
 // BenchmarkWorstShapesRSS sends, for each hostile shape of

@@ -21,7 +21,10 @@ type Shape struct {
 var Shapes = []Shape{
 	{"many-parts", manyParts},
 	{"many-banned-parts", manyBannedParts},
+	{"long-banned-names", longBannedNames},
+	{"long-banned-names-both-fields", longBannedNamesBothFields},
 	{"deep-nesting", deepNesting},
+	{"encoded-nesting", encodedNesting},
 	{"many-zip-entries", manyZipEntries},
 	{"zip-expansion", zipExpansion},
 	{"many-headers", manyHeaders},
@@ -56,6 +59,23 @@ func manyBannedParts(size int) []byte {
 	return fill(head("b"), size, "--b\r\nContent-Type: a/b; name=x.exe\r\n\r\nx\r\n", "b")
 }
 
+// longBannedNames is parts that each must be defanged, each named with
+// 60 000 bytes (within the 64 KiB of Content- fields a part may have) in
+// its Content-Type: a scan that kept each name, or the field it came
+// from, would keep the message's size again.
+func longBannedNames(size int) []byte {
+	name := strings.Repeat("A", 60000) + ".exe"
+	return fill(head("b"), size, "--b\r\nContent-Type: application/octet-stream; name=\""+name+"\"\r\n\r\nx\r\n", "b")
+}
+
+// longBannedNamesBothFields is the same with names of 30 000 bytes in
+// Content-Type name= and in Content-Disposition filename=.
+func longBannedNamesBothFields(size int) []byte {
+	name := strings.Repeat("A", 30000) + ".exe"
+	return fill(head("b"), size, "--b\r\nContent-Type: application/octet-stream; name=\""+name+"\"\r\n"+
+		"Content-Disposition: attachment; filename=\""+name+"\"\r\n\r\nx\r\n", "b")
+}
+
 // deepNesting is multiparts nested 30 deep (inside the 32 levels a
 // message may have), again and again.
 func deepNesting(size int) []byte {
@@ -68,6 +88,36 @@ func deepNesting(size int) []byte {
 		fmt.Fprintf(&chain, "--n%d--\r\n", i)
 	}
 	return fill(head("n0"), size, chain.String(), "n0")
+}
+
+// encodedNesting is attached messages in quoted-printable (RFC 2046
+// forbids it; clients decode it), nested 30 deep around a banned part: a
+// scan decodes each level into a spool of its own, all open at once. The
+// chain is as large as 30 levels may be when a message may decode the
+// default [milter] max_scan_size (50 MiB) in all; filler text makes up
+// the rest of the message.
+func encodedNesting(size int) []byte {
+	const levels = 30
+	chain := min(size, 50<<20/(levels+1))
+	var in strings.Builder
+	in.WriteString("Content-Type: multipart/mixed; boundary=in\r\n\r\n--in\r\n" +
+		"Content-Type: application/octet-stream; name=\"evil.exe\"\r\n\r\nMZ\r\n--in\r\nContent-Type: text/plain\r\n\r\n")
+	line := strings.Repeat("filler ", 10) + "\r\n"
+	for in.Len()+len(line)+levels*80 < chain {
+		in.WriteString(line)
+	}
+	in.WriteString("--in--\r\n")
+	msg := in.String()
+	for range levels {
+		msg = "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" + strings.ReplaceAll(msg, "=", "=3D")
+	}
+	m := head("e")
+	m.WriteString("--e\r\nContent-Type: text/plain\r\n\r\n")
+	for m.Len()+len(line)+len(msg)+20 < size {
+		m.WriteString(line)
+	}
+	m.WriteString("--e\r\n" + msg + "\r\n--e--\r\n")
+	return m.Bytes()
 }
 
 // manyZipEntries is a zip of empty entries, as many as fit in the

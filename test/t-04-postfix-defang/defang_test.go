@@ -110,6 +110,61 @@ func TestPostfixQuarantine(t *testing.T) {
 	}
 }
 
+// Messages built to carry a banned attachment past the scan (issue 17's
+// review; mime/testdata/bypass-*.eml), sent through Postfix from an
+// external client on one connection: two Content-Type fields are refused
+// as malformed; an attached message in base64 and a Content-Type with
+// whitespace before its colon are delivered defanged.
+func TestPostfixBypasses(t *testing.T) {
+	st, c := start(t, config)
+	tests := []struct {
+		file     string
+		code     int    // the answer to the message
+		removed  string // a line of the original that must not be delivered
+		reported string // what the warning names
+	}{
+		{"bypass-two-content-types.eml", 554, "", ""},
+		{"bypass-rfc822-base64.eml", 250, "", "evil.exe"},
+		{"bypass-space-before-colon.eml", 250, "TVqQAAMAAAAEAAAA", "evil.exe"},
+	}
+	for i, tt := range tests {
+		raw, err := os.ReadFile(filepath.Join("..", "..", "mime", "testdata", tt.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := string(raw)
+		if tt.removed == "" && tt.code == 250 { // the first line of the encoded message
+			_, after, _ := strings.Cut(msg, "Content-Transfer-Encoding: base64\r\n\r\n")
+			tt.removed, _, _ = strings.Cut(after, "\r\n")
+		}
+		if i > 0 {
+			for _, cmd := range []string{"MAIL FROM:<alice@sender.example>", "RCPT TO:<bob@example.org>"} {
+				if r := c.Cmd("%s", cmd); r.Code != 250 {
+					t.Fatalf("%s: %s", cmd, r)
+				}
+			}
+		}
+		r := c.Data(msg)
+		if r.Code != tt.code || tt.code == 554 && !strings.Contains(r.String(), "5.7.7") {
+			t.Errorf("%s: end of data %s, want %d", tt.file, r, tt.code)
+			continue
+		}
+		if tt.code != 250 {
+			continue
+		}
+		m := st.Sink.Wait(t, 30*time.Second)
+		if !strings.Contains(m.Data, "WARNING.TXT") || !strings.Contains(m.Data, "    "+tt.reported+"\r\n") || strings.Contains(m.Data, tt.removed) {
+			t.Errorf("%s: delivered without the warning for %s, or with %q:\n%s", tt.file, tt.reported, tt.removed, m.Data)
+		}
+	}
+	if m, ok := st.Sink.Next(2 * time.Second); ok {
+		t.Errorf("a refused message was delivered:\n%s", m.Data)
+	}
+	if log := st.Log(); !strings.Contains(log, `reason="MALFORMED: two Content-Type fields that disagree (text/plain and multipart/mixed)"`) {
+		t.Errorf("the mail log does not say why the message was refused:\n%s", log)
+	}
+}
+
 // start runs the stack with config and opens a message from Alice, SPF
 // pass, to Bob, ready for DATA.
 func start(t *testing.T, config string) (*mtatest.Stack, *mtatest.Client) {

@@ -1,0 +1,120 @@
+package mime
+
+import (
+	"bufio"
+	"encoding/base64"
+	"io"
+)
+
+// decoder returns what reads raw, in transfer encoding cte (a token as
+// transferEncoding returns it), decoded: base64 and quoted-printable are
+// decoded as leniently as mail clients decode them; any other encoding
+// is read as it is.
+func decoder(raw io.Reader, cte string) io.Reader {
+	switch cte {
+	case "base64":
+		return &lenientBase64{r: raw}
+	case "quoted-printable":
+		return &lenientQP{r: bufio.NewReaderSize(raw, 16<<10)}
+	}
+	return raw
+}
+
+// lenientBase64 decodes base64 as mail clients do: characters outside
+// the alphabet (line breaks, stray spaces) and missing or misplaced
+// padding are ignored.
+type lenientBase64 struct {
+	r       io.Reader
+	in      [16 << 10]byte
+	pending []byte // alphabet characters not decoded yet
+	out     []byte // decoded, not read yet
+	done    bool
+}
+
+// b64alphabet marks the base64 alphabet.
+var b64alphabet = func() (t [256]bool) {
+	for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/" {
+		t[c] = true
+	}
+	return t
+}()
+
+func (b *lenientBase64) Read(p []byte) (int, error) {
+	for len(b.out) == 0 {
+		if b.done {
+			return 0, io.EOF
+		}
+		n, err := b.r.Read(b.in[:])
+		for _, c := range b.in[:n] {
+			if b64alphabet[c] {
+				b.pending = append(b.pending, c)
+			}
+		}
+		whole := len(b.pending) / 4 * 4
+		if err != nil { // the end: a short last quantum decodes to what it holds
+			whole, b.done = len(b.pending), true
+			if whole%4 == 1 {
+				whole-- // a lone character holds no byte
+			}
+		}
+		dec := make([]byte, base64.RawStdEncoding.DecodedLen(whole))
+		m, _ := base64.RawStdEncoding.Decode(dec, b.pending[:whole])
+		b.out = dec[:m]
+		b.pending = append(b.pending[:0], b.pending[whole:]...)
+	}
+	n := copy(p, b.out)
+	b.out = b.out[n:]
+	return n, nil
+}
+
+// lenientQP decodes quoted-printable as mail clients do: "=" and two hex
+// digits is a byte, "=" at the end of a line a soft line break, and
+// anything else — a stray "=", a control character, a line of any
+// length — passes as it is. (mime/quotedprintable stops at the first of
+// these, and at lines over 4 KiB.)
+type lenientQP struct {
+	r *bufio.Reader
+}
+
+func (q *lenientQP) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		c, err := q.r.ReadByte()
+		if err != nil {
+			if n > 0 {
+				return n, nil
+			}
+			return 0, err
+		}
+		if c == '=' {
+			next, _ := q.r.Peek(2)
+			switch {
+			case len(next) > 0 && next[0] == '\n':
+				q.r.Discard(1)
+				continue
+			case len(next) == 2 && next[0] == '\r' && next[1] == '\n':
+				q.r.Discard(2)
+				continue
+			case len(next) == 2 && unhex(next[0]) >= 0 && unhex(next[1]) >= 0:
+				c = byte(unhex(next[0])<<4 | unhex(next[1]))
+				q.r.Discard(2)
+			}
+		}
+		p[n] = c
+		n++
+	}
+	return n, nil
+}
+
+// unhex is the value of hex digit c, -1 if it is none.
+func unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
