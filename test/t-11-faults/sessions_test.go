@@ -212,7 +212,7 @@ func TestMaxSessions(t *testing.T) {
 }
 
 // By default max_sessions is sized to the open-file limit, as
-// docs/configuration.md says (half of it less 64: 96 for 256 files), and
+// docs/configuration.md says ((limit − 64) / 2: 96 for 256 files), and
 // under 256 files 300 connections never run the daemon out of file
 // descriptors.
 func TestMaxSessionsDefault(t *testing.T) {
