@@ -350,3 +350,42 @@ func TestParseLeavesDefaultsAlone(t *testing.T) {
 		t.Errorf("the default banned_exts now start with %q", got[0])
 	}
 }
+
+// One run shows every problem of a file, a value of the wrong type
+// among them (it hid the unknown keys), in the order of the file: the
+// example of docs/configuration.md is testdata/broken.toml, and what the
+// doc shows is what Parse says.
+func TestEveryProblemAtOnce(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("testdata", "broken.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := os.ReadFile(filepath.Join("..", "..", "docs", "configuration.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, shown, ok := strings.Cut(string(docs), "$ maxwell config check broken.toml\n")
+	shown, _, ok2 := strings.Cut(shown, "$ echo $?")
+	if !ok || !ok2 {
+		t.Fatal("docs/configuration.md no longer shows config check on broken.toml")
+	}
+	_, err = Parse("broken.toml", src)
+	if err == nil || err.Error()+"\n" != shown {
+		t.Errorf("Parse says:\n%v\ndocs/configuration.md shows:\n%s", err, shown)
+	}
+}
+
+// A section is read however TOML writes it: a [milter] header, dotted
+// keys, an inline table.
+func TestSectionForms(t *testing.T) {
+	for _, src := range []string{
+		"[milter]\nsocket = \"inet:7@127.0.0.1\"\n",
+		"milter.socket = \"inet:7@127.0.0.1\"\n",
+		"milter = {socket = \"inet:7@127.0.0.1\"}\n",
+	} {
+		cfg, err := Parse("t.toml", []byte(src))
+		if err != nil || cfg.Milter.Socket.Address != "127.0.0.1:7" {
+			t.Errorf("%q: %v, socket %v", src, err, cfg)
+		}
+	}
+}

@@ -63,14 +63,19 @@ type report struct {
 }
 
 func (r *report) add(key, msg string) {
+	if r.lines == nil {
+		r.lines = keyLines(r.src)
+	}
+	r.addError(&Error{File: r.file, Line: r.lines[key], Key: key, Msg: msg})
+}
+
+// addError adds a problem located already.
+func (r *report) addError(e *Error) {
 	if len(r.errs) == maxErrors {
 		r.more++
 		return
 	}
-	if r.lines == nil {
-		r.lines = keyLines(r.src)
-	}
-	r.errs = append(r.errs, &Error{File: r.file, Line: r.lines[key], Key: key, Msg: msg})
+	r.errs = append(r.errs, e)
 }
 
 // unknown reports a key no setting has, with the one meant if it can
