@@ -16,6 +16,7 @@ import (
 
 	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/internal/maillog"
+	"github.com/maxwell-milter/maxwell/internal/ratelog"
 	"github.com/maxwell-milter/maxwell/internal/resolver"
 	"github.com/maxwell-milter/maxwell/metrics"
 	"github.com/maxwell-milter/maxwell/milter"
@@ -172,7 +173,11 @@ func (d *daemon) serveMetrics(ctx context.Context, addr string) error {
 	d.ml.Observe(d.metrics.Event)
 	d.res.Observe(d.metrics.DNS)
 	d.engineStore = d.metrics.Store(d.store)
-	hs := &http.Server{Handler: d.metrics.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: d.metrics.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		// net/http logs each retry of a failing accept (out of file
+		// descriptors: once a second while it lasts) and other lines a
+		// client can cause: rate-limited, as the milter listener's are.
+		ErrorLog: ratelog.New("from the metrics server", func() *slog.Logger { return d.diag }).Std()}
 	go hs.Serve(ln)
 	go func() {
 		<-ctx.Done()
