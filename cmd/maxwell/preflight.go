@@ -16,8 +16,9 @@ import (
 // preflight checks, without changing anything, what `serve` needs at
 // start from the files and places the configuration names: the files it
 // reads (list files, templates), the files and directories it writes
-// (mail log, archive, state directories, SQLite files), the socket's
-// directory and group, the store's connection string. `config check` and
+// (mail log, archive, state directories, SQLite files), syslog, the
+// sockets it listens on (listened on and closed) and the socket's group,
+// the store's connection string. `config check` and
 // `serve` (at start and on reload) run it, so that a file the check
 // passes does not stop the daemon; only what running shows is left: a
 // socket or port in use, a database that does not answer. It returns
@@ -37,8 +38,9 @@ func preflight(file string, cfg *config.Config, watching bool) (config.Errors, [
 	if cfg.Wiretap.Archive != "" {
 		problem("wiretap.archive", safefile.CheckAppend(cfg.Wiretap.Archive))
 	}
-	if s := cfg.Milter.Socket; s.Network == "unix" {
-		problem("milter.socket", milter.CheckSocketPath(s.Address))
+	problem("milter.socket", milter.CheckListen(cfg.Milter.Socket))
+	if cfg.Metrics.Listen != "" {
+		problem("metrics.listen", milter.CheckTCP("tcp", cfg.Metrics.Listen))
 	}
 	_, err := milter.SocketGroup(cfg.Milter.SocketGroup)
 	problem("milter.socket_group", err)

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -162,7 +161,7 @@ func sessionLimit(configured int, diag *slog.Logger) int {
 // metrics count the mail log's events, the resolver's queries and the
 // engine's store operations. It stops when ctx ends.
 func (d *daemon) serveMetrics(ctx context.Context, addr string) error {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := milter.ListenTCP("tcp", addr)
 	if err != nil {
 		return err
 	}

@@ -537,6 +537,9 @@ func (c *Config) validate() []problem {
 	if d := c.Wiretap.Dest; d != "" && (!strings.Contains(d, "@") || strings.ContainsAny(d, " <>\r\n")) {
 		ps = append(ps, problem{"wiretap.dest", fmt.Sprintf("%s is not an address", oneline.Quote(d))})
 	}
+	if err := c.Milter.Socket.CheckHost(); err != nil {
+		ps = append(ps, problem{"milter.socket", err.Error()})
+	}
 	if c.Milter.MaxSessions < 0 {
 		ps = append(ps, problem{"milter.max_sessions", "must not be negative (0 sizes it to the open-file limit)"})
 	}
