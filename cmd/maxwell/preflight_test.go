@@ -67,6 +67,20 @@ func TestConfigCheckRefusesWhatServeRefuses(t *testing.T) {
 			want: "milter.socket_group: unknown group \"no-such-group-here\""},
 		{name: "a blacklist file that does not exist", config: base + "[whitelist]\nblacklist_file = \"DIR/nothere\"\n",
 			want: "whitelist.blacklist_file: DIR/nothere does not exist"},
+		{name: "a world-writable directory holding the data directory", config: base + "datadir = \"DIR/open/data\"\n", setup: openDir,
+			want: "milter.datadir: DIR/open is writable by its group and others (mode 0777), on the way to DIR/open/data: whoever can write there could swap in a link and have maxwell write other files; run chmod go-w DIR/open (or chmod +t, as /tmp has)"},
+		{name: "a world-writable directory on the way, through a link", config: base + "datadir = \"DIR/via/data\"\n",
+			setup: func(dir string) { openDir(dir); os.Symlink(filepath.Join(dir, "open"), filepath.Join(dir, "via")) },
+			want:  "milter.datadir: DIR/open is writable by its group and others (mode 0777), on the way to DIR/via/data"},
+		{name: "a world-writable directory holding the mail log", config: base + "[log]\nmail_log = \"DIR/open/mail.log\"\n", setup: openDir,
+			want: "log.mail_log: DIR/open is writable by its group and others (mode 0777), on the way to DIR/open/mail.log"},
+		{name: "a world-writable directory holding the archive", config: base + "[wiretap]\narchive = \"DIR/open/archive.mbox\"\n", setup: openDir,
+			want: "wiretap.archive: DIR/open is writable by its group and others (mode 0777), on the way to DIR/open/archive.mbox"},
+		{name: "a world-writable directory holding the SQLite file", config: base + "[store]\npath = \"DIR/open/db/maxwell.db\"\n", setup: openDir,
+			want: "store.path: DIR/open is writable by its group and others (mode 0777), on the way to DIR/open/db"},
+		{name: "a world-writable directory holding the watcher's state", config: base + "[watch]\nmta_log = \"DIR/mta.log\"\nstate_file = \"DIR/open/watch/watch.state\"\n",
+			setup: func(dir string) { openDir(dir); os.WriteFile(filepath.Join(dir, "mta.log"), nil, 0o600) },
+			want:  "watch.state_file: DIR/open is writable by its group and others (mode 0777), on the way to DIR/open/watch"},
 		{name: "a socket on a host name", config: "[milter]\nsocket = \"inet:7906@no.such.host.invalid\"\n",
 			want: `:2: milter.socket: the host "no.such.host.invalid" is not an address: write one of this host's addresses (inet:7906@127.0.0.1), localhost, or none (every address)`},
 		{name: "a socket on an address not of this host", config: "[milter]\nsocket = \"inet:7906@192.0.2.1\"\n",
@@ -128,6 +142,13 @@ func TestConfigCheckRefusesWhatServeRefuses(t *testing.T) {
 	}
 }
 
+// openDir makes DIR/open a directory anyone may write to (mode 0777,
+// without the sticky bit).
+func openDir(dir string) {
+	os.Mkdir(filepath.Join(dir, "open"), 0o700)
+	os.Chmod(filepath.Join(dir, "open"), 0o777)
+}
+
 // localBindOnly skips a case when this host lets a process listen on an
 // address it does not have (net.ipv4.ip_nonlocal_bind): then serve
 // listens on 192.0.2.1, and there is nothing to refuse.
@@ -151,23 +172,44 @@ func withoutSyslog(t *testing.T, bin string) []string {
 }
 
 // maxwell running as root warns about a state directory another user
-// owns (who could plant links there), without refusing it: the admin
-// commands run as root on the daemon user's directory.
+// owns (who could plant links there), or a directory on the way to one,
+// without refusing it: the admin commands run as root on the daemon
+// user's directory.
 func TestForeignOwnerWarned(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the warning is for maxwell running as root")
 	}
 	dir := t.TempDir()
-	os.Mkdir(filepath.Join(dir, "data"), 0o750)
-	if err := os.Chown(filepath.Join(dir, "data"), 65534, -1); err != nil {
-		t.Fatal(err)
+	for _, d := range []string{"data", "home", "home/maxwell"} {
+		os.Mkdir(filepath.Join(dir, d), 0o750)
 	}
-	cfgPath := filepath.Join(dir, "maxwell.toml")
-	os.WriteFile(cfgPath, []byte("[milter]\nsocket = \"unix:"+dir+"/m.sock\"\n"), 0o644)
-	check := exec.Command(mtatest.BuildMaxwell(t, t.TempDir()), "config", "check", cfgPath)
-	check.Dir = dir
-	out, err := check.CombinedOutput()
-	if want := cfgPath + ": warning: milter.datadir: data belongs to uid 65534, who could plant there links to files maxwell, running as root, would then write: run maxwell as that user, or chown root data"; err != nil || !strings.Contains(string(out), want) {
-		t.Errorf("config check: %v\n%s\nwant status 0 and %q", err, out, want)
+	for _, d := range []string{"data", "home"} {
+		if err := os.Chown(filepath.Join(dir, d), 65534, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := mtatest.BuildMaxwell(t, t.TempDir())
+	const data = "milter.datadir: data belongs to uid 65534, who could plant there links to files maxwell, running as root, would then write: run maxwell as that user, or chown root data"
+	for _, tc := range []struct {
+		config string
+		want   []string // the warnings
+	}{
+		{"", []string{data}},
+		{"[log]\nmail_log = \"DIR/home/maxwell/mail.log\"\n", []string{data,
+			"log.mail_log: DIR/home belongs to uid 65534, who could plant there links to files maxwell, running as root, would then write: run maxwell as that user, or chown root DIR/home"}},
+	} {
+		cfgPath := filepath.Join(dir, "maxwell.toml")
+		os.WriteFile(cfgPath, []byte(strings.ReplaceAll("[milter]\nsocket = \"unix:DIR/m.sock\"\n"+tc.config, "DIR", dir)), 0o644)
+		check := exec.Command(bin, "config", "check", cfgPath)
+		check.Dir = dir
+		out, err := check.CombinedOutput()
+		if err != nil || strings.Count(string(out), ": warning: ") != len(tc.want) {
+			t.Errorf("config check: %v\n%s\nwant status 0 and %d warnings", err, out, len(tc.want))
+		}
+		for _, w := range tc.want {
+			if want := cfgPath + ": warning: " + strings.ReplaceAll(w, "DIR", dir); !strings.Contains(string(out), want) {
+				t.Errorf("config check:\n%s\nwant %q", out, want)
+			}
+		}
 	}
 }

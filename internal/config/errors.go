@@ -33,7 +33,9 @@ func (e *Error) Error() string {
 	if e.Key != "" {
 		fmt.Fprintf(&b, "%s: ", oneline.Escape(e.Key, 2*oneline.MaxQuoted))
 	}
-	b.WriteString(oneline.Escape(e.Msg, 5*oneline.MaxQuoted))
+	// A message quotes values cut already; it may also name paths and the
+	// command that fixes them (the preflight's), which need more room.
+	b.WriteString(oneline.Escape(e.Msg, 8*oneline.MaxQuoted))
 	return b.String()
 }
 

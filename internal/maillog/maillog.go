@@ -62,8 +62,8 @@ func Open(dest string, facility syslog.Priority) (*Logger, error) {
 	return &Logger{w: f, file: f, path: dest, now: time.Now}, nil
 }
 
-// isFile reports whether a destination is a file path.
-func isFile(dest string) bool {
+// IsFile reports whether a destination is a file path.
+func IsFile(dest string) bool {
 	switch dest {
 	case "", "stderr", "stdout", "syslog":
 		return false
@@ -83,7 +83,7 @@ func Check(dest string) error {
 			return err
 		}
 		return sw.Close()
-	case isFile(dest):
+	case IsFile(dest):
 		return safefile.CheckAppend(dest)
 	}
 	return nil
