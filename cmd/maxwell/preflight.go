@@ -26,14 +26,17 @@ import (
 // the problems, and warnings that do not stop maxwell.
 func preflight(file string, cfg *config.Config, watching bool) (config.Errors, []string) {
 	var errs config.Errors
-	refused := map[string]bool{} // key and path: save/ and spool/ refused for their datadir's way once
+	// A directory refused is named once for a key: not again on the way
+	// to the datadir's save/ and spool/.
+	refused := map[string]bool{}
 	problem := func(key string, err error) {
 		var fe *safefile.Error
 		if errors.As(err, &fe) {
-			if refused[key+"\x00"+fe.Path] {
+			abs, _ := filepath.Abs(fe.Path)
+			if refused[key+"\x00"+abs] {
 				return
 			}
-			refused[key+"\x00"+fe.Path] = true
+			refused[key+"\x00"+abs] = true
 		}
 		if err != nil {
 			errs = append(errs, &config.Error{File: file, Key: key, Msg: err.Error()})
