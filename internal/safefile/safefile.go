@@ -3,7 +3,7 @@
 // cannot bend: a file read at start is a regular file of bounded size; a
 // file appended to is never reached through a symbolic link or a second
 // hard link; a state directory is a real directory nobody else may write
-// to.
+// to; and no one else can change the way to either (Way).
 package safefile
 
 import (
