@@ -19,7 +19,7 @@ import (
 // set, that group, so that the MTA's user can be let in by group.
 func Listen(sock config.Socket, group string) (net.Listener, error) {
 	if sock.Network != "unix" {
-		return net.Listen(sock.Network, sock.Address)
+		return ListenTCP(sock.Network, tcpAddress(sock))
 	}
 	path := sock.Address
 	if err := CheckSocketPath(path); err != nil {
@@ -57,6 +57,68 @@ func Listen(sock config.Socket, group string) (net.Listener, error) {
 		return nil, err
 	}
 	return ln, nil
+}
+
+// CheckListen tells, without keeping the socket, whether Listen could
+// open sock: a unix socket's directory is there (CheckSocketPath); a TCP
+// address is listened on and closed at once, so that an address this
+// host does not have, or a port it may not take, is found as Listen
+// would find it. A port in use passes: it may be the running daemon's
+// (config check beside it, a reload); only starting tells.
+func CheckListen(sock config.Socket) error {
+	if sock.Network == "unix" {
+		return CheckSocketPath(sock.Address)
+	}
+	return CheckTCP(sock.Network, tcpAddress(sock))
+}
+
+// ListenTCP listens on a TCP address of this host (the milter socket,
+// the metrics), saying why it cannot.
+func ListenTCP(network, address string) (net.Listener, error) {
+	ln, err := net.Listen(network, address)
+	if err != nil {
+		return nil, listenError(address, err)
+	}
+	return ln, nil
+}
+
+// CheckTCP is CheckListen for a TCP address.
+func CheckTCP(network, address string) error {
+	ln, err := net.Listen(network, address)
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return nil
+	case err != nil:
+		return listenError(address, err)
+	}
+	return ln.Close()
+}
+
+// tcpAddress is where a TCP socket listens: its address, with localhost
+// as the loopback address. Nothing is looked up: the configuration
+// refuses any other name (see config.Socket.CheckHost).
+func tcpAddress(sock config.Socket) string {
+	host, port, _ := net.SplitHostPort(sock.Address)
+	if host != "localhost" {
+		return sock.Address
+	}
+	if sock.Network == "tcp6" {
+		return net.JoinHostPort("::1", port)
+	}
+	return net.JoinHostPort("127.0.0.1", port)
+}
+
+// listenError says why address cannot be listened on, in words for the
+// usual reasons.
+func listenError(address string, err error) error {
+	host, port, _ := net.SplitHostPort(address)
+	switch {
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return fmt.Errorf("cannot listen on %s: %s is not an address of this host", address, host)
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("cannot listen on %s: port %s needs root, or the capability CAP_NET_BIND_SERVICE", address, port)
+	}
+	return fmt.Errorf("cannot listen on %s: %w", address, err)
 }
 
 // CheckSocketPath tells, without touching anything, whether Listen could

@@ -18,6 +18,7 @@ import (
 
 	"github.com/d--j/go-milter"
 
+	"github.com/maxwell-milter/maxwell/internal/ratelog"
 	"github.com/maxwell-milter/maxwell/policy"
 )
 
@@ -50,7 +51,7 @@ type Server struct {
 // libraryWarnings are go-milter's own warnings. Most are about one
 // connection (left idle, gone, malformed), so a peer could write one per
 // connection: they are rate-limited.
-var libraryWarnings = newLimitedLog("from the milter library", slog.Default)
+var libraryWarnings = ratelog.New("from the milter library", slog.Default)
 
 func init() {
 	// go-milter's own warnings go to the diagnostic log, not to log.Printf.

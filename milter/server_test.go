@@ -455,6 +455,38 @@ func TestUnixSocket(t *testing.T) {
 	}
 }
 
+// A TCP socket: localhost is the loopback address, looked up nowhere;
+// CheckListen finds what Listen would refuse, and passes a port in use
+// (the running daemon's, when config check runs beside it).
+func TestTCPSocket(t *testing.T) {
+	for _, tc := range []struct{ socket, ip string }{
+		{"inet:0@localhost", "127.0.0.1"},
+		{"inet6:0@localhost", "::1"},
+	} {
+		ln, err := Listen(config.MustSocket(tc.socket), "")
+		if err != nil {
+			t.Errorf("%s: %v", tc.socket, err)
+			continue
+		}
+		if got := ln.Addr().(*net.TCPAddr).IP.String(); got != tc.ip {
+			t.Errorf("%s listens on %s, want %s", tc.socket, got, tc.ip)
+		}
+		inUse := config.MustSocket(fmt.Sprintf("inet:%d@localhost", ln.Addr().(*net.TCPAddr).Port))
+		if tc.ip == "127.0.0.1" {
+			if err := CheckListen(inUse); err != nil {
+				t.Errorf("CheckListen(a port in use) = %v", err)
+			}
+			if _, err := Listen(inUse, ""); err == nil {
+				t.Error("Listen on a port in use succeeded")
+			}
+		}
+		ln.Close()
+	}
+	if err := CheckListen(config.MustSocket("inet:7906@192.0.2.1")); err == nil || !strings.Contains(err.Error(), "192.0.2.1 is not an address of this host") {
+		t.Errorf("CheckListen(an address of another host) = %v", err)
+	}
+}
+
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	if !testclock.Poll(5*time.Second, 10*time.Millisecond, cond) {

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/maxwell-milter/maxwell/internal/ratelog"
 )
 
 // File descriptors the default session limit leaves for everything that
@@ -53,8 +55,8 @@ type sessionListener struct {
 	max      int64
 	open     atomic.Int64
 	observe  func() // called for each connection refused; may be nil
-	refused  *limitedLog
-	failures *limitedLog
+	refused  *ratelog.Log
+	failures *ratelog.Log
 	done     chan struct{} // closed by Close: a wait between retries ends
 	closing  sync.Once
 }
@@ -71,8 +73,8 @@ func newSessionListener(ln net.Listener, maxSessions int, refused func(), diag *
 		Listener: ln,
 		max:      int64(maxSessions),
 		observe:  refused,
-		refused:  newLimitedLog(refusedWarning, logger),
-		failures: newLimitedLog(acceptWarning, logger),
+		refused:  ratelog.New(refusedWarning, logger),
+		failures: ratelog.New(acceptWarning, logger),
 		done:     make(chan struct{}),
 	}
 }

@@ -9,6 +9,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -104,6 +107,27 @@ func TestFileBudget(t *testing.T) {
 	}
 	if n := DefaultMaxSessions(); n < 1 || n > defaultSessionsCap || n > FileBudget() {
 		t.Errorf("DefaultMaxSessions() = %d: FileBudget() is %d, the ceiling %d", n, FileBudget(), defaultSessionsCap)
+	}
+}
+
+// docs/configuration.md gives the default max_sessions as the code
+// computes it: its example and where the ceiling is reached. (It said
+// "half of it less 64", which reads as limit/2 − 64: 64 for 256 files.)
+func TestDefaultMaxSessionsAsDocumented(t *testing.T) {
+	docs, err := os.ReadFile(filepath.Join("..", "docs", "configuration.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`sized to the open-file limit — [^|]*\(limit − 64\) / 2, so (\d+) for a limit of (\d+) — at most ([\d ]+) \(reached at a limit of ([\d ]+)\)`).FindStringSubmatch(string(docs))
+	if m == nil {
+		t.Fatal("docs/configuration.md no longer gives the default max_sessions as (limit − 64) / 2 with an example")
+	}
+	n := func(s string) int { v, _ := strconv.Atoi(strings.ReplaceAll(s, " ", "")); return v }
+	if got := budgetFor(n(m[2])); got != n(m[1]) {
+		t.Errorf("docs: %s sessions for %s files; the code: %d", m[1], m[2], got)
+	}
+	if got := min(defaultSessionsCap, budgetFor(n(m[4]))); got != n(m[3]) || budgetFor(n(m[4])-2) >= defaultSessionsCap {
+		t.Errorf("docs: at most %s, reached at %s files; the code: %d there, ceiling %d", m[3], m[4], got, defaultSessionsCap)
 	}
 }
 

@@ -36,3 +36,35 @@ func TestLogEventsDocumented(t *testing.T) {
 		t.Fatalf("found only %d events and tags in the source; the patterns are stale", found)
 	}
 }
+
+// Every row of docs/logs.md's tables is in a table: a run of rows under a
+// header and its |---| line. A row after a paragraph renders as text,
+// and is then missing from the table it belongs to.
+func TestLogsTablesWellFormed(t *testing.T) {
+	docs, err := os.ReadFile(filepath.Join("..", "docs", "logs.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	separator := regexp.MustCompile(`^\|( *:?-+:? *\|)+ *$`)
+	lines := strings.Split(string(docs), "\n")
+	fenced, tables := false, 0
+	for i := 0; i < len(lines); i++ {
+		if strings.HasPrefix(lines[i], "```") {
+			fenced = !fenced
+		}
+		if fenced || !strings.HasPrefix(lines[i], "|") {
+			continue
+		}
+		if i+1 == len(lines) || !separator.MatchString(lines[i+1]) {
+			t.Errorf("docs/logs.md:%d: a table row outside a table (no header and |---| line above it): %s", i+1, lines[i])
+		} else {
+			tables++
+		}
+		for i+1 < len(lines) && strings.HasPrefix(lines[i+1], "|") {
+			i++
+		}
+	}
+	if tables < 3 {
+		t.Fatalf("found only %d tables in docs/logs.md", tables)
+	}
+}

@@ -30,15 +30,18 @@ func TestListFilesHostile(t *testing.T) {
 		key    string
 		set    func(cfg *config.Config, path string)
 		escape string // a file with terminal escapes and a long line at line 2
+		shown  string // how the error shows that line: as it is in the file, quoted and escaped
 	}{
-		{"whitelist.blacklist_file", func(cfg *config.Config, p string) { cfg.Whitelist.BlacklistFile = p }, "# fine\n" + evil + "\n"},
-		{"spf.access_file", func(cfg *config.Config, p string) { cfg.SPF.AccessFile = p }, "# fine\nSPF-" + evil + ":example.com REJECT\n"},
+		{"whitelist.blacklist_file", func(cfg *config.Config, p string) { cfg.Whitelist.BlacklistFile = p }, "# fine\n" + evil + "\n",
+			`:2: "\x1b]0;owned\a\x1b[2Jxxx`},
+		{"spf.access_file", func(cfg *config.Config, p string) { cfg.SPF.AccessFile = p }, "# fine\nSPF-" + evil + ":example.com REJECT\n",
+			`:2: "SPF-\x1b]0;owned\a\x1b[2Jxxx`},
 		{"cbv.templates_dir", func(cfg *config.Config, p string) {
 			d := p + ".d"
 			os.Mkdir(d, 0o700)
 			os.Symlink(p, filepath.Join(d, "strike3.txt"))
 			cfg.CBV.TemplatesDir = d
-		}, "Subject: fine\n{{" + evil + "}}\n"},
+		}, "Subject: fine\n{{" + evil + "}}\n", ":2: "},
 	}
 	for _, f := range files {
 		for _, tc := range []struct {
@@ -48,7 +51,7 @@ func TestListFilesHostile(t *testing.T) {
 			{"link to dev zero", "", "/dev/zero", "is not a regular file (a character device)"},
 			{"named pipe", "", fifo, "is not a regular file (a named pipe)"},
 			{"over the limit", huge, "", "is larger than 8 MiB"},
-			{"terminal escapes", "", "", ":2: "},
+			{"terminal escapes", "", "", f.shown},
 		} {
 			t.Run(f.key+"/"+tc.name, func(t *testing.T) {
 				path := filepath.Join(t.TempDir(), "file")

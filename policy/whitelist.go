@@ -101,16 +101,17 @@ func loadAddrFile(path string) (addrSet, error) {
 	if err != nil {
 		return nil, err
 	}
-	for n, line := range strings.Split(string(b), "\n") {
-		line, _, _ = strings.Cut(line, "#")
-		line = strings.ToLower(strings.TrimSpace(line))
-		if line == "" {
+	for n, raw := range strings.Split(string(b), "\n") {
+		entry, _, _ := strings.Cut(raw, "#")
+		entry = strings.ToLower(strings.TrimSpace(entry))
+		if entry == "" {
 			continue
 		}
-		if !strings.Contains(line, "@") || strings.ContainsAny(line, " \t") {
-			return nil, fmt.Errorf("%s:%d: %s is not an address, @domain or user@", oneline.Name(path), n+1, oneline.Quote(line))
+		if !strings.Contains(entry, "@") || strings.ContainsAny(entry, " \t") {
+			// The line as the administrator wrote it, to find it by.
+			return nil, fmt.Errorf("%s:%d: %s is not an address, @domain or user@", oneline.Name(path), n+1, oneline.Quote(raw))
 		}
-		set[line] = true
+		set[entry] = true
 	}
 	return set, nil
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -13,7 +14,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
-	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
+	"github.com/maxwell-milter/maxwell/internal/oneline"
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
 
 // OpenSQLite opens (creating it, and its directory, if need be) the
@@ -46,13 +48,17 @@ func openSQLite(ctx context.Context, path string, timeout time.Duration, create 
 			return nil, fmt.Errorf("sqlite store: %w", err)
 		}
 	} else {
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("sqlite store %s: %w (no such file)", abs, ErrNoStore)
+		if err := isSQLite(path); err != nil {
+			return nil, fmt.Errorf("sqlite store %s: %w", abs, err)
 		}
 		q.Set("mode", "rw") // SQLite itself creates no file either, should one vanish meanwhile
 	}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", timeout.Milliseconds()))
-	q.Add("_pragma", "journal_mode(WAL)")
+	if create {
+		// A store is made in WAL mode and stays so; a database of
+		// something else is not to be turned to it.
+		q.Add("_pragma", "journal_mode(WAL)")
+	}
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Set("_txlock", "immediate") // writers take the lock at BEGIN: no deadlock on upgrade
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
@@ -81,6 +87,35 @@ func openSQLite(ctx context.Context, path string, timeout time.Duration, create 
 		}
 	}
 	return s, nil
+}
+
+// sqliteHeader is how every SQLite 3 database file begins.
+const sqliteHeader = "SQLite format 3\x00"
+
+// isSQLite tells whether the file at path is a SQLite database, by its
+// header, without changing it: ErrNoStore, saying what the file is,
+// when it is missing, empty or anything else. SQLite would write its
+// header into an empty file.
+func isSQLite(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w (no such file)", ErrNoStore)
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	head := make([]byte, len(sqliteHeader))
+	n, err := io.ReadFull(f, head)
+	switch {
+	case n == 0 && (err == io.EOF || err == nil):
+		return fmt.Errorf("%w (the file is empty, not a SQLite database)", ErrNoStore)
+	case err != nil && err != io.ErrUnexpectedEOF:
+		return err
+	case string(head[:n]) != sqliteHeader:
+		return fmt.Errorf("%w (not a SQLite database: the file begins %s)", ErrNoStore, oneline.Quote(string(head[:n])))
+	}
+	return nil
 }
 
 // OpenPostgres connects to PostgreSQL (dsn as libpq takes it: a URL or

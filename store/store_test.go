@@ -1,12 +1,14 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -478,25 +480,39 @@ func testPing(t *testing.T, st store.Store, _ func() (store.Store, error)) {
 
 // OpenExisting* open only a store that is there, and create nothing: no
 // file or directory for SQLite, no table in an empty file or database.
-// Once the daemon's Open* has created it, they open it.
+// A file that is not a SQLite database (an empty one, or anything else),
+// and a database of something else, are no store either, and are left
+// byte for byte as they were: SQLite would otherwise write its header
+// into the empty file, or turn the other database to WAL mode. Once the
+// daemon's Open* has created a store, they open it.
 func TestOpenExistingCreatesNothing(t *testing.T) {
 	pg := pgtest.Start(t)
 	dir := t.TempDir()
-	empty := filepath.Join(dir, "empty.db")
-	if err := os.WriteFile(empty, nil, 0o640); err != nil {
-		t.Fatal(err)
+	file := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		return path
 	}
-	emptyDSN := pg.NewDB(t)
+	empty := file("empty.db", "")
+	text := file("text.db", "greylist: none\n")
+	other := filepath.Join(dir, "other.db")
+	exec(t, "sqlite", other, `CREATE TABLE other (x INTEGER)`)
+	emptyDSN, otherDSN := pg.NewDB(t), pg.NewDB(t)
+	exec(t, "pgx", otherDSN, `CREATE TABLE other (x INTEGER)`)
 	for _, tt := range []struct {
 		name     string
 		existing func() (store.Store, error)
-		create   func() (store.Store, error)
-		nothing  func(t *testing.T) // asserts nothing was created
+		why      string                      // in the error
+		create   func() (store.Store, error) // nil: the daemon cannot make a store there either
+		nothing  func(t *testing.T)          // asserts nothing was created or changed
 	}{
 		{"sqlite, no file",
 			func() (store.Store, error) {
 				return store.OpenExistingSQLite(ctx, filepath.Join(dir, "data", "maxwell.db"), time.Second)
 			},
+			"(no such file)",
 			func() (store.Store, error) {
 				return store.OpenSQLite(ctx, filepath.Join(dir, "data", "maxwell.db"), time.Second)
 			},
@@ -507,35 +523,87 @@ func TestOpenExistingCreatesNothing(t *testing.T) {
 			}},
 		{"sqlite, empty file",
 			func() (store.Store, error) { return store.OpenExistingSQLite(ctx, empty, time.Second) },
+			"(the file is empty, not a SQLite database)",
 			func() (store.Store, error) { return store.OpenSQLite(ctx, empty, time.Second) },
-			func(t *testing.T) {
-				if tables := count(t, "sqlite", empty, `SELECT COUNT(*) FROM sqlite_master`); tables != 0 {
-					t.Errorf("%d tables were created", tables)
-				}
-			}},
+			unchanged(empty)},
+		{"sqlite, a file of something else",
+			func() (store.Store, error) { return store.OpenExistingSQLite(ctx, text, time.Second) },
+			`(not a SQLite database: the file begins "greylist: none\n")`,
+			nil, unchanged(text)},
+		{"sqlite, a database of something else",
+			func() (store.Store, error) { return store.OpenExistingSQLite(ctx, other, time.Second) },
+			"(no maxwell tables in the file)",
+			nil, unchanged(other)},
 		{"postgres, empty database",
 			func() (store.Store, error) { return store.OpenExistingPostgres(ctx, emptyDSN, time.Second) },
+			"(no maxwell tables in the database)",
 			func() (store.Store, error) { return store.OpenPostgres(ctx, emptyDSN, time.Second) },
 			func(t *testing.T) {
 				if tables := count(t, "pgx", emptyDSN, `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public'`); tables != 0 {
 					t.Errorf("%d tables were created", tables)
 				}
 			}},
+		{"postgres, a database of something else",
+			func() (store.Store, error) { return store.OpenExistingPostgres(ctx, otherDSN, time.Second) },
+			"(no maxwell tables in the database)",
+			nil,
+			func(t *testing.T) {
+				if tables := count(t, "pgx", otherDSN, `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public'`); tables != 1 {
+					t.Errorf("%d tables, want the 1 there was", tables)
+				}
+			}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if st, err := tt.existing(); !errors.Is(err, store.ErrNoStore) {
+			st, err := tt.existing()
+			if !errors.Is(err, store.ErrNoStore) || !strings.Contains(err.Error(), tt.why) {
 				if st != nil {
 					st.Close()
 				}
-				t.Fatalf("OpenExisting = %v, want ErrNoStore", err)
+				t.Fatalf("OpenExisting = %v, want ErrNoStore %s", err, tt.why)
 			}
 			tt.nothing(t)
+			if tt.create == nil {
+				return
+			}
 			mustOpen(t, tt.create).Close()
-			st := mustOpen(t, tt.existing)
+			st = mustOpen(t, tt.existing)
 			if err := st.Ping(ctx); err != nil {
 				t.Errorf("the created store: %v", err)
 			}
 		})
+	}
+}
+
+// unchanged returns a check that the SQLite file at path holds what it
+// held when unchanged was called, and that no -wal or -shm file was made
+// beside it.
+func unchanged(path string) func(t *testing.T) {
+	before, err := os.ReadFile(path)
+	if err != nil {
+		panic(err)
+	}
+	return func(t *testing.T) {
+		if after, err := os.ReadFile(path); err != nil || !bytes.Equal(after, before) {
+			t.Errorf("%s changed: %d bytes, then %d (%v)", filepath.Base(path), len(before), len(after), err)
+		}
+		for _, suffix := range []string{"-wal", "-shm", "-journal"} {
+			if _, err := os.Lstat(path + suffix); !os.IsNotExist(err) {
+				t.Errorf("%s%s was made (%v)", filepath.Base(path), suffix, err)
+			}
+		}
+	}
+}
+
+// exec runs one statement on a database.
+func exec(t *testing.T, driver, dsn, stmt string) {
+	t.Helper()
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(stmt); err != nil {
+		t.Fatal(err)
 	}
 }
 

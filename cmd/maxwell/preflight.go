@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,15 +17,27 @@ import (
 // preflight checks, without changing anything, what `serve` needs at
 // start from the files and places the configuration names: the files it
 // reads (list files, templates), the files and directories it writes
-// (mail log, archive, state directories, SQLite files), the socket's
-// directory and group, the store's connection string. `config check` and
+// (mail log, archive, state directories, SQLite files), syslog, the
+// sockets it listens on (listened on and closed) and the socket's group,
+// the store's connection string. `config check` and
 // `serve` (at start and on reload) run it, so that a file the check
 // passes does not stop the daemon; only what running shows is left: a
 // socket or port in use, a database that does not answer. It returns
 // the problems, and warnings that do not stop maxwell.
 func preflight(file string, cfg *config.Config, watching bool) (config.Errors, []string) {
 	var errs config.Errors
+	// A directory refused is named once for a key: not again on the way
+	// to the datadir's save/ and spool/.
+	refused := map[string]bool{}
 	problem := func(key string, err error) {
+		var fe *safefile.Error
+		if errors.As(err, &fe) {
+			abs, _ := filepath.Abs(fe.Path)
+			if refused[key+"\x00"+abs] {
+				return
+			}
+			refused[key+"\x00"+abs] = true
+		}
 		if err != nil {
 			errs = append(errs, &config.Error{File: file, Key: key, Msg: err.Error()})
 		}
@@ -37,18 +50,47 @@ func preflight(file string, cfg *config.Config, watching bool) (config.Errors, [
 	if cfg.Wiretap.Archive != "" {
 		problem("wiretap.archive", safefile.CheckAppend(cfg.Wiretap.Archive))
 	}
-	if s := cfg.Milter.Socket; s.Network == "unix" {
-		problem("milter.socket", milter.CheckSocketPath(s.Address))
+	problem("milter.socket", milter.CheckListen(cfg.Milter.Socket))
+	if cfg.Metrics.Listen != "" {
+		problem("metrics.listen", milter.CheckTCP("tcp", cfg.Metrics.Listen))
 	}
 	_, err := milter.SocketGroup(cfg.Milter.SocketGroup)
 	problem("milter.socket_group", err)
 
+	// A directory another user owns, kept state in or on the way to what
+	// maxwell writes, is warned about once.
 	var warnings []string
+	warned := map[string]bool{}
+	foreign := func(key, name string) {
+		real, err := filepath.EvalSymlinks(name)
+		if err == nil {
+			real, err = filepath.Abs(real)
+		}
+		if err != nil || warned[real] {
+			return
+		}
+		warned[real] = true
+		if uid, foreign := safefile.ForeignOwner(real); foreign {
+			warnings = append(warnings, fmt.Sprintf("%s: %s belongs to uid %d, who could plant there links to files maxwell, running as root, would then write: run maxwell as that user, or chown root %[2]s",
+				key, name, uid))
+		}
+	}
+	written := []place{{"wiretap.archive", cfg.Wiretap.Archive}}
+	if maillog.IsFile(cfg.Log.MailLog) {
+		written = append(written, place{"log.mail_log", cfg.Log.MailLog})
+	}
 	for _, d := range stateDirs(cfg, watching) {
 		problem(d.key, safefile.CheckDir(d.path))
-		if uid, foreign := safefile.ForeignOwner(d.path); foreign {
-			warnings = append(warnings, fmt.Sprintf("%s: %s belongs to uid %d, who could plant there links to files maxwell, running as root, would then write: run maxwell as that user, or chown root %[2]s",
-				d.key, d.path, uid))
+		foreign(d.key, d.path)
+		written = append(written, d)
+	}
+	for _, w := range written {
+		if w.path == "" {
+			continue
+		}
+		way, _ := safefile.Way(w.path) // refused above
+		for _, dir := range way {
+			foreign(w.key, dir)
 		}
 	}
 	switch cfg.Store.Driver {
@@ -65,21 +107,21 @@ func preflight(file string, cfg *config.Config, watching bool) (config.Errors, [
 	return errs, warnings
 }
 
-// stateDir is a directory maxwell keeps state in, and the key that
-// names it.
-type stateDir struct{ key, path string }
+// place is a file or directory the configuration names, and the key
+// that names it.
+type place struct{ key, path string }
 
 // stateDirs are the directories `serve` writes to: the data directory
 // and its spool/ and save/, and where the SQLite file and the watcher's
 // state go, if elsewhere.
-func stateDirs(cfg *config.Config, watching bool) []stateDir {
+func stateDirs(cfg *config.Config, watching bool) []place {
 	data := cfg.Milter.DataDir
-	dirs := []stateDir{{"milter.datadir", data}, {"milter.datadir", filepath.Join(data, "spool")}, {"milter.datadir", filepath.Join(data, "save")}}
+	dirs := []place{{"milter.datadir", data}, {"milter.datadir", filepath.Join(data, "spool")}, {"milter.datadir", filepath.Join(data, "save")}}
 	if cfg.Store.Driver == config.DriverSQLite {
-		dirs = append(dirs, stateDir{"store.path", filepath.Dir(cfg.StorePath())})
+		dirs = append(dirs, place{"store.path", filepath.Dir(cfg.StorePath())})
 	}
 	if watching {
-		dirs = append(dirs, stateDir{"watch.state_file", filepath.Dir(cfg.WatchStatePath())})
+		dirs = append(dirs, place{"watch.state_file", filepath.Dir(cfg.WatchStatePath())})
 	}
 	seen := map[string]bool{}
 	unique := dirs[:0]

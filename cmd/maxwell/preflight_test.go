@@ -22,54 +22,81 @@ func TestConfigCheckRefusesWhatServeRefuses(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		config string
-		setup  func(dir string) // plants what breaks it
-		want   string           // in the error, after DIR/maxwell.toml:
+		setup  func(dir string)   // plants what breaks it
+		want   string             // in the error, after "DIR/maxwell.toml: " (or "DIR/maxwell.toml" for ":LINE: …")
+		noLog  bool               // run where nothing listens on /dev/log
+		needs  func(t *testing.T) // skips the case where it cannot be shown
 	}{
-		{"a PostgreSQL DSN that does not parse", base + "[store]\ndriver = \"postgres\"\ndsn = \"postgres://maxwell:s3cret@db.example:notaport/maxwell\"\n",
-			nil, "store.dsn: cannot be parsed"},
-		{"a mail log in a directory that does not exist", base + "[log]\nmail_log = \"DIR/nodir/mail.log\"\n",
-			nil, "log.mail_log: DIR/nodir does not exist: create the directory, or give a path in one that does"},
-		{"a link planted as the mail log", base + "[log]\nmail_log = \"DIR/mail.log\"\n",
-			func(dir string) { os.Symlink(filepath.Join(dir, "victim"), filepath.Join(dir, "mail.log")) },
-			"log.mail_log: DIR/mail.log is a symbolic link (to DIR/victim); maxwell does not follow one for a file it writes"},
-		{"a link planted as the archive", base + "[wiretap]\narchive = \"DIR/archive.mbox\"\n",
-			func(dir string) { os.Symlink(filepath.Join(dir, "victim"), filepath.Join(dir, "archive.mbox")) },
-			"wiretap.archive: DIR/archive.mbox is a symbolic link (to DIR/victim)"},
-		{"a world-writable data directory", base,
-			func(dir string) {
+		{name: "a PostgreSQL DSN that does not parse", config: base + "[store]\ndriver = \"postgres\"\ndsn = \"postgres://maxwell:s3cret@db.example:notaport/maxwell\"\n",
+			want: "store.dsn: cannot be parsed"},
+		{name: "a mail log in a directory that does not exist", config: base + "[log]\nmail_log = \"DIR/nodir/mail.log\"\n",
+			want: "log.mail_log: DIR/nodir does not exist: create the directory, or give a path in one that does"},
+		{name: "a link planted as the mail log", config: base + "[log]\nmail_log = \"DIR/mail.log\"\n",
+			setup: func(dir string) { os.Symlink(filepath.Join(dir, "victim"), filepath.Join(dir, "mail.log")) },
+			want:  "log.mail_log: DIR/mail.log is a symbolic link (to DIR/victim); maxwell does not follow one for a file it writes"},
+		{name: "a link planted as the archive", config: base + "[wiretap]\narchive = \"DIR/archive.mbox\"\n",
+			setup: func(dir string) { os.Symlink(filepath.Join(dir, "victim"), filepath.Join(dir, "archive.mbox")) },
+			want:  "wiretap.archive: DIR/archive.mbox is a symbolic link (to DIR/victim)"},
+		{name: "a world-writable data directory", config: base,
+			setup: func(dir string) {
 				os.Mkdir(filepath.Join(dir, "data"), 0o700)
 				os.Chmod(filepath.Join(dir, "data"), 0o777)
 			},
-			"milter.datadir: data is writable by its group and others (mode 0777): anyone who can write there could have maxwell overwrite other files; run chmod go-w data, or give maxwell a directory of its own"},
-		{"a data directory that is a link", base,
-			func(dir string) { os.Symlink(os.TempDir(), filepath.Join(dir, "data")) },
-			"milter.datadir: data is a symbolic link (to " + os.TempDir() + "); maxwell does not follow one for a directory it keeps state in"},
-		{"a linked save directory", base,
-			func(dir string) {
+			want: "milter.datadir: data is writable by its group and others (mode 0777): anyone who can write there could have maxwell overwrite other files; run chmod go-w data, or give maxwell a directory of its own"},
+		{name: "a data directory that is a link", config: base,
+			setup: func(dir string) { os.Symlink(os.TempDir(), filepath.Join(dir, "data")) },
+			want:  "milter.datadir: data is a symbolic link (to " + os.TempDir() + "); maxwell does not follow one for a directory it keeps state in"},
+		{name: "a linked save directory", config: base,
+			setup: func(dir string) {
 				os.Mkdir(filepath.Join(dir, "data"), 0o700)
 				os.Symlink(dir, filepath.Join(dir, "data", "save"))
 			},
-			"milter.datadir: data/save is a symbolic link (to DIR)"},
-		{"a link planted as the SQLite file", base,
-			func(dir string) {
+			want: "milter.datadir: data/save is a symbolic link (to DIR)"},
+		{name: "a link planted as the SQLite file", config: base,
+			setup: func(dir string) {
 				os.Mkdir(filepath.Join(dir, "data"), 0o700)
 				os.Symlink(filepath.Join(dir, "victim"), filepath.Join(dir, "data", "maxwell.db-wal"))
 			},
-			"store.path: data/maxwell.db-wal is a symbolic link (to DIR/victim)"},
-		{"a socket in a directory that does not exist", "[milter]\nsocket = \"unix:DIR/nodir/m.sock\"\n",
-			nil, "milter.socket: DIR/nodir does not exist"},
-		{"a file where the socket goes", base,
-			func(dir string) { os.WriteFile(filepath.Join(dir, "m.sock"), nil, 0o600) },
-			"milter.socket: DIR/m.sock exists and is not a socket; not removing it"},
-		{"a socket group that does not exist", base + "socket_group = \"no-such-group-here\"\n",
-			nil, "milter.socket_group: unknown group \"no-such-group-here\""},
-		{"a blacklist file that does not exist", base + "[whitelist]\nblacklist_file = \"DIR/nothere\"\n",
-			nil, "whitelist.blacklist_file: DIR/nothere does not exist"},
-		{"no configuration file", "",
-			func(dir string) { os.Remove(filepath.Join(dir, "maxwell.toml")) },
-			"does not exist"},
+			want: "store.path: data/maxwell.db-wal is a symbolic link (to DIR/victim)"},
+		{name: "a socket in a directory that does not exist", config: "[milter]\nsocket = \"unix:DIR/nodir/m.sock\"\n",
+			want: "milter.socket: DIR/nodir does not exist"},
+		{name: "a file where the socket goes", config: base,
+			setup: func(dir string) { os.WriteFile(filepath.Join(dir, "m.sock"), nil, 0o600) },
+			want:  "milter.socket: DIR/m.sock exists and is not a socket; not removing it"},
+		{name: "a socket group that does not exist", config: base + "socket_group = \"no-such-group-here\"\n",
+			want: "milter.socket_group: unknown group \"no-such-group-here\""},
+		{name: "a blacklist file that does not exist", config: base + "[whitelist]\nblacklist_file = \"DIR/nothere\"\n",
+			want: "whitelist.blacklist_file: DIR/nothere does not exist"},
+		{name: "a world-writable directory holding the data directory", config: base + "datadir = \"DIR/open/data\"\n", setup: openDir,
+			want: "milter.datadir: DIR/open is writable by its group and others (mode 0777), on the way to DIR/open/data: whoever can write there could swap in a link and have maxwell write other files; run chmod go-w DIR/open (or chmod +t, as /tmp has)"},
+		{name: "a world-writable directory on the way, through a link", config: base + "datadir = \"DIR/via/data\"\n",
+			setup: func(dir string) { openDir(dir); os.Symlink(filepath.Join(dir, "open"), filepath.Join(dir, "via")) },
+			want:  "milter.datadir: DIR/open is writable by its group and others (mode 0777), on the way to DIR/via/data"},
+		{name: "a world-writable directory holding the mail log", config: base + "[log]\nmail_log = \"DIR/open/mail.log\"\n", setup: openDir,
+			want: "log.mail_log: DIR/open is writable by its group and others (mode 0777), on the way to DIR/open/mail.log"},
+		{name: "a world-writable directory holding the archive", config: base + "[wiretap]\narchive = \"DIR/open/archive.mbox\"\n", setup: openDir,
+			want: "wiretap.archive: DIR/open is writable by its group and others (mode 0777), on the way to DIR/open/archive.mbox"},
+		{name: "a world-writable directory holding the SQLite file", config: base + "[store]\npath = \"DIR/open/db/maxwell.db\"\n", setup: openDir,
+			want: "store.path: DIR/open is writable by its group and others (mode 0777), on the way to DIR/open/db"},
+		{name: "a world-writable directory holding the watcher's state", config: base + "[watch]\nmta_log = \"DIR/mta.log\"\nstate_file = \"DIR/open/watch/watch.state\"\n",
+			setup: func(dir string) { openDir(dir); os.WriteFile(filepath.Join(dir, "mta.log"), nil, 0o600) },
+			want:  "watch.state_file: DIR/open is writable by its group and others (mode 0777), on the way to DIR/open/watch"},
+		{name: "a socket on a host name", config: "[milter]\nsocket = \"inet:7906@no.such.host.invalid\"\n",
+			want: `:2: milter.socket: the host "no.such.host.invalid" is not an address: write one of this host's addresses (inet:7906@127.0.0.1), localhost, or none (every address)`},
+		{name: "a socket on an address not of this host", config: "[milter]\nsocket = \"inet:7906@192.0.2.1\"\n",
+			want: "milter.socket: cannot listen on 192.0.2.1:7906: 192.0.2.1 is not an address of this host", needs: localBindOnly},
+		{name: "metrics on an address not of this host", config: base + "[metrics]\nlisten = \"192.0.2.1:9437\"\n",
+			want: "metrics.listen: cannot listen on 192.0.2.1:9437: 192.0.2.1 is not an address of this host", needs: localBindOnly},
+		{name: "a mail log to syslog, and no syslog daemon", config: base + "[log]\nmail_log = \"syslog\"\n", noLog: true,
+			want: "log.mail_log: cannot reach syslog: nothing answers on /dev/log; start a syslog daemon (rsyslog, systemd-journald), or log to a file"},
+		{name: "no configuration file", config: "",
+			setup: func(dir string) { os.Remove(filepath.Join(dir, "maxwell.toml")) },
+			want:  "does not exist"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.needs != nil {
+				tc.needs(t)
+			}
 			dir := t.TempDir()
 			cfgPath := filepath.Join(dir, "maxwell.toml")
 			os.WriteFile(filepath.Join(dir, "victim"), []byte("precious\n"), 0o600)
@@ -80,8 +107,15 @@ func TestConfigCheckRefusesWhatServeRefuses(t *testing.T) {
 				tc.setup(dir)
 			}
 			want := cfgPath + ": " + strings.ReplaceAll(tc.want, "DIR", dir)
+			if strings.HasPrefix(tc.want, ":") {
+				want = cfgPath + tc.want
+			}
 
-			check := exec.Command(bin, "config", "check", cfgPath)
+			run := []string{bin}
+			if tc.noLog {
+				run = withoutSyslog(t, bin)
+			}
+			check := exec.Command(run[0], append(run[1:], "config", "check", cfgPath)...)
 			check.Dir = dir
 			out, err := check.CombinedOutput()
 			var ee *exec.ExitError
@@ -92,7 +126,7 @@ func TestConfigCheckRefusesWhatServeRefuses(t *testing.T) {
 				t.Errorf("config check shows the password: %s", out)
 			}
 
-			m := mtatest.RunMaxwell(t, dir, bin, "serve", "-c", cfgPath)
+			m := mtatest.RunMaxwell(t, dir, run[0], append(run[1:], "serve", "-c", cfgPath)...)
 			select {
 			case <-m.Exited:
 			case <-time.After(10 * time.Second):
@@ -108,24 +142,74 @@ func TestConfigCheckRefusesWhatServeRefuses(t *testing.T) {
 	}
 }
 
+// openDir makes DIR/open a directory anyone may write to (mode 0777,
+// without the sticky bit).
+func openDir(dir string) {
+	os.Mkdir(filepath.Join(dir, "open"), 0o700)
+	os.Chmod(filepath.Join(dir, "open"), 0o777)
+}
+
+// localBindOnly skips a case when this host lets a process listen on an
+// address it does not have (net.ipv4.ip_nonlocal_bind): then serve
+// listens on 192.0.2.1, and there is nothing to refuse.
+func localBindOnly(t *testing.T) {
+	if b, _ := os.ReadFile("/proc/sys/net/ipv4/ip_nonlocal_bind"); strings.TrimSpace(string(b)) == "1" {
+		t.Skip("net.ipv4.ip_nonlocal_bind = 1: any address can be listened on here")
+	}
+}
+
+// withoutSyslog is the command line that runs bin where nothing listens
+// on /dev/log: in a mount namespace of its own, with an empty /dev (a
+// syslog daemon, or a test catching syslog, may listen on this host's).
+func withoutSyslog(t *testing.T, bin string) []string {
+	if os.Geteuid() != 0 {
+		t.Skip("hiding /dev/log needs root (unshare --mount), as the end-to-end tests do")
+	}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Fatal("unshare is not installed (.ci/run installs it)")
+	}
+	return []string{"unshare", "--mount", "sh", "-c", `mount -t tmpfs tmpfs /dev && exec "$0" "$@"`, bin}
+}
+
 // maxwell running as root warns about a state directory another user
-// owns (who could plant links there), without refusing it: the admin
-// commands run as root on the daemon user's directory.
+// owns (who could plant links there), or a directory on the way to one,
+// without refusing it: the admin commands run as root on the daemon
+// user's directory.
 func TestForeignOwnerWarned(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the warning is for maxwell running as root")
 	}
 	dir := t.TempDir()
-	os.Mkdir(filepath.Join(dir, "data"), 0o750)
-	if err := os.Chown(filepath.Join(dir, "data"), 65534, -1); err != nil {
-		t.Fatal(err)
+	for _, d := range []string{"data", "home", "home/maxwell"} {
+		os.Mkdir(filepath.Join(dir, d), 0o750)
 	}
-	cfgPath := filepath.Join(dir, "maxwell.toml")
-	os.WriteFile(cfgPath, []byte("[milter]\nsocket = \"unix:"+dir+"/m.sock\"\n"), 0o644)
-	check := exec.Command(mtatest.BuildMaxwell(t, t.TempDir()), "config", "check", cfgPath)
-	check.Dir = dir
-	out, err := check.CombinedOutput()
-	if want := cfgPath + ": warning: milter.datadir: data belongs to uid 65534, who could plant there links to files maxwell, running as root, would then write: run maxwell as that user, or chown root data"; err != nil || !strings.Contains(string(out), want) {
-		t.Errorf("config check: %v\n%s\nwant status 0 and %q", err, out, want)
+	for _, d := range []string{"data", "home"} {
+		if err := os.Chown(filepath.Join(dir, d), 65534, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := mtatest.BuildMaxwell(t, t.TempDir())
+	const data = "milter.datadir: data belongs to uid 65534, who could plant there links to files maxwell, running as root, would then write: run maxwell as that user, or chown root data"
+	for _, tc := range []struct {
+		config string
+		want   []string // the warnings
+	}{
+		{"", []string{data}},
+		{"[log]\nmail_log = \"DIR/home/maxwell/mail.log\"\n", []string{data,
+			"log.mail_log: DIR/home belongs to uid 65534, who could plant there links to files maxwell, running as root, would then write: run maxwell as that user, or chown root DIR/home"}},
+	} {
+		cfgPath := filepath.Join(dir, "maxwell.toml")
+		os.WriteFile(cfgPath, []byte(strings.ReplaceAll("[milter]\nsocket = \"unix:DIR/m.sock\"\n"+tc.config, "DIR", dir)), 0o644)
+		check := exec.Command(bin, "config", "check", cfgPath)
+		check.Dir = dir
+		out, err := check.CombinedOutput()
+		if err != nil || strings.Count(string(out), ": warning: ") != len(tc.want) {
+			t.Errorf("config check: %v\n%s\nwant status 0 and %d warnings", err, out, len(tc.want))
+		}
+		for _, w := range tc.want {
+			if want := cfgPath + ": warning: " + strings.ReplaceAll(w, "DIR", dir); !strings.Contains(string(out), want) {
+				t.Errorf("config check:\n%s\nwant %q", out, want)
+			}
+		}
 	}
 }

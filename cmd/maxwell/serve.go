@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/internal/maillog"
+	"github.com/maxwell-milter/maxwell/internal/ratelog"
 	"github.com/maxwell-milter/maxwell/internal/resolver"
 	"github.com/maxwell-milter/maxwell/metrics"
 	"github.com/maxwell-milter/maxwell/milter"
@@ -161,7 +161,7 @@ func sessionLimit(configured int, diag *slog.Logger) int {
 // metrics count the mail log's events, the resolver's queries and the
 // engine's store operations. It stops when ctx ends.
 func (d *daemon) serveMetrics(ctx context.Context, addr string) error {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := milter.ListenTCP("tcp", addr)
 	if err != nil {
 		return err
 	}
@@ -172,7 +172,11 @@ func (d *daemon) serveMetrics(ctx context.Context, addr string) error {
 	d.ml.Observe(d.metrics.Event)
 	d.res.Observe(d.metrics.DNS)
 	d.engineStore = d.metrics.Store(d.store)
-	hs := &http.Server{Handler: d.metrics.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: d.metrics.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		// net/http logs each retry of a failing accept (out of file
+		// descriptors: once a second while it lasts) and other lines a
+		// client can cause: rate-limited, as the milter listener's are.
+		ErrorLog: ratelog.New("from the metrics server", func() *slog.Logger { return d.diag }).Std()}
 	go hs.Serve(ln)
 	go func() {
 		<-ctx.Done()

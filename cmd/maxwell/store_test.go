@@ -47,6 +47,22 @@ func TestAdminCommandsCreateNoStore(t *testing.T) {
 		}
 	}
 
+	// An empty file where the store goes (touched by hand, or left by a
+	// failed copy) is no store: the commands say so and leave it empty,
+	// as SQLite would not (it writes its header into an empty file).
+	os.Mkdir("data", 0o750)
+	os.WriteFile(filepath.Join("data", "maxwell.db"), nil, 0o640)
+	for _, args := range commands {
+		code, _, errs := capture(t, func() int { return run(args) })
+		if want := "no maxwell store (the file is empty, not a SQLite database)"; code != exitUsage || !strings.Contains(errs, want) {
+			t.Errorf("%v on an empty data/maxwell.db: exit %d, stderr %q; want %d and %q", args, code, errs, exitUsage, want)
+		}
+		if fi, err := os.Stat(filepath.Join("data", "maxwell.db")); err != nil || fi.Size() != 0 {
+			t.Fatalf("%v wrote into the empty data/maxwell.db (%v)", args, err)
+		}
+	}
+	os.RemoveAll("data")
+
 	// A configuration naming a store that is not there yet.
 	datadir := filepath.Join(dir, "state")
 	cfg, _ := writeConfig(t, dir, fmt.Sprintf("[milter]\ndatadir = %q\n[dns]\nservers = [\"DNS\"]\n", datadir))

@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -380,17 +382,19 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse is Load for text already read; name is used in error messages.
+// Every problem is reported, in one go: a file that is not TOML stops at
+// its first syntax error, but unknown keys and values of the wrong type
+// are all found, and the values that could be read are then validated.
 func Parse(name string, src []byte) (*Config, error) {
 	cfg := Default()
-	md, err := toml.NewDecoder(bytes.NewReader(src)).Decode(cfg)
+	var top map[string]toml.Primitive
+	md, err := toml.NewDecoder(bytes.NewReader(src)).Decode(&top)
 	if err != nil {
 		return nil, Errors{decodeError(name, err)}
 	}
-	cfg.Greylist.applyPreset(md.IsDefined)
 	r := &report{file: name, src: src}
-	for _, k := range md.Undecoded() {
-		r.unknown(k, md.Type(k...) == "Hash")
-	}
+	decodeKeys(&md, top, cfg, r)
+	cfg.Greylist.applyPreset(md.IsDefined)
 	for _, p := range cfg.validate() {
 		r.add(p.key, p.msg)
 	}
@@ -398,6 +402,97 @@ func Parse(name string, src []byte) (*Config, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// decodeKeys sets cfg from the file's sections one key at a time, in the
+// file's order: the TOML decoder stops at the first value of the wrong
+// type, which would hide every problem after it. A key no setting has
+// is reported as unknown; a value that cannot be read leaves the
+// setting at its default.
+func decodeKeys(md *toml.MetaData, top map[string]toml.Primitive, cfg *Config, r *report) {
+	root := reflect.ValueOf(cfg).Elem()
+	sections := map[string]map[string]toml.Primitive{} // nil for one that is not a table
+	for _, k := range md.Keys() {
+		section := field(root, k[0])
+		if !section.IsValid() { // [unknown] and its keys
+			r.unknown(k, md.Type(k...) == "Hash")
+			continue
+		}
+		keys, read := sections[k[0]]
+		if !read { // at its first key: [milter] may be implied by [milter.x] or milter.x = 1
+			keys = readSection(md, top[k[0]], section, r)
+			sections[k[0]] = keys
+		}
+		if len(k) == 1 || keys == nil {
+			continue
+		}
+		setting := field(section, k[1])
+		switch {
+		case !setting.IsValid():
+			r.unknown(k, md.Type(k...) == "Hash")
+		case len(k) == 2:
+			// Into a new value, set only if it reads whole: a list half
+			// read is not left in the configuration.
+			v := reflect.New(setting.Type())
+			if err := md.PrimitiveDecode(keys[k[1]], v.Interface()); err != nil {
+				r.addError(decodeError(r.file, err))
+				continue
+			}
+			setting.Set(v.Elem())
+		} // deeper keys are part of a setting's value, read with it
+	}
+}
+
+// readSection returns the keys of a section, or nil if it is not a
+// table, which it reports.
+func readSection(md *toml.MetaData, value toml.Primitive, section reflect.Value, r *report) map[string]toml.Primitive {
+	var keys map[string]toml.Primitive
+	err := md.PrimitiveDecode(value, &keys)
+	if err == nil && keys == nil {
+		// Not a table (the decoder leaves the map nil for a number or a
+		// list): its words for that come from decoding the value into
+		// the section itself.
+		err = md.PrimitiveDecode(value, section.Addr().Interface())
+	}
+	if err != nil {
+		r.addError(decodeError(r.file, err))
+		return nil
+	}
+	return keys
+}
+
+// field is the field of struct v that TOML key names, as the TOML
+// decoder finds it: by its tag, else by its tag in another case; the
+// zero Value if none.
+func field(v reflect.Value, key string) reflect.Value {
+	f := tomlFields(v.Type())
+	i, ok := f.exact[key]
+	if !ok {
+		i, ok = f.folded[strings.ToLower(key)]
+	}
+	if !ok {
+		return reflect.Value{}
+	}
+	return v.Field(i)
+}
+
+// fieldIndex is where a struct's fields are, by their TOML tags.
+type fieldIndex struct{ exact, folded map[string]int }
+
+var fieldIndexes sync.Map // reflect.Type -> *fieldIndex
+
+func tomlFields(t reflect.Type) *fieldIndex {
+	if f, ok := fieldIndexes.Load(t); ok {
+		return f.(*fieldIndex)
+	}
+	f := &fieldIndex{exact: map[string]int{}, folded: map[string]int{}}
+	for i := t.NumField() - 1; i >= 0; i-- { // the first field wins a folded name
+		tag := t.Field(i).Tag.Get("toml")
+		f.exact[tag] = i
+		f.folded[strings.ToLower(tag)] = i
+	}
+	fieldIndexes.Store(t, f)
+	return f
 }
 
 type problem struct{ key, msg string }
@@ -441,6 +536,9 @@ func (c *Config) validate() []problem {
 	}
 	if d := c.Wiretap.Dest; d != "" && (!strings.Contains(d, "@") || strings.ContainsAny(d, " <>\r\n")) {
 		ps = append(ps, problem{"wiretap.dest", fmt.Sprintf("%s is not an address", oneline.Quote(d))})
+	}
+	if err := c.Milter.Socket.CheckHost(); err != nil {
+		ps = append(ps, problem{"milter.socket", err.Error()})
 	}
 	if c.Milter.MaxSessions < 0 {
 		ps = append(ps, problem{"milter.max_sessions", "must not be negative (0 sizes it to the open-file limit)"})

@@ -135,6 +135,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad duration", "[dns]\ntimeout = \"5 parsecs\"\n", 2, "dns.timeout", "invalid duration"},
 		{"negative duration", "[milter]\ntimeout = -5\n", 2, "milter.timeout", "positive"},
 		{"bad socket", "[milter]\nsocket = \"tcp:8895\"\n", 2, "milter.socket", "unknown kind"},
+		{"socket on a host name", "[milter]\nsocket = \"inet:8895@mx.example.org\"\n", 2, "milter.socket", `the host "mx.example.org" is not an address: write one of this host's addresses (inet:8895@127.0.0.1), localhost, or none`},
 		{"negative max_sessions", "[milter]\nmax_sessions = -1\n", 2, "milter.max_sessions", "must not be negative"},
 		{"bad policy", "[milter]\nexception_policy = \"explode\"\n", 2, "milter.exception_policy", "not one of"},
 		{"bad porn word", "[defang]\nporn_words = [\"v{x}agra\"]\n", 2, "defang.porn_words", "unknown class"},
@@ -348,5 +349,44 @@ func TestParseLeavesDefaultsAlone(t *testing.T) {
 	}
 	if got := Default().Defang.BannedExts; got[0] != "ade" || BannedExts[0] != "ade" {
 		t.Errorf("the default banned_exts now start with %q", got[0])
+	}
+}
+
+// One run shows every problem of a file, a value of the wrong type
+// among them (it hid the unknown keys), in the order of the file: the
+// example of docs/configuration.md is testdata/broken.toml, and what the
+// doc shows is what Parse says.
+func TestEveryProblemAtOnce(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("testdata", "broken.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := os.ReadFile(filepath.Join("..", "..", "docs", "configuration.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, shown, ok := strings.Cut(string(docs), "$ maxwell config check broken.toml\n")
+	shown, _, ok2 := strings.Cut(shown, "$ echo $?")
+	if !ok || !ok2 {
+		t.Fatal("docs/configuration.md no longer shows config check on broken.toml")
+	}
+	_, err = Parse("broken.toml", src)
+	if err == nil || err.Error()+"\n" != shown {
+		t.Errorf("Parse says:\n%v\ndocs/configuration.md shows:\n%s", err, shown)
+	}
+}
+
+// A section is read however TOML writes it: a [milter] header, dotted
+// keys, an inline table.
+func TestSectionForms(t *testing.T) {
+	for _, src := range []string{
+		"[milter]\nsocket = \"inet:7@127.0.0.1\"\n",
+		"milter.socket = \"inet:7@127.0.0.1\"\n",
+		"milter = {socket = \"inet:7@127.0.0.1\"}\n",
+	} {
+		cfg, err := Parse("t.toml", []byte(src))
+		if err != nil || cfg.Milter.Socket.Address != "127.0.0.1:7" {
+			t.Errorf("%q: %v, socket %v", src, err, cfg)
+		}
 	}
 }

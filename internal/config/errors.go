@@ -33,7 +33,9 @@ func (e *Error) Error() string {
 	if e.Key != "" {
 		fmt.Fprintf(&b, "%s: ", oneline.Escape(e.Key, 2*oneline.MaxQuoted))
 	}
-	b.WriteString(oneline.Escape(e.Msg, 5*oneline.MaxQuoted))
+	// A message quotes values cut already; it may also name paths and the
+	// command that fixes them (the preflight's), which need more room.
+	b.WriteString(oneline.Escape(e.Msg, 8*oneline.MaxQuoted))
 	return b.String()
 }
 
@@ -63,14 +65,19 @@ type report struct {
 }
 
 func (r *report) add(key, msg string) {
+	if r.lines == nil {
+		r.lines = keyLines(r.src)
+	}
+	r.addError(&Error{File: r.file, Line: r.lines[key], Key: key, Msg: msg})
+}
+
+// addError adds a problem located already.
+func (r *report) addError(e *Error) {
 	if len(r.errs) == maxErrors {
 		r.more++
 		return
 	}
-	if r.lines == nil {
-		r.lines = keyLines(r.src)
-	}
-	r.errs = append(r.errs, &Error{File: r.file, Line: r.lines[key], Key: key, Msg: msg})
+	r.errs = append(r.errs, e)
 }
 
 // unknown reports a key no setting has, with the one meant if it can

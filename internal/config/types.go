@@ -127,6 +127,22 @@ func (s *Socket) UnmarshalText(b []byte) error {
 
 func (s Socket) String() string { return s.text }
 
+// CheckHost refuses a TCP socket to listen on whose host is a name:
+// maxwell listens on an address of this host, and a name would be looked
+// up at every start (in the DNS, as like as not: a start that depends
+// on it, and an answer that may not be this host's). localhost stands
+// for the loopback address; no host at all, for every address.
+func (s Socket) CheckHost() error {
+	if s.Network == "unix" {
+		return nil
+	}
+	host, port, _ := net.SplitHostPort(s.Address)
+	if _, err := netip.ParseAddr(host); err == nil || host == "" || host == "localhost" {
+		return nil
+	}
+	return fmt.Errorf("the host %s is not an address: write one of this host's addresses (inet:%s@127.0.0.1), localhost, or none (every address)", oneline.Quote(host), port)
+}
+
 // Loopback reports whether a TCP socket listens on loopback only. A unix
 // socket counts as loopback.
 func (s Socket) Loopback() bool {

@@ -5,6 +5,7 @@
 package maillog
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/syslog"
@@ -48,9 +49,9 @@ func Open(dest string, facility syslog.Priority) (*Logger, error) {
 	case "stdout":
 		return New(os.Stdout), nil
 	case "syslog":
-		sw, err := syslog.New(facility|syslog.LOG_INFO, "maxwell")
+		sw, err := openSyslog(facility)
 		if err != nil {
-			return nil, fmt.Errorf("mail log: cannot reach syslog: %w", err)
+			return nil, fmt.Errorf("mail log: %w", err)
 		}
 		return &Logger{w: sw, syslog: sw, now: time.Now}, nil
 	}
@@ -61,8 +62,8 @@ func Open(dest string, facility syslog.Priority) (*Logger, error) {
 	return &Logger{w: f, file: f, path: dest, now: time.Now}, nil
 }
 
-// isFile reports whether a destination is a file path.
-func isFile(dest string) bool {
+// IsFile reports whether a destination is a file path.
+func IsFile(dest string) bool {
 	switch dest {
 	case "", "stderr", "stdout", "syslog":
 		return false
@@ -71,12 +72,33 @@ func isFile(dest string) bool {
 }
 
 // Check tells, without creating anything, whether Open could open a
-// file destination (see openFile); other destinations pass.
+// destination: a file's directory is there and no link is planted where
+// the file goes (see openFile); syslog answers (connected to, then
+// closed: nothing is logged). stderr and stdout pass.
 func Check(dest string) error {
-	if !isFile(dest) {
-		return nil
+	switch {
+	case dest == "syslog":
+		sw, err := openSyslog(syslog.LOG_MAIL) // the facility does not matter to reach it
+		if err != nil {
+			return err
+		}
+		return sw.Close()
+	case IsFile(dest):
+		return safefile.CheckAppend(dest)
 	}
-	return safefile.CheckAppend(dest)
+	return nil
+}
+
+// openSyslog connects to the local syslog daemon, as log/syslog does:
+// /dev/log (or /var/run/syslog, /var/run/log), a datagram socket, else a
+// stream one.
+func openSyslog(facility syslog.Priority) (*syslog.Writer, error) {
+	sw, err := syslog.New(facility|syslog.LOG_INFO, "maxwell")
+	if err != nil {
+		// log/syslog says only "Unix syslog delivery error".
+		return nil, errors.New("cannot reach syslog: nothing answers on /dev/log; start a syslog daemon (rsyslog, systemd-journald), or log to a file")
+	}
+	return sw, nil
 }
 
 // openFile opens the log file for appending (mode 0640 if new): never

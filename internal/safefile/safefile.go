@@ -3,7 +3,7 @@
 // cannot bend: a file read at start is a regular file of bounded size; a
 // file appended to is never reached through a symbolic link or a second
 // hard link; a state directory is a real directory nobody else may write
-// to.
+// to; and no one else can change the way to either (Way).
 package safefile
 
 import (
@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/maxwell-milter/maxwell/internal/oneline"
@@ -93,9 +94,13 @@ func Append(path string, perm os.FileMode) (*os.File, error) {
 }
 
 // CheckAppend tells, without creating anything, whether Append would
-// open path: its directory exists, and the file, if it is there already,
-// is a regular file with a single name.
+// open path safely: the directories on the way to it pass Way, its
+// directory exists, and the file, if it is there already, is a regular
+// file with a single name.
 func CheckAppend(path string) error {
+	if _, err := Way(path); err != nil {
+		return err
+	}
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		dir := filepath.Dir(path)
@@ -196,9 +201,13 @@ func MakeDir(path string) error {
 // CheckDir tells whether path is fit to keep maxwell's state in: a real
 // directory (not a symbolic link to one), not writable by its group or
 // others, who could otherwise plant links there to files maxwell would
-// then write. A directory that does not exist yet passes if it can be
-// made: its nearest existing parent is a directory.
+// then write, on a way that passes Way. A directory that does not exist
+// yet passes if it can be made: its nearest existing parent is a
+// directory.
 func CheckDir(path string) error {
+	if _, err := Way(path); err != nil {
+		return err
+	}
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		return checkParent(path)
@@ -251,6 +260,123 @@ func checkParent(path string) error {
 		}
 		return nil
 	}
+}
+
+// maxLinks is how many symbolic links Way follows on one path, as the
+// kernel does (ELOOP past 40).
+const maxLinks = 40
+
+// Way checks the directories on the way to path — from the root down to
+// the one that holds it, as the kernel will walk them when maxwell opens
+// path — and returns them, links resolved. No directory on the way may be
+// writable by its group or others unless it has the sticky bit (as
+// /tmp): whoever can write there could rename what follows and put a
+// link in its place, and have maxwell write where they please. A
+// symbolic link on the way (/var/run → /run) is followed, and its
+// target's way checked in turn, unless someone else could have put it
+// there: a link in a sticky directory others may write to must belong to
+// root or to the user maxwell runs as. The walk ends at the first name
+// that does not exist yet: maxwell makes what is missing, not writable by
+// others. A relative path starts from the current directory.
+func Way(path string) ([]string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	dir := "/"
+	di, err := os.Lstat(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := shared(dir, di, path); err != nil {
+		return nil, err
+	}
+	walked := []string{dir}
+	todo := names(filepath.Dir(abs))
+	for links := 0; len(todo) > 0; {
+		name := todo[0]
+		todo = todo[1:]
+		if name == ".." { // of a directory reached with its links resolved
+			dir = filepath.Dir(dir)
+			if di, err = os.Lstat(dir); err != nil {
+				return walked, err
+			}
+			continue
+		}
+		next := filepath.Join(dir, name)
+		fi, err := os.Lstat(next)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return walked, nil // made by maxwell
+		case err != nil:
+			return walked, err
+		case fi.Mode()&fs.ModeSymlink != 0:
+			if links++; links > maxLinks {
+				return walked, refuse(next, "leads through more than %d symbolic links", maxLinks)
+			}
+			if err := planted(next, fi, dir, di); err != nil {
+				return walked, err
+			}
+			target, err := os.Readlink(next)
+			if err != nil {
+				return walked, err
+			}
+			if filepath.IsAbs(target) {
+				dir = "/"
+				if di, err = os.Lstat(dir); err != nil {
+					return walked, err
+				}
+			}
+			todo = append(names(target), todo...)
+			continue
+		case !fi.IsDir():
+			return walked, refuse(next, "is not a directory")
+		}
+		if err := shared(next, fi, path); err != nil {
+			return walked, err
+		}
+		dir, di = next, fi
+		walked = append(walked, dir)
+	}
+	return walked, nil
+}
+
+// names are the names a path is made of, without empty ones and ".".
+func names(path string) []string {
+	var ns []string
+	for _, n := range strings.Split(path, "/") {
+		if n != "" && n != "." {
+			ns = append(ns, n)
+		}
+	}
+	return ns
+}
+
+// shared refuses a directory on the way to path that others may write
+// to, unless it has the sticky bit.
+func shared(dir string, fi fs.FileInfo, path string) error {
+	if fi.Mode().Perm()&0o022 == 0 || fi.Mode()&fs.ModeSticky != 0 {
+		return nil
+	}
+	return refuse(dir, "is writable by %s (mode %04o), on the way to %s: whoever can write there could swap in a link and have maxwell write other files; run chmod go-w %s (or chmod +t, as /tmp has)",
+		writers(fi.Mode()), octal(fi.Mode()), oneline.Name(path), oneline.Name(dir))
+}
+
+// planted refuses a link that someone else could have put on the way:
+// one in a sticky directory others may write to (as /tmp), that belongs
+// to neither root nor the user maxwell runs as. Elsewhere the directory
+// holding the link has passed shared: only its owner could have put it
+// there.
+func planted(link string, fi fs.FileInfo, dir string, di fs.FileInfo) error {
+	if di.Mode()&fs.ModeSticky == 0 || di.Mode().Perm()&0o022 == 0 {
+		return nil
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || st.Uid == 0 || int(st.Uid) == os.Geteuid() {
+		return nil
+	}
+	target, _ := os.Readlink(link)
+	return refuse(link, "is a symbolic link (to %s) that uid %d put in %s, where anyone may write: maxwell does not follow it; give the real path", oneline.Name(target), st.Uid, oneline.Name(dir))
 }
 
 // ForeignOwner reports the owner of path when maxwell runs as root and

@@ -1,6 +1,7 @@
 package safefile
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -157,5 +158,111 @@ func symlinkTo(t *testing.T, target, link string) {
 	t.Helper()
 	if err := os.Symlink(target, link); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Every directory on the way to what maxwell writes is checked, not only
+// the last: one others may write to (without the sticky bit) is refused
+// with the fix, wherever it is on the way and whether the way reaches it
+// through a link or not; a sticky one (as /tmp) is fine. The checks of
+// state directories and of files appended to both walk the way.
+func TestWay(t *testing.T) {
+	dir := t.TempDir()
+	mkdir := func(name string, mode os.FileMode) string {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(path, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	open := mkdir("open", 0o777)
+	group := mkdir("group", 0o770)
+	mkdir("sticky", 0o777|os.ModeSticky)
+	safe := mkdir("safe", 0o755)
+	mkdir("safe/open", 0o757)
+	symlinkTo(t, open, filepath.Join(dir, "to-open"))
+	symlinkTo(t, "../open", filepath.Join(safe, "up-to-open"))
+	symlinkTo(t, safe, filepath.Join(dir, "to-safe"))
+	symlinkTo(t, filepath.Join(dir, "loop"), filepath.Join(dir, "loop"))
+	file := write(t, dir, "file", "")
+	for _, tc := range []struct {
+		path string // under dir
+		want string // "" for fine
+	}{
+		{"open/data", open + " is writable by its group and others (mode 0777), on the way to " + filepath.Join(dir, "open/data") + ": whoever can write there could swap in a link and have maxwell write other files; run chmod go-w " + open + " (or chmod +t, as /tmp has)"},
+		{"open/deeper/data", open + " is writable by its group and others (mode 0777)"},
+		{"group/data", group + " is writable by its group (mode 0770)"},
+		{"safe/open/data", filepath.Join(safe, "open") + " is writable by others (mode 0757)"},
+		{"to-open/data", open + " is writable by its group and others (mode 0777), on the way to " + filepath.Join(dir, "to-open/data")},
+		{"safe/up-to-open/data", open + " is writable by its group and others"},
+		{"loop/data", filepath.Join(dir, "loop") + " leads through more than 40 symbolic links"},
+		{"file/data", file + " is not a directory"},
+		{"sticky/data", ""},
+		{"safe/data", ""},
+		{"to-safe/data", ""},
+		{"new/deeper/data", ""},
+	} {
+		path := filepath.Join(dir, tc.path)
+		for _, check := range []struct {
+			name string
+			f    func(string) error
+		}{{"Way", func(p string) error { _, err := Way(p); return err }}, {"CheckDir", CheckDir}, {"CheckAppend", CheckAppend}, {"MakeDir", MakeDir}} {
+			err := check.f(path)
+			if tc.want == "" && err != nil && check.name != "CheckAppend" {
+				t.Errorf("%s(%s) = %v", check.name, tc.path, err)
+			}
+			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("%s(%s) = %v, want %q", check.name, tc.path, err, tc.want)
+			}
+		}
+		if _, err := os.Lstat(path); tc.want != "" && err == nil {
+			t.Errorf("MakeDir made %s", tc.path)
+		}
+	}
+	if walked, err := Way(filepath.Join(dir, "to-safe", "data", "save")); err != nil || walked[len(walked)-1] != filepath.Join(safe, "data") {
+		t.Errorf("Way through a link walked %v (%v), want it to end at %s", walked, err, filepath.Join(safe, "data"))
+	}
+
+	// A relative path is on the way from the current directory.
+	t.Chdir(open)
+	if err := CheckDir("data"); err == nil || !strings.Contains(err.Error(), open+" is writable") {
+		t.Errorf("CheckDir(data) in %s = %v", open, err)
+	}
+}
+
+// A link on the way is followed when no one else could have put it
+// there: one that belongs to another user, in a sticky directory anyone
+// may write to, is refused; in a directory only its owner may write to,
+// whoever made the link, it is followed.
+func TestWayLinkOwners(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("links of another user need root to make")
+	}
+	dir := t.TempDir()
+	target := filepath.Join(dir, "target")
+	os.Mkdir(target, 0o755)
+	sticky := filepath.Join(dir, "sticky")
+	os.Mkdir(sticky, 0o755)
+	os.Chmod(sticky, 0o777|os.ModeSticky)
+	for _, d := range []string{sticky, dir} {
+		for _, owner := range []int{0, 65534} {
+			link := filepath.Join(d, fmt.Sprintf("link-%d", owner))
+			symlinkTo(t, target, link)
+			if err := os.Lchown(link, owner, -1); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Way(filepath.Join(link, "data"))
+			switch {
+			case d == sticky && owner != 0:
+				if want := link + " is a symbolic link (to " + target + ") that uid 65534 put in " + sticky + ", where anyone may write: maxwell does not follow it"; err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("Way through %s = %v, want %q", link, err, want)
+				}
+			case err != nil:
+				t.Errorf("Way through %s = %v", link, err)
+			}
+		}
 	}
 }

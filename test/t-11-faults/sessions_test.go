@@ -186,6 +186,45 @@ func TestOutOfFileDescriptors(t *testing.T) {
 	servesAgain(t, st.Maxwell, addr)
 }
 
+// Out of file descriptors, the metrics server's accept fails too, and
+// net/http retries it with the same backoff (5 ms doubling to 1 s),
+// logging each retry: its lines are rate-limited as the milter
+// listener's are (it printed one a second for as long as the shortage
+// lasted).
+func TestMetricsOutOfFileDescriptors(t *testing.T) {
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", mtatest.FreePort(t))
+	st := mtatest.StartMilterWithFiles(t, 256, fmt.Sprintf(sessionsConfig, fmt.Sprintf("max_sessions = 1000\n\n[metrics]\nlisten = %q", metricsAddr)))
+	st.Maxwell.WaitListen(t, metricsAddr)
+	addr := fmt.Sprintf("127.0.0.1:%d", st.Port)
+	o := openSessions(t, st.Maxwell, addr, 300)
+	defer o.closeAll()
+	scrape, err := net.DialTimeout("tcp", metricsAddr, 5*time.Second) // waits in the backlog
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer scrape.Close()
+	// 8 s of retries: 13 of them, past what the rate limit lets through.
+	for deadline := time.Now().Add(8 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if len(st.Maxwell.Stderr.Lines("http: Accept error")) > maxWarnings {
+			break
+		}
+	}
+	running(t, st.Maxwell)
+	lines := st.Maxwell.Stderr.Lines("http: Accept error")
+	switch {
+	case len(lines) == 0:
+		t.Fatalf("the metrics server's failing accept was not logged (were the file descriptors exhausted?):\n%s", st.Maxwell.Stderr)
+	case len(lines) > maxWarnings:
+		t.Errorf("%d lines from the metrics server for one shortage of file descriptors, want at most %d; the last: %s", len(lines), maxWarnings, lines[len(lines)-1])
+	}
+	t.Logf("%d lines; the first: %s", len(lines), lines[0])
+	o.closeAll()
+	servesAgain(t, st.Maxwell, addr)
+	if m := mtatest.Scrape(t, metricsAddr); len(m) == 0 {
+		t.Error("the metrics are not served again")
+	}
+}
+
 // max_sessions bounds the sessions open at once. A connection beyond it
 // is closed at once, before negotiation (the MTA applies its
 // milter_default_action), logged without flooding the log, and the
@@ -212,7 +251,7 @@ func TestMaxSessions(t *testing.T) {
 }
 
 // By default max_sessions is sized to the open-file limit, as
-// docs/configuration.md says (half of it less 64: 96 for 256 files), and
+// docs/configuration.md says ((limit − 64) / 2: 96 for 256 files), and
 // under 256 files 300 connections never run the daemon out of file
 // descriptors.
 func TestMaxSessionsDefault(t *testing.T) {

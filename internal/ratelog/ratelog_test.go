@@ -1,4 +1,4 @@
-package milter
+package ratelog
 
 import (
 	"log/slog"
@@ -11,13 +11,13 @@ import (
 
 // A flood of one warning gives burst lines a period, then one line that
 // counts the rest when the period ends; the next period starts afresh.
-func TestLimitedLog(t *testing.T) {
+func TestLog(t *testing.T) {
 	clock := testclock.New()
 	var buf mtatest.Buffer
 	logger := slog.New(slog.NewTextHandler(&buf, nil))
 	var pending []func() // what the log asked to run at the end of the period
 	var waits []time.Duration
-	l := &limitedLog{kind: "idle connection closed", logger: func() *slog.Logger { return logger },
+	l := &Log{kind: "idle connection closed", logger: func() *slog.Logger { return logger },
 		burst: 3, period: time.Minute, now: clock.Now,
 		after: func(d time.Duration, f func()) { waits, pending = append(waits, d), append(pending, f) }}
 
@@ -45,5 +45,20 @@ func TestLimitedLog(t *testing.T) {
 	pending[0]() // a second count with nothing held back says nothing
 	if lines := buf.Lines(""); len(lines) != 1 || len(buf.Lines("n=1000")) != 1 {
 		t.Errorf("the next period, want the warning alone:\n%s", &buf)
+	}
+}
+
+// A library's log.Logger (net/http's ErrorLog) writes warnings of the
+// Log, as rate-limited: one for each line.
+func TestStd(t *testing.T) {
+	var buf mtatest.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	std := New("from the metrics server", func() *slog.Logger { return logger }).Std()
+	for range 100 {
+		std.Printf("http: Accept error: %v; retrying in %v", "accept4: too many open files", 5*time.Millisecond)
+	}
+	lines := buf.Lines(`level=WARN msg="http: Accept error: accept4: too many open files; retrying in 5ms"`)
+	if len(lines) != maxLines || len(buf.Lines("")) != maxLines {
+		t.Errorf("100 lines written gave %d warnings (%d lines in all), want %d:\n%s", len(lines), len(buf.Lines("")), maxLines, &buf)
 	}
 }
