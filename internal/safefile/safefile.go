@@ -220,11 +220,77 @@ func CheckDir(path string) error {
 		return symlink(path, "a directory it keeps state in")
 	case !fi.IsDir():
 		return refuse(path, "is not a directory (%s)", kind(fi.Mode()))
-	case fi.Mode().Perm()&0o022 != 0:
+	case writableByOthers(fi):
 		return refuse(path, "is writable by %s (mode %04o): anyone who can write there could have maxwell overwrite other files; run chmod go-w %s, or give maxwell a directory of its own",
 			writers(fi.Mode()), octal(fi.Mode()), oneline.Name(path))
 	}
 	return nil
+}
+
+// writableByOthers reports whether someone other than a directory's
+// owner may write in it: its mode lets others write, or its group, unless
+// that group is its owner's private group (Debian's user private groups:
+// with umask 002 a user's directories are 0775, and no one else is in the
+// group), as Debian's OpenSSH judges it.
+func writableByOthers(fi fs.FileInfo) bool {
+	switch m := fi.Mode().Perm(); {
+	case m&0o002 != 0:
+		return true
+	case m&0o020 == 0:
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return !ok || !privateGroup(st.Gid, st.Uid)
+}
+
+// Where privateGroup looks the groups and users up; tests point them
+// elsewhere.
+var groupFile, passwdFile = "/etc/group", "/etc/passwd"
+
+// privateGroup reports whether group gid has no member but user uid: no
+// one is listed in it in /etc/group but that user, and no other user of
+// /etc/passwd has it as primary group. A group not in /etc/group (from
+// NSS elsewhere) is not known to be private.
+func privateGroup(gid, uid uint32) bool {
+	owner, found := "", false
+	for _, f := range colonFile(passwdFile) {
+		if len(f) < 4 {
+			continue
+		}
+		switch {
+		case f[2] == fmt.Sprint(uid):
+			owner = f[0]
+		case f[3] == fmt.Sprint(gid):
+			return false // another user's primary group
+		}
+	}
+	for _, f := range colonFile(groupFile) {
+		if len(f) < 4 || f[2] != fmt.Sprint(gid) {
+			continue
+		}
+		found = true
+		for _, m := range strings.Split(f[3], ",") {
+			if m != "" && m != owner {
+				return false
+			}
+		}
+	}
+	return found && owner != ""
+}
+
+// colonFile reads a file of colon-separated records, as /etc/group.
+func colonFile(path string) [][]string {
+	b, err := Read(path)
+	if err != nil {
+		return nil
+	}
+	var out [][]string
+	for _, line := range strings.Split(string(b), "\n") {
+		if line != "" && !strings.HasPrefix(line, "#") {
+			out = append(out, strings.Split(line, ":"))
+		}
+	}
+	return out
 }
 
 // octal is a mode as chmod writes it.
@@ -355,7 +421,7 @@ func names(path string) []string {
 // shared refuses a directory on the way to path that others may write
 // to, unless it has the sticky bit.
 func shared(dir string, fi fs.FileInfo, path string) error {
-	if fi.Mode().Perm()&0o022 == 0 || fi.Mode()&fs.ModeSticky != 0 {
+	if !writableByOthers(fi) || fi.Mode()&fs.ModeSticky != 0 {
 		return nil
 	}
 	return refuse(dir, "is writable by %s (mode %04o), on the way to %s: whoever can write there could swap in a link and have maxwell write other files; run chmod go-w %s (or chmod +t, as /tmp has)",

@@ -93,6 +93,7 @@ func TestAppendRefusesLinks(t *testing.T) {
 // State directories: a link or a directory others may write to is
 // refused with the fix; a missing one is made, mode 0750.
 func TestStateDirs(t *testing.T) {
+	sharedGroup(t)
 	dir := t.TempDir()
 	open := filepath.Join(dir, "open")
 	if err := os.Mkdir(open, 0o755); err != nil {
@@ -167,6 +168,7 @@ func symlinkTo(t *testing.T, target, link string) {
 // through a link or not; a sticky one (as /tmp) is fine. The checks of
 // state directories and of files appended to both walk the way.
 func TestWay(t *testing.T) {
+	sharedGroup(t)
 	dir := t.TempDir()
 	mkdir := func(name string, mode os.FileMode) string {
 		path := filepath.Join(dir, name)
@@ -264,5 +266,56 @@ func TestWayLinkOwners(t *testing.T) {
 				t.Errorf("Way through %s = %v", link, err)
 			}
 		}
+	}
+}
+
+// groupFiles points privateGroup at passwd and group files of the test's
+// own, as long as the test runs.
+func groupFiles(t *testing.T, passwd, group string) {
+	dir := t.TempDir()
+	groupFile, passwdFile = filepath.Join(dir, "group"), filepath.Join(dir, "passwd")
+	os.WriteFile(passwdFile, []byte(passwd), 0o644)
+	os.WriteFile(groupFile, []byte(group), 0o644)
+	t.Cleanup(func() { groupFile, passwdFile = "/etc/group", "/etc/passwd" })
+}
+
+// sharedGroup has the test's group shared with another user, eve: the
+// directories its group may write to are not private.
+func sharedGroup(t *testing.T) {
+	groupFiles(t, fmt.Sprintf("me:x:%d:%d::/home/me:/bin/sh\n", os.Getuid(), os.Getgid()), fmt.Sprintf("me:x:%d:eve\n", os.Getgid()))
+}
+
+// A directory its group may write to is fine on the way and as a state
+// directory when the group is its owner's private group (Debian's user
+// private groups: umask 002, directories 0775), and refused when anyone
+// else is in the group.
+func TestUserPrivateGroup(t *testing.T) {
+	uid, gid := os.Getuid(), os.Getgid()
+	dir := t.TempDir()
+	checkout := filepath.Join(dir, "checkout")
+	os.Mkdir(checkout, 0o775)
+	os.Chmod(checkout, 0o775) // whatever the umask
+	state := filepath.Join(checkout, "data")
+	for _, tc := range []struct {
+		name, passwd, group string
+		ok                  bool
+	}{
+		{"the owner's private group", fmt.Sprintf("me:x:%d:%d::/home/me:/bin/sh\n", uid, gid), fmt.Sprintf("me:x:%d:\n", gid), true},
+		{"the owner listed in it", fmt.Sprintf("me:x:%d:%d::/home/me:/bin/sh\n", uid, gid), fmt.Sprintf("me:x:%d:me\n", gid), true},
+		{"another member", fmt.Sprintf("me:x:%d:%d::/home/me:/bin/sh\n", uid, gid), fmt.Sprintf("me:x:%d:me,eve\n", gid), false},
+		{"another user's primary group", fmt.Sprintf("me:x:%d:%d::/home/me:/bin/sh\neve:x:%d:%d::/home/eve:/bin/sh\n", uid, gid, uid+1000, gid), fmt.Sprintf("me:x:%d:\n", gid), false},
+		{"a group /etc/group does not know", fmt.Sprintf("me:x:%d:%d::/home/me:/bin/sh\n", uid, gid), "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			groupFiles(t, tc.passwd, tc.group)
+			if err := MakeDir(state); (err == nil) != tc.ok {
+				t.Errorf("MakeDir under a 0775 directory: %v, want ok %v", err, tc.ok)
+			}
+			os.Chmod(state, 0o770)
+			if err := CheckDir(state); tc.ok && err != nil {
+				t.Errorf("a 0770 state directory: %v", err)
+			}
+			os.Remove(state)
+		})
 	}
 }
