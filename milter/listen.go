@@ -7,16 +7,19 @@ import (
 	"net"
 	"os"
 	"os/user"
-	"path/filepath"
 	"strconv"
 	"syscall"
 
 	"github.com/maxwell-milter/maxwell/internal/config"
+	"github.com/maxwell-milter/maxwell/internal/safefile"
 )
 
 // Listen opens the milter socket. A unix socket replaces a stale socket
-// file (never any other kind of file) and gets mode 0660 and, if group is
-// set, that group, so that the MTA's user can be let in by group.
+// file (never any other kind of file) and is made with mode 0660 and, if
+// group is set, that group, so that the MTA's user can be let in by
+// group. Listen sets the process's umask while it binds a unix socket:
+// call it before other goroutines make files (serve listens at start,
+// before it starts any; a reload does not listen again).
 func Listen(sock config.Socket, group string) (net.Listener, error) {
 	if sock.Network != "unix" {
 		return ListenTCP(sock.Network, tcpAddress(sock))
@@ -38,25 +41,50 @@ func Listen(sock config.Socket, group string) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Create the socket without group or world access, then open it to
-	// the group: no moment where anyone else may connect.
-	old := syscall.Umask(0o177)
-	ln, err := net.Listen("unix", path)
+	return listenUnix(path, gid)
+}
+
+// backlog is the most connections waiting to be accepted that the
+// socket asks for; the kernel caps it at net.core.somaxconn.
+const backlog = 1<<16 - 1
+
+// listenUnix makes a unix socket at path, its mode 0660 from the moment
+// it is bound (umask 0117), never changed by name afterwards: a chmod of
+// path would follow a link someone swapped in for the new socket. Its
+// group becomes gid (lchown, which does not follow a link) before it
+// listens: until then no one may connect.
+func listenUnix(path string, gid int) (net.Listener, error) {
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close() // the listener has a copy
+	old := syscall.Umask(0o117)
+	err = syscall.Bind(fd, &syscall.SockaddrUnix{Name: path})
 	syscall.Umask(old)
 	if err != nil {
+		return nil, fmt.Errorf("cannot make the socket %s: %w", path, os.NewSyscallError("bind", err))
+	}
+	fail := func(err error) (net.Listener, error) {
+		os.Remove(path)
 		return nil, err
 	}
 	if gid >= 0 {
 		if err := os.Lchown(path, -1, gid); err != nil {
-			ln.Close()
-			return nil, fmt.Errorf("socket group: %w", err)
+			return fail(fmt.Errorf("socket group: %w", err))
 		}
 	}
-	if err := os.Chmod(path, 0o660); err != nil {
-		ln.Close()
-		return nil, err
+	if err := syscall.Listen(fd, backlog); err != nil {
+		return fail(os.NewSyscallError("listen", err))
 	}
-	return ln, nil
+	ln, err := net.FileListener(f)
+	if err != nil {
+		return fail(err)
+	}
+	ul := ln.(*net.UnixListener)
+	ul.SetUnlinkOnClose(true) // as a listener net made itself
+	return ul, nil
 }
 
 // CheckListen tells, without keeping the socket, whether Listen could
@@ -122,9 +150,15 @@ func listenError(address string, err error) error {
 }
 
 // CheckSocketPath tells, without touching anything, whether Listen could
-// make a unix socket at path: its directory exists, and what is there
-// already, if anything, is a socket (stale or in use: only Listen tells).
+// make a unix socket at path: the directories on the way to it pass
+// safefile.Way (no one else could swap the socket for a link, or for a
+// socket of their own that the MTA would then talk to), its directory
+// exists, and what is there already, if anything, is a socket (stale or
+// in use: only Listen tells).
 func CheckSocketPath(path string) error {
+	if _, err := safefile.Way(path); err != nil {
+		return err
+	}
 	fi, err := os.Lstat(path)
 	switch {
 	case err == nil:
@@ -135,7 +169,7 @@ func CheckSocketPath(path string) error {
 	case !errors.Is(err, fs.ErrNotExist):
 		return err
 	}
-	dir := filepath.Dir(path)
+	dir := safefile.Parent(path)
 	if di, err := os.Stat(dir); err != nil || !di.IsDir() {
 		return fmt.Errorf("%s does not exist or is not a directory: create it, or give a socket path in one that does", dir)
 	}

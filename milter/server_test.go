@@ -455,12 +455,14 @@ func TestUnixSocket(t *testing.T) {
 	}
 }
 
-// A TCP socket: localhost is the loopback address, looked up nowhere;
+// A TCP socket: localhost (in any case, with or without the final dot)
+// is the loopback address, looked up nowhere;
 // CheckListen finds what Listen would refuse, and passes a port in use
 // (the running daemon's, when config check runs beside it).
 func TestTCPSocket(t *testing.T) {
 	for _, tc := range []struct{ socket, ip string }{
 		{"inet:0@localhost", "127.0.0.1"},
+		{"inet:0@LocalHost.", "127.0.0.1"},
 		{"inet6:0@localhost", "::1"},
 	} {
 		ln, err := Listen(config.MustSocket(tc.socket), "")

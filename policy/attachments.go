@@ -24,14 +24,12 @@ func (s *Session) Body(chunk []byte) {
 	}
 	if m.body == nil {
 		c := &s.e.cfg.Milter
-		m.body = spool.New(s.e.spoolDir(), int64(c.SpoolThreshold), int64(c.MaxScanSize))
+		m.body = spool.New(s.e.cfg.SpoolDir(), int64(c.SpoolThreshold), int64(c.MaxScanSize))
 	}
 	if _, err := m.body.Write(chunk); err != nil {
 		m.bodyErr = err
 	}
 }
-
-func (e *Engine) spoolDir() string { return filepath.Join(e.cfg.Milter.DataDir, "spool") }
 
 // checkAttachments scans the message for attachments that can carry a
 // virus (bms.py's defang): each is replaced by WARNING.TXT, the original
@@ -151,7 +149,7 @@ func (s *Session) malformed(why string) *Decision {
 // saveOriginal keeps the message as received under datadir/save/, in a
 // file (mode 0600) whose name maxwell makes up: time, connection, random.
 func (s *Session) saveOriginal(why string, body io.ReaderAt, size int64) (string, error) {
-	dir := filepath.Join(s.e.cfg.Milter.DataDir, "save")
+	dir := s.e.cfg.SaveDir()
 	if err := safefile.MakeDir(dir); err != nil {
 		return "", err
 	}

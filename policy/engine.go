@@ -117,7 +117,7 @@ func New(cfg *config.Config, res *resolver.Resolver, log *maillog.Logger, diag *
 		},
 		greyRcpts: newAddrSet(cfg.Greylist.WhitelistRecipients),
 	}
-	e.mimeOptions = mimeOptions(cfg, e.spoolDir())
+	e.mimeOptions = mimeOptions(cfg, cfg.SpoolDir())
 	c := cfg.CBV
 	e.verifier = callback.New(callback.Config{
 		Port: c.Port, ConnectTimeout: c.ConnectTimeout.D(), CommandTimeout: c.CommandTimeout.D(),

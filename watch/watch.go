@@ -359,7 +359,7 @@ func (w *Watcher) save() error {
 		return err
 	}
 	path := w.cfg.WatchStatePath()
-	if err := safefile.MakeDir(filepath.Dir(path)); err != nil {
+	if err := safefile.MakeDir(safefile.Parent(path)); err != nil {
 		return err
 	}
 	// A new file of a random name (O_EXCL: a link planted in its place

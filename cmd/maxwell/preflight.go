@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+	"slices"
 
 	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/internal/maillog"
@@ -26,17 +26,13 @@ import (
 // the problems, and warnings that do not stop maxwell.
 func preflight(file string, cfg *config.Config, watching bool) (config.Errors, []string) {
 	var errs config.Errors
-	// A directory refused is named once for a key: not again on the way
-	// to the datadir's save/ and spool/.
-	refused := map[string]bool{}
+	// A directory refused is named once: not again on the way to the
+	// datadir's save/ and spool/, or to the SQLite file in it.
+	var refused places
 	problem := func(key string, err error) {
 		var fe *safefile.Error
-		if errors.As(err, &fe) {
-			abs, _ := filepath.Abs(fe.Path)
-			if refused[key+"\x00"+abs] {
-				return
-			}
-			refused[key+"\x00"+abs] = true
+		if errors.As(err, &fe) && !refused.first(fe.Path) {
+			return
 		}
 		if err != nil {
 			errs = append(errs, &config.Error{File: file, Key: key, Msg: err.Error()})
@@ -57,40 +53,43 @@ func preflight(file string, cfg *config.Config, watching bool) (config.Errors, [
 	_, err := milter.SocketGroup(cfg.Milter.SocketGroup)
 	problem("milter.socket_group", err)
 
-	// A directory another user owns, kept state in or on the way to what
-	// maxwell writes, is warned about once.
+	// A file or directory another user owns — a state directory, one on
+	// the way to what maxwell writes, a file it appends to — is warned
+	// about once.
 	var warnings []string
-	warned := map[string]bool{}
-	foreign := func(key, name string) {
-		real, err := filepath.EvalSymlinks(name)
-		if err == nil {
-			real, err = filepath.Abs(real)
-		}
-		if err != nil || warned[real] {
+	var warned places
+	foreign := func(key, name, why string) {
+		if !warned.first(name) {
 			return
 		}
-		warned[real] = true
-		if uid, foreign := safefile.ForeignOwner(real); foreign {
-			warnings = append(warnings, fmt.Sprintf("%s: %s belongs to uid %d, who could plant there links to files maxwell, running as root, would then write: run maxwell as that user, or chown root %[2]s",
-				key, name, uid))
+		if uid, foreign := safefile.ForeignOwner(name); foreign {
+			warnings = append(warnings, fmt.Sprintf("%s: %s belongs to uid %d, %s: run maxwell as that user, or chown root %[2]s",
+				key, name, uid, why))
 		}
 	}
-	written := []place{{"wiretap.archive", cfg.Wiretap.Archive}}
-	if maillog.IsFile(cfg.Log.MailLog) {
-		written = append(written, place{"log.mail_log", cfg.Log.MailLog})
+	const (
+		plants = "who could plant there links to files maxwell, running as root, would then write"
+		reads  = "who can read and change what maxwell, running as root, writes there"
+	)
+	var written []place
+	for _, w := range []place{{"log.mail_log", cfg.Log.MailLog}, {"wiretap.archive", cfg.Wiretap.Archive}} {
+		if w.path != "" && (w.key != "log.mail_log" || maillog.IsFile(w.path)) {
+			foreign(w.key, w.path, reads)
+			written = append(written, w)
+		}
+	}
+	if cfg.Milter.Socket.Network == "unix" {
+		written = append(written, place{"milter.socket", cfg.Milter.Socket.Address})
 	}
 	for _, d := range stateDirs(cfg, watching) {
 		problem(d.key, safefile.CheckDir(d.path))
-		foreign(d.key, d.path)
+		foreign(d.key, d.path, plants)
 		written = append(written, d)
 	}
 	for _, w := range written {
-		if w.path == "" {
-			continue
-		}
 		way, _ := safefile.Way(w.path) // refused above
 		for _, dir := range way {
-			foreign(w.key, dir)
+			foreign(w.key, dir, plants)
 		}
 	}
 	switch cfg.Store.Driver {
@@ -111,23 +110,46 @@ func preflight(file string, cfg *config.Config, watching bool) (config.Errors, [
 // that names it.
 type place struct{ key, path string }
 
+// places remembers the files and directories seen: one that exists by
+// what it is (a link and its target, a relative and an absolute name are
+// one), one that does not by its name.
+type places struct {
+	found []os.FileInfo
+	names []string
+}
+
+// first reports whether path is seen for the first time, and remembers it.
+func (p *places) first(path string) bool {
+	if fi, err := os.Stat(path); err == nil {
+		if slices.ContainsFunc(p.found, func(f os.FileInfo) bool { return os.SameFile(f, fi) }) {
+			return false
+		}
+		p.found = append(p.found, fi)
+		return true
+	}
+	name := safefile.Join(path, ".")
+	if slices.Contains(p.names, name) {
+		return false
+	}
+	p.names = append(p.names, name)
+	return true
+}
+
 // stateDirs are the directories `serve` writes to: the data directory
 // and its spool/ and save/, and where the SQLite file and the watcher's
 // state go, if elsewhere.
 func stateDirs(cfg *config.Config, watching bool) []place {
-	data := cfg.Milter.DataDir
-	dirs := []place{{"milter.datadir", data}, {"milter.datadir", filepath.Join(data, "spool")}, {"milter.datadir", filepath.Join(data, "save")}}
+	dirs := []place{{"milter.datadir", cfg.Milter.DataDir}, {"milter.datadir", cfg.SpoolDir()}, {"milter.datadir", cfg.SaveDir()}}
 	if cfg.Store.Driver == config.DriverSQLite {
-		dirs = append(dirs, place{"store.path", filepath.Dir(cfg.StorePath())})
+		dirs = append(dirs, place{"store.path", safefile.Parent(cfg.StorePath())})
 	}
 	if watching {
-		dirs = append(dirs, place{"watch.state_file", filepath.Dir(cfg.WatchStatePath())})
+		dirs = append(dirs, place{"watch.state_file", safefile.Parent(cfg.WatchStatePath())})
 	}
-	seen := map[string]bool{}
+	var seen places
 	unique := dirs[:0]
 	for _, d := range dirs {
-		if !seen[filepath.Clean(d.path)] {
-			seen[filepath.Clean(d.path)] = true
+		if seen.first(d.path) {
 			unique = append(unique, d)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +27,7 @@ func TestConfigCheckRefusesWhatServeRefuses(t *testing.T) {
 		want   string             // in the error, after "DIR/maxwell.toml: " (or "DIR/maxwell.toml" for ":LINE: …")
 		noLog  bool               // run where nothing listens on /dev/log
 		needs  func(t *testing.T) // skips the case where it cannot be shown
+		cwd    string             // where maxwell runs, under DIR (through a link: $PWD names it so)
 	}{
 		{name: "a PostgreSQL DSN that does not parse", config: base + "[store]\ndriver = \"postgres\"\ndsn = \"postgres://maxwell:s3cret@db.example:notaport/maxwell\"\n",
 			want: "store.dsn: cannot be parsed"},
@@ -41,6 +43,7 @@ func TestConfigCheckRefusesWhatServeRefuses(t *testing.T) {
 			setup: func(dir string) {
 				os.Mkdir(filepath.Join(dir, "data"), 0o700)
 				os.Chmod(filepath.Join(dir, "data"), 0o777)
+				os.WriteFile(filepath.Join(dir, "data", "maxwell.db"), nil, 0o600) // the store's file is on the way too: named once
 			},
 			want: "milter.datadir: data is writable by its group and others (mode 0777): anyone who can write there could have maxwell overwrite other files; run chmod go-w data, or give maxwell a directory of its own"},
 		{name: "a data directory that is a link", config: base,
@@ -81,6 +84,20 @@ func TestConfigCheckRefusesWhatServeRefuses(t *testing.T) {
 		{name: "a world-writable directory holding the watcher's state", config: base + "[watch]\nmta_log = \"DIR/mta.log\"\nstate_file = \"DIR/open/watch/watch.state\"\n",
 			setup: func(dir string) { openDir(dir); os.WriteFile(filepath.Join(dir, "mta.log"), nil, 0o600) },
 			want:  "watch.state_file: DIR/open is writable by its group and others (mode 0777), on the way to DIR/open/watch"},
+		{name: "a world-writable directory reached by .. after a link", config: base + "datadir = \"lnk/../data\"\n", setup: linkIntoOpenDir,
+			want: "milter.datadir: DIR/open is writable by its group and others (mode 0777), on the way to lnk/../data"},
+		{name: "a mail log reached by .. after a link", config: base + "[log]\nmail_log = \"lnk/../mail.log\"\n", setup: linkIntoOpenDir,
+			want: "log.mail_log: DIR/open is writable by its group and others (mode 0777), on the way to lnk/../mail.log"},
+		{name: "a working directory reached through a link", config: base + "datadir = \"../data\"\n", setup: linkIntoOpenDir, cwd: "lnk",
+			want: "milter.datadir: DIR/open is writable by its group and others (mode 0777), on the way to ../data"},
+		{name: "a world-writable directory holding the socket", config: "[milter]\nsocket = \"unix:DIR/open/m.sock\"\n", setup: openDir,
+			want: "milter.socket: DIR/open is writable by its group and others (mode 0777), on the way to DIR/open/m.sock"},
+		{name: "a mail log others may write to", config: base + "[log]\nmail_log = \"DIR/mail.log\"\n",
+			setup: func(dir string) { openFile(filepath.Join(dir, "mail.log")) },
+			want:  "log.mail_log: DIR/mail.log is writable by its group and others (mode 0666): whoever else can write to it could change what maxwell writes there; run chmod go-w DIR/mail.log"},
+		{name: "an archive others may write to", config: base + "[wiretap]\narchive = \"DIR/archive.mbox\"\n",
+			setup: func(dir string) { openFile(filepath.Join(dir, "archive.mbox")) },
+			want:  "wiretap.archive: DIR/archive.mbox is writable by its group and others (mode 0666)"},
 		{name: "a socket on a host name", config: "[milter]\nsocket = \"inet:7906@no.such.host.invalid\"\n",
 			want: `:2: milter.socket: the host "no.such.host.invalid" is not an address: write one of this host's addresses (inet:7906@127.0.0.1), localhost, or none (every address)`},
 		{name: "a socket on an address not of this host", config: "[milter]\nsocket = \"inet:7906@192.0.2.1\"\n",
@@ -116,17 +133,20 @@ func TestConfigCheckRefusesWhatServeRefuses(t *testing.T) {
 				run = withoutSyslog(t, bin)
 			}
 			check := exec.Command(run[0], append(run[1:], "config", "check", cfgPath)...)
-			check.Dir = dir
+			check.Dir = filepath.Join(dir, tc.cwd)
 			out, err := check.CombinedOutput()
 			var ee *exec.ExitError
 			if !errors.As(err, &ee) || ee.ExitCode() != exitUsage || !strings.Contains(string(out), want) {
 				t.Errorf("config check: %v\n%s\nwant exit status 2 and %q", err, out, want)
 			}
+			if n := strings.Count(string(out), cfgPath); n != 1 {
+				t.Errorf("config check: %d problems:\n%s\nwant one", n, out)
+			}
 			if strings.Contains(string(out), "s3cret") {
 				t.Errorf("config check shows the password: %s", out)
 			}
 
-			m := mtatest.RunMaxwell(t, dir, run[0], append(run[1:], "serve", "-c", cfgPath)...)
+			m := mtatest.RunMaxwell(t, filepath.Join(dir, tc.cwd), run[0], append(run[1:], "serve", "-c", cfgPath)...)
 			select {
 			case <-m.Exited:
 			case <-time.After(10 * time.Second):
@@ -147,6 +167,20 @@ func TestConfigCheckRefusesWhatServeRefuses(t *testing.T) {
 func openDir(dir string) {
 	os.Mkdir(filepath.Join(dir, "open"), 0o700)
 	os.Chmod(filepath.Join(dir, "open"), 0o777)
+}
+
+// linkIntoOpenDir makes DIR/lnk a link to DIR/open/sub, in the
+// world-writable DIR/open: lnk/.. is DIR/open to the kernel.
+func linkIntoOpenDir(dir string) {
+	openDir(dir)
+	os.Mkdir(filepath.Join(dir, "open", "sub"), 0o755)
+	os.Symlink(filepath.Join(dir, "open", "sub"), filepath.Join(dir, "lnk"))
+}
+
+// openFile makes a file anyone may write to (mode 0666).
+func openFile(path string) {
+	os.WriteFile(path, nil, 0o600)
+	os.Chmod(path, 0o666)
 }
 
 // localBindOnly skips a case when this host lets a process listen on an
@@ -173,18 +207,22 @@ func withoutSyslog(t *testing.T, bin string) []string {
 
 // maxwell running as root warns about a state directory another user
 // owns (who could plant links there), or a directory on the way to one,
-// without refusing it: the admin commands run as root on the daemon
-// user's directory.
+// and about a mail log or archive another user owns (who can read what
+// root writes there, made in a sticky directory anyone may write to),
+// without refusing them: the admin commands run as root on the daemon
+// user's directory. config check and serve warn in the same words.
 func TestForeignOwnerWarned(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the warning is for maxwell running as root")
 	}
 	dir := t.TempDir()
-	for _, d := range []string{"data", "home", "home/maxwell"} {
+	for _, d := range []string{"data", "home", "home/maxwell", "tmp"} {
 		os.Mkdir(filepath.Join(dir, d), 0o750)
 	}
-	for _, d := range []string{"data", "home"} {
-		if err := os.Chown(filepath.Join(dir, d), 65534, -1); err != nil {
+	os.Chmod(filepath.Join(dir, "tmp"), 0o777|os.ModeSticky)
+	os.WriteFile(filepath.Join(dir, "tmp", "mail.log"), nil, 0o600)
+	for _, f := range []string{"data", "home", "tmp/mail.log"} {
+		if err := os.Chown(filepath.Join(dir, f), 65534, -1); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -197,6 +235,8 @@ func TestForeignOwnerWarned(t *testing.T) {
 		{"", []string{data}},
 		{"[log]\nmail_log = \"DIR/home/maxwell/mail.log\"\n", []string{data,
 			"log.mail_log: DIR/home belongs to uid 65534, who could plant there links to files maxwell, running as root, would then write: run maxwell as that user, or chown root DIR/home"}},
+		{"[log]\nmail_log = \"DIR/tmp/mail.log\"\n", []string{data,
+			"log.mail_log: DIR/tmp/mail.log belongs to uid 65534, who can read and change what maxwell, running as root, writes there: run maxwell as that user, or chown root DIR/tmp/mail.log"}},
 	} {
 		cfgPath := filepath.Join(dir, "maxwell.toml")
 		os.WriteFile(cfgPath, []byte(strings.ReplaceAll("[milter]\nsocket = \"unix:DIR/m.sock\"\n"+tc.config, "DIR", dir)), 0o644)
@@ -206,9 +246,16 @@ func TestForeignOwnerWarned(t *testing.T) {
 		if err != nil || strings.Count(string(out), ": warning: ") != len(tc.want) {
 			t.Errorf("config check: %v\n%s\nwant status 0 and %d warnings", err, out, len(tc.want))
 		}
+		m := mtatest.RunMaxwell(t, dir, bin, "serve", "-c", cfgPath)
+		m.WaitFor(t, "maxwell to start", func() bool { return strings.Contains(m.Stderr.String(), "maxwell started") })
+		mtatest.Stop(m.Cmd.Process, m.Exited, syscall.SIGTERM)
 		for _, w := range tc.want {
-			if want := cfgPath + ": warning: " + strings.ReplaceAll(w, "DIR", dir); !strings.Contains(string(out), want) {
+			want := cfgPath + ": warning: " + strings.ReplaceAll(w, "DIR", dir)
+			if !strings.Contains(string(out), want) {
 				t.Errorf("config check:\n%s\nwant %q", out, want)
+			}
+			if !strings.Contains(m.Stderr.String(), want) {
+				t.Errorf("serve:\n%s\nwant %q", m.Stderr, want)
 			}
 		}
 	}

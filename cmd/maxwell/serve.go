@@ -85,6 +85,17 @@ func serve(args []string) int {
 	}
 	defer func() { stop(); d.store.Close() }() // the expiry loop ends before the store closes
 	d.engineStore = d.store
+	// Listen before starting anything that makes files: a unix socket is
+	// bound under a umask of its own (milter.Listen).
+	ln, err := milter.Listen(cfg.Milter.Socket, cfg.Milter.SocketGroup)
+	if err != nil {
+		d.diag.Error("cannot listen", "socket", cfg.Milter.Socket.String(), "error", err)
+		return exitFailure
+	}
+	defer ln.Close() // if serve stops before serving; Shutdown closes it too
+	if !cfg.Milter.Socket.Loopback() {
+		d.diag.Warn("the milter socket is reachable from other hosts; restrict it with a firewall", "socket", cfg.Milter.Socket.String())
+	}
 	if cfg.Metrics.Listen != "" {
 		if err := d.serveMetrics(ctx, cfg.Metrics.Listen); err != nil {
 			d.diag.Error("cannot serve the metrics", "listen", cfg.Metrics.Listen, "error", err)
@@ -103,14 +114,6 @@ func serve(args []string) int {
 				d.diag.Error("the MTA log watcher stopped", "error", err)
 			}
 		}()
-	}
-	ln, err := milter.Listen(cfg.Milter.Socket, cfg.Milter.SocketGroup)
-	if err != nil {
-		d.diag.Error("cannot listen", "socket", cfg.Milter.Socket.String(), "error", err)
-		return exitFailure
-	}
-	if !cfg.Milter.Socket.Loopback() {
-		d.diag.Warn("the milter socket is reachable from other hosts; restrict it with a firewall", "socket", cfg.Milter.Socket.String())
 	}
 	d.srv = milter.NewServer(eng, d.diag, cfg.Milter.Timeout.D())
 	maxSessions := sessionLimit(cfg.Milter.MaxSessions, d.diag)

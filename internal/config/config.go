@@ -248,12 +248,21 @@ const (
 // StorePath is the SQLite file: [store] path, relative to [milter] datadir.
 func (c *Config) StorePath() string { return c.dataPath(c.Store.Path) }
 
-// dataPath resolves a file name relative to [milter] datadir.
+// SpoolDir is where bodies over spool_threshold wait while they are
+// scanned: spool/ in [milter] datadir.
+func (c *Config) SpoolDir() string { return c.dataPath("spool") }
+
+// SaveDir is where the originals of defanged and malformed messages are
+// kept: save/ in [milter] datadir.
+func (c *Config) SaveDir() string { return c.dataPath("save") }
+
+// dataPath resolves a file name relative to [milter] datadir, as the
+// kernel will (a datadir of lnk/../data is not data).
 func (c *Config) dataPath(name string) string {
 	if filepath.IsAbs(name) {
 		return name
 	}
-	return filepath.Join(c.Milter.DataDir, name)
+	return safefile.Join(c.Milter.DataDir, name)
 }
 
 // DNS is the [dns] section.

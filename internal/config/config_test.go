@@ -175,6 +175,10 @@ func TestParseSocket(t *testing.T) {
 		{"inet:8895@127.0.0.1", "tcp", "127.0.0.1:8895", true},
 		{"inet:127.0.0.1:8895", "tcp", "127.0.0.1:8895", true},
 		{"inet:8895@localhost", "tcp", "localhost:8895", true},
+		{"inet:8895@localhost.", "tcp", "localhost:8895", true},
+		{"inet:8895@LOCALHOST", "tcp", "localhost:8895", true},
+		{"inet:LocalHost.:8895", "tcp", "localhost:8895", true},
+		{"inet6:8895@localhost.", "tcp6", "localhost:8895", true},
 		{"inet6:8895@::1", "tcp6", "[::1]:8895", true},
 		{"inet:[::1]:8895", "tcp", "[::1]:8895", true},
 		{"inet:8895", "tcp", ":8895", false},
@@ -187,6 +191,9 @@ func TestParseSocket(t *testing.T) {
 		if err != nil {
 			t.Errorf("%s: %v", tt.in, err)
 			continue
+		}
+		if err := s.CheckHost(); err != nil {
+			t.Errorf("%s: %v", tt.in, err)
 		}
 		if s.Network != tt.network || s.Address != tt.address || s.Loopback() != tt.loopback {
 			t.Errorf("%s = %s %s loopback=%v; want %s %s %v", tt.in, s.Network, s.Address, s.Loopback(), tt.network, tt.address, tt.loopback)

@@ -101,6 +101,9 @@ func ParseSocket(s string) (Socket, error) {
 			return Socket{}, fmt.Errorf("invalid socket %s: bad port %s", oneline.Quote(s), oneline.Quote(port))
 		}
 		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+		if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+			host = "localhost" // LOCALHOST and localhost. too: names are case-blind, and may end in a dot
+		}
 		return Socket{Network: network, Address: net.JoinHostPort(host, port), text: s}, nil
 	}
 	return Socket{}, fmt.Errorf("invalid socket %s: unknown kind %s (want inet, inet6, unix or local)", oneline.Quote(s), oneline.Quote(kind))

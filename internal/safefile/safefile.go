@@ -2,8 +2,9 @@
 // configuration names the way an administrator expects and an attacker
 // cannot bend: a file read at start is a regular file of bounded size; a
 // file appended to is never reached through a symbolic link or a second
-// hard link; a state directory is a real directory nobody else may write
-// to; and no one else can change the way to either (Way).
+// hard link, and no one but its owner may write to it; a state directory
+// is a real directory nobody else may write to; and no one else can
+// change the way to either, walked as the kernel walks it (Way).
 package safefile
 
 import (
@@ -13,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -73,8 +75,8 @@ func Read(path string) ([]byte, error) {
 
 // Append opens path for appending, creating it with perm if need be. It
 // refuses a symbolic link (one planted where the file should be would
-// have maxwell write to its target), anything but a regular file, and a
-// file with another hard link.
+// have maxwell write to its target), anything but a regular file, a
+// file with another hard link, and one its group or others may write to.
 func Append(path string, perm os.FileMode) (*os.File, error) {
 	// O_NONBLOCK: a named pipe without a reader fails at once (ENXIO)
 	// instead of blocking; regular files ignore the flag.
@@ -96,14 +98,14 @@ func Append(path string, perm os.FileMode) (*os.File, error) {
 // CheckAppend tells, without creating anything, whether Append would
 // open path safely: the directories on the way to it pass Way, its
 // directory exists, and the file, if it is there already, is a regular
-// file with a single name.
+// file with a single name that no one but its owner may write to.
 func CheckAppend(path string) error {
 	if _, err := Way(path); err != nil {
 		return err
 	}
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		dir := filepath.Dir(path)
+		dir := Parent(path)
 		di, err := os.Stat(dir)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
@@ -124,12 +126,21 @@ func CheckAppend(path string) error {
 	return appendable(path, fi)
 }
 
+// appendable refuses a file maxwell must not append to: not a regular
+// file, one with another name (a hard link to a file maxwell must not
+// write), or one that others may write to (made, mode 0666, by another
+// user in a directory anyone may write to, as /tmp: whoever can write to
+// it can change what maxwell wrote).
 func appendable(path string, fi fs.FileInfo) error {
 	if err := regular(path, fi); err != nil {
 		return err
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
 		return refuse(path, "has %d hard links: another name of it may be a file maxwell must not write; give maxwell a file of its own", st.Nlink)
+	}
+	if writableByOthers(fi) {
+		return refuse(path, "is writable by %s (mode %04o): whoever else can write to it could change what maxwell writes there; run chmod go-w %s",
+			writers(fi.Mode()), octal(fi.Mode()), oneline.Name(path))
 	}
 	return nil
 }
@@ -165,8 +176,8 @@ func kind(m fs.FileMode) string {
 func openError(path string, err error) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		if _, serr := os.Stat(filepath.Dir(path)); errors.Is(serr, fs.ErrNotExist) {
-			return missingDir(filepath.Dir(path))
+		if _, serr := os.Stat(Parent(path)); errors.Is(serr, fs.ErrNotExist) {
+			return missingDir(Parent(path))
 		}
 		return &Error{Path: path, Problem: "does not exist", err: fs.ErrNotExist}
 	case errors.Is(err, syscall.ELOOP):
@@ -227,9 +238,9 @@ func CheckDir(path string) error {
 	return nil
 }
 
-// writableByOthers reports whether someone other than a directory's
-// owner may write in it: its mode lets others write, or its group, unless
-// that group is its owner's private group (Debian's user private groups:
+// writableByOthers reports whether someone other than the owner of a
+// directory or file may write to it: its mode lets others write, or its
+// group, unless that group is its owner's private group (Debian's user private groups:
 // with umask 002 a user's directories are 0775, and no one else is in the
 // group), as Debian's OpenSSH judges it.
 func writableByOthers(fi fs.FileInfo) bool {
@@ -313,9 +324,9 @@ func writers(m fs.FileMode) string {
 }
 
 func checkParent(path string) error {
-	for dir := filepath.Dir(path); ; dir = filepath.Dir(dir) {
+	for dir := Parent(path); ; dir = Parent(dir) {
 		fi, err := os.Stat(dir)
-		if (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) && dir != filepath.Dir(dir) {
+		if (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) && dir != Parent(dir) {
 			continue
 		}
 		if err != nil {
@@ -343,11 +354,21 @@ const maxLinks = 40
 // there: a link in a sticky directory others may write to must belong to
 // root or to the user maxwell runs as. The walk ends at the first name
 // that does not exist yet: maxwell makes what is missing, not writable by
-// others. A relative path starts from the current directory.
+// others.
+//
+// The walk is the kernel's, not the path's text: a relative path starts
+// from the working directory as it really is (not $PWD, which may name it
+// through a link), and ".." goes up from the directory actually reached,
+// after the links before it (in lnk/.. it is the parent of lnk's
+// target, not the directory holding lnk).
 func Way(path string) ([]string, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, err
+	full := path
+	if !strings.HasPrefix(path, "/") {
+		wd, err := syscall.Getwd() // the kernel's, links resolved
+		if err != nil {
+			return nil, err
+		}
+		full = wd + "/" + path
 	}
 	dir := "/"
 	di, err := os.Lstat(dir)
@@ -358,11 +379,11 @@ func Way(path string) ([]string, error) {
 		return nil, err
 	}
 	walked := []string{dir}
-	todo := names(filepath.Dir(abs))
+	todo := names(Parent(full))
 	for links := 0; len(todo) > 0; {
 		name := todo[0]
 		todo = todo[1:]
-		if name == ".." { // of a directory reached with its links resolved
+		if name == ".." { // dir is reached with its links resolved: its parent is the kernel's
 			dir = filepath.Dir(dir)
 			if di, err = os.Lstat(dir); err != nil {
 				return walked, err
@@ -407,6 +428,38 @@ func Way(path string) ([]string, error) {
 	return walked, nil
 }
 
+// Parent is the directory that holds path, as the kernel finds it: path
+// without its last name. Unlike filepath.Dir it leaves the rest as it
+// is: cleaning lnk/../x to x would go up from the directory holding the
+// link lnk, where the kernel goes up from its target.
+func Parent(path string) string {
+	trimmed := strings.TrimRight(path, "/")
+	i := strings.LastIndex(trimmed, "/")
+	switch {
+	case trimmed == "":
+		return "/"
+	case i < 0:
+		return "."
+	case strings.TrimRight(trimmed[:i], "/") == "":
+		return "/"
+	}
+	return strings.TrimRight(trimmed[:i], "/")
+}
+
+// Join is name in directory dir, as the kernel will find it: as
+// filepath.Join, but a path with ".." in it is left as it is (see
+// Parent).
+func Join(dir, name string) string {
+	joined := strings.TrimRight(dir, "/") + "/" + name
+	if dir == "" {
+		joined = name
+	}
+	if slices.Contains(strings.Split(joined, "/"), "..") {
+		return joined
+	}
+	return filepath.Clean(joined)
+}
+
 // names are the names a path is made of, without empty ones and ".".
 func names(path string) []string {
 	var ns []string
@@ -447,7 +500,8 @@ func planted(link string, fi fs.FileInfo, dir string, di fs.FileInfo) error {
 
 // ForeignOwner reports the owner of path when maxwell runs as root and
 // path belongs to another user, who could then plant in it links to
-// files root would write: a risk worth a warning, not a refusal (the
+// files root would write (a directory), or read and change what root
+// writes (a file): a risk worth a warning, not a refusal (the
 // administrator's own tools run as root on the daemon user's directory).
 func ForeignOwner(path string) (uid int, foreign bool) {
 	fi, err := os.Lstat(path)

@@ -319,3 +319,157 @@ func TestUserPrivateGroup(t *testing.T) {
 		})
 	}
 }
+
+// The way is walked as the kernel walks it when maxwell opens the path:
+// a relative path from the working directory as it really is (not as
+// $PWD names it, through a link), and ".." from the directory actually
+// reached after the links before it, not by editing the text. Both ways
+// round a world-writable directory that cleaning the text would skip are
+// refused, and a ".." after a link leads where the kernel goes.
+func TestWayWalksAsTheKernel(t *testing.T) {
+	dir := t.TempDir()
+	mkdir := func(name string, mode os.FileMode) string {
+		path := filepath.Join(dir, name)
+		if err := os.Mkdir(path, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	open := mkdir("open", 0o777)
+	mkdir("open/sub", 0o755)
+	safe := mkdir("safe", 0o755)
+	mkdir("safe/sub", 0o755)
+	home := mkdir("home", 0o755)
+	symlinkTo(t, filepath.Join(open, "sub"), filepath.Join(home, "to-open"))
+	symlinkTo(t, filepath.Join(safe, "sub"), filepath.Join(home, "to-safe"))
+	const refused = "open is writable by its group and others (mode 0777), on the way to "
+	for _, tc := range []struct {
+		cwd  string // under home; t.Chdir sets $PWD to it, through the link
+		path string
+		want string // after dir/; "" for fine
+	}{
+		{".", "to-open/../data", refused + "to-open/../data"},
+		{".", "to-open/../mail.log", refused + "to-open/../mail.log"},
+		{"to-open", "../data", refused + "../data"},
+		{"to-open", "data", refused + "data"},
+		{".", "to-safe/../data", ""},
+		{"to-safe", "../data", ""},
+	} {
+		t.Run(tc.cwd+" "+tc.path, func(t *testing.T) {
+			t.Chdir(filepath.Join(home, tc.cwd))
+			for _, check := range []struct {
+				name string
+				f    func(string) error
+			}{{"Way", func(p string) error { _, err := Way(p); return err }}, {"CheckDir", CheckDir}, {"CheckAppend", CheckAppend}, {"MakeDir", MakeDir}} {
+				err := check.f(tc.path)
+				switch want := dir + "/" + tc.want; {
+				case tc.want == "" && err != nil:
+					t.Errorf("%s(%s) = %v", check.name, tc.path, err)
+				case tc.want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+					t.Errorf("%s(%s) = %v, want %q", check.name, tc.path, err, want)
+				}
+			}
+			made := filepath.Join(safe, "data")
+			if tc.want != "" {
+				made = filepath.Join(open, "data")
+			}
+			if _, err := os.Lstat(made); (err == nil) != (tc.want == "") {
+				t.Errorf("MakeDir(%s) made %s: %v", tc.path, made, err == nil)
+			}
+			os.Remove(filepath.Join(open, "data"))
+			os.Remove(filepath.Join(safe, "data"))
+		})
+	}
+	// ".." after a link goes up from the link's target: the way to
+	// to-safe/../data/x ends in safe/data, where MakeDir made it.
+	t.Chdir(home)
+	os.Mkdir(filepath.Join(safe, "data"), 0o755)
+	if walked, err := Way("to-safe/../data/x"); err != nil || walked[len(walked)-1] != filepath.Join(safe, "data") {
+		t.Errorf("Way(to-safe/../data/x) walked %v (%v), want it to end at %s", walked, err, filepath.Join(safe, "data"))
+	}
+}
+
+// An existing file maxwell appends to (the mail log, the archive, the
+// SQLite files) that its group or others may write to is refused, as a
+// directory is: in a sticky directory anyone may write to, another user
+// may have made it, mode 0666, to read what maxwell writes. One its
+// owner's private group may write to is fine.
+func TestAppendRefusesSharedFiles(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name string, mode os.FileMode) string {
+		path := write(t, dir, name, "precious\n")
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	for _, tc := range []struct {
+		name   string
+		mode   os.FileMode
+		shared bool // the file's group has another member
+		want   string
+	}{
+		{"open.log", 0o666, false, "open.log is writable by its group and others (mode 0666): whoever else can write to it could change what maxwell writes there; run chmod go-w "},
+		{"others.log", 0o602, false, "others.log is writable by others (mode 0602)"},
+		{"group.log", 0o660, true, "group.log is writable by its group (mode 0660)"},
+		{"private.log", 0o660, false, ""},
+		{"mine.log", 0o640, true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.shared {
+				sharedGroup(t)
+			} else {
+				groupFiles(t, fmt.Sprintf("me:x:%d:%d::/home/me:/bin/sh\n", os.Getuid(), os.Getgid()), fmt.Sprintf("me:x:%d:\n", os.Getgid()))
+			}
+			path := file(tc.name, tc.mode)
+			err := CheckAppend(path)
+			f, aerr := Append(path, 0o600)
+			if aerr == nil {
+				f.Close()
+			}
+			for name, err := range map[string]error{"CheckAppend": err, "Append": aerr} {
+				switch {
+				case tc.want == "" && err != nil:
+					t.Errorf("%s(%s) = %v", name, tc.name, err)
+				case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+					t.Errorf("%s(%s) = %v, want %q", name, tc.name, err, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// Parent and Join keep what the kernel would read differently once
+// cleaned: a ".." after a name that may be a link.
+func TestParentAndJoin(t *testing.T) {
+	for _, tc := range []struct{ path, parent string }{
+		{"/var/lib/maxwell/maxwell.db", "/var/lib/maxwell"},
+		{"lnk/../mail.log", "lnk/.."},
+		{"../data", ".."},
+		{"data/", "."},
+		{"data", "."},
+		{"/data", "/"},
+		{"//data//", "/"},
+		{"/", "/"},
+		{"a//b", "a"},
+	} {
+		if got := Parent(tc.path); got != tc.parent {
+			t.Errorf("Parent(%q) = %q, want %q", tc.path, got, tc.parent)
+		}
+	}
+	for _, tc := range []struct{ dir, name, joined string }{
+		{"data", "spool", "data/spool"},
+		{"./data/", "spool", "data/spool"},
+		{"/var/lib/maxwell", "../maxwell.db", "/var/lib/maxwell/../maxwell.db"},
+		{"lnk/../data", "spool", "lnk/../data/spool"},
+		{"data/", "../x", "data/../x"},
+		{"/", "data", "/data"},
+	} {
+		if got := Join(tc.dir, tc.name); got != tc.joined {
+			t.Errorf("Join(%q, %q) = %q, want %q", tc.dir, tc.name, got, tc.joined)
+		}
+	}
+}
