@@ -254,6 +254,14 @@ func TestScanBypasses(t *testing.T) {
 				strings.Repeat("=41", 3000) + "\r\n" + strings.ReplaceAll(inner, "=", "=3D") + "\r\n--a--\r\n", banned: "evil.exe"},
 		{name: "a base64 message/rfc822 that is clean", ctype: "multipart/mixed; boundary=a",
 			body: "--a\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64("Subject: y\r\n\r\nhello\r\n") + "\r\n--a--\r\n"},
+		// Both readings of a multipart or an attached message in base64
+		// or quoted-printable: Thunderbird decodes it, Python's email
+		// reads it as it is. Sent as it is, the banned part is cut out.
+		{name: "a base64 multipart sent as it is", file: "bypass-multipart-base64-sent-plain.eml", banned: "evil.exe"},
+		{name: "the message a base64 multipart sent as it is", file: "bypass-top-base64-sent-plain.eml", banned: "evil.exe"},
+		{name: "a base64 message/rfc822 sent as it is", file: "bypass-rfc822-base64-sent-plain.eml", banned: "evil.exe"},
+		{name: "a quoted-printable message/rfc822 sent as it is", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" + inner + "--a--\r\n", banned: "evil.exe"},
 		// b. The other attached-message types clients open.
 		{name: "message/global", file: "bypass-message-global.eml", banned: "evil.exe"},
 		{name: "message/x-rfc822", file: "bypass-message-x-rfc822.eml", banned: "evil.exe"},

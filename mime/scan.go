@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	"github.com/maxwell-milter/maxwell/internal/oneline"
@@ -88,6 +89,12 @@ type scanner struct {
 	// takes, and what it is ("base64 message/rfc822").
 	encoded   *region
 	encodedAs string
+
+	// asIs is set while the scanner reads such a part as it is, as
+	// clients that ignore the transfer encoding of a multipart or an
+	// attached message (Python's email) read it: the parts in it, and
+	// the encoded parts in those, are not decoded.
+	asIs bool
 }
 
 // scan is what one Scan keeps across the bodies its scanners read.
@@ -110,7 +117,39 @@ func Scan(top []Header, body io.ReaderAt, size int64, o *Options) *Result {
 	for i, rg := range s.regions {
 		s.res.Banned[i].Start, s.res.Banned[i].End, s.res.Banned[i].Top = rg.start, rg.end, rg.top
 	}
+	s.res.Banned = outermost(s.res.Banned)
 	return s.res
+}
+
+// outermost returns the parts to defang that no other one holds, in
+// their order: a part found by both readings of an encoded part (as it
+// is and decoded) is replaced once, with that part whole. Regions are
+// nested or apart, never overlapping otherwise.
+func outermost(parts []Part) []Part {
+	order := make([]int, len(parts))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(i, j int) bool {
+		a, b := parts[order[i]], parts[order[j]]
+		return a.Start < b.Start || a.Start == b.Start && a.End > b.End
+	})
+	held := make([]bool, len(parts))
+	end := int64(-1)
+	for _, i := range order {
+		if parts[i].End <= end {
+			held[i] = true
+		} else {
+			end = parts[i].End
+		}
+	}
+	var out []Part
+	for i, p := range parts {
+		if !held[i] {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func (s *scanner) seek(off int64) {
@@ -265,7 +304,7 @@ func (s *scanner) entity(h []Header, depth int, bounds []boundary, rg *region) *
 	case why != "":
 		s.malformed(why)
 		return nil
-	case cte == "base64" || cte == "quoted-printable":
+	case (cte == "base64" || cte == "quoted-printable") && !s.asIs:
 		return s.decoded(ctype, params, cte, depth, bounds, rg)
 	case isUUEncode(cte):
 		s.malformed(fmt.Sprintf("a %s part in transfer encoding %s, which clients decode and maxwell does not", ctype, cte))
@@ -297,10 +336,12 @@ func (s *scanner) container(ctype string, params []param, depth int, bounds []bo
 }
 
 // decoded reads a multipart or an attached message sent in base64 or
-// quoted-printable, which RFC 2045 forbids and clients decode anyway:
-// its content is decoded into a spool and scanned there. A part to defang
-// in it cannot be cut out of the encoding: it takes the whole encoded
-// part (rg) with it.
+// quoted-printable, which RFC 2045 forbids. Clients differ: Thunderbird
+// decodes it, Python's email reads it as it is (as it was sent, if the
+// header lies). Both readings are scanned. As it is, a part to defang is
+// cut out as anywhere else; decoded — the content decoded into a spool
+// and scanned there — it cannot be cut out of the encoding: it takes the
+// whole encoded part (rg) with it.
 func (s *scanner) decoded(ctype string, params []param, cte string, depth int, bounds []boundary, rg *region) *delimiter {
 	start := s.off
 	d := s.skip(bounds)
@@ -308,6 +349,9 @@ func (s *scanner) decoded(ctype string, params []param, cte string, depth int, b
 	if d != nil {
 		end = d.start
 	}
+	asIs := &scanner{scan: s.scan, body: s.body, size: end, encoded: s.encoded, encodedAs: s.encodedAs, asIs: true}
+	asIs.seek(start)
+	asIs.container(ctype, params, depth, nil, rg)
 	data := spool.New(s.o.TempDir, min(s.o.MemThreshold, nestedInMemory), s.decode+1)
 	defer data.Close()
 	n, err := io.Copy(data, io.LimitReader(decoder(io.NewSectionReader(s.body, start, end-start), cte), s.decode+1))
