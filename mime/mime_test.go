@@ -280,6 +280,8 @@ func TestScanBypasses(t *testing.T) {
 		{name: "two Content-Type fields alike", ctype: "multipart/mixed; boundary=a",
 			body:   "--a\r\nContent-Type: multipart/mixed; boundary=in\r\nContent-Type: multipart/mixed;\r\n boundary=\"in\"\r\n\r\n--in\r\n" + exe + "--in--\r\n--a--\r\n",
 			banned: "evil.exe"},
+		{name: "an empty Content-Type field is absent", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nContent-Type:  \r\nContent-Type: application/octet-stream; name=evil.exe\r\n\r\nMZ\r\n--a--\r\n", banned: "evil.exe"},
 		{name: "two Content-Transfer-Encoding fields", ctype: "multipart/mixed; boundary=a",
 			body:      "--a\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: 7bit\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64(inner) + "\r\n--a--\r\n",
 			malformed: "two Content-Transfer-Encoding fields that disagree"},
@@ -321,6 +323,31 @@ func TestScanBypasses(t *testing.T) {
 				t.Fatalf("banned %+v\nwant %q, top %v", banned, tt.banned, tt.top)
 			}
 			checkDefanged(t, h, body, banned)
+		})
+	}
+}
+
+// TestScanCleanMail: mail as clients and servers really send it is
+// accepted as it came: nothing banned, nothing malformed. The clean-*.eml
+// messages are the shapes the second review checked (testdata/SOURCES.md).
+func TestScanCleanMail(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "clean-*.eml"))
+	if len(files) < 14 {
+		t.Fatalf("%d clean-*.eml messages, want 14", len(files))
+	}
+	files = append(files,
+		// A multipart/digest part with an empty Content-Type field: the
+		// field is absent, the part a message/rfc822 (not two
+		// Content-Type fields that disagree).
+		filepath.Join("testdata", "digest-empty-content-type.eml"),
+	)
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			h, body := readMessage(t, filepath.Base(file))
+			res := Scan(h, bytes.NewReader(body), int64(len(body)), testOptions(t))
+			if res.Malformed != "" || len(res.Banned) != 0 {
+				t.Errorf("malformed %q, banned %+v; want it clean", res.Malformed, res.Banned)
+			}
 		})
 	}
 }
@@ -376,7 +403,7 @@ func TestScanBounces(t *testing.T) {
 // its lines, as an MTA that returns only the start of a message does.
 func TestScanTruncatedBounce(t *testing.T) {
 	h, body := readMessage(t, "postfix-dsn.eml")
-	_, params := parseField(field(h, "Content-Type"))
+	_, params, _ := contentType(h)
 	closing := []byte("--" + params[1].value + "--")
 	start := bytes.Index(body, []byte("Content-Type: message/rfc822"))
 	end := bytes.LastIndex(body, closing)

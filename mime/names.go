@@ -32,24 +32,15 @@ func (f Header) Is(name string) bool {
 	return strings.EqualFold(strings.TrimRight(f.Name, " \t"), name)
 }
 
-// field returns the value of the first field called name, "" if none.
-func field(h []Header, name string) string {
-	for _, f := range h {
-		if f.Is(name) {
-			return f.Value
-		}
-	}
-	return ""
-}
-
 // contentType returns the media type (lower case, "" if none) and the
 // parameters of the Content-Type of header h. Where h has several that
 // disagree on the type or the boundary, clients differ on which counts,
-// so the structure of the part is not known: why says so.
+// so the structure of the part is not known: why says so. An empty
+// field is no field: clients read the type as if it were absent.
 func contentType(h []Header) (ctype string, params []param, why string) {
 	seen := false
 	for _, f := range h {
-		if !f.Is("Content-Type") {
+		if !f.Is("Content-Type") || strings.TrimSpace(unfold(f.Value)) == "" {
 			continue
 		}
 		t, ps := parseField(f.Value)

@@ -420,7 +420,7 @@ func (s *scanner) multipart(b string, digest bool, depth int, bounds []boundary)
 	for d != nil && d.level == level && !d.closing {
 		child := &region{start: d.end}
 		h, hd := s.header(inner)
-		if digest && field(h, "Content-Type") == "" {
+		if ctype, _, _ := contentType(h); digest && ctype == "" {
 			h = append(h, Header{Name: "Content-Type", Value: "message/rfc822"})
 		}
 		if hd != nil {
