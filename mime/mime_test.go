@@ -249,6 +249,11 @@ func TestScanBypasses(t *testing.T) {
 			b64("Subject: y\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: BASE64\r\n\r\n"+b64(inner)) + "\r\n--a--\r\n", banned: "evil.exe"},
 		{name: "a message/rfc822 in x-uuencode", ctype: "multipart/mixed; boundary=a",
 			body: "--a\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 m\r\nend\r\n--a--\r\n", malformed: "in transfer encoding x-uuencode"},
+		{name: "a message/rfc822 in uue", file: "bypass-rfc822-uue.eml", malformed: "in transfer encoding uue"},
+		{name: "a message/rfc822 in x-yencode", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: X-yEncode\r\n\r\n=ybegin line=128 size=1 name=m\r\nk\r\n=yend size=1\r\n--a--\r\n", malformed: "in transfer encoding x-yencode"},
+		{name: "a multipart in yenc", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nContent-Type: multipart/mixed; boundary=in\r\nContent-Transfer-Encoding: yenc\r\n\r\n--in\r\n" + exe + "--in--\r\n--a--\r\n", malformed: "in transfer encoding yenc"},
 		{name: "quoted-printable as clients read it: stray =, long lines", ctype: "multipart/mixed; boundary=a",
 			body: "--a\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nX-Junk: a=zb =\x01\r\nX-Long: " +
 				strings.Repeat("=41", 3000) + "\r\n" + strings.ReplaceAll(inner, "=", "=3D") + "\r\n--a--\r\n", banned: "evil.exe"},

@@ -77,14 +77,12 @@ func transferEncoding(h []Header) (cte, why string) {
 	return cte, ""
 }
 
-// isUUEncode says whether transfer encoding cte is a uuencode, which some
-// clients decode and a scan does not.
-func isUUEncode(cte string) bool {
-	switch cte {
-	case "x-uuencode", "uuencode", "x-uue":
-		return true
-	}
-	return false
+// isUUOrYEnc says whether transfer encoding cte (lower case) is a
+// uuencode or a yEnc, in any of the names clients know them by
+// (x-uuencode, uue, x-yencode …), which some clients decode and a scan
+// does not.
+func isUUOrYEnc(cte string) bool {
+	return strings.Contains(cte, "uu") || strings.Contains(cte, "yenc")
 }
 
 // paramOf returns the value of the parameter called name, "" if none.

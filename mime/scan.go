@@ -306,7 +306,7 @@ func (s *scanner) entity(h []Header, depth int, bounds []boundary, rg *region) *
 		return nil
 	case (cte == "base64" || cte == "quoted-printable") && !s.asIs:
 		return s.decoded(ctype, params, cte, depth, bounds, rg)
-	case isUUEncode(cte):
+	case isUUOrYEnc(cte):
 		s.malformed(fmt.Sprintf("a %s part in transfer encoding %s, which clients decode and maxwell does not", ctype, cte))
 		return nil
 	}
