@@ -273,6 +273,16 @@ func TestScanBypasses(t *testing.T) {
 		{name: "message/news", ctype: "message/news", body: inner, banned: "evil.exe"},
 		{name: "a multipart/digest's parts are messages", ctype: "multipart/digest; boundary=a",
 			body: "--a\r\n\r\n" + inner + "\r\n--a--\r\n", banned: "evil.exe"},
+		// A media type is read as clients read it: up to whitespace, ";",
+		// "," or "(".
+		{name: "message/rfc822 (comment)", file: "bypass-rfc822-comment.eml", banned: "evil.exe"},
+		{name: "message/rfc822(c)", ctype: "message/rfc822(c)", body: inner, banned: "evil.exe"},
+		{name: "message/rfc822 x", ctype: "message/rfc822 x", body: inner, banned: "evil.exe"},
+		{name: "message/rfc822,x", ctype: "message/rfc822,x; y=z", body: inner, banned: "evil.exe"},
+		{name: "multipart/digest (x)", ctype: "multipart/digest (x); boundary=a", body: "--a\r\n\r\n" + inner + "\r\n--a--\r\n", banned: "evil.exe"},
+		{name: "application/zip (c)", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nContent-Type: application/zip (c)\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+				b64(string(zipOf(zip.Deflate, "run.exe", []byte("MZ")))) + "\r\n--a--\r\n", banned: "(application/zip): run.exe"},
 		{name: "message/partial", file: "bypass-message-partial.eml", malformed: "message/partial"},
 		// c. Two Content-Type fields: clients differ on which counts.
 		{name: "two Content-Type fields", file: "bypass-two-content-types.eml", malformed: "two Content-Type fields that disagree"},

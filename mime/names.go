@@ -103,9 +103,15 @@ type param struct{ name, value string }
 // RFC 2231 continuations joined and decoded, RFC 2047 words decoded. It
 // is lenient: a parameter it cannot parse is skipped, the rest kept.
 func parseField(v string) (token string, params []param) {
-	v = unfold(v)
-	token, rest, _ := strings.Cut(v, ";")
-	token = strings.ToLower(strings.TrimSpace(token))
+	v = strings.TrimLeft(unfold(v), " \t")
+	// The token ends where clients end it: at whitespace, ";", "," or
+	// a comment ("message/rfc822 (forwarded)").
+	token = v
+	if end := strings.IndexFunc(v, endsToken); end >= 0 {
+		token = v[:end]
+	}
+	token = strings.ToLower(token)
+	_, rest, _ := strings.Cut(v, ";")
 	type segment struct {
 		n       int
 		encoded bool
@@ -156,6 +162,12 @@ func parseField(v string) (token string, params []param) {
 		params = append(params, param{base, toUTF8(cs, b.String())})
 	}
 	return token, params
+}
+
+// endsToken says whether r ends a media type or a disposition type as
+// clients read one: whitespace, a control character, ";", "," or "(".
+func endsToken(r rune) bool {
+	return r <= ' ' || r == 0x7f || r == ';' || r == ',' || r == '('
 }
 
 // nextParam reads `; name=value` (value a token or a quoted string) from
