@@ -314,13 +314,13 @@ func (s *scanner) entity(h []Header, depth int, bounds []boundary, rg *region) *
 }
 
 // isMessage says whether a part of media type ctype is a message that
-// clients open as one (message/rfc822 and the names it also goes by).
+// clients may open as one: message/rfc822 and the names it also goes by
+// (message/global, message/x-rfc822, message/news …), and every other
+// message/ type, which Python's email opens the same way
+// (message/rfc2822, message/external-body, a DSN's
+// message/delivery-status: header fields only).
 func isMessage(ctype string) bool {
-	switch ctype {
-	case "message/rfc822", "message/global", "message/x-rfc822", "message/news":
-		return true
-	}
-	return false
+	return strings.HasPrefix(ctype, "message/")
 }
 
 // container reads the body of a multipart or an attached message.
