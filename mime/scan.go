@@ -463,7 +463,11 @@ func (s *scanner) leaf(h []Header, ctype string, bounds []boundary, rg *region) 
 // is clean. A part is a zip to list when a client may save it as one (a
 // name ending .zip) or its type says it is one.
 func (s *scanner) judge(h []Header, ctype string, content io.Reader) (name, reason string) {
-	ns := names(h)
+	ns, why := names(h)
+	if why != "" {
+		s.malformed(why)
+		return "", ""
+	}
 	for _, n := range ns {
 		if ext := bannedExt(n, s.o.BannedExts); ext != "" {
 			return n, "banned extension ." + ext
