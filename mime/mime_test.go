@@ -370,6 +370,17 @@ func TestScanBypasses(t *testing.T) {
 		{name: "two Content-Type fields, boundaries apart", ctype: "multipart/mixed; boundary=a",
 			body:      "--a\r\nContent-Type: multipart/mixed; boundary=x\r\nContent-Type: multipart/mixed; boundary=in\r\n\r\n--in\r\n" + exe + "--in--\r\n--a--\r\n",
 			malformed: "two Content-Type fields that disagree"},
+		// Two boundary parameters that disagree: Thunderbird prefers the
+		// RFC 2231 one, others the first or the last.
+		{name: "boundary= and boundary*=", file: "bypass-boundary-2231.eml", malformed: "two boundary parameters that disagree (zz and b1)"},
+		{name: "boundary= and boundary*0= boundary*1=", ctype: "multipart/mixed; boundary=\"zz\"; boundary*0=\"b\"; boundary*1=\"1\"",
+			body: "--zz\r\n\r\n--b1\r\n" + exe + "--b1--\r\n--zz--\r\n", malformed: "two boundary parameters that disagree (zz and b1)"},
+		{name: "boundary= twice", ctype: "multipart/mixed; boundary=\"zz\"; boundary=b1",
+			body: "--zz\r\n\r\n--b1\r\n" + exe + "--b1--\r\n--zz--\r\n", malformed: "two boundary parameters that disagree (zz and b1)"},
+		{name: "a boundary token with a space", ctype: "multipart/mixed; boundary=b1 zz",
+			body: "--zz\r\n\r\n--b1\r\n" + exe + "--b1--\r\n--zz--\r\n", malformed: "two boundary parameters that disagree (b1 zz and b1)"},
+		{name: "boundary= and boundary*= alike", ctype: "multipart/mixed; boundary=\"b1\"; boundary*=''b1",
+			body: "--b1\r\n" + exe + "--b1--\r\n", banned: "evil.exe"},
 		{name: "two Content-Type fields alike", ctype: "multipart/mixed; boundary=a",
 			body:   "--a\r\nContent-Type: multipart/mixed; boundary=in\r\nContent-Type: multipart/mixed;\r\n boundary=\"in\"\r\n\r\n--in\r\n" + exe + "--in--\r\n--a--\r\n",
 			banned: "evil.exe"},

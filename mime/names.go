@@ -49,6 +49,11 @@ func contentType(h []Header) (ctype string, params []param, why string) {
 			return ctype, params, why
 		}
 	}
+	// Thunderbird takes boundary*= over boundary=, others the first or the
+	// last: the parts differ between them.
+	if bs := valuesOf(params, "boundary"); strings.HasPrefix(ctype, "multipart/") && len(bs) > 1 {
+		why = fmt.Sprintf("two boundary parameters that disagree (%s and %s)", oneline.Cut(bs[0], 100), oneline.Cut(bs[1], 100))
+	}
 	return ctype, params, why
 }
 
