@@ -361,6 +361,15 @@ func TestScanBypasses(t *testing.T) {
 		{name: "application/zip (c)", ctype: "multipart/mixed; boundary=a",
 			body: "--a\r\nContent-Type: application/zip (c)\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
 				b64(string(zipOf(zip.Deflate, "run.exe", []byte("MZ")))) + "\r\n--a--\r\n", banned: "(application/zip): run.exe"},
+		// A multipart or an attached message with a name: a client may
+		// save the part itself under it.
+		{name: "message/rfc822 named evil.exe", file: "bypass-rfc822-named-exe.eml", banned: "evil.exe"},
+		{name: "message/rfc822 with filename=evil.bat", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment; filename=\"evil.bat\"\r\n\r\nSubject: s\r\n\r\ncalc.exe\r\n--a--\r\n", banned: "evil.bat"},
+		{name: "a multipart named evil.exe", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nContent-Type: multipart/mixed; boundary=q; name=\"evil.exe\"\r\nContent-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA\r\n--a--\r\n", banned: "evil.exe"},
+		{name: "a boundary is no name", ctype: "multipart/mixed; boundary=\"=_mail.example.com\"",
+			body: "--=_mail.example.com\r\nContent-Type: text/plain\r\n\r\nhello\r\n--=_mail.example.com--\r\n"},
 		{name: "message/partial", file: "bypass-message-partial.eml", malformed: "message/partial"},
 		// c. Two Content-Type fields: clients differ on which counts.
 		{name: "two Content-Type fields", file: "bypass-two-content-types.eml", malformed: "two Content-Type fields that disagree"},

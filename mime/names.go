@@ -95,11 +95,13 @@ func unfold(v string) string {
 }
 
 // names are the names a part goes by, in every reading clients may have
-// of them (parseField, wordValues): every Content-Type parameter value,
-// whatever its attribute (Klez hid ".scr" in "ord="), and every
-// Content-Disposition parameter value (filename) — of every such field,
-// where a part has two. why says so when they are too many to judge.
-func names(h []Header) (out []string, why string) {
+// of them (parseField, wordValues): for a leaf (all), every Content-Type
+// parameter value, whatever its attribute (Klez hid ".scr" in "ord="),
+// and every Content-Disposition parameter value — of every such field,
+// where a part has two; for a multipart or an attached message, the name
+// and filename parameters only (a boundary is no name). why says so when
+// they are too many to judge.
+func names(h []Header, all bool) (out []string, why string) {
 	for _, f := range h {
 		if !f.Is("Content-Type") && !f.Is("Content-Disposition") {
 			continue
@@ -109,6 +111,9 @@ func names(h []Header) (out []string, why string) {
 			why = bad
 		}
 		for _, p := range ps {
+			if !all && p.name != "name" && p.name != "filename" {
+				continue
+			}
 			for _, v := range p.values {
 				if v != "" {
 					out = append(append(out, v), wordValues(v)...)
@@ -117,6 +122,17 @@ func names(h []Header) (out []string, why string) {
 		}
 	}
 	return out, why
+}
+
+// bannedName returns the first of names that is banned, and the
+// extension that bans it; "" if none is.
+func bannedName(names, exts []string) (name, ext string) {
+	for _, n := range names {
+		if ext := bannedExt(n, exts); ext != "" {
+			return n, ext
+		}
+	}
+	return "", ""
 }
 
 // bannedExt returns the banned extension ("exe") that one of the names

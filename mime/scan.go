@@ -299,6 +299,14 @@ func (s *scanner) entity(h []Header, depth int, bounds []boundary, rg *region) *
 	if !strings.HasPrefix(ctype, "multipart/") && !(isMessage(ctype) && s.o.ScanRFC822) {
 		return s.leaf(h, ctype, bounds, rg)
 	}
+	// A client may save a multipart or an attached message itself under
+	// its name (message/rfc822; name="evil.exe"): it goes whole.
+	ns, why := names(h, false)
+	s.malformed(why)
+	if name, ext := bannedName(ns, s.o.BannedExts); name != "" {
+		s.ban(ctype, name, "banned extension ."+ext, rg)
+		return s.skip(bounds)
+	}
 	cte, why := transferEncoding(h)
 	switch {
 	case why != "":
@@ -449,13 +457,20 @@ func (s *scanner) leaf(h []Header, ctype string, bounds []boundary, rg *region) 
 		end = d.start
 	}
 	if name, reason := s.judge(h, ctype, io.NewSectionReader(s.body, start, end-start)); name != "" {
-		if s.encoded != nil {
-			rg, reason = s.encoded, reason+", in a "+s.encodedAs+" part removed whole"
-		}
-		s.res.Banned = append(s.res.Banned, Part{Type: cut(ctype), Name: cut(name), Reason: cut(reason)})
-		s.regions = append(s.regions, rg)
+		s.ban(ctype, name, reason, rg)
 	}
 	return d
+}
+
+// ban records a part to defang: of type ctype, banned by its name for
+// reason, its replacement taking rg — or, where the scanner reads an
+// encoded part decoded, that part whole.
+func (s *scanner) ban(ctype, name, reason string, rg *region) {
+	if s.encoded != nil {
+		rg, reason = s.encoded, reason+", in a "+s.encodedAs+" part removed whole"
+	}
+	s.res.Banned = append(s.res.Banned, Part{Type: cut(ctype), Name: cut(name), Reason: cut(reason)})
+	s.regions = append(s.regions, rg)
 }
 
 // judge returns the name that bans a leaf part (header h, media type
@@ -463,15 +478,13 @@ func (s *scanner) leaf(h []Header, ctype string, bounds []boundary, rg *region) 
 // is clean. A part is a zip to list when a client may save it as one (a
 // name ending .zip) or its type says it is one.
 func (s *scanner) judge(h []Header, ctype string, content io.Reader) (name, reason string) {
-	ns, why := names(h)
+	ns, why := names(h, true)
 	if why != "" {
 		s.malformed(why)
 		return "", ""
 	}
-	for _, n := range ns {
-		if ext := bannedExt(n, s.o.BannedExts); ext != "" {
-			return n, "banned extension ." + ext
-		}
+	if name, ext := bannedName(ns, s.o.BannedExts); name != "" {
+		return name, "banned extension ." + ext
 	}
 	if !s.o.ScanZip {
 		return "", ""
