@@ -398,6 +398,27 @@ func TestScanBypasses(t *testing.T) {
 		{name: "two Content-Transfer-Encoding fields", ctype: "multipart/mixed; boundary=a",
 			body:      "--a\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: 7bit\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64(inner) + "\r\n--a--\r\n",
 			malformed: "two Content-Transfer-Encoding fields that disagree"},
+		// A line in a part's header that is not a field: Python's email
+		// ends the header there, Thunderbird skips the line and reads on.
+		// Both readings are scanned.
+		{name: "a line without a colon", file: "bypass-header-line-not-a-field.eml", banned: "evil.exe"},
+		{name: "a field name with a space", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nX Junk: 1\r\n" + exe + "--a--\r\n", banned: "evil.exe"},
+		{name: "a first line of whitespace", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\n \r\n" + exe + "--a--\r\n", banned: "evil.exe"},
+		{name: "a field without a name", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\n: x\r\n" + exe + "--a--\r\n", banned: "evil.exe"},
+		{name: "such a line in an attached message's header", ctype: "message/rfc822",
+			body: "From: x@example.net\r\nBogus line\r\n" + strings.TrimPrefix(inner, "Subject: x\r\n"), banned: "evil.exe"},
+		{name: "such a line before the message an attached message holds", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nContent-Type: message/rfc822\r\nBogus\r\n\r\n" + inner + "--a--\r\n", banned: "evil.exe"},
+		{name: "such a line before a zip with no blank line", ctype: "multipart/mixed; boundary=a",
+			body:   "--a\r\nContent-Type: application/zip\r\nContent-Transfer-Encoding: base64\r\nBogu\r\n" + b64(string(zipOf(zip.Store, "run.exe", []byte("MZ")))) + "\r\n--a--\r\n",
+			banned: "(application/zip): run.exe"},
+		{name: "a part without a header", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nhello: this is text\r\nno header here\r\n\r\nsee you\r\n--a--\r\n"},
+		// An mbox From line that starts an attached message is skipped.
+		{name: "an mbox From line", file: "bypass-rfc822-mbox-from.eml", banned: "evil.exe"},
 		// d. Whitespace before the colon (RFC 5322's obsolete syntax).
 		{name: "Content-Type : at the top", file: "bypass-space-before-colon.eml", banned: "evil.exe"},
 		{name: "Content-Type : in a part", ctype: "multipart/mixed; boundary=a",

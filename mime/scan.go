@@ -90,11 +90,14 @@ type scanner struct {
 	encoded   *region
 	encodedAs string
 
-	// asIs is set while the scanner reads such a part as it is, as
-	// clients that ignore the transfer encoding of a multipart or an
-	// attached message (Python's email) read it: the parts in it, and
-	// the encoded parts in those, are not decoded.
-	asIs bool
+	// asWritten is set while the scanner reads as Python's email reads
+	// a message, where it differs from Thunderbird: the transfer
+	// encoding of a multipart or an attached message is ignored (the
+	// parts in it, and the encoded parts in those, are not decoded), and
+	// a line that is not a header field ends a part's header. A scanner
+	// reads as Thunderbird does, and starts one that reads as written
+	// where the two part ways (decoded, part).
+	asWritten bool
 }
 
 // scan is what one Scan keeps across the bodies its scanners read.
@@ -206,12 +209,20 @@ func delimiterOf(l []byte, bounds []boundary) (level int, closing, ok bool) {
 // header reads a part's header up to the blank line and returns the
 // fields a scan reads (Content-Type, Content-Disposition,
 // Content-Transfer-Encoding): more than maxHeaderBytes of them make the
-// message malformed. A line that cannot be a header field starts the
-// body: the part then has no header.
-func (s *scanner) header(bounds []boundary) ([]Header, *delimiter) {
-	var h []Header
+// message malformed. "From " lines (an mbox envelope) are skipped, as
+// clients skip them.
+//
+// A line that is not a field (no colon, a name with a space in it) is
+// read as Thunderbird reads it: skipped, the fields after it read on to
+// the blank line. Python's email ends the header there, and reads the
+// rest as the body; split says where (it.at < 0 if the header has no
+// such line), for a second reading (part). Read as written, the header
+// ends there. A part without a header — its body text where the header
+// would be — is the same thing.
+func (s *scanner) header(bounds []boundary) (h []Header, d *delimiter, split headerSplit) {
 	var value []byte // of the field kept last, while it is read
 	size, fields, keep := 0, 0, false
+	split.at = -1
 	add := func(p []byte) {
 		if size += len(p); size > maxHeaderBytes {
 			s.malformed(fmt.Sprintf("a part's Content- header fields are over %d bytes", maxHeaderBytes))
@@ -231,7 +242,7 @@ func (s *scanner) header(bounds []boundary) ([]Header, *delimiter) {
 		l, atStart, start := s.line()
 		if l == nil {
 			next(false)
-			return h, nil
+			return h, nil, split
 		}
 		t := bytes.TrimRight(l, "\r\n")
 		switch {
@@ -240,7 +251,7 @@ func (s *scanner) header(bounds []boundary) ([]Header, *delimiter) {
 				add(t)
 			}
 			continue
-		case len(t) > 0 && (t[0] == ' ' || t[0] == '\t') && fields > 0:
+		case len(t) > 0 && (t[0] == ' ' || t[0] == '\t'): // folded, or a stray one clients skip
 			if keep {
 				add([]byte("\r\n"))
 				add(t)
@@ -249,16 +260,23 @@ func (s *scanner) header(bounds []boundary) ([]Header, *delimiter) {
 		}
 		next(false)
 		if lvl, closing, ok := delimiterOf(l, bounds); ok {
-			return h, &delimiter{level: lvl, closing: closing, start: start, end: s.off}
+			return h, &delimiter{level: lvl, closing: closing, start: start, end: s.off}, split
 		}
 		if len(t) == 0 {
-			return h, nil
+			return h, nil, split
 		}
-		name, v, ok := bytes.Cut(t, []byte(":"))
-		name = bytes.TrimRight(name, " \t") // RFC 5322's obsolete "Content-Type : …"
-		if !ok || len(name) == 0 || bytes.ContainsAny(name, " \t") {
-			s.seek(mark) // body text without a header
-			return h, nil
+		if endsPythonHeader(t) {
+			if s.asWritten {
+				s.seek(mark) // the body
+				return h, nil, split
+			}
+			if split.at < 0 {
+				split = headerSplit{at: mark, fields: len(h)}
+			}
+		}
+		name, v, ok := fieldOf(t)
+		if !ok {
+			continue // skipped, as Thunderbird skips it
 		}
 		fields++
 		if isScanned(name) && s.res.Malformed == "" {
@@ -267,6 +285,72 @@ func (s *scanner) header(bounds []boundary) ([]Header, *delimiter) {
 			add(bytes.TrimLeft(v, " \t"))
 		}
 	}
+}
+
+// headerSplit is where Python's email ends a part's header that
+// Thunderbird reads on: the offset of that line, and how many of the
+// fields come before it.
+type headerSplit struct {
+	at     int64 // -1: nowhere
+	fields int
+}
+
+// endsPythonHeader says whether header line t (not folded) ends the
+// header as Python's email reads it: a line that is not "From " nor a
+// field whose name is printable ASCII without a space (so "Content-Type :"
+// ends it too).
+func endsPythonHeader(t []byte) bool {
+	if bytes.HasPrefix(t, []byte("From ")) {
+		return false
+	}
+	colon := bytes.IndexByte(t, ':')
+	if colon < 0 {
+		return true
+	}
+	for _, c := range t[:colon] {
+		if c <= ' ' || c >= 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// fieldOf splits a header line into its field's name and value; ok is
+// false if it is not a field as Thunderbird reads one: no colon, or a
+// name that is empty or holds whitespace. Whitespace before the colon
+// is not part of the name (RFC 5322's obsolete "Content-Type : …").
+func fieldOf(t []byte) (name, value []byte, ok bool) {
+	name, value, ok = bytes.Cut(t, []byte(":"))
+	name = bytes.TrimRight(name, " \t")
+	return name, value, ok && len(name) > 0 && !bytes.ContainsAny(name, " \t")
+}
+
+// part reads a part whose header h the scanner has read (hd, the
+// delimiter that ended it, if one did), as Thunderbird reads it; and
+// where the header has a line that ends it for Python's email (split),
+// reads it as written too: a header of the fields before that line, a
+// body from it on. In a multipart/digest (digest), a part without a
+// Content-Type is a message/rfc822. It returns the delimiter that ends
+// the part.
+func (s *scanner) part(h []Header, hd *delimiter, split headerSplit, digest bool, depth int, bounds []boundary, rg *region) *delimiter {
+	typed := func(h []Header) []Header {
+		if ctype, _, _ := contentType(h); digest && ctype == "" {
+			return append(h[:len(h):len(h)], Header{Name: "Content-Type", Value: "message/rfc822"})
+		}
+		return h
+	}
+	d := hd
+	if d == nil {
+		d = s.entity(typed(h), depth, bounds, rg)
+	}
+	if split.at >= 0 && s.res.Malformed == "" {
+		end := s.off
+		if d != nil {
+			end = d.start
+		}
+		s.asWrittenFrom(split.at, end).entity(typed(h[:split.fields]), depth, nil, rg)
+	}
+	return d
 }
 
 // isScanned says whether a scan reads the header field called name.
@@ -312,7 +396,7 @@ func (s *scanner) entity(h []Header, depth int, bounds []boundary, rg *region) *
 	case why != "":
 		s.malformed(why)
 		return nil
-	case (cte == "base64" || cte == "quoted-printable") && !s.asIs:
+	case (cte == "base64" || cte == "quoted-printable") && !s.asWritten:
 		return s.decoded(ctype, params, cte, depth, bounds, rg)
 	case isUUOrYEnc(cte):
 		s.malformed(fmt.Sprintf("a %s part in transfer encoding %s, which clients decode and maxwell does not", ctype, cte))
@@ -336,11 +420,16 @@ func (s *scanner) container(ctype string, params []param, depth int, bounds []bo
 	if strings.HasPrefix(ctype, "multipart/") {
 		return s.multipart(paramOf(params, "boundary"), ctype == "multipart/digest", depth, bounds)
 	}
-	inner, d := s.header(bounds)
-	if d != nil {
-		return d
-	}
-	return s.entity(inner, depth+1, bounds, rg)
+	inner, d, split := s.header(bounds)
+	return s.part(inner, d, split, false, depth+1, bounds, rg)
+}
+
+// asWrittenFrom returns a scanner that reads the body from start to end
+// as written (asWritten).
+func (s *scanner) asWrittenFrom(start, end int64) *scanner {
+	w := &scanner{scan: s.scan, body: s.body, size: end, encoded: s.encoded, encodedAs: s.encodedAs, asWritten: true}
+	w.seek(start)
+	return w
 }
 
 // decoded reads a multipart or an attached message sent in base64 or
@@ -357,9 +446,7 @@ func (s *scanner) decoded(ctype string, params []param, cte string, depth int, b
 	if d != nil {
 		end = d.start
 	}
-	asIs := &scanner{scan: s.scan, body: s.body, size: end, encoded: s.encoded, encodedAs: s.encodedAs, asIs: true}
-	asIs.seek(start)
-	asIs.container(ctype, params, depth, nil, rg)
+	s.asWrittenFrom(start, end).container(ctype, params, depth, nil, rg)
 	data := spool.New(s.o.TempDir, min(s.o.MemThreshold, nestedInMemory), s.decode+1)
 	defer data.Close()
 	n, err := io.Copy(data, io.LimitReader(decoder(io.NewSectionReader(s.body, start, end-start), cte), s.decode+1))
@@ -427,15 +514,8 @@ func (s *scanner) multipart(b string, digest bool, depth int, bounds []boundary)
 	// The parts.
 	for d != nil && d.level == level && !d.closing {
 		child := &region{start: d.end}
-		h, hd := s.header(inner)
-		if ctype, _, _ := contentType(h); digest && ctype == "" {
-			h = append(h, Header{Name: "Content-Type", Value: "message/rfc822"})
-		}
-		if hd != nil {
-			d = hd
-		} else {
-			d = s.entity(h, depth+1, inner, child)
-		}
+		h, hd, split := s.header(inner)
+		d = s.part(h, hd, split, digest, depth+1, inner, child)
 		child.end = s.off
 		if d != nil {
 			child.end = d.start
