@@ -49,8 +49,11 @@ func (b *lenientBase64) Read(p []byte) (int, error) {
 }
 
 // b64Decoder decodes base64 as mail clients do: characters outside the
-// alphabet (line breaks, stray spaces) and missing or misplaced padding
-// are ignored.
+// alphabet (line breaks, stray spaces) and missing padding are ignored;
+// padding inside a quantum ends it, and what follows starts a new one, as
+// Thunderbird decodes a message made of base64 pieces each padded
+// ("QQ==QkI=" is "ABB"). (Python's email stops at the first padding: what
+// it reads is the start of what Thunderbird reads.)
 type b64Decoder struct {
 	pending []byte // alphabet characters not decoded yet
 }
@@ -67,8 +70,11 @@ var b64alphabet = func() (t [256]bool) {
 // leaves unfinished for the next call.
 func (d *b64Decoder) feed(out, in []byte) []byte {
 	for _, c := range in {
-		if b64alphabet[c] {
+		switch {
+		case b64alphabet[c]:
 			d.pending = append(d.pending, c)
+		case c == '=' && len(d.pending)%4 != 0:
+			out = d.end(out)
 		}
 	}
 	whole := len(d.pending) / 4 * 4

@@ -332,6 +332,7 @@ func TestScanBypasses(t *testing.T) {
 		{name: "quoted-printable as clients read it: stray =, long lines", ctype: "multipart/mixed; boundary=a",
 			body: "--a\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nX-Junk: a=zb =\x01\r\nX-Long: " +
 				strings.Repeat("=41", 3000) + "\r\n" + strings.ReplaceAll(inner, "=", "=3D") + "\r\n--a--\r\n", banned: "evil.exe"},
+		{name: "a base64 message/rfc822 in pieces, each padded", file: "bypass-rfc822-base64-padding.eml", banned: "evil.exe"},
 		{name: "a base64 message/rfc822 that is clean", ctype: "multipart/mixed; boundary=a",
 			body: "--a\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64("Subject: y\r\n\r\nhello\r\n") + "\r\n--a--\r\n"},
 		// Both readings of a multipart or an attached message in base64
