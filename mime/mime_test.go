@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -425,6 +426,8 @@ func TestScanBypasses(t *testing.T) {
 		{name: "Content-Type : in a part", ctype: "multipart/mixed; boundary=a",
 			body: "--a\r\nContent-Type\t : multipart/mixed; boundary=in\r\n\r\n--in\r\n" + exe + "--in--\r\n--a--\r\n", banned: "evil.exe"},
 		// e. Zips known by their type.
+		{name: "a zip entry's Unicode Path", file: "bypass-zip-unicode-path.eml", banned: "a.zip: evil.exe"},
+		{name: "a zip, then another", file: "bypass-zip-concatenated.eml", banned: "a.zip: evil.exe"},
 		{name: "an unnamed application/zip", file: "bypass-zip-type.eml", banned: "(application/zip): run.exe"},
 		{name: "an application/x-zip-compressed called invoice.pdf", ctype: "multipart/mixed; boundary=a",
 			body: "--a\r\nContent-Type: application/x-zip-compressed; name=invoice.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
@@ -691,11 +694,34 @@ func TestZipListing(t *testing.T) {
 	binary.LittleEndian.PutUint16(method[local+8:], 99)      // a method no one knows
 	binary.LittleEndian.PutUint16(method[central+10:], 99)
 
+	// An Info-ZIP Unicode Path extra field (0x7075): version 1, the CRC
+	// of the name it stands for, the name clients show.
+	upath := func(name string) []byte {
+		f := binary.LittleEndian.AppendUint16(nil, 0x7075)
+		f = binary.LittleEndian.AppendUint16(f, uint16(5+len(name)))
+		f = append(f, 1)
+		f = binary.LittleEndian.AppendUint32(f, crc32.ChecksumIEEE([]byte("readme.txt")))
+		return append(f, name...)
+	}
+	var unicode bytes.Buffer
+	zw := zip.NewWriter(&unicode)
+	w, _ := zw.CreateHeader(&zip.FileHeader{Name: "readme.txt", Method: zip.Store, Extra: upath("evil.exe")})
+	w.Write([]byte("MZ"))
+	zw.Close()
+	localName := zipOf(zip.Store, "readme.txt", []byte("MZ"))
+	copy(localName[30:], "evil01.exe") // the local header's name: what a streaming reader shows
+	clean := zipOf(zip.Deflate, "readme.txt", []byte("hi"))
+	evil := zipOf(zip.Deflate, "readme.txt", []byte("hi"), "evil.exe", []byte("MZ"))
+
 	tests := []struct {
 		name         string
 		zip          []byte
 		banned, want string // the entry banned and the reason's start; "" for a clean zip
 	}{
+		{"a Unicode Path extra field", unicode.Bytes(), "evil.exe", "banned extension .exe in zip"},
+		{"a local header's name", localName, "evil01.exe", "banned extension .exe in zip"},
+		{"a zip, then another (7-Zip lists the first)", append(append([]byte(nil), evil...), clean...), "evil.exe", "banned extension .exe in zip"},
+		{"a zip, then another (maxwell's reader lists the last)", append(append([]byte(nil), clean...), evil...), "evil.exe", "banned extension .exe in zip"},
 		{"70 000 entries: a ZIP64 end record", zipOf(zip.Store, many(70000)...), "f10000.txt", "more than 10000 zip entries"},
 		{"12 000 entries, the count says 5", liar, "f10000.txt", "more than 10000 zip entries"},
 		{"a nested zip, deflated", nested, "inner.zip: evil.exe", "banned extension .exe in zip"},
