@@ -63,6 +63,7 @@ func TestScanCorpus(t *testing.T) {
 		{"alternative.eml", "", "", false},
 		{"name-nul.eml", "evil.exe\x00.txt", "banned extension .exe", false},
 		{"name-stream.eml", "evil.exe::$DATA", "banned extension .exe", false},
+		{"exe-type.eml", "(application/x-msdownload)", "executable type application/x-msdownload", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -247,11 +248,13 @@ func TestScanOptions(t *testing.T) {
 	if b := Scan(h, bytes.NewReader(body), int64(len(body)), o).Banned; len(b) != 0 {
 		t.Errorf("scan_zip off: banned %+v", b)
 	}
-	h, body = readMessage(t, "vbs.eml")
-	o = testOptions(t)
-	o.BannedExts = nil
-	if b := Scan(h, bytes.NewReader(body), int64(len(body)), o).Banned; len(b) != 0 {
-		t.Errorf("banned_exts empty: banned %+v", b)
+	for _, file := range []string{"vbs.eml", "exe-type.eml"} {
+		h, body = readMessage(t, file)
+		o = testOptions(t)
+		o.BannedExts = nil
+		if b := Scan(h, bytes.NewReader(body), int64(len(body)), o).Banned; len(b) != 0 {
+			t.Errorf("%s, banned_exts empty: banned %+v", file, b)
+		}
 	}
 }
 
@@ -425,6 +428,13 @@ func TestScanBypasses(t *testing.T) {
 		{name: "Content-Type : at the top", file: "bypass-space-before-colon.eml", banned: "evil.exe"},
 		{name: "Content-Type : in a part", ctype: "multipart/mixed; boundary=a",
 			body: "--a\r\nContent-Type\t : multipart/mixed; boundary=in\r\n\r\n--in\r\n" + exe + "--in--\r\n--a--\r\n", banned: "evil.exe"},
+		// Programs known by their type: a client names an unnamed part
+		// from its type (application/x-msdownload: .exe).
+		{name: "an unnamed application/x-msdownload", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nContent-Type: application/x-msdownload\r\nContent-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA\r\n--a--\r\n",
+			banned: "(application/x-msdownload)"},
+		{name: "an application/hta named without an extension", ctype: "application/hta; name=invoice", body: "<script>x</script>\r\n", banned: "invoice", top: true},
+		{name: "an application/x-msdos-program named notes.txt", ctype: "application/x-msdos-program; name=\"notes.txt\"", body: "MZ\r\n"},
 		// e. Zips known by their type.
 		{name: "a zip entry's Unicode Path", file: "bypass-zip-unicode-path.eml", banned: "a.zip: evil.exe"},
 		{name: "a zip, then another", file: "bypass-zip-concatenated.eml", banned: "a.zip: evil.exe"},

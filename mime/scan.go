@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 
@@ -566,6 +567,16 @@ func (s *scanner) judge(h []Header, ctype string, content io.Reader) (name, reas
 	if name, ext := bannedName(ns, s.o.BannedExts); name != "" {
 		return name, "banned extension ." + ext
 	}
+	if executableTypes[ctype] && len(s.o.BannedExts) > 0 {
+		named, _ := names(h, false)
+		if !slices.ContainsFunc(named, hasExtension) {
+			name := "(" + ctype + ")"
+			if len(named) > 0 {
+				name = named[0]
+			}
+			return name, "executable type " + ctype + " without a file name extension"
+		}
+	}
 	if !s.o.ScanZip {
 		return "", ""
 	}
@@ -594,6 +605,37 @@ func (s *scanner) judge(h []Header, ctype string, content io.Reader) (name, reas
 		return zipName + ": " + banned, reason
 	}
 	return "", ""
+}
+
+// executableTypes are the media types of programs: a client saves a
+// part of one that has no file name extension under a name it makes up
+// from the type (application/x-msdownload: .exe), which runs.
+var executableTypes = map[string]bool{
+	"application/x-msdownload":                      true, // .exe, .dll
+	"application/x-msdos-program":                   true, // .exe, .com, .bat (Debian's mime.types)
+	"application/x-dosexec":                         true, // what file(1) says of an .exe
+	"application/vnd.microsoft.portable-executable": true,
+	"application/x-ms-installer":                    true, // .msi
+	"application/x-msi":                             true,
+	"application/x-ms-shortcut":                     true, // .lnk
+	"application/x-ms-application":                  true, // ClickOnce
+	"application/hta":                               true,
+	"application/x-bat":                             true,
+	"application/x-sh":                              true,
+	"application/x-csh":                             true,
+	"application/javascript":                        true, // Windows Script Host runs .js
+	"application/x-javascript":                      true,
+	"text/javascript":                               true,
+	"text/vbscript":                                 true,
+	"application/x-vbscript":                        true,
+}
+
+// hasExtension says whether a client saving a file called name keeps an
+// extension of its own: a dot in its last path element, not last.
+func hasExtension(name string) bool {
+	base := strings.TrimRight(name[strings.LastIndexAny(name, `/\`)+1:], ". \t")
+	dot := strings.LastIndexByte(base, '.')
+	return dot >= 0 && dot < len(base)-1
 }
 
 // isZipType says whether media type ctype is a zip's.
