@@ -424,6 +424,19 @@ func TestScanBypasses(t *testing.T) {
 			body: "--a\r\nhello: this is text\r\nno header here\r\n\r\nsee you\r\n--a--\r\n"},
 		// An mbox From line that starts an attached message is skipped.
 		{name: "an mbox From line", file: "bypass-rfc822-mbox-from.eml", banned: "evil.exe"},
+		// A bare CR before a boundary or a field: a client that ends lines
+		// at CR (as old Mac mail did) sees parts there that this scan,
+		// ending them at LF, does not.
+		{name: "a delimiter line ended by a bare CR", file: "bypass-bare-cr.eml", malformed: "bare CR"},
+		{name: "a delimiter after a bare CR in text", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nContent-Type: text/plain\r\n\r\nhello\r--a\rContent-Type: application/octet-stream; name=evil.exe\r\rMZ\r--a--\r\n--a--\r\n", malformed: "bare CR"},
+		{name: "a delimiter after a bare CR that ends a 64 KiB read", ctype: "multipart/mixed; boundary=a",
+			body:      "--a\r\nContent-Type: text/plain\r\n\r\n" + strings.Repeat("x", 64<<10-1) + "\r--a\rContent-Type: application/octet-stream; name=evil.exe\r\rMZ\r\n--a--\r\n",
+			malformed: "bare CR"},
+		{name: "a field after a bare CR in a header", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nX-Note: x\rContent-Type: message/rfc822\r\n\r\n" + inner + "--a--\r\n", malformed: "bare CR"},
+		{name: "bare CRs in text", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nContent-Type: text/plain\r\n\r\nold\rMac\rtext --a\r-- a\r\n--a\r \r\n\r\nx\r\n--a--\r\n"},
 		// d. Whitespace before the colon (RFC 5322's obsolete syntax).
 		{name: "Content-Type : at the top", file: "bypass-space-before-colon.eml", banned: "evil.exe"},
 		{name: "Content-Type : in a part", ctype: "multipart/mixed; boundary=a",
@@ -431,7 +444,7 @@ func TestScanBypasses(t *testing.T) {
 		// Programs known by their type: a client names an unnamed part
 		// from its type (application/x-msdownload: .exe).
 		{name: "an unnamed application/x-msdownload", ctype: "multipart/mixed; boundary=a",
-			body: "--a\r\nContent-Type: application/x-msdownload\r\nContent-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA\r\n--a--\r\n",
+			body:   "--a\r\nContent-Type: application/x-msdownload\r\nContent-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA\r\n--a--\r\n",
 			banned: "(application/x-msdownload)"},
 		{name: "an application/hta named without an extension", ctype: "application/hta; name=invoice", body: "<script>x</script>\r\n", banned: "invoice", top: true},
 		{name: "an application/x-msdos-program named notes.txt", ctype: "application/x-msdos-program; name=\"notes.txt\"", body: "MZ\r\n"},

@@ -83,6 +83,8 @@ type scanner struct {
 	r       *bufio.Reader
 	off     int64 // offset of the next unread byte
 	midLine bool  // the last slice read did not end a line
+	lastCR  bool  // the last slice read ended with a CR
+	afterCR bool  // the last slice read goes on a line whose slice before ended with a CR
 
 	// encoded is set while the scanner reads the decoded content of a
 	// multipart or attached message sent in base64 or quoted-printable:
@@ -158,7 +160,7 @@ func outermost(parts []Part) []Part {
 
 func (s *scanner) seek(off int64) {
 	s.off = off
-	s.midLine = false
+	s.midLine, s.lastCR, s.afterCR = false, false, false
 	sr := io.NewSectionReader(s.body, off, s.size-off)
 	if s.r == nil { // the body's size, up to 64 KiB: most bodies are small
 		s.r = bufio.NewReaderSize(sr, int(min(max(s.size+1, 4096), 64<<10)))
@@ -176,8 +178,42 @@ func (s *scanner) line() (l []byte, atStart bool, start int64) {
 	}
 	start, atStart = s.off, !s.midLine
 	s.off += int64(len(l))
-	s.midLine = l[len(l)-1] != '\n'
+	s.afterCR = s.midLine && s.lastCR
+	s.midLine, s.lastCR = l[len(l)-1] != '\n', l[len(l)-1] == '\r'
 	return l, atStart, start
+}
+
+// checkCR makes the message malformed if line l, as line returned it,
+// holds structure behind a bare CR: a delimiter of bounds, or in a part's
+// header (inHeader) a field the scan reads, that a client ending lines
+// at a bare CR (as old Mac mail did) sees and this scan, ending them at
+// LF, does not. A bare CR elsewhere is left alone.
+func (s *scanner) checkCR(l []byte, atStart, inHeader bool, bounds []boundary) {
+	t := bytes.TrimRight(l, "\r\n")
+	if bytes.IndexByte(t, '\r') < 0 && !s.afterCR {
+		return // no bare CR
+	}
+	if _, _, ok := delimiterOf(l, bounds); ok && atStart {
+		return // a delimiter either way
+	}
+	for first := true; ; first = false {
+		cr := bytes.IndexByte(t, '\r')
+		seg := t
+		if cr >= 0 {
+			seg = t[:cr]
+		}
+		afterCR := !first || s.afterCR
+		_, _, isDelimiter := delimiterOf(seg, bounds)
+		name, _, isField := fieldOf(seg)
+		if (afterCR || atStart) && isDelimiter || afterCR && inHeader && isField && isScanned(name) {
+			s.malformed("a bare CR before a boundary or a Content- field: clients that end lines at a CR see parts there that others do not")
+			return
+		}
+		if cr < 0 {
+			return
+		}
+		t = t[cr+1:]
+	}
 }
 
 // boundary is one enclosing multipart's boundary, with the form it takes
@@ -245,6 +281,7 @@ func (s *scanner) header(bounds []boundary) (h []Header, d *delimiter, split hea
 			next(false)
 			return h, nil, split
 		}
+		s.checkCR(l, atStart, true, bounds)
 		t := bytes.TrimRight(l, "\r\n")
 		switch {
 		case !atStart: // the rest of a line longer than the read buffer
@@ -491,6 +528,7 @@ func (s *scanner) multipart(b string, digest bool, depth int, bounds []boundary)
 		if l == nil {
 			break
 		}
+		s.checkCR(l, atStart, false, inner)
 		if !atStart {
 			continue
 		}
@@ -654,6 +692,7 @@ func (s *scanner) skip(bounds []boundary) *delimiter {
 		if l == nil {
 			return nil
 		}
+		s.checkCR(l, atStart, false, bounds)
 		if atStart && len(bounds) > 0 {
 			if lvl, closing, ok := delimiterOf(l, bounds); ok {
 				return &delimiter{level: lvl, closing: closing, start: start, end: s.off}
