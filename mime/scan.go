@@ -189,10 +189,11 @@ func (s *scanner) line() (l []byte, atStart bool, start int64) {
 // at a bare CR (as old Mac mail did) sees and this scan, ending them at
 // LF, does not. A bare CR elsewhere is left alone.
 func (s *scanner) checkCR(l []byte, atStart, inHeader bool, bounds []boundary) {
-	t := bytes.TrimRight(l, "\r\n")
-	if bytes.IndexByte(t, '\r') < 0 && !s.afterCR {
-		return // no bare CR
+	cr := bytes.IndexByte(l, '\r')
+	if !s.afterCR && (cr < 0 || cr == len(l)-1 || cr == len(l)-2 && l[cr+1] == '\n') {
+		return // no bare CR: the common case, first
 	}
+	t := bytes.TrimRight(l, "\r\n")
 	if _, _, ok := delimiterOf(l, bounds); ok && atStart {
 		return // a delimiter either way
 	}
