@@ -139,10 +139,12 @@ func bannedName(names, exts []string) (name, ext string) {
 // a client may save name under ends with, case-insensitively; "" if
 // none does.
 func bannedExt(name string, exts []string) string {
+	if name == "" {
+		return ""
+	}
 	for _, n := range savedNames(name) {
-		n = strings.ToLower(n)
 		for _, ext := range exts {
-			if strings.HasSuffix(n, "."+strings.ToLower(ext)) {
+			if i := len(n) - len(ext); i > 0 && n[i-1] == '.' && strings.EqualFold(n[i:], ext) {
 				return ext
 			}
 		}

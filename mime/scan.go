@@ -373,7 +373,10 @@ func fieldOf(t []byte) (name, value []byte, ok bool) {
 // the part.
 func (s *scanner) part(h []Header, hd *delimiter, split headerSplit, digest bool, depth int, bounds []boundary, rg *region) *delimiter {
 	typed := func(h []Header) []Header {
-		if ctype, _, _ := contentType(h); digest && ctype == "" {
+		if !digest {
+			return h
+		}
+		if ctype, _, _ := contentType(h); ctype == "" {
 			return append(h[:len(h):len(h)], Header{Name: "Content-Type", Value: "message/rfc822"})
 		}
 		return h

@@ -284,20 +284,30 @@ func (e *zipEntry) next(r *bufio.Reader) (bool, error) {
 // cannot either).
 func (e *zipEntry) readLocal(ra io.ReaderAt, base int64) {
 	e.localName, e.localUnicode = "", ""
-	var h [30]byte
 	at := base + int64(e.local)
-	if e.local > math.MaxInt64/2 || at < 0 || readFull(ra, h[:], at) != nil || le32(h[:]) != sigLocal {
+	if e.local > math.MaxInt64/2 || at < 0 {
+		return
+	}
+	// One read for the header and, most often, its name and extra field.
+	if cap(e.localBuf) < 512 {
+		e.localBuf = make([]byte, 512)
+	}
+	n, _ := ra.ReadAt(e.localBuf[:cap(e.localBuf)], at)
+	h := e.localBuf[:n]
+	if n < 30 || le32(h) != sigLocal {
 		return
 	}
 	nameLen, extraLen := int(le16(h[26:])), int(le16(h[28:]))
-	if cap(e.localBuf) < nameLen+extraLen {
-		e.localBuf = make([]byte, nameLen+extraLen)
+	if need := 30 + nameLen + extraLen; need > n {
+		if need > cap(e.localBuf) {
+			e.localBuf = append(e.localBuf[:n], make([]byte, need-n)...)
+		}
+		if readFull(ra, e.localBuf[n:need], at+int64(n)) != nil {
+			return
+		}
+		h = e.localBuf[:need]
 	}
-	b := e.localBuf[:nameLen+extraLen]
-	if readFull(ra, b, at+30) != nil {
-		return
-	}
-	e.localName, e.localUnicode = string(b[:nameLen]), unicodePath(b[nameLen:])
+	e.localName, e.localUnicode = string(h[30:30+nameLen]), unicodePath(h[30+nameLen:30+nameLen+extraLen])
 }
 
 // extraField returns the body of the field id in the extra fields of a
