@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/base64"
 	"io"
+	"slices"
 )
 
 // decoder returns what reads raw, in transfer encoding cte (a token as
@@ -20,15 +21,41 @@ func decoder(raw io.Reader, cte string) io.Reader {
 	return raw
 }
 
-// lenientBase64 decodes base64 as mail clients do: characters outside
-// the alphabet (line breaks, stray spaces) and missing or misplaced
-// padding are ignored.
+// lenientBase64 decodes base64 as mail clients do (b64Decoder).
 type lenientBase64 struct {
-	r       io.Reader
-	in      [16 << 10]byte
+	r    io.Reader
+	in   [16 << 10]byte
+	dec  b64Decoder
+	buf  []byte // decoded
+	out  []byte // what of buf is not read yet
+	done bool
+}
+
+func (b *lenientBase64) Read(p []byte) (int, error) {
+	for len(b.out) == 0 {
+		if b.done {
+			return 0, io.EOF
+		}
+		n, err := b.r.Read(b.in[:])
+		b.buf = b.dec.feed(b.buf[:0], b.in[:n])
+		if err != nil {
+			b.buf, b.done = b.dec.end(b.buf), true
+		}
+		b.out = b.buf
+	}
+	n := copy(p, b.out)
+	b.out = b.out[n:]
+	return n, nil
+}
+
+// b64Decoder decodes base64 as mail clients do: characters outside the
+// alphabet (line breaks, stray spaces) and missing padding are ignored;
+// padding inside a quantum ends it, and what follows starts a new one, as
+// Thunderbird decodes a message made of base64 pieces each padded
+// ("QQ==QkI=" is "ABB"). (Python's email stops at the first padding: what
+// it reads is the start of what Thunderbird reads.)
+type b64Decoder struct {
 	pending []byte // alphabet characters not decoded yet
-	out     []byte // decoded, not read yet
-	done    bool
 }
 
 // b64alphabet marks the base64 alphabet.
@@ -39,32 +66,42 @@ var b64alphabet = func() (t [256]bool) {
 	return t
 }()
 
-func (b *lenientBase64) Read(p []byte) (int, error) {
-	for len(b.out) == 0 {
-		if b.done {
-			return 0, io.EOF
+// feed appends to out what in decodes to, keeping a quantum that in
+// leaves unfinished for the next call.
+func (d *b64Decoder) feed(out, in []byte) []byte {
+	for _, c := range in {
+		switch {
+		case b64alphabet[c]:
+			d.pending = append(d.pending, c)
+		case c == '=' && len(d.pending)%4 != 0:
+			out = d.end(out)
 		}
-		n, err := b.r.Read(b.in[:])
-		for _, c := range b.in[:n] {
-			if b64alphabet[c] {
-				b.pending = append(b.pending, c)
-			}
-		}
-		whole := len(b.pending) / 4 * 4
-		if err != nil { // the end: a short last quantum decodes to what it holds
-			whole, b.done = len(b.pending), true
-			if whole%4 == 1 {
-				whole-- // a lone character holds no byte
-			}
-		}
-		dec := make([]byte, base64.RawStdEncoding.DecodedLen(whole))
-		m, _ := base64.RawStdEncoding.Decode(dec, b.pending[:whole])
-		b.out = dec[:m]
-		b.pending = append(b.pending[:0], b.pending[whole:]...)
 	}
-	n := copy(p, b.out)
-	b.out = b.out[n:]
-	return n, nil
+	whole := len(d.pending) / 4 * 4
+	out = appendBase64(out, d.pending[:whole])
+	d.pending = append(d.pending[:0], d.pending[whole:]...)
+	return out
+}
+
+// end appends to out what the last, short quantum holds (a lone
+// character holds no byte).
+func (d *b64Decoder) end(out []byte) []byte {
+	n := len(d.pending)
+	if n%4 == 1 {
+		n--
+	}
+	out = appendBase64(out, d.pending[:n])
+	d.pending = d.pending[:0]
+	return out
+}
+
+// appendBase64 appends to out the bytes of base64 characters without
+// padding.
+func appendBase64(out, chars []byte) []byte {
+	n := len(out)
+	out = slices.Grow(out, base64.RawStdEncoding.DecodedLen(len(chars)))
+	m, _ := base64.RawStdEncoding.Decode(out[n:n+base64.RawStdEncoding.DecodedLen(len(chars))], chars)
+	return out[:n+m]
 }
 
 // lenientQP decodes quoted-printable as mail clients do: "=" and two hex

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -62,6 +63,7 @@ func TestScanCorpus(t *testing.T) {
 		{"alternative.eml", "", "", false},
 		{"name-nul.eml", "evil.exe\x00.txt", "banned extension .exe", false},
 		{"name-stream.eml", "evil.exe::$DATA", "banned extension .exe", false},
+		{"exe-type.eml", "(application/x-msdownload)", "executable type application/x-msdownload", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -158,6 +160,81 @@ func TestBannedNames(t *testing.T) {
 	}
 }
 
+// TestScanNames: a name is judged in every reading a client may have of
+// it (the second review). Each header is a part's own, sent as the whole
+// message with a body of "MZ"; banned is the reading that bans it, ""
+// for a part that is clean.
+func TestScanNames(t *testing.T) {
+	var irregular, regular strings.Builder
+	for i := range 17 {
+		fmt.Fprintf(&irregular, "; filename*%d=a", 16-i)
+		fmt.Fprintf(&regular, "; name*%d=a", i)
+	}
+	tests := []struct {
+		file      string // in testdata, or:
+		header    string // the part's header fields
+		banned    string
+		malformed string
+	}{
+		// A token is cut at its first whitespace (Thunderbird saves
+		// evil.exe); a quoted string is not.
+		{file: "bypass-name-token-space.eml", banned: "evil.exe"},
+		{header: "Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=evil.exe junk", banned: "evil.exe"},
+		{header: "Content-Type: application/octet-stream; name=\"evil.exe x\""},
+		// RFC 2231 continuations: every prefix of the segments as written,
+		// where they are not numbered 0, 1, 2 … (a client stops at a bad or
+		// repeated one), and the segments sorted.
+		{file: "bypass-name-2231-repeated-segment.eml", banned: "evil.exe"},
+		{header: "Content-Type: a/b; name*0=evil; name*1=.exe; name*01=.txt", banned: "evil.exe"},
+		{header: "Content-Type: a/b; name*0=evil.exe; name*x=.txt", banned: "evil.exe"},
+		{header: "Content-Type: a/b; name*1=.exe; name*0=evil", banned: "evil.exe"},
+		{header: "Content-Type: a/b; name*0*=utf-8''R%C3%A9sum; name*1*=%C3%A9.pdf; name*2=\" (2).pdf\""},
+		{header: "Content-Type: a/b" + regular.String() + "; name*17=.exe", banned: strings.Repeat("a", 17) + ".exe"},
+		{header: "Content-Type: a/b" + irregular.String(), malformed: "17 RFC 2231 segments out of order"},
+		// Percent-escapes that are not escapes stay as they are.
+		{header: "Content-Type: a/b; name*=utf-8''%ZZevil%2Eexe", banned: "%ZZevil.exe"},
+		// RFC 2047 words maxwell's decoder refused: a language tag, a
+		// charset it does not know (read as its bytes), UTF-7, base64
+		// words split inside a quantum, and words inside an RFC 2231 value.
+		{file: "bypass-name-2047-language.eml", banned: "evil.exe"},
+		{header: "Content-Type: a/b; name=\"=?x-unknown?Q?evil.exe?=\"", banned: "evil.exe"},
+		{header: "Content-Type: a/b; name=\"=?unknown-8bit?q?evil=2Eexe?=\"", banned: "evil.exe"},
+		{header: "Content-Type: a/b; name=\"=?x-unknown?Q?a?= =?utf-8?Q?evil.exe?=\"", banned: "aevil.exe"},
+		{header: "Content-Type: a/b; name=\"=?utf-8?B?ZXZpbC5le?= =?utf-8?B?GU=?=\"", banned: "evil.exe"},
+		{header: "Content-Type: a/b; name=\"=?utf-7?Q?evil+AC4-exe?=\"", banned: "evil.exe"},
+		{header: "Content-Type: a/b; name*=utf-7''evil+AC4-exe", banned: "evil.exe"},
+		{file: "bypass-name-2231-2047.eml", banned: "evil.exe"},
+		{header: "Content-Type: a/b; name*0=\"=?utf-8?Q?evil\"; name*1=\".exe?=\"", banned: "evil.exe"},
+		{header: "Content-Type: a/b; name=\"=?iso-8859-1?q?r=E9sum=E9.pdf?=\"; x-mac-type=\"=?bogus\""},
+	}
+	for _, tt := range tests {
+		name := tt.file
+		if name == "" {
+			name = tt.header
+		}
+		t.Run(name, func(t *testing.T) {
+			var h []Header
+			var body []byte
+			if tt.file != "" {
+				h, body = readMessage(t, tt.file)
+			} else {
+				h, body = SplitMessage([]byte(tt.header + "\r\n\r\nMZ\r\n"))
+			}
+			res := Scan(h, bytes.NewReader(body), int64(len(body)), testOptions(t))
+			switch {
+			case tt.malformed != "" || res.Malformed != "":
+				if !strings.Contains(res.Malformed, tt.malformed) || tt.malformed == "" {
+					t.Errorf("malformed %q, want %q", res.Malformed, tt.malformed)
+				}
+			case tt.banned == "" && len(res.Banned) != 0:
+				t.Errorf("banned %+v, want none", res.Banned)
+			case tt.banned != "" && (len(res.Banned) != 1 || res.Banned[0].Name != tt.banned):
+				t.Errorf("banned %+v, want %q", res.Banned, tt.banned)
+			}
+		})
+	}
+}
+
 func TestScanOptions(t *testing.T) {
 	h, body := readMessage(t, "rfc822-pif.eml")
 	o := testOptions(t)
@@ -171,11 +248,13 @@ func TestScanOptions(t *testing.T) {
 	if b := Scan(h, bytes.NewReader(body), int64(len(body)), o).Banned; len(b) != 0 {
 		t.Errorf("scan_zip off: banned %+v", b)
 	}
-	h, body = readMessage(t, "vbs.eml")
-	o = testOptions(t)
-	o.BannedExts = nil
-	if b := Scan(h, bytes.NewReader(body), int64(len(body)), o).Banned; len(b) != 0 {
-		t.Errorf("banned_exts empty: banned %+v", b)
+	for _, file := range []string{"vbs.eml", "exe-type.eml"} {
+		h, body = readMessage(t, file)
+		o = testOptions(t)
+		o.BannedExts = nil
+		if b := Scan(h, bytes.NewReader(body), int64(len(body)), o).Banned; len(b) != 0 {
+			t.Errorf("%s, banned_exts empty: banned %+v", file, b)
+		}
 	}
 }
 
@@ -249,17 +328,53 @@ func TestScanBypasses(t *testing.T) {
 			b64("Subject: y\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: BASE64\r\n\r\n"+b64(inner)) + "\r\n--a--\r\n", banned: "evil.exe"},
 		{name: "a message/rfc822 in x-uuencode", ctype: "multipart/mixed; boundary=a",
 			body: "--a\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 m\r\nend\r\n--a--\r\n", malformed: "in transfer encoding x-uuencode"},
+		{name: "a message/rfc822 in uue", file: "bypass-rfc822-uue.eml", malformed: "in transfer encoding uue"},
+		{name: "a message/rfc822 in x-yencode", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: X-yEncode\r\n\r\n=ybegin line=128 size=1 name=m\r\nk\r\n=yend size=1\r\n--a--\r\n", malformed: "in transfer encoding x-yencode"},
+		{name: "a multipart in yenc", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nContent-Type: multipart/mixed; boundary=in\r\nContent-Transfer-Encoding: yenc\r\n\r\n--in\r\n" + exe + "--in--\r\n--a--\r\n", malformed: "in transfer encoding yenc"},
 		{name: "quoted-printable as clients read it: stray =, long lines", ctype: "multipart/mixed; boundary=a",
 			body: "--a\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nX-Junk: a=zb =\x01\r\nX-Long: " +
 				strings.Repeat("=41", 3000) + "\r\n" + strings.ReplaceAll(inner, "=", "=3D") + "\r\n--a--\r\n", banned: "evil.exe"},
+		{name: "a base64 message/rfc822 in pieces, each padded", file: "bypass-rfc822-base64-padding.eml", banned: "evil.exe"},
 		{name: "a base64 message/rfc822 that is clean", ctype: "multipart/mixed; boundary=a",
 			body: "--a\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64("Subject: y\r\n\r\nhello\r\n") + "\r\n--a--\r\n"},
+		// Both readings of a multipart or an attached message in base64
+		// or quoted-printable: Thunderbird decodes it, Python's email
+		// reads it as it is. Sent as it is, the banned part is cut out.
+		{name: "a base64 multipart sent as it is", file: "bypass-multipart-base64-sent-plain.eml", banned: "evil.exe"},
+		{name: "the message a base64 multipart sent as it is", file: "bypass-top-base64-sent-plain.eml", banned: "evil.exe"},
+		{name: "a base64 message/rfc822 sent as it is", file: "bypass-rfc822-base64-sent-plain.eml", banned: "evil.exe"},
+		{name: "a quoted-printable message/rfc822 sent as it is", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" + inner + "--a--\r\n", banned: "evil.exe"},
 		// b. The other attached-message types clients open.
 		{name: "message/global", file: "bypass-message-global.eml", banned: "evil.exe"},
 		{name: "message/x-rfc822", file: "bypass-message-x-rfc822.eml", banned: "evil.exe"},
 		{name: "message/news", ctype: "message/news", body: inner, banned: "evil.exe"},
+		{name: "message/rfc2822", ctype: "message/rfc2822", body: inner, banned: "evil.exe"},
+		{name: "message/external-body", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nContent-Type: message/external-body; access-type=x\r\n\r\n" + inner + "--a--\r\n", banned: "evil.exe"},
 		{name: "a multipart/digest's parts are messages", ctype: "multipart/digest; boundary=a",
 			body: "--a\r\n\r\n" + inner + "\r\n--a--\r\n", banned: "evil.exe"},
+		// A media type is read as clients read it: up to whitespace, ";",
+		// "," or "(".
+		{name: "message/rfc822 (comment)", file: "bypass-rfc822-comment.eml", banned: "evil.exe"},
+		{name: "message/rfc822(c)", ctype: "message/rfc822(c)", body: inner, banned: "evil.exe"},
+		{name: "message/rfc822 x", ctype: "message/rfc822 x", body: inner, banned: "evil.exe"},
+		{name: "message/rfc822,x", ctype: "message/rfc822,x; y=z", body: inner, banned: "evil.exe"},
+		{name: "multipart/digest (x)", ctype: "multipart/digest (x); boundary=a", body: "--a\r\n\r\n" + inner + "\r\n--a--\r\n", banned: "evil.exe"},
+		{name: "application/zip (c)", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nContent-Type: application/zip (c)\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+				b64(string(zipOf(zip.Deflate, "run.exe", []byte("MZ")))) + "\r\n--a--\r\n", banned: "(application/zip): run.exe"},
+		// A multipart or an attached message with a name: a client may
+		// save the part itself under it.
+		{name: "message/rfc822 named evil.exe", file: "bypass-rfc822-named-exe.eml", banned: "evil.exe"},
+		{name: "message/rfc822 with filename=evil.bat", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment; filename=\"evil.bat\"\r\n\r\nSubject: s\r\n\r\ncalc.exe\r\n--a--\r\n", banned: "evil.bat"},
+		{name: "a multipart named evil.exe", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nContent-Type: multipart/mixed; boundary=q; name=\"evil.exe\"\r\nContent-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA\r\n--a--\r\n", banned: "evil.exe"},
+		{name: "a boundary is no name", ctype: "multipart/mixed; boundary=\"=_mail.example.com\"",
+			body: "--=_mail.example.com\r\nContent-Type: text/plain\r\n\r\nhello\r\n--=_mail.example.com--\r\n"},
 		{name: "message/partial", file: "bypass-message-partial.eml", malformed: "message/partial"},
 		// c. Two Content-Type fields: clients differ on which counts.
 		{name: "two Content-Type fields", file: "bypass-two-content-types.eml", malformed: "two Content-Type fields that disagree"},
@@ -269,17 +384,73 @@ func TestScanBypasses(t *testing.T) {
 		{name: "two Content-Type fields, boundaries apart", ctype: "multipart/mixed; boundary=a",
 			body:      "--a\r\nContent-Type: multipart/mixed; boundary=x\r\nContent-Type: multipart/mixed; boundary=in\r\n\r\n--in\r\n" + exe + "--in--\r\n--a--\r\n",
 			malformed: "two Content-Type fields that disagree"},
+		// Two boundary parameters that disagree: Thunderbird prefers the
+		// RFC 2231 one, others the first or the last.
+		{name: "boundary= and boundary*=", file: "bypass-boundary-2231.eml", malformed: "two boundary parameters that disagree (zz and b1)"},
+		{name: "boundary= and boundary*0= boundary*1=", ctype: "multipart/mixed; boundary=\"zz\"; boundary*0=\"b\"; boundary*1=\"1\"",
+			body: "--zz\r\n\r\n--b1\r\n" + exe + "--b1--\r\n--zz--\r\n", malformed: "two boundary parameters that disagree (zz and b1)"},
+		{name: "boundary= twice", ctype: "multipart/mixed; boundary=\"zz\"; boundary=b1",
+			body: "--zz\r\n\r\n--b1\r\n" + exe + "--b1--\r\n--zz--\r\n", malformed: "two boundary parameters that disagree (zz and b1)"},
+		{name: "a boundary token with a space", ctype: "multipart/mixed; boundary=b1 zz",
+			body: "--zz\r\n\r\n--b1\r\n" + exe + "--b1--\r\n--zz--\r\n", malformed: "two boundary parameters that disagree (b1 zz and b1)"},
+		{name: "boundary= and boundary*= alike", ctype: "multipart/mixed; boundary=\"b1\"; boundary*=''b1",
+			body: "--b1\r\n" + exe + "--b1--\r\n", banned: "evil.exe"},
 		{name: "two Content-Type fields alike", ctype: "multipart/mixed; boundary=a",
 			body:   "--a\r\nContent-Type: multipart/mixed; boundary=in\r\nContent-Type: multipart/mixed;\r\n boundary=\"in\"\r\n\r\n--in\r\n" + exe + "--in--\r\n--a--\r\n",
 			banned: "evil.exe"},
+		{name: "an empty Content-Type field is absent", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nContent-Type:  \r\nContent-Type: application/octet-stream; name=evil.exe\r\n\r\nMZ\r\n--a--\r\n", banned: "evil.exe"},
 		{name: "two Content-Transfer-Encoding fields", ctype: "multipart/mixed; boundary=a",
 			body:      "--a\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: 7bit\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64(inner) + "\r\n--a--\r\n",
 			malformed: "two Content-Transfer-Encoding fields that disagree"},
+		// A line in a part's header that is not a field: Python's email
+		// ends the header there, Thunderbird skips the line and reads on.
+		// Both readings are scanned.
+		{name: "a line without a colon", file: "bypass-header-line-not-a-field.eml", banned: "evil.exe"},
+		{name: "a field name with a space", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nX Junk: 1\r\n" + exe + "--a--\r\n", banned: "evil.exe"},
+		{name: "a first line of whitespace", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\n \r\n" + exe + "--a--\r\n", banned: "evil.exe"},
+		{name: "a field without a name", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\n: x\r\n" + exe + "--a--\r\n", banned: "evil.exe"},
+		{name: "such a line in an attached message's header", ctype: "message/rfc822",
+			body: "From: x@example.net\r\nBogus line\r\n" + strings.TrimPrefix(inner, "Subject: x\r\n"), banned: "evil.exe"},
+		{name: "such a line before the message an attached message holds", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nContent-Type: message/rfc822\r\nBogus\r\n\r\n" + inner + "--a--\r\n", banned: "evil.exe"},
+		{name: "such a line before a zip with no blank line", ctype: "multipart/mixed; boundary=a",
+			body:   "--a\r\nContent-Type: application/zip\r\nContent-Transfer-Encoding: base64\r\nBogu\r\n" + b64(string(zipOf(zip.Store, "run.exe", []byte("MZ")))) + "\r\n--a--\r\n",
+			banned: "(application/zip): run.exe"},
+		{name: "a part without a header", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nhello: this is text\r\nno header here\r\n\r\nsee you\r\n--a--\r\n"},
+		// An mbox From line that starts an attached message is skipped.
+		{name: "an mbox From line", file: "bypass-rfc822-mbox-from.eml", banned: "evil.exe"},
+		// A bare CR before a boundary or a field: a client that ends lines
+		// at CR (as old Mac mail did) sees parts there that this scan,
+		// ending them at LF, does not.
+		{name: "a delimiter line ended by a bare CR", file: "bypass-bare-cr.eml", malformed: "bare CR"},
+		{name: "a delimiter after a bare CR in text", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nContent-Type: text/plain\r\n\r\nhello\r--a\rContent-Type: application/octet-stream; name=evil.exe\r\rMZ\r--a--\r\n--a--\r\n", malformed: "bare CR"},
+		{name: "a delimiter after a bare CR that ends a 64 KiB read", ctype: "multipart/mixed; boundary=a",
+			body:      "--a\r\nContent-Type: text/plain\r\n\r\n" + strings.Repeat("x", 64<<10-1) + "\r--a\rContent-Type: application/octet-stream; name=evil.exe\r\rMZ\r\n--a--\r\n",
+			malformed: "bare CR"},
+		{name: "a field after a bare CR in a header", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nX-Note: x\rContent-Type: message/rfc822\r\n\r\n" + inner + "--a--\r\n", malformed: "bare CR"},
+		{name: "bare CRs in text", ctype: "multipart/mixed; boundary=a",
+			body: "--a\r\nContent-Type: text/plain\r\n\r\nold\rMac\rtext --a\r-- a\r\n--a\r \r\n\r\nx\r\n--a--\r\n"},
 		// d. Whitespace before the colon (RFC 5322's obsolete syntax).
 		{name: "Content-Type : at the top", file: "bypass-space-before-colon.eml", banned: "evil.exe"},
 		{name: "Content-Type : in a part", ctype: "multipart/mixed; boundary=a",
 			body: "--a\r\nContent-Type\t : multipart/mixed; boundary=in\r\n\r\n--in\r\n" + exe + "--in--\r\n--a--\r\n", banned: "evil.exe"},
+		// Programs known by their type: a client names an unnamed part
+		// from its type (application/x-msdownload: .exe).
+		{name: "an unnamed application/x-msdownload", ctype: "multipart/mixed; boundary=a",
+			body:   "--a\r\nContent-Type: application/x-msdownload\r\nContent-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA\r\n--a--\r\n",
+			banned: "(application/x-msdownload)"},
+		{name: "an application/hta named without an extension", ctype: "application/hta; name=invoice", body: "<script>x</script>\r\n", banned: "invoice", top: true},
+		{name: "an application/x-msdos-program named notes.txt", ctype: "application/x-msdos-program; name=\"notes.txt\"", body: "MZ\r\n"},
 		// e. Zips known by their type.
+		{name: "a zip entry's Unicode Path", file: "bypass-zip-unicode-path.eml", banned: "a.zip: evil.exe"},
+		{name: "a zip, then another", file: "bypass-zip-concatenated.eml", banned: "a.zip: evil.exe"},
 		{name: "an unnamed application/zip", file: "bypass-zip-type.eml", banned: "(application/zip): run.exe"},
 		{name: "an application/x-zip-compressed called invoice.pdf", ctype: "multipart/mixed; boundary=a",
 			body: "--a\r\nContent-Type: application/x-zip-compressed; name=invoice.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
@@ -313,6 +484,31 @@ func TestScanBypasses(t *testing.T) {
 				t.Fatalf("banned %+v\nwant %q, top %v", banned, tt.banned, tt.top)
 			}
 			checkDefanged(t, h, body, banned)
+		})
+	}
+}
+
+// TestScanCleanMail: mail as clients and servers really send it is
+// accepted as it came: nothing banned, nothing malformed. The clean-*.eml
+// messages are the shapes the second review checked (testdata/SOURCES.md).
+func TestScanCleanMail(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "clean-*.eml"))
+	if len(files) < 14 {
+		t.Fatalf("%d clean-*.eml messages, want 14", len(files))
+	}
+	files = append(files,
+		// A multipart/digest part with an empty Content-Type field: the
+		// field is absent, the part a message/rfc822 (not two
+		// Content-Type fields that disagree).
+		filepath.Join("testdata", "digest-empty-content-type.eml"),
+	)
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			h, body := readMessage(t, filepath.Base(file))
+			res := Scan(h, bytes.NewReader(body), int64(len(body)), testOptions(t))
+			if res.Malformed != "" || len(res.Banned) != 0 {
+				t.Errorf("malformed %q, banned %+v; want it clean", res.Malformed, res.Banned)
+			}
 		})
 	}
 }
@@ -368,11 +564,11 @@ func TestScanBounces(t *testing.T) {
 // its lines, as an MTA that returns only the start of a message does.
 func TestScanTruncatedBounce(t *testing.T) {
 	h, body := readMessage(t, "postfix-dsn.eml")
-	_, params := parseField(field(h, "Content-Type"))
-	closing := []byte("--" + params[1].value + "--")
+	_, params, _ := contentType(h)
+	closing := []byte("--" + paramOf(params, "boundary") + "--")
 	start := bytes.Index(body, []byte("Content-Type: message/rfc822"))
 	end := bytes.LastIndex(body, closing)
-	if params[1].name != "boundary" || start < 0 || end < start {
+	if len(closing) < 10 || start < 0 || end < start {
 		t.Fatal("postfix-dsn.eml is not the DSN this test knows")
 	}
 	for cut := start; cut < end; {
@@ -521,11 +717,34 @@ func TestZipListing(t *testing.T) {
 	binary.LittleEndian.PutUint16(method[local+8:], 99)      // a method no one knows
 	binary.LittleEndian.PutUint16(method[central+10:], 99)
 
+	// An Info-ZIP Unicode Path extra field (0x7075): version 1, the CRC
+	// of the name it stands for, the name clients show.
+	upath := func(name string) []byte {
+		f := binary.LittleEndian.AppendUint16(nil, 0x7075)
+		f = binary.LittleEndian.AppendUint16(f, uint16(5+len(name)))
+		f = append(f, 1)
+		f = binary.LittleEndian.AppendUint32(f, crc32.ChecksumIEEE([]byte("readme.txt")))
+		return append(f, name...)
+	}
+	var unicode bytes.Buffer
+	zw := zip.NewWriter(&unicode)
+	w, _ := zw.CreateHeader(&zip.FileHeader{Name: "readme.txt", Method: zip.Store, Extra: upath("evil.exe")})
+	w.Write([]byte("MZ"))
+	zw.Close()
+	localName := zipOf(zip.Store, "readme.txt", []byte("MZ"))
+	copy(localName[30:], "evil01.exe") // the local header's name: what a streaming reader shows
+	clean := zipOf(zip.Deflate, "readme.txt", []byte("hi"))
+	evil := zipOf(zip.Deflate, "readme.txt", []byte("hi"), "evil.exe", []byte("MZ"))
+
 	tests := []struct {
 		name         string
 		zip          []byte
 		banned, want string // the entry banned and the reason's start; "" for a clean zip
 	}{
+		{"a Unicode Path extra field", unicode.Bytes(), "evil.exe", "banned extension .exe in zip"},
+		{"a local header's name", localName, "evil01.exe", "banned extension .exe in zip"},
+		{"a zip, then another (7-Zip lists the first)", append(append([]byte(nil), evil...), clean...), "evil.exe", "banned extension .exe in zip"},
+		{"a zip, then another (maxwell's reader lists the last)", append(append([]byte(nil), clean...), evil...), "evil.exe", "banned extension .exe in zip"},
 		{"70 000 entries: a ZIP64 end record", zipOf(zip.Store, many(70000)...), "f10000.txt", "more than 10000 zip entries"},
 		{"12 000 entries, the count says 5", liar, "f10000.txt", "more than 10000 zip entries"},
 		{"a nested zip, deflated", nested, "inner.zip: evil.exe", "banned extension .exe in zip"},

@@ -8,14 +8,7 @@ package mime
 import (
 	"bytes"
 	"fmt"
-	"io"
-	stdmime "mime"
-	"net/url"
-	"sort"
-	"strconv"
 	"strings"
-
-	"github.com/emersion/go-message/charset"
 
 	"github.com/maxwell-milter/maxwell/internal/oneline"
 )
@@ -32,27 +25,21 @@ func (f Header) Is(name string) bool {
 	return strings.EqualFold(strings.TrimRight(f.Name, " \t"), name)
 }
 
-// field returns the value of the first field called name, "" if none.
-func field(h []Header, name string) string {
-	for _, f := range h {
-		if f.Is(name) {
-			return f.Value
-		}
-	}
-	return ""
-}
-
 // contentType returns the media type (lower case, "" if none) and the
 // parameters of the Content-Type of header h. Where h has several that
 // disagree on the type or the boundary, clients differ on which counts,
-// so the structure of the part is not known: why says so.
+// so the structure of the part is not known: why says so. An empty
+// field is no field: clients read the type as if it were absent.
 func contentType(h []Header) (ctype string, params []param, why string) {
 	seen := false
 	for _, f := range h {
-		if !f.Is("Content-Type") {
+		if !f.Is("Content-Type") || strings.TrimSpace(unfold(f.Value)) == "" {
 			continue
 		}
-		t, ps := parseField(f.Value)
+		t, ps, bad := parseField(f.Value)
+		if bad != "" {
+			return t, ps, bad
+		}
 		if !seen {
 			ctype, params, seen = t, ps, true
 			continue
@@ -62,7 +49,12 @@ func contentType(h []Header) (ctype string, params []param, why string) {
 			return ctype, params, why
 		}
 	}
-	return ctype, params, ""
+	// Thunderbird takes boundary*= over boundary=, others the first or the
+	// last: the parts differ between them.
+	if bs := valuesOf(params, "boundary"); strings.HasPrefix(ctype, "multipart/") && len(bs) > 1 {
+		why = fmt.Sprintf("two boundary parameters that disagree (%s and %s)", oneline.Cut(bs[0], 100), oneline.Cut(bs[1], 100))
+	}
+	return ctype, params, why
 }
 
 // transferEncoding returns the Content-Transfer-Encoding of header h as
@@ -86,158 +78,12 @@ func transferEncoding(h []Header) (cte, why string) {
 	return cte, ""
 }
 
-// isUUEncode says whether transfer encoding cte is a uuencode, which some
-// clients decode and a scan does not.
-func isUUEncode(cte string) bool {
-	switch cte {
-	case "x-uuencode", "uuencode", "x-uue":
-		return true
-	}
-	return false
-}
-
-// paramOf returns the value of the parameter called name, "" if none.
-func paramOf(params []param, name string) string {
-	for _, p := range params {
-		if p.name == name {
-			return p.value
-		}
-	}
-	return ""
-}
-
-// param is one parameter of a structured field.
-type param struct{ name, value string }
-
-// parseField splits a Content-Type or Content-Disposition value into its
-// lower-case token ("multipart/mixed", "attachment") and its parameters,
-// RFC 2231 continuations joined and decoded, RFC 2047 words decoded. It
-// is lenient: a parameter it cannot parse is skipped, the rest kept.
-func parseField(v string) (token string, params []param) {
-	v = unfold(v)
-	token, rest, _ := strings.Cut(v, ";")
-	token = strings.ToLower(strings.TrimSpace(token))
-	type segment struct {
-		n       int
-		encoded bool
-		value   string
-	}
-	extended := map[string][]segment{}
-	var order []string
-	for rest != "" {
-		var name, value string
-		name, value, rest = nextParam(rest)
-		if name == "" {
-			continue
-		}
-		name = strings.ToLower(name)
-		base, ext, isExt := strings.Cut(name, "*")
-		if !isExt {
-			params = append(params, param{name, decodeWords(value)})
-			continue
-		}
-		seg := segment{encoded: strings.HasSuffix(ext, "*") || ext == "", value: value}
-		if ext != "" {
-			seg.n, _ = strconv.Atoi(strings.TrimSuffix(ext, "*"))
-		}
-		if _, seen := extended[base]; !seen {
-			order = append(order, base)
-		}
-		extended[base] = append(extended[base], seg)
-	}
-	for _, base := range order {
-		segs := extended[base]
-		sort.SliceStable(segs, func(i, j int) bool { return segs[i].n < segs[j].n })
-		var b strings.Builder
-		cs := ""
-		for i, s := range segs {
-			val := s.value
-			if s.encoded {
-				if i == 0 { // charset'language'value
-					if parts := strings.SplitN(val, "'", 3); len(parts) == 3 {
-						cs, val = parts[0], parts[2]
-					}
-				}
-				if u, err := url.PathUnescape(val); err == nil {
-					val = u
-				}
-			}
-			b.WriteString(val)
-		}
-		params = append(params, param{base, toUTF8(cs, b.String())})
-	}
-	return token, params
-}
-
-// nextParam reads `; name=value` (value a token or a quoted string) from
-// s and returns the rest. A malformed piece yields an empty name.
-func nextParam(s string) (name, value, rest string) {
-	s = strings.TrimLeft(s, " \t;")
-	eq := strings.IndexAny(s, "=;")
-	if eq < 0 || s[eq] == ';' {
-		if eq < 0 {
-			return "", "", ""
-		}
-		return "", "", s[eq+1:]
-	}
-	name = strings.TrimSpace(s[:eq])
-	s = strings.TrimLeft(s[eq+1:], " \t")
-	if strings.HasPrefix(s, `"`) {
-		var b strings.Builder
-		i := 1
-		for ; i < len(s) && s[i] != '"'; i++ {
-			if s[i] == '\\' && i+1 < len(s) {
-				i++
-			}
-			b.WriteByte(s[i])
-		}
-		rest = ""
-		if i < len(s) {
-			rest = s[i+1:]
-		}
-		if semi := strings.IndexByte(rest, ';'); semi >= 0 {
-			rest = rest[semi:]
-		} else {
-			rest = ""
-		}
-		return name, b.String(), rest
-	}
-	end := strings.IndexByte(s, ';')
-	if end < 0 {
-		return name, strings.TrimSpace(s), ""
-	}
-	return name, strings.TrimSpace(s[:end]), s[end:]
-}
-
-var wordDecoder = &stdmime.WordDecoder{CharsetReader: charset.Reader}
-
-// decodeWords decodes RFC 2047 encoded words, which many clients put in
-// quoted parameter values although RFC 2047 forbids it.
-func decodeWords(s string) string {
-	if !strings.Contains(s, "=?") {
-		return s
-	}
-	if d, err := wordDecoder.DecodeHeader(s); err == nil {
-		return d
-	}
-	return s
-}
-
-// toUTF8 converts s from charset cs (RFC 2231), leaving it as it is when
-// the charset is unknown: the extension is ASCII either way.
-func toUTF8(cs, s string) string {
-	if cs == "" || strings.EqualFold(cs, "utf-8") || strings.EqualFold(cs, "us-ascii") {
-		return s
-	}
-	r, err := charset.Reader(cs, strings.NewReader(s))
-	if err != nil {
-		return s
-	}
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return s
-	}
-	return string(b)
+// isUUOrYEnc says whether transfer encoding cte (lower case) is a
+// uuencode or a yEnc, in any of the names clients know them by
+// (x-uuencode, uue, x-yencode …), which some clients decode and a scan
+// does not.
+func isUUOrYEnc(cte string) bool {
+	return strings.Contains(cte, "uu") || strings.Contains(cte, "yenc")
 }
 
 // unfold joins folded lines.
@@ -248,34 +94,57 @@ func unfold(v string) string {
 	return strings.NewReplacer("\r\n", "", "\n", "", "\r", "").Replace(v)
 }
 
-// names are the names a part goes by: every Content-Type parameter value,
-// whatever its attribute (Klez hid ".scr" in "ord="), and every
-// Content-Disposition parameter value (filename) — of every such field,
-// where a part has two.
-func names(h []Header) []string {
-	var out []string
+// names are the names a part goes by, in every reading clients may have
+// of them (parseField, wordValues): for a leaf (all), every Content-Type
+// parameter value, whatever its attribute (Klez hid ".scr" in "ord="),
+// and every Content-Disposition parameter value — of every such field,
+// where a part has two; for a multipart or an attached message, the name
+// and filename parameters only (a boundary is no name). why says so when
+// they are too many to judge.
+func names(h []Header, all bool) (out []string, why string) {
 	for _, f := range h {
 		if !f.Is("Content-Type") && !f.Is("Content-Disposition") {
 			continue
 		}
-		_, ps := parseField(f.Value)
+		_, ps, bad := parseField(f.Value)
+		if why == "" {
+			why = bad
+		}
 		for _, p := range ps {
-			if p.value != "" {
-				out = append(out, p.value)
+			if !all && p.name != "name" && p.name != "filename" {
+				continue
+			}
+			for _, v := range p.values {
+				if v != "" {
+					out = append(append(out, v), wordValues(v)...)
+				}
 			}
 		}
 	}
-	return out
+	return out, why
+}
+
+// bannedName returns the first of names that is banned, and the
+// extension that bans it; "" if none is.
+func bannedName(names, exts []string) (name, ext string) {
+	for _, n := range names {
+		if ext := bannedExt(n, exts); ext != "" {
+			return n, ext
+		}
+	}
+	return "", ""
 }
 
 // bannedExt returns the banned extension ("exe") that one of the names
 // a client may save name under ends with, case-insensitively; "" if
 // none does.
 func bannedExt(name string, exts []string) string {
+	if name == "" {
+		return ""
+	}
 	for _, n := range savedNames(name) {
-		n = strings.ToLower(n)
 		for _, ext := range exts {
-			if strings.HasSuffix(n, "."+strings.ToLower(ext)) {
+			if i := len(n) - len(ext); i > 0 && n[i-1] == '.' && strings.EqualFold(n[i:], ext) {
 				return ext
 			}
 		}

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/maxwell-milter/maxwell/internal/oneline"
@@ -81,6 +83,8 @@ type scanner struct {
 	r       *bufio.Reader
 	off     int64 // offset of the next unread byte
 	midLine bool  // the last slice read did not end a line
+	lastCR  bool  // the last slice read ended with a CR
+	afterCR bool  // the last slice read goes on a line whose slice before ended with a CR
 
 	// encoded is set while the scanner reads the decoded content of a
 	// multipart or attached message sent in base64 or quoted-printable:
@@ -88,6 +92,15 @@ type scanner struct {
 	// takes, and what it is ("base64 message/rfc822").
 	encoded   *region
 	encodedAs string
+
+	// asWritten is set while the scanner reads as Python's email reads
+	// a message, where it differs from Thunderbird: the transfer
+	// encoding of a multipart or an attached message is ignored (the
+	// parts in it, and the encoded parts in those, are not decoded), and
+	// a line that is not a header field ends a part's header. A scanner
+	// reads as Thunderbird does, and starts one that reads as written
+	// where the two part ways (decoded, part).
+	asWritten bool
 }
 
 // scan is what one Scan keeps across the bodies its scanners read.
@@ -110,12 +123,44 @@ func Scan(top []Header, body io.ReaderAt, size int64, o *Options) *Result {
 	for i, rg := range s.regions {
 		s.res.Banned[i].Start, s.res.Banned[i].End, s.res.Banned[i].Top = rg.start, rg.end, rg.top
 	}
+	s.res.Banned = outermost(s.res.Banned)
 	return s.res
+}
+
+// outermost returns the parts to defang that no other one holds, in
+// their order: a part found by both readings of an encoded part (as it
+// is and decoded) is replaced once, with that part whole. Regions are
+// nested or apart, never overlapping otherwise.
+func outermost(parts []Part) []Part {
+	order := make([]int, len(parts))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(i, j int) bool {
+		a, b := parts[order[i]], parts[order[j]]
+		return a.Start < b.Start || a.Start == b.Start && a.End > b.End
+	})
+	held := make([]bool, len(parts))
+	end := int64(-1)
+	for _, i := range order {
+		if parts[i].End <= end {
+			held[i] = true
+		} else {
+			end = parts[i].End
+		}
+	}
+	var out []Part
+	for i, p := range parts {
+		if !held[i] {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func (s *scanner) seek(off int64) {
 	s.off = off
-	s.midLine = false
+	s.midLine, s.lastCR, s.afterCR = false, false, false
 	sr := io.NewSectionReader(s.body, off, s.size-off)
 	if s.r == nil { // the body's size, up to 64 KiB: most bodies are small
 		s.r = bufio.NewReaderSize(sr, int(min(max(s.size+1, 4096), 64<<10)))
@@ -133,8 +178,43 @@ func (s *scanner) line() (l []byte, atStart bool, start int64) {
 	}
 	start, atStart = s.off, !s.midLine
 	s.off += int64(len(l))
-	s.midLine = l[len(l)-1] != '\n'
+	s.afterCR = s.midLine && s.lastCR
+	s.midLine, s.lastCR = l[len(l)-1] != '\n', l[len(l)-1] == '\r'
 	return l, atStart, start
+}
+
+// checkCR makes the message malformed if line l, as line returned it,
+// holds structure behind a bare CR: a delimiter of bounds, or in a part's
+// header (inHeader) a field the scan reads, that a client ending lines
+// at a bare CR (as old Mac mail did) sees and this scan, ending them at
+// LF, does not. A bare CR elsewhere is left alone.
+func (s *scanner) checkCR(l []byte, atStart, inHeader bool, bounds []boundary) {
+	cr := bytes.IndexByte(l, '\r')
+	if !s.afterCR && (cr < 0 || cr == len(l)-1 || cr == len(l)-2 && l[cr+1] == '\n') {
+		return // no bare CR: the common case, first
+	}
+	t := bytes.TrimRight(l, "\r\n")
+	if _, _, ok := delimiterOf(l, bounds); ok && atStart {
+		return // a delimiter either way
+	}
+	for first := true; ; first = false {
+		cr := bytes.IndexByte(t, '\r')
+		seg := t
+		if cr >= 0 {
+			seg = t[:cr]
+		}
+		afterCR := !first || s.afterCR
+		_, _, isDelimiter := delimiterOf(seg, bounds)
+		name, _, isField := fieldOf(seg)
+		if (afterCR || atStart) && isDelimiter || afterCR && inHeader && isField && isScanned(name) {
+			s.malformed("a bare CR before a boundary or a Content- field: clients that end lines at a CR see parts there that others do not")
+			return
+		}
+		if cr < 0 {
+			return
+		}
+		t = t[cr+1:]
+	}
 }
 
 // boundary is one enclosing multipart's boundary, with the form it takes
@@ -167,12 +247,20 @@ func delimiterOf(l []byte, bounds []boundary) (level int, closing, ok bool) {
 // header reads a part's header up to the blank line and returns the
 // fields a scan reads (Content-Type, Content-Disposition,
 // Content-Transfer-Encoding): more than maxHeaderBytes of them make the
-// message malformed. A line that cannot be a header field starts the
-// body: the part then has no header.
-func (s *scanner) header(bounds []boundary) ([]Header, *delimiter) {
-	var h []Header
+// message malformed. "From " lines (an mbox envelope) are skipped, as
+// clients skip them.
+//
+// A line that is not a field (no colon, a name with a space in it) is
+// read as Thunderbird reads it: skipped, the fields after it read on to
+// the blank line. Python's email ends the header there, and reads the
+// rest as the body; split says where (it.at < 0 if the header has no
+// such line), for a second reading (part). Read as written, the header
+// ends there. A part without a header — its body text where the header
+// would be — is the same thing.
+func (s *scanner) header(bounds []boundary) (h []Header, d *delimiter, split headerSplit) {
 	var value []byte // of the field kept last, while it is read
 	size, fields, keep := 0, 0, false
+	split.at = -1
 	add := func(p []byte) {
 		if size += len(p); size > maxHeaderBytes {
 			s.malformed(fmt.Sprintf("a part's Content- header fields are over %d bytes", maxHeaderBytes))
@@ -192,8 +280,9 @@ func (s *scanner) header(bounds []boundary) ([]Header, *delimiter) {
 		l, atStart, start := s.line()
 		if l == nil {
 			next(false)
-			return h, nil
+			return h, nil, split
 		}
+		s.checkCR(l, atStart, true, bounds)
 		t := bytes.TrimRight(l, "\r\n")
 		switch {
 		case !atStart: // the rest of a line longer than the read buffer
@@ -201,7 +290,7 @@ func (s *scanner) header(bounds []boundary) ([]Header, *delimiter) {
 				add(t)
 			}
 			continue
-		case len(t) > 0 && (t[0] == ' ' || t[0] == '\t') && fields > 0:
+		case len(t) > 0 && (t[0] == ' ' || t[0] == '\t'): // folded, or a stray one clients skip
 			if keep {
 				add([]byte("\r\n"))
 				add(t)
@@ -210,16 +299,23 @@ func (s *scanner) header(bounds []boundary) ([]Header, *delimiter) {
 		}
 		next(false)
 		if lvl, closing, ok := delimiterOf(l, bounds); ok {
-			return h, &delimiter{level: lvl, closing: closing, start: start, end: s.off}
+			return h, &delimiter{level: lvl, closing: closing, start: start, end: s.off}, split
 		}
 		if len(t) == 0 {
-			return h, nil
+			return h, nil, split
 		}
-		name, v, ok := bytes.Cut(t, []byte(":"))
-		name = bytes.TrimRight(name, " \t") // RFC 5322's obsolete "Content-Type : …"
-		if !ok || len(name) == 0 || bytes.ContainsAny(name, " \t") {
-			s.seek(mark) // body text without a header
-			return h, nil
+		if endsPythonHeader(t) {
+			if s.asWritten {
+				s.seek(mark) // the body
+				return h, nil, split
+			}
+			if split.at < 0 {
+				split = headerSplit{at: mark, fields: len(h)}
+			}
+		}
+		name, v, ok := fieldOf(t)
+		if !ok {
+			continue // skipped, as Thunderbird skips it
 		}
 		fields++
 		if isScanned(name) && s.res.Malformed == "" {
@@ -228,6 +324,75 @@ func (s *scanner) header(bounds []boundary) ([]Header, *delimiter) {
 			add(bytes.TrimLeft(v, " \t"))
 		}
 	}
+}
+
+// headerSplit is where Python's email ends a part's header that
+// Thunderbird reads on: the offset of that line, and how many of the
+// fields come before it.
+type headerSplit struct {
+	at     int64 // -1: nowhere
+	fields int
+}
+
+// endsPythonHeader says whether header line t (not folded) ends the
+// header as Python's email reads it: a line that is not "From " nor a
+// field whose name is printable ASCII without a space (so "Content-Type :"
+// ends it too).
+func endsPythonHeader(t []byte) bool {
+	if bytes.HasPrefix(t, []byte("From ")) {
+		return false
+	}
+	colon := bytes.IndexByte(t, ':')
+	if colon < 0 {
+		return true
+	}
+	for _, c := range t[:colon] {
+		if c <= ' ' || c >= 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// fieldOf splits a header line into its field's name and value; ok is
+// false if it is not a field as Thunderbird reads one: no colon, or a
+// name that is empty or holds whitespace. Whitespace before the colon
+// is not part of the name (RFC 5322's obsolete "Content-Type : …").
+func fieldOf(t []byte) (name, value []byte, ok bool) {
+	name, value, ok = bytes.Cut(t, []byte(":"))
+	name = bytes.TrimRight(name, " \t")
+	return name, value, ok && len(name) > 0 && !bytes.ContainsAny(name, " \t")
+}
+
+// part reads a part whose header h the scanner has read (hd, the
+// delimiter that ended it, if one did), as Thunderbird reads it; and
+// where the header has a line that ends it for Python's email (split),
+// reads it as written too: a header of the fields before that line, a
+// body from it on. In a multipart/digest (digest), a part without a
+// Content-Type is a message/rfc822. It returns the delimiter that ends
+// the part.
+func (s *scanner) part(h []Header, hd *delimiter, split headerSplit, digest bool, depth int, bounds []boundary, rg *region) *delimiter {
+	typed := func(h []Header) []Header {
+		if !digest {
+			return h
+		}
+		if ctype, _, _ := contentType(h); ctype == "" {
+			return append(h[:len(h):len(h)], Header{Name: "Content-Type", Value: "message/rfc822"})
+		}
+		return h
+	}
+	d := hd
+	if d == nil {
+		d = s.entity(typed(h), depth, bounds, rg)
+	}
+	if split.at >= 0 && s.res.Malformed == "" {
+		end := s.off
+		if d != nil {
+			end = d.start
+		}
+		s.asWrittenFrom(split.at, end).entity(typed(h[:split.fields]), depth, nil, rg)
+	}
+	return d
 }
 
 // isScanned says whether a scan reads the header field called name.
@@ -260,14 +425,22 @@ func (s *scanner) entity(h []Header, depth int, bounds []boundary, rg *region) *
 	if !strings.HasPrefix(ctype, "multipart/") && !(isMessage(ctype) && s.o.ScanRFC822) {
 		return s.leaf(h, ctype, bounds, rg)
 	}
+	// A client may save a multipart or an attached message itself under
+	// its name (message/rfc822; name="evil.exe"): it goes whole.
+	ns, why := names(h, false)
+	s.malformed(why)
+	if name, ext := bannedName(ns, s.o.BannedExts); name != "" {
+		s.ban(ctype, name, "banned extension ."+ext, rg)
+		return s.skip(bounds)
+	}
 	cte, why := transferEncoding(h)
 	switch {
 	case why != "":
 		s.malformed(why)
 		return nil
-	case cte == "base64" || cte == "quoted-printable":
+	case (cte == "base64" || cte == "quoted-printable") && !s.asWritten:
 		return s.decoded(ctype, params, cte, depth, bounds, rg)
-	case isUUEncode(cte):
+	case isUUOrYEnc(cte):
 		s.malformed(fmt.Sprintf("a %s part in transfer encoding %s, which clients decode and maxwell does not", ctype, cte))
 		return nil
 	}
@@ -275,13 +448,13 @@ func (s *scanner) entity(h []Header, depth int, bounds []boundary, rg *region) *
 }
 
 // isMessage says whether a part of media type ctype is a message that
-// clients open as one (message/rfc822 and the names it also goes by).
+// clients may open as one: message/rfc822 and the names it also goes by
+// (message/global, message/x-rfc822, message/news …), and every other
+// message/ type, which Python's email opens the same way
+// (message/rfc2822, message/external-body, a DSN's
+// message/delivery-status: header fields only).
 func isMessage(ctype string) bool {
-	switch ctype {
-	case "message/rfc822", "message/global", "message/x-rfc822", "message/news":
-		return true
-	}
-	return false
+	return strings.HasPrefix(ctype, "message/")
 }
 
 // container reads the body of a multipart or an attached message.
@@ -289,18 +462,25 @@ func (s *scanner) container(ctype string, params []param, depth int, bounds []bo
 	if strings.HasPrefix(ctype, "multipart/") {
 		return s.multipart(paramOf(params, "boundary"), ctype == "multipart/digest", depth, bounds)
 	}
-	inner, d := s.header(bounds)
-	if d != nil {
-		return d
-	}
-	return s.entity(inner, depth+1, bounds, rg)
+	inner, d, split := s.header(bounds)
+	return s.part(inner, d, split, false, depth+1, bounds, rg)
+}
+
+// asWrittenFrom returns a scanner that reads the body from start to end
+// as written (asWritten).
+func (s *scanner) asWrittenFrom(start, end int64) *scanner {
+	w := &scanner{scan: s.scan, body: s.body, size: end, encoded: s.encoded, encodedAs: s.encodedAs, asWritten: true}
+	w.seek(start)
+	return w
 }
 
 // decoded reads a multipart or an attached message sent in base64 or
-// quoted-printable, which RFC 2045 forbids and clients decode anyway:
-// its content is decoded into a spool and scanned there. A part to defang
-// in it cannot be cut out of the encoding: it takes the whole encoded
-// part (rg) with it.
+// quoted-printable, which RFC 2045 forbids. Clients differ: Thunderbird
+// decodes it, Python's email reads it as it is (as it was sent, if the
+// header lies). Both readings are scanned. As it is, a part to defang is
+// cut out as anywhere else; decoded — the content decoded into a spool
+// and scanned there — it cannot be cut out of the encoding: it takes the
+// whole encoded part (rg) with it.
 func (s *scanner) decoded(ctype string, params []param, cte string, depth int, bounds []boundary, rg *region) *delimiter {
 	start := s.off
 	d := s.skip(bounds)
@@ -308,6 +488,7 @@ func (s *scanner) decoded(ctype string, params []param, cte string, depth int, b
 	if d != nil {
 		end = d.start
 	}
+	s.asWrittenFrom(start, end).container(ctype, params, depth, nil, rg)
 	data := spool.New(s.o.TempDir, min(s.o.MemThreshold, nestedInMemory), s.decode+1)
 	defer data.Close()
 	n, err := io.Copy(data, io.LimitReader(decoder(io.NewSectionReader(s.body, start, end-start), cte), s.decode+1))
@@ -351,6 +532,7 @@ func (s *scanner) multipart(b string, digest bool, depth int, bounds []boundary)
 		if l == nil {
 			break
 		}
+		s.checkCR(l, atStart, false, inner)
 		if !atStart {
 			continue
 		}
@@ -375,15 +557,8 @@ func (s *scanner) multipart(b string, digest bool, depth int, bounds []boundary)
 	// The parts.
 	for d != nil && d.level == level && !d.closing {
 		child := &region{start: d.end}
-		h, hd := s.header(inner)
-		if digest && field(h, "Content-Type") == "" {
-			h = append(h, Header{Name: "Content-Type", Value: "message/rfc822"})
-		}
-		if hd != nil {
-			d = hd
-		} else {
-			d = s.entity(h, depth+1, inner, child)
-		}
+		h, hd, split := s.header(inner)
+		d = s.part(h, hd, split, digest, depth+1, inner, child)
 		child.end = s.off
 		if d != nil {
 			child.end = d.start
@@ -405,13 +580,20 @@ func (s *scanner) leaf(h []Header, ctype string, bounds []boundary, rg *region) 
 		end = d.start
 	}
 	if name, reason := s.judge(h, ctype, io.NewSectionReader(s.body, start, end-start)); name != "" {
-		if s.encoded != nil {
-			rg, reason = s.encoded, reason+", in a "+s.encodedAs+" part removed whole"
-		}
-		s.res.Banned = append(s.res.Banned, Part{Type: cut(ctype), Name: cut(name), Reason: cut(reason)})
-		s.regions = append(s.regions, rg)
+		s.ban(ctype, name, reason, rg)
 	}
 	return d
+}
+
+// ban records a part to defang: of type ctype, banned by its name for
+// reason, its replacement taking rg — or, where the scanner reads an
+// encoded part decoded, that part whole.
+func (s *scanner) ban(ctype, name, reason string, rg *region) {
+	if s.encoded != nil {
+		rg, reason = s.encoded, reason+", in a "+s.encodedAs+" part removed whole"
+	}
+	s.res.Banned = append(s.res.Banned, Part{Type: cut(ctype), Name: cut(name), Reason: cut(reason)})
+	s.regions = append(s.regions, rg)
 }
 
 // judge returns the name that bans a leaf part (header h, media type
@@ -419,10 +601,22 @@ func (s *scanner) leaf(h []Header, ctype string, bounds []boundary, rg *region) 
 // is clean. A part is a zip to list when a client may save it as one (a
 // name ending .zip) or its type says it is one.
 func (s *scanner) judge(h []Header, ctype string, content io.Reader) (name, reason string) {
-	ns := names(h)
-	for _, n := range ns {
-		if ext := bannedExt(n, s.o.BannedExts); ext != "" {
-			return n, "banned extension ." + ext
+	ns, why := names(h, true)
+	if why != "" {
+		s.malformed(why)
+		return "", ""
+	}
+	if name, ext := bannedName(ns, s.o.BannedExts); name != "" {
+		return name, "banned extension ." + ext
+	}
+	if executableTypes[ctype] && len(s.o.BannedExts) > 0 {
+		named, _ := names(h, false)
+		if !slices.ContainsFunc(named, hasExtension) {
+			name := "(" + ctype + ")"
+			if len(named) > 0 {
+				name = named[0]
+			}
+			return name, "executable type " + ctype + " without a file name extension"
 		}
 	}
 	if !s.o.ScanZip {
@@ -455,6 +649,37 @@ func (s *scanner) judge(h []Header, ctype string, content io.Reader) (name, reas
 	return "", ""
 }
 
+// executableTypes are the media types of programs: a client saves a
+// part of one that has no file name extension under a name it makes up
+// from the type (application/x-msdownload: .exe), which runs.
+var executableTypes = map[string]bool{
+	"application/x-msdownload":                      true, // .exe, .dll
+	"application/x-msdos-program":                   true, // .exe, .com, .bat (Debian's mime.types)
+	"application/x-dosexec":                         true, // what file(1) says of an .exe
+	"application/vnd.microsoft.portable-executable": true,
+	"application/x-ms-installer":                    true, // .msi
+	"application/x-msi":                             true,
+	"application/x-ms-shortcut":                     true, // .lnk
+	"application/x-ms-application":                  true, // ClickOnce
+	"application/hta":                               true,
+	"application/x-bat":                             true,
+	"application/x-sh":                              true,
+	"application/x-csh":                             true,
+	"application/javascript":                        true, // Windows Script Host runs .js
+	"application/x-javascript":                      true,
+	"text/javascript":                               true,
+	"text/vbscript":                                 true,
+	"application/x-vbscript":                        true,
+}
+
+// hasExtension says whether a client saving a file called name keeps an
+// extension of its own: a dot in its last path element, not last.
+func hasExtension(name string) bool {
+	base := strings.TrimRight(name[strings.LastIndexAny(name, `/\`)+1:], ". \t")
+	dot := strings.LastIndexByte(base, '.')
+	return dot >= 0 && dot < len(base)-1
+}
+
 // isZipType says whether media type ctype is a zip's.
 func isZipType(ctype string) bool {
 	switch ctype {
@@ -471,6 +696,7 @@ func (s *scanner) skip(bounds []boundary) *delimiter {
 		if l == nil {
 			return nil
 		}
+		s.checkCR(l, atStart, false, bounds)
 		if atStart && len(bounds) > 0 {
 			if lvl, closing, ok := delimiterOf(l, bounds); ok {
 				return &delimiter{level: lvl, closing: closing, start: start, end: s.off}

@@ -78,6 +78,7 @@ var shapeAnswers = map[string]string{
 	"long-banned-names-both-fields": "defanged",
 	"deep-nesting":                  "554",
 	"encoded-nesting":               "defanged", // 30 levels, within max_scan_size decoded
+	"split-headers":                 "defanged", // 30 levels, each read both ways
 	"many-zip-entries":              "defanged", // more than zip_max_entries: a zip bomb
 	"zip-expansion":                 "accepted", // within zip_max_expand
 	"many-headers":                  "554",      // past the 1 000 header fields a session keeps

@@ -25,6 +25,7 @@ var Shapes = []Shape{
 	{"long-banned-names-both-fields", longBannedNamesBothFields},
 	{"deep-nesting", deepNesting},
 	{"encoded-nesting", encodedNesting},
+	{"split-headers", splitHeaders},
 	{"many-zip-entries", manyZipEntries},
 	{"zip-expansion", zipExpansion},
 	{"many-headers", manyHeaders},
@@ -117,6 +118,30 @@ func encodedNesting(size int) []byte {
 		m.WriteString(line)
 	}
 	m.WriteString("--e\r\n" + msg + "\r\n--e--\r\n")
+	return m.Bytes()
+}
+
+// splitHeaders is attached messages nested 30 deep around a banned
+// part and filler text, each header holding a line that is not a field:
+// Thunderbird skips such a line, Python's email ends the header there,
+// and a scan reads each level both ways — as written, the rest of the
+// message once more for each level.
+func splitHeaders(size int) []byte {
+	const levels = 30
+	var msg strings.Builder
+	for range levels {
+		msg.WriteString("Content-Type: message/rfc822\r\nX Junk\r\n\r\n")
+	}
+	msg.WriteString("Content-Type: multipart/mixed; boundary=in\r\n\r\n--in\r\n" +
+		"Content-Type: application/octet-stream; name=\"evil.exe\"\r\n\r\nMZ\r\n--in\r\nContent-Type: text/plain\r\n\r\n")
+	m := head("s")
+	m.WriteString("--s\r\n")
+	m.WriteString(msg.String())
+	line := strings.Repeat("filler ", 10) + "\r\n"
+	for m.Len()+len(line)+20 < size {
+		m.WriteString(line)
+	}
+	m.WriteString("--in--\r\n--s--\r\n")
 	return m.Bytes()
 }
 
