@@ -239,21 +239,25 @@ func (r *Resolver) exchange(ctx context.Context, m *dns.Msg, srv string) (*dns.M
 }
 
 // answerOf keeps the records of the asked type for name and the names its
-// CNAME chain leads to.
+// CNAME chain leads to. The chain is followed by owner name, not in the
+// order the records arrive: a server may list a target before its CNAME.
 func answerOf(resp *dns.Msg, name string, qtype uint16) *Answer {
 	a := &Answer{NXDomain: resp.Rcode == dns.RcodeNameError}
 	owners := map[string]bool{name: true}
+	if qtype != dns.TypeCNAME {
+		cnames := map[string]string{}
+		for _, rr := range resp.Answer {
+			if cn, ok := rr.(*dns.CNAME); ok {
+				cnames[strings.ToLower(cn.Hdr.Name)] = strings.ToLower(cn.Target)
+			}
+		}
+		// Each hop adds a new owner, so a loop ends the walk.
+		for at := cnames[name]; at != "" && !owners[at]; at = cnames[at] {
+			owners[at] = true
+		}
+	}
 	for _, rr := range resp.Answer {
-		h := rr.Header()
-		owner := strings.ToLower(h.Name)
-		if !owners[owner] {
-			continue
-		}
-		if cn, ok := rr.(*dns.CNAME); ok && qtype != dns.TypeCNAME {
-			owners[strings.ToLower(cn.Target)] = true
-			continue
-		}
-		if h.Rrtype == qtype {
+		if h := rr.Header(); h.Rrtype == qtype && owners[strings.ToLower(h.Name)] {
 			a.RRs = append(a.RRs, rr)
 		}
 	}

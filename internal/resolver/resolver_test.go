@@ -146,3 +146,36 @@ func TestBudget(t *testing.T) {
 		t.Errorf("server saw %d queries, want 2", got)
 	}
 }
+
+// A CNAME chain is followed by owner name, whatever order the server
+// lists the records in (issue 18: a target before its CNAME gave none).
+func TestAnswerFollowsCNAMEByOwner(t *testing.T) {
+	tests := []struct {
+		name    string
+		records []string // the answer section, in the order sent
+		want    int      // A records kept
+	}{
+		{"chain in order", []string{"a.example. CNAME b.example.", "b.example. A 192.0.2.1"}, 1},
+		{"target first", []string{"b.example. A 192.0.2.1", "a.example. CNAME b.example."}, 1},
+		{"two hops reversed", []string{"c.example. A 192.0.2.1", "b.example. CNAME c.example.", "a.example. CNAME b.example."}, 1},
+		{"two hops shuffled", []string{"b.example. CNAME C.example.", "c.example. A 192.0.2.1", "c.example. A 192.0.2.2", "A.example. CNAME b.example."}, 2},
+		{"a record of a name off the chain", []string{"a.example. CNAME b.example.", "x.example. A 192.0.2.9"}, 0},
+		{"a loop", []string{"b.example. CNAME a.example.", "a.example. CNAME b.example."}, 0},
+		{"the name's own record", []string{"a.example. A 192.0.2.1"}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := new(dns.Msg)
+			for _, s := range tt.records {
+				rr, err := dns.NewRR(s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Answer = append(resp.Answer, rr)
+			}
+			if got := answerOf(resp, "a.example.", dns.TypeA); len(got.RRs) != tt.want {
+				t.Errorf("kept %v; want %d A records", got.RRs, tt.want)
+			}
+		})
+	}
+}
