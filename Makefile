@@ -27,7 +27,7 @@ test: vet
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) --no-print-directory test-dates
 	$(MAKE) --no-print-directory fuzz
-	@$(GO) test -count=1 -run '^TestRFC7208Suite$$' -v ./spf | grep -o 'RFC 7208 suite: .*'
+	@$(GO) test -count=1 -run '^TestSPFSuites$$' -v ./spf | grep -o 'SPF suite .*'
 
 # The tests that run on fixed dates take them from internal/testclock;
 # here they run again with its epoch moved years ahead, to a new year's

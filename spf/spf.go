@@ -1,6 +1,6 @@
 // Package spf checks SPF (RFC 7208) for maxwell: the MAIL FROM and HELO
-// identities, evaluated by blitiri.com.ar/go/spf through maxwell's own DNS
-// resolver (so its timeouts, cache and per-message lookup budget apply),
+// identities, evaluated through maxwell's own DNS resolver (so its
+// timeouts, cache and per-message lookup budget apply),
 // with bms.py's additions: a best-guess record for domains that publish
 // none, local substitute records under a delegate domain, and the policy
 // each result calls for, from configuration lists and a sendmail-style
@@ -10,12 +10,8 @@ package spf
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"net/netip"
 	"strings"
-
-	libspf "blitiri.com.ar/go/spf"
 
 	"github.com/maxwell-milter/maxwell/internal/resolver"
 )
@@ -103,36 +99,31 @@ type Checker struct {
 // error: every outcome is an SPF result.
 func (c *Checker) Check(ctx context.Context, q Query) Outcome {
 	o := Outcome{Identity: MailFrom, Sender: q.Sender}
-	_, domain, _ := strings.Cut(q.Sender, "@")
+	local, domain := splitSender(q.Sender)
 	switch {
 	case q.Sender == "":
 		o.Identity, o.Sender, domain = Helo, "postmaster@"+q.Helo, q.Helo
-	case domain == "":
-		domain = q.Helo // an unqualified sender: RFC 7208 §2.4 uses the HELO
+	case domain == "": // an unqualified sender: RFC 7208 §2.4 uses the HELO
+		domain = q.Helo
+		o.Sender = local + "@" + domain
+	case local == "": // §4.3
+		o.Sender = "postmaster" + q.Sender
 	}
 	o.Domain = strings.ToLower(strings.TrimSuffix(domain, "."))
 
 	ev := &evaluation{
 		res:      c.Resolver,
-		ipv6:     q.IP.Is6() && !q.IP.Is4In6(),
+		client:   q.IP.Unmap(),
+		helo:     q.Helo,
+		sender:   o.Sender,
 		delegate: c.Delegate,
 		guess:    q.Guess,
 		record:   q.Record,
-		client:   q.IP.Unmap(),
 		ptr:      q.PTR,
 		trace:    c.Trace,
 	}
-	opts := []libspf.Option{libspf.WithContext(ctx), libspf.WithResolver(ev), libspf.WithTraceFunc(ev.libTrace)}
-	res, err := libspf.CheckHostWithSender(net.IP(q.IP.Unmap().AsSlice()), q.Helo, o.Sender, opts...)
-	o.Result = Result(res)
+	v := ev.checkHost(ctx, domain, true)
+	o.Result, o.Problem, o.Mechanism = v.result, v.problem, v.term
 	o.Guessed, o.Delegated = ev.guessed, ev.delegated
-	switch o.Result {
-	case PermError:
-		o.Problem = ev.problem(err)
-	case TempError:
-		o.Problem = fmt.Sprint(err)
-	default:
-		o.Mechanism = ev.mechanism(o.Result, err)
-	}
 	return o
 }

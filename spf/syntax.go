@@ -117,6 +117,9 @@ func isMacroBody(b string) bool {
 	for i < len(b) && isDigit(b[i]) {
 		i++
 	}
+	if i > 1 && strings.Trim(b[1:i], "0") == "" {
+		return false // §7.3: a number of parts must be nonzero
+	}
 	if i < len(b) && b[i]|0x20 == 'r' {
 		i++
 	}

@@ -35,13 +35,14 @@ type Server struct {
 	mu      sync.Mutex
 	records map[string][]dns.RR // by lower-case owner name
 	fail    map[string]Failure
+	partial map[string]bool // fail only questions for types the name has no record of
 	asked   map[string]int // questions by name
 }
 
 // Start starts a server that serves records, given in zone-file syntax
 // ("host.example. 300 IN A 192.0.2.1"; class and TTL may be left out).
 func Start(records ...string) (*Server, error) {
-	s := &Server{records: map[string][]dns.RR{}, fail: map[string]Failure{}, asked: map[string]int{}}
+	s := &Server{records: map[string][]dns.RR{}, fail: map[string]Failure{}, partial: map[string]bool{}, asked: map[string]int{}}
 	if err := s.Add(records...); err != nil {
 		return nil, err
 	}
@@ -114,6 +115,17 @@ func (s *Server) add(rr dns.RR) {
 func (s *Server) Fail(name string, f Failure) {
 	s.mu.Lock()
 	s.fail[dnsname.Canonical(name)] = f
+	delete(s.partial, dnsname.Canonical(name))
+	s.mu.Unlock()
+}
+
+// FailUnlisted makes the questions about name for a type it has no
+// record of misbehave as f, as some broken servers do for types they do
+// not know; the others are answered.
+func (s *Server) FailUnlisted(name string, f Failure) {
+	s.mu.Lock()
+	s.fail[dnsname.Canonical(name)] = f
+	s.partial[dnsname.Canonical(name)] = true
 	s.mu.Unlock()
 }
 
@@ -142,6 +154,9 @@ func (s *Server) serve(udp bool) func(dns.ResponseWriter, *dns.Msg) {
 
 		s.mu.Lock()
 		failure := s.fail[name]
+		if s.partial[name] && s.has(name, q.Qtype) {
+			failure = 0
+		}
 		s.asked[name]++
 		s.mu.Unlock()
 
@@ -174,6 +189,17 @@ func (s *Server) serve(udp bool) func(dns.ResponseWriter, *dns.Msg) {
 		}
 		_ = w.WriteMsg(m)
 	}
+}
+
+// has reports whether name has a record of type qtype. The caller holds
+// s.mu.
+func (s *Server) has(name string, qtype uint16) bool {
+	for _, rr := range s.records[name] {
+		if rr.Header().Rrtype == qtype {
+			return true
+		}
+	}
+	return false
 }
 
 // resolve answers like a recursive server: CNAMEs are followed (at most 8
