@@ -60,7 +60,7 @@ soak:
 # the end of FUZZTIME although nothing was found (golang/go#75804: its
 # coordinator races its own deadline): such a run, which wrote no failing
 # input, is run again, twice at most; a failing input always fails.
-FUZZ := mime:FuzzScan internal/config:FuzzParse spf:FuzzParseAccessMap internal/maillog:FuzzLogLine \
+FUZZ := mime:FuzzScan internal/config:FuzzParse spf:FuzzParseAccessMap spf:FuzzEvaluate internal/maillog:FuzzLogLine \
 	watch:FuzzParse report:FuzzRead templates:FuzzDSN policy:FuzzClientInput
 FUZZTIME ?= 10s
 fuzz:
