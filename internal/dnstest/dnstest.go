@@ -36,7 +36,7 @@ type Server struct {
 	records map[string][]dns.RR // by lower-case owner name
 	fail    map[string]Failure
 	partial map[string]bool // fail only questions for types the name has no record of
-	asked   map[string]int // questions by name
+	asked   map[string]int  // questions by name
 }
 
 // Start starts a server that serves records, given in zone-file syntax
