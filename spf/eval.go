@@ -262,7 +262,7 @@ func (ev *evaluation) mechanism(ctx context.Context, mech, domain string) (bool,
 // term is never evaluated) and expands the term's domain-spec.
 func (ev *evaluation) target(ctx context.Context, term, spec, domain string) (string, verdict) {
 	if ev.lookups++; ev.lookups > maxLookups {
-		return "", permerror("more than %d DNS-querying terms (RFC 7208 §4.6.4): %s in the SPF record of %s", maxLookups, term, domain)
+		return "", permerror("more than %d DNS-querying terms (RFC 7208 section 4.6.4): %s in the SPF record of %s", maxLookups, term, domain)
 	}
 	return ev.expand(ctx, spec, domain), verdict{}
 }
@@ -297,7 +297,7 @@ func (ev *evaluation) mx(ctx context.Context, term, domain, target string, v4, v
 		return false, temperror(err)
 	}
 	if len(hosts) > maxMXNames {
-		return false, permerror("%s in the SPF record of %s: %s has %d MX records, more than %d (RFC 7208 §4.6.4)", term, domain, target, len(hosts), maxMXNames)
+		return false, permerror("%s in the SPF record of %s: %s has %d MX records, more than %d (RFC 7208 section 4.6.4)", term, domain, target, len(hosts), maxMXNames)
 	}
 	for _, h := range hosts {
 		if h == "." || h == "" {
@@ -334,7 +334,7 @@ func (ev *evaluation) countVoid(term, domain string, void bool) verdict {
 		return verdict{}
 	}
 	if ev.voids++; ev.voids > maxVoidLookups {
-		return permerror("more than %d void DNS lookups (RFC 7208 §4.6.4): %s in the SPF record of %s", maxVoidLookups, term, domain)
+		return permerror("more than %d void DNS lookups (RFC 7208 section 4.6.4): %s in the SPF record of %s", maxVoidLookups, term, domain)
 	}
 	return verdict{}
 }
