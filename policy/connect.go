@@ -61,6 +61,7 @@ func checkClassify(s *Session) (*Decision, error) {
 	}
 	if err := s.lookupPTR(); err != nil {
 		s.Class |= Dyn
+		s.ptrErr = err
 		s.logConnect(err)
 		if s.Class&(Internal|Trusted) != 0 {
 			return nil, nil // their PTR decides nothing

@@ -59,6 +59,7 @@ type Session struct {
 	Conn     ConnInfo
 	PTR      string   // forward-confirmed PTR name, "" if none
 	PTRNames []string // every PTR name of the client IP
+	ptrErr   error    // the PTR lookups failed (iprev temperror)
 	Class    Class
 	Helo     string // the latest HELO/EHLO name
 	AuthUser string

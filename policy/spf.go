@@ -89,12 +89,13 @@ func (j *spfJudgement) judge() *Decision {
 	}
 
 	if j.v.Result != spf.Pass {
-		heloRes := j.v.Result
+		heloRes := j.v.Result // what the HELO counts as below: with its best guess
 		if m.Info.Sender != "" {
-			if d := j.checkHelo(); d != nil {
+			d, res := j.checkHelo()
+			if d != nil {
 				return d
 			}
-			heloRes = j.v.Report.HeloResult
+			heloRes = res
 		}
 		if official == spf.None && config.MatchDomain(s.e.cfg.Milter.InternalDomains, m.Domain) {
 			return delayable(reject(550, "5.7.1", "spam from self: "+m.Domain, "I hate talking to myself!"))
@@ -121,8 +122,11 @@ func (j *spfJudgement) judge() *Decision {
 }
 
 // checkHelo checks the HELO name (RFC 7208 §2.3) when the MAIL FROM did
-// not pass: a HELO that its own record disowns is refused.
-func (j *spfJudgement) checkHelo() *Decision {
+// not pass: a HELO that its own record disowns is refused. It returns the
+// result the rest of the policy counts the HELO by, the best guess for a
+// HELO without a record; the report gets the official result, and the
+// guess apart.
+func (j *spfJudgement) checkHelo() (*Decision, spf.Result) {
 	s, e := j.s, j.s.e
 	q := spf.Query{IP: s.Conn.IP, Helo: s.Helo}
 	// A dynamic HELO name gets no guess, or zombies would pass as their
@@ -131,15 +135,18 @@ func (j *spfJudgement) checkHelo() *Decision {
 		q.Guess = spf.HeloGuessRecord
 	}
 	helo := e.spfChecker.Check(s.ctx, q)
-	j.v.Report.HeloResult = helo.Result
 	res := helo.Official()
+	j.v.Report.HeloResult = res
+	if helo.Result != res {
+		j.v.Report.HeloGuess = helo.Result
+	}
 	return j.apply(e.spfPolicies.Helo(res, s.Helo), "heloerror", delayable(reject(550, "5.7.1",
 		"hello SPF: "+string(res),
 		"hello SPF "+string(res)+": "+s.Helo+" does not designate "+s.Conn.IP.String(),
 		"The hostname given in your MTA's HELO response is not listed",
 		"as a legitimate MTA in the SPF records for your domain.  If you",
 		"get this bounce, the message was not in fact a forgery, and you",
-		"should IMMEDIATELY notify your email administrator of the problem.")))
+		"should IMMEDIATELY notify your email administrator of the problem."))), helo.Result
 }
 
 // heloNearClient reports whether the HELO name's addresses or MX hosts
@@ -241,6 +248,9 @@ func (j *spfJudgement) log(d *Decision) {
 	if r.HeloResult != "" {
 		kv = append(kv, "helo_result", r.HeloResult)
 	}
+	if r.HeloGuess != "" {
+		kv = append(kv, "helo_guess", r.HeloGuess)
+	}
 	if r.Forwarder != "" {
 		kv = append(kv, "tag", "TRUSTED_FORWARDER", "forwarder", r.Forwarder)
 	}
@@ -289,11 +299,19 @@ func (s *Session) whyURL(sender string) string {
 	).Replace(s.e.cfg.SPF.WhyURL)
 }
 
-// iprev is the RFC 8601 iprev result: pass for a forward-confirmed PTR
-// name that does not look dynamic.
+// iprev is the RFC 8601 iprev result (§2.7.3): pass for a
+// forward-confirmed PTR name that does not look dynamic, permerror when
+// the address has no PTR record, temperror when the lookups failed, and
+// fail otherwise (the names do not lead back, or the one that does looks
+// dynamic).
 func (s *Session) iprev() string {
-	if s.PTR != "" && s.Class&Dyn == 0 {
+	switch {
+	case s.ptrErr != nil:
+		return "temperror"
+	case s.PTR != "" && s.Class&Dyn == 0:
 		return "pass"
+	case len(s.PTRNames) == 0:
+		return "permerror"
 	}
 	return "fail"
 }

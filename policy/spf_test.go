@@ -130,7 +130,7 @@ func TestSPFPolicy(t *testing.T) {
 			want{"data", policy.Reject, 550, "rneutral.example domain is one that spammers love to forge"}, "policy=REJECT"},
 		{"reject_neutral refuses softfail of subdomains? no: exact patterns", goodIP, "mail.sender.example", "bob@rsoft.rneutral.example", callback,
 			"policy=CBV"},
-		{"accept_softfail", goodIP, "mail.sender.example", "bob@asoft.example", accepted, "result=softfail identity=mailfrom domain=asoft.example mechanism=~all helo_result=pass policy=OK"},
+		{"accept_softfail", goodIP, "mail.sender.example", "bob@asoft.example", accepted, "result=softfail identity=mailfrom domain=asoft.example mechanism=~all helo_result=none helo_guess=pass policy=OK"},
 		{"accept_fail calls back instead", goodIP, "mail.sender.example", "bob@afail.example", callback, "template=fail"},
 		{"null sender: the HELO identity", goodIP, "mail.sender.example", "", accepted,
 			"result=none identity=helo domain=mail.sender.example guess=pass"},
@@ -166,7 +166,7 @@ func TestThreeStrikes(t *testing.T) {
 		{"the domain publishes a passing record", dynIP, "x.example", "bob@helo-pass.example", accepted, "result=pass"},
 		{"best guess passes: MX within /24", dynIP, "x.example", "bob@guessmx.example", accepted, "guess=pass"},
 		{"HELO passes SPF", dynIP, "helo-pass.example", "bob@nothing.example", accepted, "helo_result=pass"},
-		{"HELO address within /24", dynIP, "near.example", "bob@nothing.example", accepted, "helo_result=neutral"},
+		{"HELO address within /24", dynIP, "near.example", "bob@nothing.example", accepted, "helo_result=none helo_guess=neutral"},
 		{"a dynamic-looking HELO does not count", dslIP, "dsl-203-0-113-20.isp.example", "bob@nothing.example", callback, "template=strike3"},
 	}
 	runSPFCases(t, newSPFEnv(t, ""), cases)
@@ -215,7 +215,7 @@ HELO-Neutral:helo-neutral.example BAN
 			want{"data", policy.Reject, 550, "must pass SPF"}, "policy=REJECT"},
 		{"per-user softfail", goodIP, "mail.sender.example", "bob@soft.example", accepted, "policy=OK"},
 		{"default softfail", goodIP, "mail.sender.example", "carol@soft.example", callback, "policy=DSN sender=carol@soft.example template=softfail"},
-		{"parent domain", goodIP, "mail.sender.example", "x@sub.fail.example", callback, "result=fail identity=mailfrom domain=sub.fail.example mechanism=-all helo_result=pass policy=CBV"},
+		{"parent domain", goodIP, "mail.sender.example", "x@sub.fail.example", callback, "result=fail identity=mailfrom domain=sub.fail.example mechanism=-all helo_result=none helo_guess=pass policy=CBV"},
 		{"not the domain itself", goodIP, "mail.sender.example", "x@fail.example", want{"data", policy.Reject, 550, "SPF fail"}, "policy=REJECT"},
 		{"per-domain HELO entry", dynIP, "helo-fail.example", "bob@neutral.example",
 			want{"data", policy.Reject, 550, "must pass SPF"}, "helo_result=fail policy=REJECT"},
@@ -267,5 +267,56 @@ func TestAccessMapErrors(t *testing.T) {
 		if _, err := spf.ParseAccessMap("access", strings.NewReader("# c\n"+text+"\n")); err == nil || !strings.Contains(err.Error(), "access:2:") {
 			t.Errorf("%q: error %v, want one at access:2", text, err)
 		}
+	}
+}
+
+// What the headers and the mail log report, as opposed to what the policy
+// does: iprev by RFC 8601 §2.7.3, and a HELO without an SPF record
+// reported as none, its best guess in a comment (issue 18 item 4).
+func TestSPFReporting(t *testing.T) {
+	env := newSPFEnv(t, "")
+	env.DNS.Add(
+		"30.113.0.203.in-addr.arpa. PTR liar.example.", // does not lead back
+		"liar.example. A 192.0.2.99",
+	)
+	for _, c := range []struct {
+		name, ip, helo, sender string
+		rspf, ar               []string // pieces of Received-SPF and Authentication-Results
+		log                    string
+	}{
+		{"forward-confirmed PTR", goodIP, "mail.sender.example", "alice@sender.example",
+			nil, []string{"iprev=pass (mail.sender.example) policy.iprev=198.51.100.7"}, "result=pass"},
+		{"no PTR record", dynIP, "helo-pass.example", "bob@nothing.example",
+			nil, []string{"iprev=permerror policy.iprev=203.0.113.9"}, "result=none"},
+		{"a PTR that does not lead back", "203.0.113.30", "helo-pass.example", "bob@sender.example",
+			nil, []string{"iprev=fail policy.iprev=203.0.113.30"}, "result=fail"},
+		{"HELO without a record: none, the guess in a comment", dynIP, "near.example", "bob@nothing.example",
+			[]string{"x-helo-spf=none; x-helo-bestguess=neutral"},
+			[]string{"spf=none (best guess neutral) smtp.helo=near.example"},
+			"helo_result=none helo_guess=neutral"},
+		{"HELO with a record", dynIP, "helo-pass.example", "bob@nothing.example",
+			[]string{"x-helo-spf=pass"}, []string{"spf=pass smtp.helo=helo-pass.example"}, "helo_result=pass"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := len(env.Log.String())
+			out := env.Engine.Run(tx(c.ip, c.helo, c.sender, "Hello"))
+			if out.SPF == nil {
+				t.Fatalf("no SPF verdict; ended with %+v", out.Final)
+			}
+			rspf, ar := out.SPF.Report.ReceivedSPF(), out.SPF.Report.AuthenticationResults()
+			for _, want := range c.rspf {
+				if !strings.Contains(strings.ReplaceAll(rspf, "\n\t", " "), want) {
+					t.Errorf("Received-SPF lacks %q:\n%s", want, rspf)
+				}
+			}
+			for _, want := range c.ar {
+				if !strings.Contains(strings.ReplaceAll(ar, "\n\t", " "), want) {
+					t.Errorf("Authentication-Results lacks %q:\n%s", want, ar)
+				}
+			}
+			if log := env.Log.String()[before:]; !strings.Contains(log, c.log) {
+				t.Errorf("mail log lacks %q:\n%s", c.log, log)
+			}
+		})
 	}
 }

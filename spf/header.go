@@ -15,16 +15,22 @@ type Report struct {
 	Helo       string
 	Sender     string  // MAIL FROM as given; "" for the null sender
 	Check      Outcome // the MAIL FROM check (the HELO identity for the null sender)
-	HeloResult Result  // the HELO check, when one was made
+	HeloResult Result  // the official result of the HELO check, when one was made
+	HeloGuess  Result  // the HELO check's best guess, when it differs from HeloResult
 	BestGuess  Result  // the result with best guess, when it differs from the official one
 	Forwarder  string  // the trusted forwarder the client passed SPF for, if any
 	PTR        string  // the client's forward-confirmed PTR name
-	IPRev      string  // pass, fail or temperror (RFC 8601 §3)
+	// IPRev is the iprev result (RFC 8601 §2.7.3): pass, fail (the PTR
+	// names do not lead back to the address), permerror (no PTR record)
+	// or temperror.
+	IPRev string
 }
 
 // ReceivedSPF renders the Received-SPF field (RFC 7208 §9.1) with bms.py's
-// x-bestguess and x-helo-spf. Everything the client chose (addresses,
-// HELO) is quoted or escaped, so it cannot add a line or a field.
+// x-bestguess and x-helo-spf, and x-helo-bestguess. Every value is a
+// dot-atom or a quoted-string (RFC 5322), so everything the client chose
+// (addresses, HELO) is quoted or escaped and cannot add a line, a field
+// or a key-value pair.
 func (r Report) ReceivedSPF() string {
 	res := r.Check.Official()
 	parts := []string{string(res) + " (" + comment(r.Receiver) + ": " + r.explain(res) + ")"}
@@ -48,6 +54,9 @@ func (r Report) ReceivedSPF() string {
 	}
 	if r.HeloResult != "" && !strings.EqualFold(r.Helo, r.Check.Domain) {
 		kv("x-helo-spf", string(r.HeloResult))
+		if r.HeloGuess != "" {
+			kv("x-helo-bestguess", string(r.HeloGuess))
+		}
 	}
 	return fold(len("Received-SPF: "), parts[0], parts[1:], ";")
 }
@@ -75,7 +84,8 @@ func (r Report) explain(res Result) string {
 
 // AuthenticationResults renders the Authentication-Results field (RFC
 // 8601): the SPF results of the MAIL FROM (or HELO, for the null sender)
-// and of the HELO, and iprev.
+// and of the HELO, each best guess in a comment, and iprev. Property
+// values are tokens, local-part@domain, or quoted-strings (arValue).
 func (r Report) AuthenticationResults() string {
 	var parts []string
 	spfPart := "spf=" + string(r.Check.Official())
@@ -83,39 +93,102 @@ func (r Report) AuthenticationResults() string {
 		spfPart += " (best guess " + string(r.BestGuess) + ")"
 	}
 	if r.Check.Identity == Helo {
-		parts = append(parts, spfPart+" smtp.helo="+value(r.Helo))
+		parts = append(parts, spfPart+" smtp.helo="+arValue(r.Helo))
 	} else {
-		parts = append(parts, spfPart+" smtp.mailfrom="+value(r.Sender))
+		parts = append(parts, spfPart+" smtp.mailfrom="+arValue(r.Sender))
 		if r.HeloResult != "" {
-			parts = append(parts, "spf="+string(r.HeloResult)+" smtp.helo="+value(r.Helo))
+			helo := "spf=" + string(r.HeloResult)
+			if r.HeloGuess != "" {
+				helo += " (best guess " + string(r.HeloGuess) + ")"
+			}
+			parts = append(parts, helo+" smtp.helo="+arValue(r.Helo))
 		}
 	}
 	if r.IPRev != "" {
 		ipr := "iprev=" + r.IPRev
 		if r.PTR != "" {
-			ipr += " (" + comment(r.PTR) + ")"
+			ipr += " (" + arComment(r.PTR) + ")"
 		}
-		parts = append(parts, ipr+" policy.iprev="+r.IP.String())
+		parts = append(parts, ipr+" policy.iprev="+arValue(r.IP.String()))
 	}
-	return fold(len("Authentication-Results: "), value(r.Receiver)+";", parts, ";")
+	return fold(len("Authentication-Results: "), arValue(r.Receiver)+";", parts, ";")
 }
 
 // maxValueLen bounds client-chosen text copied into a header.
 const maxValueLen = 255
 
-// value renders s as a dot-atom or, when it holds anything else, as a
-// quoted-string; control characters and bytes outside ASCII become '?'.
+// value renders s as a Received-SPF value (RFC 7208 §9.1): a dot-atom or,
+// when it holds anything else (an address's "@", an IPv6 address's ":",
+// white space), a quoted-string; control characters and bytes outside
+// ASCII become '?'.
 func value(s string) string {
 	s = printable(s)
 	if isDotAtom(s) {
 		return s
 	}
-	if at := strings.LastIndexByte(s, '@'); at > 0 { // local@domain, each part a dot-atom
-		if local, domain := s[:at], s[at+1:]; isDotAtom(local) && isDotAtom(domain) {
+	return quote(s)
+}
+
+// quote renders printable ASCII s as an RFC 5322 quoted-string.
+func quote(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
+// arValue renders s as an Authentication-Results pvalue (RFC 8601 §2.2):
+// an RFC 2045 token, local-part@domain-name with a local part that is
+// both a dot-atom and a token (no "=", "/" or "?" to look like another
+// property), or else a quoted-string. Control characters and bytes outside ASCII
+// become '?', and so do ';' and white space: widely used parsers
+// (go-msgauth's authres among them) split the field at every ';' and a
+// result at white space, quoted or not, so a client's HELO could
+// otherwise add a result for them.
+func arValue(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == ';' || r == ' ' {
+			return '?'
+		}
+		return r
+	}, printable(s))
+	if isToken(s) {
+		return s
+	}
+	if at := strings.LastIndexByte(s, '@'); at > 0 {
+		if local, domain := s[:at], s[at+1:]; isDotAtom(local) && isToken(local) && isDomainName(domain) {
 			return s
 		}
 	}
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+	return quote(s)
+}
+
+// arComment makes s safe in an Authentication-Results comment: as
+// comment, with ';' replaced for the parsers arValue tells of.
+func arComment(s string) string {
+	return strings.ReplaceAll(comment(s), ";", "?")
+}
+
+// isToken reports whether s is an RFC 2045 token: printable ASCII but
+// SPACE and tspecials.
+func isToken(s string) bool {
+	return s != "" && strings.Trim(s, tokenChars) == ""
+}
+
+// tokenChars is RFC 2045's token characters: printable ASCII but SPACE
+// and tspecials ()<>@,;:\"/[]?=.
+const tokenChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`{|}~"
+
+// isDomainName reports whether s is RFC 6376's domain-name: labels of
+// letters, digits and inner hyphens, at least two.
+func isDomainName(s string) bool {
+	labels := strings.Split(s, ".")
+	if len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if l == "" || l[0] == '-' || l[len(l)-1] == '-' || strings.Trim(l, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != "" {
+			return false
+		}
+	}
+	return true
 }
 
 func isDotAtom(s string) bool {

@@ -95,7 +95,10 @@ func printVerdict(w io.Writer, out policy.Outcome, cfg *config.Config) {
 		detail += ", from the delegate"
 	}
 	line(string(r.Check.Identity), "%s (domain %s; %s)", r.Check.Official(), r.Check.Domain, detail)
-	if r.HeloResult != "" {
+	switch {
+	case r.HeloGuess != "":
+		line("helo", "%s (best guess %s)", r.HeloResult, r.HeloGuess)
+	case r.HeloResult != "":
 		line("helo", "%s", r.HeloResult)
 	}
 	if r.BestGuess != "" {

@@ -24,6 +24,7 @@ func TestSPFCommand(t *testing.T) {
 			`  TXT forged.example: ["v=spf1 mx -all"]`,
 			"  MX forged.example: 0 hosts",
 			"mailfrom   fail (domain forged.example; -all)",
+			"helo       none (best guess pass)",
 			"policy     REJECT (for fail)",
 			"answer     reject 550 5.7.1 SPF fail: forged.example does not designate 198.51.100.7 as a permitted sender",
 		}},

@@ -154,7 +154,9 @@ func waitListen(addr string, d time.Duration) error {
 }
 
 // The instance: loopback only, no DNS, XCLIENT from loopback so tests can
-// present any client address and name, everything relayed to the sink.
+// present any client address and name (IPv6 ones too, "ADDR=IPV6:...",
+// which Postfix accepts only with IPv6 among its inet_protocols; smtpd
+// still listens on 127.0.0.1 only), everything relayed to the sink.
 var mainCf = template.Must(template.New("main.cf").Parse(`# private test instance written by maxwell's mtatest
 compatibility_level = 3.6
 queue_directory = {{.Dir}}/spool
@@ -173,7 +175,7 @@ alias_maps =
 alias_database =
 relayhost = [{{.RelayHost}}]:{{.RelayPort}}
 inet_interfaces = loopback-only
-inet_protocols = ipv4
+inet_protocols = all
 mynetworks = 127.0.0.0/8
 smtpd_authorized_xclient_hosts = 127.0.0.0/8
 smtpd_relay_restrictions = permit_auth_destination, reject

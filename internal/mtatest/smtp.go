@@ -7,8 +7,11 @@ import (
 	"net"
 	"net/textproto"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/maxwell-milter/maxwell/internal/hdrcheck"
 )
 
 // Message is one message a Sink received.
@@ -19,12 +22,49 @@ type Message struct {
 }
 
 // Sink is an SMTP server on 127.0.0.1 that takes every message and hands
-// it to the test.
+// it to the test. Every message it takes has the Received-SPF and
+// Authentication-Results fields on top of it (maxwell's) checked by
+// internal/hdrcheck: strict RFC 7208 §9.1 grammar, go-msgauth and
+// python3-authres. A field that fails fails the test, whether or not the
+// test waits for that message.
 type Sink struct {
 	Addr    string
 	ln      net.Listener
 	msgs    chan Message
 	unknown map[string]bool // recipients refused
+
+	mu       sync.Mutex
+	problems []string // header fields that failed hdrcheck, not yet reported
+	checked  int      // messages checked
+}
+
+// check runs hdrcheck on a message as it arrives.
+func (s *Sink) check(m Message) {
+	errs := hdrcheck.Message(m.Data)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checked++
+	for _, err := range errs {
+		s.problems = append(s.problems, fmt.Sprintf("message from <%s>: %v", m.From, err))
+	}
+}
+
+// report fails t with the problems found so far.
+func (s *Sink) report(t testing.TB) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.problems {
+		t.Errorf("delivered header does not parse: %s", p)
+	}
+	s.problems = nil
+}
+
+// Checked returns how many delivered messages had their header fields
+// checked.
+func (s *Sink) Checked() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.checked
 }
 
 // StartSink starts a sink; it stops with the test. The recipients in
@@ -40,7 +80,10 @@ func StartSink(t testing.TB, unknown ...string) *Sink {
 	for _, u := range unknown {
 		s.unknown[strings.ToLower(u)] = true
 	}
-	t.Cleanup(func() { ln.Close() })
+	t.Cleanup(func() {
+		ln.Close()
+		s.report(t)
+	})
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -53,13 +96,16 @@ func StartSink(t testing.TB, unknown ...string) *Sink {
 	return s
 }
 
-// Wait returns the next message, or fails the test after d.
+// Wait returns the next message, or fails the test after d. It fails
+// the test (without stopping it) if a delivered message's header fields
+// did not parse.
 func (s *Sink) Wait(t testing.TB, d time.Duration) Message {
 	t.Helper()
 	m, ok := s.Next(d)
 	if !ok {
 		t.Fatalf("no message reached the sink within %v", d)
 	}
+	s.report(t)
 	return m
 }
 
@@ -105,6 +151,7 @@ func (s *Sink) serve(c net.Conn) {
 				return
 			}
 			m.Data = strings.ReplaceAll(string(data), "\n", "\r\n")
+			s.check(m)
 			s.msgs <- m
 			tp.PrintfLine("250 2.0.0 Ok: queued")
 		case "RSET", "NOOP":
