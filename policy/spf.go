@@ -300,15 +300,14 @@ func (s *Session) whyURL(sender string) string {
 }
 
 // iprev is the RFC 8601 iprev result (§2.7.3): pass for a
-// forward-confirmed PTR name that does not look dynamic, permerror when
-// the address has no PTR record, temperror when the lookups failed, and
-// fail otherwise (the names do not lead back, or the one that does looks
-// dynamic).
+// forward-confirmed PTR name, permerror when the address has no PTR
+// record, temperror when the lookups failed, and fail when the names do
+// not lead back.
 func (s *Session) iprev() string {
 	switch {
 	case s.ptrErr != nil:
 		return "temperror"
-	case s.PTR != "" && s.Class&Dyn == 0:
+	case s.PTR != "": // forward-confirmed, whether or not the name looks dynamic
 		return "pass"
 	case len(s.PTRNames) == 0:
 		return "permerror"

@@ -288,6 +288,8 @@ func TestSPFReporting(t *testing.T) {
 			nil, []string{"iprev=pass (mail.sender.example) policy.iprev=198.51.100.7"}, "result=pass"},
 		{"no PTR record", dynIP, "helo-pass.example", "bob@nothing.example",
 			nil, []string{"iprev=permerror policy.iprev=203.0.113.9"}, "result=none"},
+		{"a forward-confirmed PTR that looks dynamic", dslIP, "helo-pass.example", "bob@nothing.example",
+			nil, []string{"iprev=pass (dsl-203-0-113-20.isp.example) policy.iprev=203.0.113.20"}, "result=none"},
 		{"a PTR that does not lead back", "203.0.113.30", "helo-pass.example", "bob@sender.example",
 			nil, []string{"iprev=fail policy.iprev=203.0.113.30"}, "result=fail"},
 		{"HELO without a record: none, the guess in a comment", dynIP, "near.example", "bob@nothing.example",
