@@ -129,9 +129,16 @@ func value(s string) string {
 	return quote(s)
 }
 
+// The escapes of a quoted-string and of a comment, built once: a
+// Replacer costs more to build than to use.
+var (
+	quotedPair  = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+	commentPair = strings.NewReplacer(`\`, `\\`, `(`, `\(`, `)`, `\)`)
+)
+
 // quote renders printable ASCII s as an RFC 5322 quoted-string.
 func quote(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+	return `"` + quotedPair.Replace(s) + `"`
 }
 
 // arValue renders s as an Authentication-Results pvalue (RFC 8601 §2.2):
@@ -201,7 +208,7 @@ const atext = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$
 // comment makes s safe inside a header comment: parentheses and
 // backslashes escaped.
 func comment(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `(`, `\(`, `)`, `\)`).Replace(printable(s))
+	return commentPair.Replace(printable(s))
 }
 
 // printable bounds s, cut with a marker, and replaces control characters
