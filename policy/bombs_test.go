@@ -71,7 +71,7 @@ func TestResourceBombs(t *testing.T) {
 			return m
 		}, "", "event=eom action=accept rcpts=10000"},
 		{"SPF includes without end", func() policy.Transaction { return tx("mallory@deep.example") },
-			"550 5.5.2 lookup limit reached in the SPF record of i9.deep.example", "event=spf result=permerror"},
+			"550 5.7.24 SPF permerror: lookup limit reached in the SPF record of i9.deep.example", "event=spf result=permerror"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env.Log.Reset()
