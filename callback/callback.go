@@ -74,6 +74,11 @@ func (o Outcome) Accepted() bool { return o.Code >= 200 && o.Code < 300 }
 // ErrNoMX is the outcome for a domain with no mail server to try.
 var ErrNoMX = errors.New("no MX servers available")
 
+// ErrNullMX is the outcome for a domain that publishes a null MX (RFC
+// 7505: one MX record, "0 ."): it says it takes no mail at all. It is
+// also an ErrNoMX.
+var ErrNullMX = fmt.Errorf("%w: the domain publishes a null MX", ErrNoMX)
+
 // ErrNonPublicMX is the outcome when every address of the domain's mail
 // servers is one the Internet cannot reach (loopback, private, shared,
 // documentation, …: see registry) and AllowPrivateMX is off: no
@@ -168,6 +173,9 @@ func (v *Verifier) mxHosts(ctx context.Context, domain string) ([]string, error)
 	if len(mxs) == 0 {
 		return []string{domain}, nil
 	}
+	if IsNullMX(mxs) {
+		return nil, ErrNullMX
+	}
 	sort.SliceStable(mxs, func(i, j int) bool { return mxs[i].Preference < mxs[j].Preference })
 	var hosts []string
 	for _, mx := range mxs {
@@ -177,6 +185,31 @@ func (v *Verifier) mxHosts(ctx context.Context, domain string) ([]string, error)
 		hosts = append(hosts, strings.TrimSuffix(mx.Mx, "."))
 	}
 	return hosts, nil
+}
+
+// IsNullMX reports whether mxs, a domain's MX records, are a null MX
+// (RFC 7505 §3): a single record whose host is the root ".". A "." among
+// other hosts is a broken record set, not a null MX: the other hosts may
+// still take mail. The preference is not judged (§3 says 0, but the
+// meaning of the record does not depend on it).
+func IsNullMX(mxs []*dns.MX) bool {
+	return len(mxs) == 1 && mxs[0].Mx == "."
+}
+
+// NullMX reports whether domain publishes a null MX (RFC 7505). A
+// domain without MX records, or one that does not exist, does not.
+func (v *Verifier) NullMX(ctx context.Context, domain string) (bool, error) {
+	a, err := v.res.Lookup(ctx, domain, dns.TypeMX)
+	if err != nil || a.NXDomain {
+		return false, err
+	}
+	var mxs []*dns.MX
+	for _, rr := range a.RRs {
+		if mx, ok := rr.(*dns.MX); ok {
+			mxs = append(mxs, mx)
+		}
+	}
+	return IsNullMX(mxs), nil
 }
 
 // talk runs one SMTP conversation.

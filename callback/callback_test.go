@@ -42,6 +42,9 @@ var zone = []string{
 	"mx.sender.example. A 127.0.0.1",
 	"nullmx.example. MX 0 .",
 	"amx.example. A 127.0.0.1", // no MX: the A record is the mail host
+	// A "." among real hosts is no null MX: the real hosts are tried.
+	"halfnull.example. MX 0 .",
+	"halfnull.example. MX 10 mx.sender.example.",
 }
 
 func TestVerify(t *testing.T) {
@@ -62,8 +65,9 @@ func TestVerify(t *testing.T) {
 			"joe@sender.example", 451, false, nil, true},
 		{"banner names us", "mx.example.org", nil, "joe@sender.example", 220, true, nil, false},
 		{"no MX: the A record", "amx.example", nil, "joe@amx.example", 250, false, nil, true},
-		{"null MX", "mx.sender.example", nil, "joe@nullmx.example", 0, false, ErrNoMX, false},
+		{"null MX", "mx.sender.example", nil, "joe@nullmx.example", 0, false, ErrNullMX, false},
 		{"no MX, no A", "mx.sender.example", nil, "joe@nowhere.example", 0, false, ErrNoMX, false},
+		{"a null MX among hosts", "mx.sender.example", nil, "joe@halfnull.example", 0, false, ErrNoMX, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,6 +80,9 @@ func TestVerify(t *testing.T) {
 			if o.Code != tt.code || o.Fraud != tt.fraud || !errors.Is(o.Err, tt.err) {
 				t.Errorf("outcome %+v; want code %d fraud %v err %v", o, tt.code, tt.fraud, tt.err)
 			}
+			if errors.Is(o.Err, ErrNullMX) && tt.err != ErrNullMX {
+				t.Errorf("outcome %+v is a null MX", o)
+			}
 			if got := srv.Connections.Load() > 0; got != tt.greeted {
 				t.Errorf("greeted = %v, want %v", got, tt.greeted)
 			}
@@ -83,6 +90,31 @@ func TestVerify(t *testing.T) {
 				t.Error("a CBV must not send DATA")
 			}
 		})
+	}
+}
+
+// NullMX tells a null MX (RFC 7505: one MX record, ".") from a domain
+// without MX records, one that does not exist, and a "." among hosts.
+func TestNullMX(t *testing.T) {
+	v, dns := newVerifierDNS(t, 25, nil, zone...)
+	dns.Fail("flaky.example", dnstest.ServFail)
+	for _, tt := range []struct {
+		domain string
+		null   bool
+		err    bool
+	}{
+		{"nullmx.example", true, false},
+		{"NullMX.Example.", true, false},
+		{"sender.example", false, false},
+		{"amx.example", false, false},
+		{"nowhere.example", false, false},
+		{"halfnull.example", false, false},
+		{"flaky.example", false, true},
+	} {
+		null, err := v.NullMX(context.Background(), tt.domain)
+		if null != tt.null || (err != nil) != tt.err {
+			t.Errorf("NullMX(%s) = %v, %v; want %v, error %v", tt.domain, null, err, tt.null, tt.err)
+		}
 	}
 }
 

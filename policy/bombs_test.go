@@ -71,7 +71,7 @@ func TestResourceBombs(t *testing.T) {
 			return m
 		}, "", "event=eom action=accept rcpts=10000"},
 		{"SPF includes without end", func() policy.Transaction { return tx("mallory@deep.example") },
-			"550 5.5.2 more than 10 DNS-querying terms (RFC 7208 section 4.6.4): include:i10.deep.example in the SPF record of i9.deep.example", "event=spf result=permerror"},
+			"550 5.7.24 SPF permerror: more than 10 DNS-querying terms (RFC 7208 section 4.6.4): include:i10.deep.example in the SPF record of i9.deep.example", "event=spf result=permerror"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env.Log.Reset()

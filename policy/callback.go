@@ -21,8 +21,9 @@ func (e *Engine) EnableCallbacks() { e.callbacks = true }
 // FROM, now that the message is complete (bms.py did it at the end of
 // the message too): CBV asks the sender's mail server whether it would
 // take a DSN for the sender; DSN sends one, explaining why. The answer
-// decides: taken → accept; refused → 550; no answer → 450; a call-back
-// not made (limits, unreachable servers) → a 4xx saying so. Answers are
+// decides: taken → accept; refused → 550; a null MX (RFC 7505) → 550
+// 5.7.27; no answer → 450; a call-back not made (limits, unreachable
+// servers) → a 4xx saying so. Answers are
 // cached in the store, so a sender is asked (and sent a DSN) at most once
 // per cache period.
 func checkCallback(s *Session) (*Decision, error) {
@@ -75,6 +76,9 @@ func checkCallback(s *Session) (*Decision, error) {
 			s.e.diag.Warn("CBV cache unavailable", "conn", s.ID, "error", err)
 		}
 	}
+	if d := s.e.codes.nullMXAnswer(o, cb.Sender); d != nil {
+		return d, nil
+	}
 	return callbackAnswer(cb, o), nil
 }
 
@@ -100,6 +104,8 @@ func outcomeStatus(o callback.Outcome) string {
 		return "accepted"
 	case o.Permanent():
 		return "refused"
+	case errors.Is(o.Err, callback.ErrNullMX):
+		return "nullmx"
 	}
 	for _, n := range notMade {
 		if errors.Is(o.Err, n.err) {

@@ -152,7 +152,8 @@ func (s *Session) logConnect(ptrErr error) {
 
 // checkPTR refuses external clients whose PTR is "localhost" (on a
 // non-loopback address) or the root ".", as bms.py did. Internal networks
-// are spared: their sloppy reverse zones harm no one.
+// are spared: their sloppy reverse zones harm no one. The refusal is a
+// reverse DNS validation that failed: 5.7.25 (RFC 7372).
 func checkPTR(s *Session) (*Decision, error) {
 	if s.Class&Internal != 0 {
 		return nil, nil
@@ -163,7 +164,7 @@ func checkPTR(s *Session) (*Decision, error) {
 			if shown == "" {
 				shown = "."
 			}
-			return delayable(reject(550, "5.7.1", "PTR is "+shown,
+			return delayable(reject(550, s.e.codes.reverseDNS, "PTR is "+shown,
 				`"`+shown+`" is not a reasonable PTR name`)), nil
 		}
 	}

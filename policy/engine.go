@@ -92,6 +92,8 @@ type Engine struct {
 	verifier  *callback.Verifier
 	templates *templates.Set
 	callbacks bool // EnableCallbacks: make them, not only report them
+
+	codes *statusCodes // registeredCodes, or legacyCodes ([milter] legacy_status_codes)
 }
 
 // lastID numbers sessions for the mail log.
@@ -116,6 +118,10 @@ func New(cfg *config.Config, res *resolver.Resolver, log *maillog.Logger, diag *
 			ttl:     cfg.Greylist.PassTTL.D(),
 		},
 		greyRcpts: newAddrSet(cfg.Greylist.WhitelistRecipients),
+		codes:     &registeredCodes,
+	}
+	if cfg.Milter.LegacyStatusCodes {
+		e.codes = &legacyCodes
 	}
 	e.mimeOptions = mimeOptions(cfg, cfg.SpoolDir())
 	c := cfg.CBV
@@ -190,6 +196,7 @@ var builtinChecks = []Check{
 	{"internal domains", StageMail, checkInternalDomains},
 	{"spf", StageMail, checkSPF},
 	{"sender lists", StageMail, checkSenderLists},
+	{"null mx", StageMail, checkNullMX},
 	{"recipient", StageRcpt, checkRecipient},
 	{"private relay", StageRcpt, checkPrivateRelay},
 	{"blocked sender", StageRcpt, checkBlockedSender},

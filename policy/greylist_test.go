@@ -503,10 +503,10 @@ auto_whitelist_clients = 2
 	for _, tc := range []struct {
 		name, ip, sender, reply string
 	}{
-		{"SPF fail", "203.0.113.9", "joe%d@fail.example", "550 5.7.1 SPF fail"},
-		{"a whitelisted sender domain forged: SPF fail", "203.0.113.9", "joe%d@sender.example", "550 5.7.1 SPF fail"},
+		{"SPF fail", "203.0.113.9", "joe%d@fail.example", "550 5.7.23 SPF fail"},
+		{"a whitelisted sender domain forged: SPF fail", "203.0.113.9", "joe%d@sender.example", "550 5.7.23 SPF fail"},
 		{"our own domain from outside", "203.0.113.9", "boss%d@example.org", "550 5.7.1 I hate talking to myself!"},
-		{"PTR localhost", "203.0.113.77", "joe%d@other.example", `550 5.7.1 "localhost" is not a reasonable PTR name`},
+		{"PTR localhost", "203.0.113.77", "joe%d@other.example", `550 5.7.25 "localhost" is not a reasonable PTR name`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env.Log.Reset()

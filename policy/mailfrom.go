@@ -3,12 +3,14 @@ package policy
 import "github.com/maxwell-milter/maxwell/internal/config"
 
 // checkMissingHelo refuses MAIL FROM from an external client that never
-// said HELO.
+// said HELO: 503 5.5.1, a bad sequence of commands (RFC 5321 §4.1.4,
+// RFC 3463).
 func checkMissingHelo(s *Session) (*Decision, error) {
 	if s.Class&Internal != 0 || s.Helo != "" {
 		return nil, nil
 	}
-	return reject(550, "5.7.1", "missing HELO", "It's polite to say HELO first."), nil
+	c := s.e.codes
+	return reject(c.missingHelo, c.missingHeloX, "missing HELO", "It's polite to say HELO first."), nil
 }
 
 // checkInternalMTA refuses a DSN (null sender, or a banned_users local

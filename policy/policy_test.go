@@ -117,7 +117,7 @@ func TestChecks(t *testing.T) {
 			want{"helo", policy.Reject, 550, "Your mail server lies.  Its name is *not* MX.example.org."}},
 		{"HELO blacklist from inside", tx("192.0.2.10", "mx.example.org", "carol@example.org", "Hi"), accepted},
 		{"missing HELO", tx(ext, "", "alice@sender.example", "Hi"),
-			want{"mail from", policy.Reject, 550, "It's polite to say HELO first."}},
+			want{"mail from", policy.Reject, 503, "It's polite to say HELO first."}},
 		{"missing HELO from inside", tx("192.0.2.10", "", "carol@example.org", "Hi"), accepted},
 
 		{"PTR localhost, delayed to DATA", tx("198.51.100.8", "host.example", "a@b.example", "Hi"),
@@ -258,7 +258,7 @@ func TestMailLog(t *testing.T) {
 		{`event="mail from"`, "from=a@b.example"},
 		{`event="rcpt to"`, "to=bob@example.org"},
 		{"event=delay", "tag=REJECT", `reason="PTR is localhost"`, "stage=connect"},
-		{"event=decision", "tag=REJECT", "delayed=true", "code=550", "xcode=5.7.1"},
+		{"event=decision", "tag=REJECT", "delayed=true", "code=550", "xcode=5.7.25"},
 		{"event=close", "messages=0"},
 	} {
 		if len(env.Log.Lines(w...)) != 1 {

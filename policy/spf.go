@@ -79,7 +79,7 @@ func (j *spfJudgement) judge() *Decision {
 	j.v.Result = official
 
 	if official == spf.TempError {
-		if d := j.apply(e.spfPolicies.MailFrom(spf.TempError, o.Sender), "temperror", tempfail(451, "4.4.3",
+		if d := j.apply(e.spfPolicies.MailFrom(spf.TempError, o.Sender), "temperror", tempfail(451, e.codes.spfTempError,
 			"SPF temperror: "+o.Problem,
 			"We cannot accept your email until the DNS server for "+o.Domain,
 			"answers our queries for its SPF record.")); d != nil {
@@ -111,7 +111,9 @@ func (j *spfJudgement) judge() *Decision {
 		}
 		if s.Class&Dyn != 0 && official == spf.None && j.v.Result != spf.Pass && heloRes != spf.Pass && !j.heloNearClient() {
 			j.v.Result = spf.None
-			return j.apply(e.spfPolicies.MailFrom(spf.None, o.Sender), "strike3", delayable(reject(550, "5.7.1",
+			// Without a valid PTR the rest would not have been asked
+			// for: a reverse DNS validation that failed (RFC 7372).
+			return j.apply(e.spfPolicies.MailFrom(spf.None, o.Sender), "strike3", delayable(reject(550, e.codes.reverseDNS,
 				"no PTR, HELO or SPF",
 				"Your mail server has no valid PTR name, its HELO name is not",
 				"validated and "+o.Domain+" publishes no SPF record for it:",
@@ -122,10 +124,12 @@ func (j *spfJudgement) judge() *Decision {
 }
 
 // checkHelo checks the HELO name (RFC 7208 §2.3) when the MAIL FROM did
-// not pass: a HELO that its own record disowns is refused. It returns the
-// result the rest of the policy counts the HELO by, the best guess for a
-// HELO without a record; the report gets the official result, and the
-// guess apart.
+// not pass: a HELO that its own record disowns is refused, as an SPF
+// validation that failed (5.7.23, RFC 7372): RFC 7208 §2.3 makes the
+// HELO an SPF identity like the MAIL FROM. It returns the result the
+// rest of the policy counts the HELO by, the best guess for a HELO
+// without a record; the report gets the official result, and the guess
+// apart.
 func (j *spfJudgement) checkHelo() (*Decision, spf.Result) {
 	s, e := j.s, j.s.e
 	q := spf.Query{IP: s.Conn.IP, Helo: s.Helo}
@@ -140,7 +144,7 @@ func (j *spfJudgement) checkHelo() (*Decision, spf.Result) {
 	if helo.Result != res {
 		j.v.Report.HeloGuess = helo.Result
 	}
-	return j.apply(e.spfPolicies.Helo(res, s.Helo), "heloerror", delayable(reject(550, "5.7.1",
+	return j.apply(e.spfPolicies.Helo(res, s.Helo), "heloerror", delayable(reject(550, e.codes.heloCode(res),
 		"hello SPF: "+string(res),
 		"hello SPF "+string(res)+": "+s.Helo+" does not designate "+s.Conn.IP.String(),
 		"The hostname given in your MTA's HELO response is not listed",
@@ -161,9 +165,14 @@ func (j *spfJudgement) heloNearClient() bool {
 	return o.Result == spf.Pass
 }
 
-// applyResult applies the policy for the MAIL FROM result.
+// applyResult applies the policy for the MAIL FROM result. The
+// refusals of fail, softfail and neutral are SPF validations that failed
+// (5.7.23, RFC 7372): softfail and neutral are refused only where the
+// local policy asks for a pass, and the reply says so. A permerror is
+// 5.7.24 and names what was wrong. A pass refused by the access map is
+// no SPF failure: 5.7.1.
 func (j *spfJudgement) applyResult() *Decision {
-	s, o := j.s, j.v.Report.Check
+	s, o, c := j.s, j.v.Report.Check, j.s.e.codes
 	pol := s.e.spfPolicies.MailFrom(j.v.Result, o.Sender)
 	ip, domain := s.Conn.IP.String(), o.Domain
 	switch j.v.Result {
@@ -172,16 +181,16 @@ func (j *spfJudgement) applyResult() *Decision {
 		if why := s.whyURL(o.Sender); why != "" {
 			text = append(text, "see "+why)
 		}
-		return j.apply(pol, "fail", delayable(reject(550, "5.7.1", "SPF fail: "+o.Mechanism, text...)))
+		return j.apply(pol, "fail", delayable(reject(550, c.spfFail, "SPF fail: "+o.Mechanism, text...)))
 	case spf.SoftFail:
-		return j.apply(pol, "softfail", delayable(reject(550, "5.7.1", "SPF softfail: "+o.Mechanism,
+		return j.apply(pol, "softfail", delayable(reject(550, c.spfFail, "SPF softfail: "+o.Mechanism,
 			"SPF softfail: If you get this Delivery Status Notice, your email",
 			"was probably legitimate.  Your administrator has published SPF",
 			"records in a testing mode.  The SPF record reported your email as",
 			"a forgery, which is a mistake if you are reading this.  Please",
 			"notify your administrator of the problem immediately.")))
 	case spf.Neutral:
-		return j.apply(pol, "neutral", delayable(reject(550, "5.7.1", "SPF neutral for "+o.Sender,
+		return j.apply(pol, "neutral", delayable(reject(550, c.spfFail, "SPF neutral for "+o.Sender,
 			"mail from "+domain+" must pass SPF",
 			"The "+domain+" domain is one that spammers love to forge.  Due to",
 			"the volume of forged mail, we can only accept mail that",
@@ -189,9 +198,9 @@ func (j *spfJudgement) applyResult() *Decision {
 			"Sending your email through the recommended outgoing SMTP",
 			"servers for "+domain+" should accomplish this.")))
 	case spf.PermError:
-		return j.apply(pol, "permerror", delayable(reject(550, "5.5.2", "SPF permerror: "+o.Problem,
-			shorten(o.Problem),
-			"There is a fatal syntax error in the SPF record for "+domain,
+		return j.apply(pol, "permerror", delayable(reject(550, c.spfError, "SPF permerror: "+o.Problem,
+			"SPF permerror: "+shorten(o.Problem),
+			"There is an error in the SPF record for "+domain,
 			"We cannot accept mail from "+domain+" until this is corrected.")))
 	case spf.Pass:
 		return j.apply(pol, "pass", reject(550, "5.7.1", "SPF pass for "+o.Sender,

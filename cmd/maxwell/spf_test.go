@@ -26,7 +26,7 @@ func TestSPFCommand(t *testing.T) {
 			"mailfrom   fail (domain forged.example; -all)",
 			"helo       none (best guess pass)",
 			"policy     REJECT (for fail)",
-			"answer     reject 550 5.7.1 SPF fail: forged.example does not designate 198.51.100.7 as a permitted sender",
+			"answer     reject 550 5.7.23 SPF fail: forged.example does not designate 198.51.100.7 as a permitted sender",
 		}},
 		{"null sender", []string{"--ip", "198.51.100.7", "--helo", "mail.sender.example"}, exitOK, []string{
 			"helo       none (domain mail.sender.example; no SPF record)",

@@ -67,6 +67,11 @@ type Milter struct {
 	CheckUser        []string        `toml:"check_user"`
 	MaxDemerits      int             `toml:"max_demerits"`
 	BanTime          Duration        `toml:"ban_time"`
+	// LegacyStatusCodes gives the refusals whose codes follow RFC 7372,
+	// RFC 7505 and RFC 3463 (SPF, reverse DNS, null MX, missing HELO)
+	// the codes maxwell used before (5.7.1, 5.5.2, 4.4.3, 4.2.0), and
+	// turns off the refusal of sender domains that publish a null MX.
+	LegacyStatusCodes bool `toml:"legacy_status_codes"`
 }
 
 // Defang is the [defang] section: the Subject checks and, as in bms.py,

@@ -3,7 +3,9 @@
 // the client is refused at MAIL FROM with the explanation; a passing one
 // is delivered with Received-SPF on top and Authentication-Results (a
 // forged one claiming our name removed); a DNS server that never answers
-// gets the client a 451.
+// gets the client a 451. The replies carry the registered enhanced status
+// codes (RFC 7372, RFC 7505, RFC 3463) through Postfix: a sender domain
+// with a null MX is refused 550 5.7.27, MAIL FROM without HELO 503 5.5.1.
 package postfixspf
 
 import (
@@ -35,14 +37,16 @@ func TestPostfixSPF(t *testing.T) {
 		"mail.sender.example. A 198.51.100.7",
 		`sender.example. TXT "v=spf1 ip4:198.51.100.0/24 -all"`,
 		`strict.example. TXT "v=spf1 ip4:192.0.2.1 -all"`,
+		"nullmx.example. MX 0 .",
+		`nullmx.example. TXT "v=spf1 ip4:198.51.100.0/24 -all"`,
 	)
 	st.DNS.Fail("slow.example", dnstest.Silent)
 
 	t.Run("SPF fail is refused at MAIL FROM", func(t *testing.T) {
 		c, _ := mtatest.Session(t, st.Postfix.Addr, "198.51.100.7", "mail.sender.example")
 		r := c.Cmd("MAIL FROM:<bob@strict.example>")
-		want := "5.7.1 SPF fail: strict.example does not designate 198.51.100.7 as a permitted sender\n" +
-			"5.7.1 see https://www.open-spf.org/Why?s=mfrom&id=bob%40strict.example&ip=198.51.100.7&r=mx.example.org"
+		want := "5.7.23 SPF fail: strict.example does not designate 198.51.100.7 as a permitted sender\n" +
+			"5.7.23 see https://www.open-spf.org/Why?s=mfrom&id=bob%40strict.example&ip=198.51.100.7&r=mx.example.org"
 		if r.Code != 550 || r.Text != want {
 			t.Errorf("MAIL FROM: %s\nwant 550 %s", r, want)
 		}
@@ -84,12 +88,36 @@ func TestPostfixSPF(t *testing.T) {
 	t.Run("a DNS server that never answers gets a 451", func(t *testing.T) {
 		c, _ := mtatest.Session(t, st.Postfix.Addr, "198.51.100.7", "mail.sender.example")
 		r := c.Cmd("MAIL FROM:<bob@slow.example>")
-		if r.Code != 451 || !strings.HasPrefix(r.Text, "4.4.3 We cannot accept your email until the DNS server for slow.example") {
-			t.Errorf("MAIL FROM: %s, want 451 4.4.3", r)
+		if r.Code != 451 || !strings.HasPrefix(r.Text, "4.7.24 We cannot accept your email until the DNS server for slow.example") {
+			t.Errorf("MAIL FROM: %s, want 451 4.7.24", r)
+		}
+	})
+
+	t.Run("a sender domain with a null MX is refused at MAIL FROM", func(t *testing.T) {
+		c, _ := mtatest.Session(t, st.Postfix.Addr, "198.51.100.7", "mail.sender.example")
+		r := c.Cmd("MAIL FROM:<bob@nullmx.example>")
+		if r.Code != 550 || r.Text != "5.7.27 Sender address has null MX" {
+			t.Errorf("MAIL FROM: %s, want 550 5.7.27 Sender address has null MX", r)
+		}
+	})
+
+	t.Run("MAIL FROM without HELO is a bad sequence", func(t *testing.T) {
+		c := mtatest.DialSMTP(t, st.Postfix.Addr)
+		if r := c.Cmd("EHLO test.client"); r.Code != 250 {
+			t.Fatalf("EHLO: %s", r)
+		}
+		if r := c.Cmd("XCLIENT ADDR=198.51.100.7 NAME=[UNAVAILABLE]"); r.Code != 220 {
+			t.Fatalf("XCLIENT: %s", r)
+		}
+		r := c.Cmd("MAIL FROM:<alice@sender.example>")
+		if r.Code != 503 || r.Text != "5.5.1 It's polite to say HELO first." {
+			t.Errorf("MAIL FROM: %s, want 503 5.5.1 It's polite to say HELO first.", r)
 		}
 	})
 
 	for _, want := range []string{
+		`event=decision tag=REJECT reason="null MX: nullmx.example" code=550 xcode=5.7.27`,
+		`event=decision tag=REJECT reason="missing HELO" code=503 xcode=5.5.1`,
 		`event=spf result=fail identity=mailfrom domain=strict.example mechanism=-all helo_result=none helo_guess=pass policy=REJECT`,
 		`event=spf result=pass identity=mailfrom domain=sender.example mechanism=ip4:198.51.100.0/24 policy=OK`,
 		`event=note reason="forged Authentication-Results removed"`,

@@ -70,7 +70,7 @@ func TestSendmailBasic(t *testing.T) {
 			r = c.Cmd("RCPT TO:<bob@example.org>")
 		}
 		// Sendmail puts the address before the milter's text.
-		if want := "5.7.1 <mallory@strict.example>... SPF fail: strict.example does not designate 127.0.0.2"; r.Code != 550 || !strings.HasPrefix(r.Text, want) {
+		if want := "5.7.23 <mallory@strict.example>... SPF fail: strict.example does not designate 127.0.0.2"; r.Code != 550 || !strings.HasPrefix(r.Text, want) {
 			t.Errorf("SPF fail: %s, want 550 %s…", r, want)
 		}
 	})

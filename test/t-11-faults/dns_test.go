@@ -64,11 +64,11 @@ func TestDNSFaults(t *testing.T) {
 		code           int
 		text           string
 	}{
-		{"TXT never answered", "198.51.100.7", "a@silent.example", 451, "4.4.3"},
-		{"TXT SERVFAIL", "198.51.100.7", "a@servfail.example", 451, "4.4.3"},
-		{"TXT answered with a wrong ID", "198.51.100.7", "a@wrongid.example", 451, "4.4.3"},
-		{"CNAME loop", "198.51.100.7", "a@loop.example", 451, "4.4.3"},
-		{"an include SERVFAILs", "198.51.100.7", "a@strict-include.example", 451, "4.4.3"},
+		{"TXT never answered", "198.51.100.7", "a@silent.example", 451, "4.7.24"},
+		{"TXT SERVFAIL", "198.51.100.7", "a@servfail.example", 451, "4.7.24"},
+		{"TXT answered with a wrong ID", "198.51.100.7", "a@wrongid.example", 451, "4.7.24"},
+		{"CNAME loop", "198.51.100.7", "a@loop.example", 451, "4.7.24"},
+		{"an include SERVFAILs", "198.51.100.7", "a@strict-include.example", 451, "4.7.24"},
 		{"truncated UDP, TCP answers", "198.51.100.7", "a@truncated.example", 250, ""},
 		{"PTR never answered", "198.51.100.9", "a@truncated.example", 451, "4.4.3"},
 		{"the PTR name's address SERVFAILs", "198.51.100.8", "a@truncated.example", 451, "4.4.3"},

@@ -57,8 +57,8 @@ func TestPostfixCondemnedNotGreylisted(t *testing.T) {
 	for _, tc := range []struct {
 		name, ip, sender, refusal string
 	}{
-		{"SPF fail", "203.0.113.9", "joe%d@fail.example", "5.7.1 SPF fail: fail.example does not designate 203.0.113.9 as a permitted sender"},
-		{"PTR localhost", "203.0.113.77", "joe%d@other.example", `5.7.1 "localhost" is not a reasonable PTR name`},
+		{"SPF fail", "203.0.113.9", "joe%d@fail.example", "5.7.23 SPF fail: fail.example does not designate 203.0.113.9 as a permitted sender"},
+		{"PTR localhost", "203.0.113.77", "joe%d@other.example", `5.7.25 "localhost" is not a reasonable PTR name`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Three senders, each retried past the delay: before the fix,
