@@ -124,7 +124,7 @@ var codeCases = []codeCase{
 	{"SPF permerror", tx(codesGood, "mail.sender.example", "bob@perm.example", "Hi"), "data",
 		`SPF permerror: syntax error in the SPF record of perm.example: "frobnicate": unknown mechanism`, 550, "5.7.24", 550, "5.5.2"},
 	{"SPF permerror: an include without a record", tx(codesGood, "mail.sender.example", "bob@noinc.example", "Hi"), "data",
-		"SPF permerror: ", 550, "5.7.24", 550, "5.5.2"},
+		"SPF permerror: include:missing.example in the SPF record of noinc.example: missing.example publishes no SPF record", 550, "5.7.24", 550, "5.5.2"},
 	{"SPF permerror, access map TEMPFAIL", tx(codesGood, "mail.sender.example", "bob@tperm.example", "Hi"), "data",
 		"There is an error in the SPF record for tperm.example", 451, "4.7.24", 451, "4.5.2"},
 	{"SPF temperror", tx(codesGood, "mail.sender.example", "bob@temp.example", "Hi"), "data",
@@ -193,7 +193,7 @@ func TestStatusCodes(t *testing.T) {
 func TestPermErrorSaysWhat(t *testing.T) {
 	env := newCodesEnv(t, false)
 	for _, c := range []struct{ sender, want string }{
-		{"bob@noinc.example", "SPF permerror: "},
+		{"bob@noinc.example", "SPF permerror: include:missing.example in the SPF record of noinc.example: missing.example publishes no SPF record"},
 		{"bob@perm.example", `SPF permerror: syntax error in the SPF record of perm.example: "frobnicate": unknown mechanism`},
 	} {
 		d := env.Engine.Run(tx(codesGood, "mail.sender.example", c.sender, "Hi")).Final
