@@ -121,7 +121,7 @@ func (ev *evaluation) ptrNames(ctx context.Context) ([]string, error) {
 // the name does not exist, or cannot (not a domain name); errors are
 // temporary: a timeout, SERVFAIL, the lookup budget spent.
 func (ev *evaluation) lookup(ctx context.Context, name string, qtype uint16) (*resolver.Answer, error) {
-	if _, ok := dns.IsDomainName(name); !ok || strings.Trim(name, ".") == "" {
+	if _, ok := dns.IsDomainName(name); !ok || strings.Trim(name, ".") == "" || !isPrintableName(name) {
 		if ev.trace != nil {
 			ev.trace("  %s %q: not a domain name", dns.TypeToString[qtype], name)
 		}
@@ -141,6 +141,20 @@ func (ev *evaluation) lookup(ctx context.Context, name string, qtype uint16) (*r
 		return nil, nil
 	}
 	return a, nil
+}
+
+// isPrintableName reports whether name holds printable ASCII and spaces
+// only (%_ expands to a space), and no backslash: a macro may put
+// anything of the sender's into a name; a control byte cannot be asked
+// for, and a backslash would be read as an escape, giving another name
+// than the one expanded.
+func isPrintableName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c < ' ' || c > '~' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 func isRecord(txt string) bool {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/maxwell-milter/maxwell/internal/oneline"
 	"github.com/maxwell-milter/maxwell/internal/resolver"
 )
 
@@ -36,8 +38,9 @@ type evaluation struct {
 	trace    func(format string, args ...any) // nil unless tracing; callers test it first, so that untraced checks box no arguments
 
 	lookups, voids int
-	validated      []string // the client's forward-confirmed PTR names, once looked up
-	validatedDone  bool
+	names          []string        // the client's PTR names, the first ten, once looked up
+	namesDone      bool
+	confirmed      map[string]bool // PTR names checked against the client's address
 
 	guessed   bool // the checked domain publishes no record: a guess or Query.Record stood in
 	delegated bool // the checked domain's record came from [spf] delegate
@@ -51,12 +54,14 @@ type verdict struct {
 	problem string
 }
 
+// The problem names domains a macro may have made of the sender's bytes:
+// control characters become spaces.
 func permerror(format string, args ...any) verdict {
-	return verdict{result: PermError, problem: fmt.Sprintf(format, args...)}
+	return verdict{result: PermError, problem: oneline.Clean(fmt.Sprintf(format, args...))}
 }
 
 func temperror(err error) verdict {
-	return verdict{result: TempError, problem: err.Error()}
+	return verdict{result: TempError, problem: oneline.Clean(err.Error())}
 }
 
 var qualifiers = map[byte]Result{'+': Pass, '-': Fail, '~': SoftFail, '?': Neutral}
@@ -234,12 +239,14 @@ func (ev *evaluation) mechanism(ctx context.Context, mech, domain string) (bool,
 		if v.result != "" {
 			return false, v
 		}
-		names, void := ev.validatedNames(ctx)
+		names, void := ev.clientNames(ctx)
 		if v := ev.countVoid(mech, domain, void); v.result != "" {
 			return false, v
 		}
+		// §5.5: a validated name at or below the target matches; only
+		// those can, so only those are validated.
 		for _, n := range names {
-			if isSubdomain(n, target) {
+			if isSubdomain(n, target) && ev.confirms(ctx, n) {
 				return true, verdict{}
 			}
 		}
@@ -384,36 +391,37 @@ func dualCIDR(arg, domain string) (spec string, v4, v6 int) {
 	return arg[1:], v4, v6
 }
 
-// validatedNames returns the client's PTR names that resolve back to it
-// (§5.5), of the first ten, looked up once per evaluation. A failed
-// reverse lookup is no names, not an error: the reverse zone belongs to
-// the client's network, not to the domain whose record is evaluated.
-// void is true for the call that looked and found no PTR name.
-func (ev *evaluation) validatedNames(ctx context.Context) (names []string, void bool) {
-	if ev.validatedDone {
-		return ev.validated, false
+// clientNames returns the client's PTR names, the first ten (§4.6.4),
+// looked up once per evaluation. A failed reverse lookup is no names, not
+// an error: the reverse zone belongs to the client's network, not to the
+// domain whose record is evaluated. void is true for the call that looked
+// and found no name.
+func (ev *evaluation) clientNames(ctx context.Context) (names []string, void bool) {
+	if ev.namesDone {
+		return ev.names, false
 	}
-	ev.validatedDone = true
+	ev.namesDone = true
 	ptr, err := ev.ptrNames(ctx)
 	if err != nil {
 		return nil, false
 	}
-	if len(ptr) > maxPTRNames {
-		ptr = ptr[:maxPTRNames]
+	ev.names = ptr[:min(len(ptr), maxPTRNames)]
+	return ev.names, len(ptr) == 0
+}
+
+// confirms reports whether name resolves to the client's address, in its
+// family (§5.5); a name whose lookup fails does not.
+func (ev *evaluation) confirms(ctx context.Context, name string) bool {
+	if ok, known := ev.confirmed[name]; known {
+		return ok
 	}
-	for _, n := range ptr {
-		addrs, _, err := ev.lookupAddrs(ctx, n, ev.client.Is4())
-		if err != nil {
-			continue // §5.5: a name whose lookup fails is skipped
-		}
-		for _, a := range addrs {
-			if a == ev.client {
-				ev.validated = append(ev.validated, n)
-				break
-			}
-		}
+	addrs, _, err := ev.lookupAddrs(ctx, name, ev.client.Is4())
+	ok := err == nil && slices.Contains(addrs, ev.client)
+	if ev.confirmed == nil {
+		ev.confirmed = map[string]bool{}
 	}
-	return ev.validated, len(ptr) == 0
+	ev.confirmed[name] = ok
+	return ok
 }
 
 // isSubdomain reports whether name is domain or below it, comparing

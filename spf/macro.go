@@ -10,46 +10,77 @@ import (
 // expand expands the macros of a domain-spec (RFC 7208 §7) that
 // checkSyntax has accepted, for the record of domain. A name longer than
 // a domain name can be loses labels on the left until it fits (§7.3).
+// Only the last bytes can be kept, so only those are: a record of
+// many macros of a long local part costs no more than a short one, and
+// each macro is worked out once.
 func (ev *evaluation) expand(ctx context.Context, spec, domain string) string {
 	if strings.IndexByte(spec, '%') < 0 {
 		return spec
 	}
-	var b strings.Builder
+	var out []byte
+	var done map[string]string // macro bodies already expanded
 	for i := 0; i < len(spec); i++ {
 		c := spec[i]
 		if c != '%' || i+1 == len(spec) {
-			b.WriteByte(c)
+			out = appendTail(out, spec[i:i+1])
 			continue
 		}
 		i++
 		switch spec[i] {
 		case '%':
-			b.WriteByte('%')
+			out = appendTail(out, "%")
 		case '_':
-			b.WriteByte(' ')
+			out = appendTail(out, " ")
 		case '-':
-			b.WriteString("%20")
+			out = appendTail(out, "%20")
 		case '{':
 			end := strings.IndexByte(spec[i:], '}')
 			if end < 0 { // checkSyntax refuses it; keep the text as it is
-				b.WriteString(spec[i-1:])
+				out = appendTail(out, spec[i-1:])
 				i = len(spec)
 				continue
 			}
-			b.WriteString(ev.macro(ctx, spec[i+1:i+end], domain))
+			body := spec[i+1 : i+end]
+			v, ok := done[body]
+			if !ok {
+				v = ev.macro(ctx, body, domain)
+				if done == nil {
+					done = map[string]string{}
+				}
+				done[body] = v
+			}
+			out = appendTail(out, v)
 			i += end
 		}
 	}
-	out := b.String()
-	for len(strings.TrimSuffix(out, ".")) > 253 {
-		dot := strings.IndexByte(out, '.')
+	name := string(out)
+	for len(strings.TrimSuffix(name, ".")) > 253 {
+		dot := strings.IndexByte(name, '.')
 		if dot < 0 {
 			break
 		}
-		out = out[dot+1:]
+		name = name[dot+1:]
 	}
 	if ev.trace != nil {
-		ev.trace("  %s expands to %s", spec, out)
+		ev.trace("  %s expands to %s", spec, name)
+	}
+	return name
+}
+
+// keptTail is more than can matter of an expansion: a name of 253 bytes,
+// its trailing dot, and the dot before it.
+const keptTail = 256
+
+// appendTail appends s to out, keeping no more than the last keptTail
+// bytes once out grows past twice that.
+func appendTail(out []byte, s string) []byte {
+	if len(s) >= keptTail {
+		out = append(out[:0], s[len(s)-keptTail:]...)
+		return out
+	}
+	out = append(out, s...)
+	if len(out) > 2*keptTail {
+		out = append(out[:0], out[len(out)-keptTail:]...)
 	}
 	return out
 }
@@ -100,6 +131,12 @@ func (ev *evaluation) macro(ctx context.Context, body, domain string) string {
 	case 'h':
 		s = ev.helo
 	}
+	// No valid address or name is longer (RFC 5321 §4.5.3.1): a longer
+	// one is cut, so that a client's 2 KB local part costs no more work
+	// than one that could be real.
+	if len(s) > maxMacroValue {
+		s = s[len(s)-maxMacroValue:]
+	}
 
 	// §7.3: empty parts are kept, "a..b" stays "a..b".
 	parts := splitAny(s, delims)
@@ -115,6 +152,10 @@ func (ev *evaluation) macro(ctx context.Context, body, domain string) string {
 	}
 	return s
 }
+
+// maxMacroValue bounds the value a macro letter stands for: a reverse
+// path is at most 256 octets.
+const maxMacroValue = 256
 
 // dottedIP is %{i}: an IPv4 address as it is written, an IPv6 address as
 // its 32 nibbles separated by dots (§7.3).
@@ -136,19 +177,17 @@ func dottedIP(ev *evaluation) string {
 // domain itself, else a name below domain, else any; "unknown" when
 // there is none.
 func (ev *evaluation) validatedName(ctx context.Context, domain string) string {
-	names, _ := ev.validatedNames(ctx)
-	for _, n := range names {
-		if asciiEqualFold(strings.TrimSuffix(n, "."), strings.TrimSuffix(domain, ".")) {
-			return strings.TrimSuffix(n, ".")
+	names, _ := ev.clientNames(ctx)
+	for _, prefer := range []func(n string) bool{
+		func(n string) bool { return asciiEqualFold(strings.TrimSuffix(n, "."), strings.TrimSuffix(domain, ".")) },
+		func(n string) bool { return isSubdomain(n, domain) },
+		func(string) bool { return true },
+	} {
+		for _, n := range names {
+			if prefer(n) && ev.confirms(ctx, n) {
+				return strings.TrimSuffix(n, ".")
+			}
 		}
-	}
-	for _, n := range names {
-		if isSubdomain(n, domain) {
-			return strings.TrimSuffix(n, ".")
-		}
-	}
-	if len(names) > 0 {
-		return strings.TrimSuffix(names[0], ".")
 	}
 	return "unknown"
 }

@@ -73,3 +73,50 @@ func TestQueryTypesFollowTheClient(t *testing.T) {
 		})
 	}
 }
+
+// A client's PTR names are its own network's to publish, and may be slow
+// on purpose: the ptr mechanism validates only the names that could
+// match, the first that does ends the search, and a check that runs past
+// its time limit ends in temperror (RFC 7208 §4.6.4), whatever the terms
+// after the slow ones would have said.
+func TestSlowPTRNames(t *testing.T) {
+	srv, err := dnstest.Start(
+		`sender.example. TXT "v=spf1 ptr -all"`,
+		`slowsender.example. TXT "v=spf1 ptr:slow.example -all"`,
+		"50.2.0.192.in-addr.arpa. PTR slow1.attacker.example.",
+		"50.2.0.192.in-addr.arpa. PTR slow2.attacker.example.",
+		"50.2.0.192.in-addr.arpa. PTR good.sender.example.",
+		"good.sender.example. A 192.0.2.50",
+		"51.2.0.192.in-addr.arpa. PTR a.slow.example.",
+		"51.2.0.192.in-addr.arpa. PTR b.slow.example.",
+		"51.2.0.192.in-addr.arpa. PTR c.slow.example.",
+		"51.2.0.192.in-addr.arpa. PTR d.slow.example.",
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	for _, n := range []string{"slow1.attacker.example", "slow2.attacker.example", "a.slow.example", "b.slow.example", "c.slow.example", "d.slow.example"} {
+		srv.Fail(n, dnstest.Silent)
+	}
+	res := resolver.New(resolver.Config{Servers: []string{srv.Addr}, Timeout: 200 * time.Millisecond, Attempts: 1, CacheSize: 100, MaxTTL: time.Hour})
+
+	c := &spf.Checker{Resolver: res}
+	o := c.Check(context.Background(), spf.Query{IP: netip.MustParseAddr("192.0.2.50"), Helo: "good.sender.example", Sender: "alice@sender.example"})
+	if o.Result != spf.Pass {
+		t.Errorf("ptr with a name under the target: %s (%s), want pass", o.Result, o.Problem)
+	}
+	for _, n := range []string{"slow1.attacker.example", "slow2.attacker.example"} {
+		if q := srv.QueriesFor(n); q != 0 {
+			t.Errorf("%s, which cannot match, was asked %d times", n, q)
+		}
+	}
+
+	// Four names that never answer: 0.8 s of lookups, skipped one by one
+	// (§5.5), against a limit of 0.3 s.
+	c = &spf.Checker{Resolver: res, Timeout: 300 * time.Millisecond}
+	o = c.Check(context.Background(), spf.Query{IP: netip.MustParseAddr("192.0.2.51"), Helo: "x.slowsender.example", Sender: "bob@slowsender.example"})
+	if o.Result != spf.TempError || !strings.Contains(o.Problem, "took longer than 300ms") {
+		t.Errorf("slow PTR names past the time limit: %s (%s), want temperror for the time limit", o.Result, o.Problem)
+	}
+}

@@ -10,9 +10,13 @@ package spf
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
+	"github.com/maxwell-milter/maxwell/internal/oneline"
 	"github.com/maxwell-milter/maxwell/internal/resolver"
 )
 
@@ -93,7 +97,15 @@ type Checker struct {
 	// Trace, if set, is told of each DNS lookup and evaluation step
 	// (maxwell spf --trace).
 	Trace func(format string, args ...any)
+	// Timeout bounds the time one check may take; past it the result is
+	// temperror (RFC 7208 §4.6.4). 0 means DefaultTimeout.
+	Timeout time.Duration
 }
+
+// DefaultTimeout is the time a check may take unless Checker.Timeout
+// says otherwise: the least RFC 7208 §4.6.4 allows, and within the 30
+// seconds Postfix gives a milter to answer a command.
+const DefaultTimeout = 20 * time.Second
 
 // Check evaluates q. DNS failures come back as temperror, never as an
 // error: every outcome is an SPF result.
@@ -122,7 +134,18 @@ func (c *Checker) Check(ctx context.Context, q Query) Outcome {
 		ptr:      q.PTR,
 		trace:    c.Trace,
 	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	v := ev.checkHost(ctx, domain, true)
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) && v.result != TempError {
+		// Lookups that ran out of time may have been skipped (a PTR name
+		// is, §5.5): whatever the record said after them is not its answer.
+		v = verdict{result: TempError, problem: oneline.Clean(fmt.Sprintf("the SPF check of %s took longer than %v (RFC 7208 section 4.6.4)", domain, timeout))}
+	}
 	o.Result, o.Problem, o.Mechanism = v.result, v.problem, v.term
 	o.Guessed, o.Delegated = ev.guessed, ev.delegated
 	return o
