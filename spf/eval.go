@@ -38,7 +38,7 @@ type evaluation struct {
 	trace    func(format string, args ...any) // nil unless tracing; callers test it first, so that untraced checks box no arguments
 
 	lookups, voids int
-	names          []string        // the client's PTR names, the first ten, once looked up
+	names          []string // the client's PTR names, the first ten, once looked up
 	namesDone      bool
 	confirmed      map[string]bool // PTR names checked against the client's address
 

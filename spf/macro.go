@@ -179,7 +179,9 @@ func dottedIP(ev *evaluation) string {
 func (ev *evaluation) validatedName(ctx context.Context, domain string) string {
 	names, _ := ev.clientNames(ctx)
 	for _, prefer := range []func(n string) bool{
-		func(n string) bool { return asciiEqualFold(strings.TrimSuffix(n, "."), strings.TrimSuffix(domain, ".")) },
+		func(n string) bool {
+			return asciiEqualFold(strings.TrimSuffix(n, "."), strings.TrimSuffix(domain, "."))
+		},
 		func(n string) bool { return isSubdomain(n, domain) },
 		func(string) bool { return true },
 	} {
