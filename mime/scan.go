@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/maxwell-milter/maxwell/internal/oneline"
 	"github.com/maxwell-milter/maxwell/internal/spool"
@@ -118,6 +119,7 @@ func Scan(top []Header, body io.ReaderAt, size int64, o *Options) *Result {
 	s := &scanner{scan: &scan{o: o, res: &Result{}, zip: zipBudget{expand: o.ZipMaxExpand, entries: o.ZipMaxEntries}, decode: o.MaxDecode},
 		body: body, size: size}
 	s.seek(0)
+	defer s.release()
 	whole := &region{start: 0, end: size, top: true}
 	s.entity(top, 0, nil, whole)
 	for i, rg := range s.regions {
@@ -163,9 +165,43 @@ func (s *scanner) seek(off int64) {
 	s.midLine, s.lastCR, s.afterCR = false, false, false
 	sr := io.NewSectionReader(s.body, off, s.size-off)
 	if s.r == nil { // the body's size, up to 64 KiB: most bodies are small
-		s.r = bufio.NewReaderSize(sr, int(min(max(s.size+1, 4096), 64<<10)))
+		s.r = getReader(sr, s.size+1)
 	} else {
 		s.r.Reset(sr)
+	}
+}
+
+// readers holds the line readers of finished scans, by size: 4 KiB, 8,
+// 16, 32 and 64 KiB. A busy server scans one body after another, and
+// each would otherwise allocate a buffer as big as its body.
+var readers [5]sync.Pool
+
+// readerClass is the pool of a reader for n bytes: the smallest that
+// holds them, or the largest.
+func readerClass(n int64) int {
+	c := 0
+	for c < len(readers)-1 && int64(4096)<<c < n {
+		c++
+	}
+	return c
+}
+
+// getReader returns a line reader of r for a body of n bytes.
+func getReader(r io.Reader, n int64) *bufio.Reader {
+	c := readerClass(n)
+	if br, ok := readers[c].Get().(*bufio.Reader); ok {
+		br.Reset(r)
+		return br
+	}
+	return bufio.NewReaderSize(r, 4096<<c)
+}
+
+// release gives the scanner's line reader back for the next scan.
+func (s *scanner) release() {
+	if s.r != nil {
+		s.r.Reset(nil)
+		readers[readerClass(int64(s.r.Size()))].Put(s.r)
+		s.r = nil
 	}
 }
 

@@ -62,7 +62,7 @@ func newGreyEnvWaiting(t *testing.T, extra string, timeout time.Duration) *greyE
 
 // withStore gives env's engine a SQLite store (at path), whose
 // operations wait at most timeout, and a clock the test sets.
-func withStore(t *testing.T, env *enginetest.Env, timeout time.Duration) (st store.Store, c *testclock.Clock, path string) {
+func withStore(t testing.TB, env *enginetest.Env, timeout time.Duration) (st store.Store, c *testclock.Clock, path string) {
 	t.Helper()
 	path = filepath.Join(t.TempDir(), "grey.db")
 	st, err := store.OpenSQLite(context.Background(), path, timeout)

@@ -11,10 +11,14 @@ import (
 // knows.
 var wordDecoder = &mime.WordDecoder{CharsetReader: charset.Reader}
 
+// unfold removes the line breaks of a folded header value; built once, as
+// a Replacer costs more to build than to use.
+var unfold = strings.NewReplacer("\r\n", "", "\n", "", "\r", "")
+
 // decodeHeader unfolds a header value and decodes its encoded words, so
 // checks see what the reader sees. Undecodable words stay as they were.
 func decodeHeader(v string) string {
-	v = strings.TrimSpace(strings.NewReplacer("\r\n", "", "\n", "", "\r", "").Replace(v))
+	v = strings.TrimSpace(unfold.Replace(v))
 	if d, err := wordDecoder.DecodeHeader(v); err == nil {
 		return d
 	}

@@ -149,7 +149,8 @@ func (l *Logger) Log(conn uint64, event string, kv ...any) {
 	if l.observe != nil {
 		l.observe(event, kv)
 	}
-	b := make([]byte, 0, 256)
+	bp := lines.Get().(*[]byte)
+	b := (*bp)[:0]
 	if l.syslog == nil {
 		b = l.now().UTC().AppendFormat(b, time.RFC3339)
 		b = append(b, ' ')
@@ -167,9 +168,17 @@ func (l *Logger) Log(conn uint64, event string, kv ...any) {
 	}
 	b = append(b, '\n')
 	l.mu.Lock()
-	_, _ = l.w.Write(b)
+	_, _ = l.w.Write(b) // an io.Writer does not keep b
 	l.mu.Unlock()
+	if cap(b) <= 4096 {
+		*bp = b
+		lines.Put(bp)
+	}
 }
+
+// lines holds the buffers of lines written, for the next: a message
+// writes about nine.
+var lines = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
 func format(v any) string {
 	switch v := v.(type) {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/maxwell-milter/maxwell/internal/safefile"
 )
@@ -31,6 +32,16 @@ type Spool struct {
 func New(dir string, threshold, limit int64) *Spool {
 	return &Spool{dir: dir, threshold: threshold, limit: limit}
 }
+
+// pooledMax is the largest memory a closed spool gives back for the next
+// one: most bodies are small, and a big buffer kept idle would only pin
+// memory.
+const pooledMax = 64 << 10
+
+// buffers holds the memory of closed spools: a busy server takes one
+// body after another, and each would otherwise grow its own buffer from
+// nothing.
+var buffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // Write keeps p, up to the limit; what is past the limit is dropped and
 // Truncated reports it. It fails only if the temporary file does.
@@ -54,12 +65,15 @@ func (s *Spool) Write(p []byte) (int, error) {
 			return 0, err
 		}
 		s.file, s.fw = f, bufio.NewWriterSize(f, 64<<10)
-		s.mem = bytes.Buffer{}
+		s.release()
 	}
 	var err error
 	if s.file != nil {
 		_, err = s.fw.Write(p)
 	} else {
+		if s.mem.Cap() == 0 {
+			s.mem = *bytes.NewBuffer((*buffers.Get().(*[]byte))[:0])
+		}
 		s.mem.Write(p)
 	}
 	if err != nil {
@@ -67,6 +81,15 @@ func (s *Spool) Write(p []byte) (int, error) {
 	}
 	s.size += int64(len(p))
 	return n, nil
+}
+
+// release gives the memory back for the next spool, unless it is big.
+func (s *Spool) release() {
+	if c := s.mem.Cap(); c > 0 && c <= pooledMax {
+		b := s.mem.Bytes()[:0]
+		buffers.Put(&b)
+	}
+	s.mem = bytes.Buffer{}
 }
 
 // Size is the number of bytes kept.
@@ -93,9 +116,10 @@ func (s *Spool) ReadAt(p []byte, off int64) (int, error) {
 // Reader reads the whole content from the start.
 func (s *Spool) Reader() io.Reader { return io.NewSectionReader(s, 0, s.size) }
 
-// Close removes the temporary file, if any, and forgets the content.
+// Close removes the temporary file, if any, and forgets the content. The
+// spool must not be read after Close: its memory goes to the next one.
 func (s *Spool) Close() error {
-	s.mem = bytes.Buffer{}
+	s.release()
 	if s.file == nil {
 		return nil
 	}

@@ -58,3 +58,20 @@ func TestSpool(t *testing.T) {
 		})
 	}
 }
+
+// A closed spool's memory serves the next one: the next body reads as
+// itself, nothing of the one before.
+func TestMemoryReusedClean(t *testing.T) {
+	dir := t.TempDir()
+	for i, body := range []string{"a first body, longer than the next ones\r\n", "second\r\n", "", "4th\r\n"} {
+		s := New(dir, 1<<20, 1<<20)
+		if _, err := s.Write([]byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(s.Reader())
+		if err != nil || string(got) != body {
+			t.Errorf("body %d reads %q (%v), want %q", i, got, err, body)
+		}
+		s.Close()
+	}
+}
