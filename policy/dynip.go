@@ -55,12 +55,16 @@ func hasIPv4(host string, ip netip.Addr) bool {
 	return strings.Contains(host, fmt.Sprintf("%02x%02x%02x%02x", a, b, c, d))
 }
 
+// separators drops what separates the digits of an address spelled in a
+// name; built once, as a Replacer costs more to build than to use.
+var separators = strings.NewReplacer(".", "", "-", "", ":", "")
+
 // hasIPv6 looks for ip's interface identifier, or the whole address as
 // hex digits, in host.
 func hasIPv6(host string, ip netip.Addr) bool {
 	b := ip.As16()
 	hex := fmt.Sprintf("%x", b[:])
-	flat := strings.NewReplacer(".", "", "-", "", ":", "").Replace(host)
+	flat := separators.Replace(host)
 	if strings.Contains(flat, hex[16:]) { // 64 bits of interface id, spelled out
 		return true
 	}
