@@ -49,7 +49,7 @@ func openFileLimit() int {
 // applies its milter_default_action, as when maxwell is down), waits out
 // temporary accept errors instead of returning them (go-milter's Serve
 // ends at the first error, and running out of file descriptors is
-// temporary), and wraps each connection in a guardConn.
+// temporary), and wraps each connection in a guardConn over a bufConn.
 type sessionListener struct {
 	net.Listener
 	max      int64
@@ -108,7 +108,7 @@ func (l *sessionListener) Accept() (net.Conn, error) {
 			conn.Close() // once counted and logged: the peer sees it after
 			continue
 		}
-		return &sessionConn{Conn: &guardConn{Conn: conn}, l: l}, nil
+		return &sessionConn{Conn: &guardConn{Conn: &bufConn{Conn: conn}}, l: l}, nil
 	}
 }
 

@@ -1,0 +1,197 @@
+package milter
+
+import (
+	"bufio"
+	"encoding/binary"
+	"net"
+	"sync"
+	"time"
+)
+
+// readBuffer is what one read from the MTA's socket may bring in ahead of
+// go-milter. It holds the macro packet and the command an MTA sends
+// together, or a run of header packets (maxwell asks for no reply to
+// those), and stays small because every session keeps it, idle or not.
+// A body chunk bigger than it is read straight into go-milter's buffer.
+const readBuffer = 1024
+
+// writers hold what go-milter writes until it waits for the MTA. A session
+// takes one only while it has bytes to send, so idle sessions hold none.
+var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
+
+// progressCode is the command of a milter progress packet (SMFIR_PROGRESS).
+const progressCode = 'p'
+
+// bufConn buffers a milter connection in both directions. go-milter reads
+// a packet in two reads (length, then the rest) and writes it in two
+// writes, each between two deadline calls; unbuffered, that is a system
+// call per read and per write. bufConn reads ahead and sends all the
+// packets of one reply (the edits and the verdict at end of message, say)
+// in one write, just before go-milter reads again: the MTA waits for the
+// reply before it sends more, so nothing may stay buffered once go-milter
+// waits. A progress packet goes out at once: it is sent while maxwell is
+// still working, to keep the MTA from timing out.
+//
+// Deadlines are kept and set on the socket only before a socket read or
+// write, since go-milter sets and clears one around each packet; the
+// socket read or write is then bound by the deadline go-milter set last
+// before the bytes concerned. Only the goroutine that reads may set the
+// read deadline (as go-milter does): one set from elsewhere does not end a
+// read already waiting.
+type bufConn struct {
+	net.Conn
+
+	rd     *bufio.Reader // made at the first Read
+	rdl    time.Time     // read deadline as go-milter last set it
+	rdlSet time.Time     // read deadline set on the socket
+
+	wmu    sync.Mutex    // Close may come from another goroutine (go-milter's Server.Close)
+	wr     *bufio.Writer // from writers while it holds bytes, else nil
+	wdl    time.Time     // write deadline as go-milter last set it
+	wdlOut time.Time     // the deadline in force when the buffered bytes were written
+	wdlSet time.Time     // write deadline set on the socket
+	out    outFrame
+}
+
+// Read flushes what go-milter wrote before it, then reads through the
+// buffer.
+func (c *bufConn) Read(p []byte) (int, error) {
+	if err := c.flush(); err != nil {
+		return 0, err
+	}
+	if c.rd == nil {
+		c.rd = bufio.NewReaderSize((*socketReader)(c), readBuffer)
+	}
+	return c.rd.Read(p)
+}
+
+// Write buffers p; it sends what is buffered at once if p completes a
+// progress packet.
+func (c *bufConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.wr == nil {
+		c.wr = writers.Get().(*bufio.Writer)
+		c.wr.Reset((*socketWriter)(c))
+	}
+	c.wdlOut = c.wdl
+	n, err := c.wr.Write(p)
+	if err == nil && c.out.scan(p[:n]) {
+		err = c.flushLocked()
+	}
+	return n, err
+}
+
+// Close sends what is buffered (go-milter writes a last reply, on an
+// error, then closes) and closes the connection. If another goroutine is
+// in Write, Close does not wait for it: that write may be stuck on an MTA
+// that reads nothing, which only closing ends, and a reply written while
+// the connection is being closed may be lost buffered or not.
+func (c *bufConn) Close() error {
+	if c.wmu.TryLock() {
+		c.flushLocked()
+		c.wmu.Unlock()
+	}
+	return c.Conn.Close()
+}
+
+// SetDeadline sets both deadlines, as net.Conn's does.
+func (c *bufConn) SetDeadline(t time.Time) error {
+	c.SetReadDeadline(t)
+	return c.SetWriteDeadline(t)
+}
+
+// SetReadDeadline keeps t for the next socket read.
+func (c *bufConn) SetReadDeadline(t time.Time) error {
+	c.rdl = t
+	return nil
+}
+
+// SetWriteDeadline keeps t for bytes written after it.
+func (c *bufConn) SetWriteDeadline(t time.Time) error {
+	c.wmu.Lock()
+	c.wdl = t
+	c.wmu.Unlock()
+	return nil
+}
+
+func (c *bufConn) flush() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.flushLocked()
+}
+
+// flushLocked sends the buffered bytes and gives the buffer back. After a
+// failed write the connection is of no further use: what is left is
+// dropped.
+func (c *bufConn) flushLocked() error {
+	if c.wr == nil {
+		return nil
+	}
+	err := c.wr.Flush()
+	c.wr.Reset(nil)
+	writers.Put(c.wr)
+	c.wr = nil
+	return err
+}
+
+// socketReader is the socket side of the read buffer.
+type socketReader bufConn
+
+func (r *socketReader) Read(p []byte) (int, error) {
+	if !r.rdl.Equal(r.rdlSet) {
+		if err := r.Conn.SetReadDeadline(r.rdl); err != nil {
+			return 0, err
+		}
+		r.rdlSet = r.rdl
+	}
+	return r.Conn.Read(p)
+}
+
+// socketWriter is the socket side of the write buffer; the caller holds
+// wmu.
+type socketWriter bufConn
+
+func (w *socketWriter) Write(p []byte) (int, error) {
+	if !w.wdlOut.Equal(w.wdlSet) {
+		if err := w.Conn.SetWriteDeadline(w.wdlOut); err != nil {
+			return 0, err
+		}
+		w.wdlSet = w.wdlOut
+	}
+	return w.Conn.Write(p)
+}
+
+// outFrame follows the packet boundaries in what go-milter writes, in
+// whatever pieces it writes them, to find progress packets.
+type outFrame struct {
+	hdr  [5]byte // length and command of the current packet
+	n    int     // bytes of hdr seen
+	left uint32  // bytes of the current packet's data still to come
+}
+
+// scan advances over b and reports whether a progress packet ended in it.
+func (f *outFrame) scan(b []byte) (progress bool) {
+	for len(b) > 0 {
+		if f.n < len(f.hdr) {
+			k := copy(f.hdr[f.n:], b)
+			f.n += k
+			b = b[k:]
+			if f.n < len(f.hdr) {
+				break
+			}
+			// The length counts the command byte; go-milter never
+			// writes 0, which would otherwise wrap around.
+			f.left = max(binary.BigEndian.Uint32(f.hdr[:4]), 1) - 1
+		} else {
+			k := min(uint32(len(b)), f.left)
+			f.left -= k
+			b = b[k:]
+		}
+		if f.left == 0 {
+			progress = progress || f.hdr[4] == progressCode
+			f.n = 0
+		}
+	}
+	return progress
+}
