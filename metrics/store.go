@@ -58,3 +58,8 @@ func (s timedStore) Banned(ctx context.Context, kind, key string, now time.Time)
 	defer func(start time.Time) { s.observe("banned", start, err) }(time.Now())
 	return s.Store.Banned(ctx, kind, key, now)
 }
+
+func (s timedStore) BansOn(ctx context.Context, key string, now time.Time, kinds ...string) (bs []store.Ban, err error) {
+	defer func(start time.Time) { s.observe("banned", start, err) }(time.Now())
+	return s.Store.BansOn(ctx, key, now, kinds...)
+}

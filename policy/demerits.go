@@ -74,15 +74,25 @@ func checkBlacklisted(s *Session) (*Decision, error) {
 
 // ban returns the client's IP ban of a kind in force, nil if none. Trusted
 // relays and the submission port (587) are never banned: users whose home
-// address was banned can still send.
+// address was banned can still send. Both kinds are read in one query,
+// the first time either is asked for on the connection.
 func (s *Session) ban(kind string) *store.Ban {
 	if s.e.store == nil || !s.Conn.IP.IsValid() || s.Class&Trusted != 0 || s.Conn.DaemonPort == "587" {
 		return nil
 	}
-	b, err := s.e.store.Banned(s.ctx, kind, s.Conn.IP.String(), s.e.now())
-	if err != nil {
-		s.e.diag.Warn("cannot read the blacklist", "conn", s.ID, "kind", kind, "error", err)
-		return nil // the list is a convenience: mail goes on without it
+	if !s.ipBansOK {
+		s.ipBansOK = true
+		bans, err := s.e.store.BansOn(s.ctx, s.Conn.IP.String(), s.e.now(), store.BanIP, store.BanClient)
+		if err != nil {
+			s.e.diag.Warn("cannot read the blacklist", "conn", s.ID, "error", err)
+			return nil // the list is a convenience: mail goes on without it
+		}
+		s.ipBans = bans
 	}
-	return b
+	for i := range s.ipBans {
+		if s.ipBans[i].Kind == kind {
+			return &s.ipBans[i]
+		}
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/maxwell-milter/maxwell/internal/resolver"
 	"github.com/maxwell-milter/maxwell/internal/spool"
 	"github.com/maxwell-milter/maxwell/mime"
+	"github.com/maxwell-milter/maxwell/store"
 )
 
 // ConnInfo is what the MTA tells about a new SMTP connection.
@@ -69,6 +70,8 @@ type Session struct {
 	messages int
 	demerits int          // offences so far ([milter] max_demerits)
 	banned   bool         // this connection's IP was banned
+	ipBans   []store.Ban  // the bans on the client's IP in force at connect
+	ipBansOK bool         // ipBans has been asked for
 	spent    *spool.Spool // the body of the message just ended, until Release
 
 	Msg *Message // nil outside a transaction
@@ -112,6 +115,7 @@ type Message struct {
 func (s *Session) Connect(ci ConnInfo) Decision {
 	s.Conn = ci
 	s.Conn.IP = ci.IP.Unmap() // an MTA on IPv6 may pass ::ffff:192.0.2.1
+	s.ipBans, s.ipBansOK = nil, false
 	s.ctx = resolver.WithBudget(context.Background(), resolver.NewBudget(s.e.cfg.DNS.MaxLookups))
 	return s.run(StageConnect)
 }

@@ -65,7 +65,7 @@ const (
 // transaction holds SQLite's one connection.
 func (s *sqlStore) prepare(ctx context.Context) error {
 	s.stmts = map[string]*sql.Stmt{}
-	for _, q := range []string{s.selectEntry(), upsertEntry, insertNewEntry, selectListed, selectBanned, selectBans} {
+	for _, q := range []string{s.selectEntry(), upsertEntry, insertNewEntry, selectListed, selectBanned, selectBanned2, selectBans} {
 		st, err := s.db.PrepareContext(ctx, q)
 		if err != nil {
 			return s.wrap(err)
@@ -405,11 +405,14 @@ func (s *sqlStore) Ban(ctx context.Context, b Ban) error {
 	})
 }
 
-// The ban queries: one key in force at $3 (asked at every connection
-// and message), and every ban of a kind ("" for all) in force at $2.
+// The ban queries: one key's bans of one kind or of two in force at $2
+// (asked at every connection and message: an IP's two kinds at once), and
+// every ban of a kind ("" for all) in force at $2.
 const (
 	selectBanned = `SELECT kind, name, reason, created, expires FROM blacklist
-		WHERE kind = $1 AND name = $2 AND (expires = 0 OR expires > $3)`
+		WHERE kind = $3 AND name = $1 AND (expires = 0 OR expires > $2)`
+	selectBanned2 = `SELECT kind, name, reason, created, expires FROM blacklist
+		WHERE kind IN ($3, $4) AND name = $1 AND (expires = 0 OR expires > $2)`
 	selectBans = `SELECT kind, name, reason, created, expires FROM blacklist
 		WHERE ($1 = '' OR kind = $1) AND (expires = 0 OR expires > $2) ORDER BY kind, name`
 )
@@ -436,11 +439,21 @@ func (s *sqlStore) bans(ctx context.Context, query string, args ...any) ([]Ban, 
 }
 
 func (s *sqlStore) Banned(ctx context.Context, kind, key string, now time.Time) (*Ban, error) {
-	bs, err := s.bans(ctx, selectBanned, kind, key, ms(now))
+	bs, err := s.BansOn(ctx, key, now, kind)
 	if len(bs) == 0 {
 		return nil, err
 	}
 	return &bs[0], err
+}
+
+func (s *sqlStore) BansOn(ctx context.Context, key string, now time.Time, kinds ...string) ([]Ban, error) {
+	switch len(kinds) {
+	case 1:
+		return s.bans(ctx, selectBanned, key, ms(now), kinds[0])
+	case 2:
+		return s.bans(ctx, selectBanned2, key, ms(now), kinds[0], kinds[1])
+	}
+	return nil, fmt.Errorf("store: bans of %d kinds asked at once; one or two", len(kinds))
 }
 
 func (s *sqlStore) Bans(ctx context.Context, kind string, now time.Time) ([]Ban, error) {

@@ -54,6 +54,10 @@ type Store interface {
 	Ban(ctx context.Context, b Ban) error
 	// Banned returns the ban on a key in force at now, nil if none.
 	Banned(ctx context.Context, kind, key string, now time.Time) (*Ban, error)
+	// BansOn returns the bans on a key of one or two kinds in force at
+	// now, in one query: an IP's demerit ban and watch's blacklisting,
+	// both asked at every connection.
+	BansOn(ctx context.Context, key string, now time.Time, kinds ...string) ([]Ban, error)
 	// Bans lists the bans of a kind ("" for all) in force at now.
 	Bans(ctx context.Context, kind string, now time.Time) ([]Ban, error)
 	// Unban lifts a ban.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -381,6 +382,44 @@ func testBlacklist(t *testing.T, st store.Store, _ func() (store.Store, error)) 
 	}
 	if all, _ := st.Bans(ctx, "", t0); len(all) != 2 {
 		t.Errorf("Bans = %+v, want 2", all)
+	}
+
+	// An IP's two kinds in one query: the ones in force, of those kinds.
+	for _, b := range []store.Ban{
+		{Kind: store.BanClient, Key: "192.0.2.7", Reason: "rat", Created: t0, Expires: t0.Add(3 * time.Hour)},
+		{Kind: store.BanSender, Key: "192.0.2.7", Reason: "not an IP kind", Created: t0},
+	} {
+		if err := st.Ban(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kinds := func(bs []store.Ban) (out []string) {
+		for _, b := range bs {
+			out = append(out, b.Kind+":"+b.Reason)
+		}
+		slices.Sort(out)
+		return out
+	}
+	for _, c := range []struct {
+		at   time.Time
+		want []string
+	}{
+		{t0, []string{"client:rat", "ip:dictionary attack"}},
+		{t0.Add(2 * time.Hour), []string{"client:rat"}},
+		{t0.Add(4 * time.Hour), nil},
+	} {
+		bs, err := st.BansOn(ctx, "192.0.2.7", c.at, store.BanIP, store.BanClient)
+		if got := kinds(bs); err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("BansOn at %v = %v, %v; want %v", c.at.Sub(t0), got, err, c.want)
+		}
+	}
+	if _, err := st.BansOn(ctx, "192.0.2.7", t0, store.BanIP, store.BanClient, store.BanSender); err == nil {
+		t.Error("BansOn of three kinds: no error")
+	}
+	for _, k := range []string{store.BanClient, store.BanSender} {
+		if _, err := st.Unban(ctx, k, "192.0.2.7"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if ips, _ := st.Bans(ctx, store.BanIP, t0.Add(2*time.Hour)); len(ips) != 0 {
 		t.Errorf("Bans(ip) after expiry = %+v", ips)
