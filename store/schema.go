@@ -97,6 +97,9 @@ func (s *sqlStore) migrateAndPrepare(ctx context.Context, create bool) error {
 
 // Version returns the schema version of the database.
 func Version(ctx context.Context, st Store) (int, error) {
+	if c, ok := st.(*cachedStore); ok {
+		st = c.Store
+	}
 	s, ok := st.(*sqlStore)
 	if !ok {
 		return 0, fmt.Errorf("not a SQL store")

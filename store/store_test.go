@@ -38,6 +38,17 @@ func backends(t *testing.T) []backend {
 			reopen := func() (store.Store, error) { return store.OpenSQLite(ctx, path, 5*time.Second) }
 			return mustOpen(t, reopen), reopen
 		}},
+		// The daemon's store: SQLite behind the cache of Banned, BansOn
+		// and Listed. Every change goes through it here, so it answers as
+		// the store does.
+		{"sqlite-cached", func(t *testing.T) (store.Store, func() (store.Store, error)) {
+			path := filepath.Join(t.TempDir(), "data", "maxwell.db")
+			reopen := func() (store.Store, error) {
+				st, err := store.OpenSQLite(ctx, path, 5*time.Second)
+				return store.Cached(st, 10*time.Second, store.DefaultCacheKeys), err
+			}
+			return mustOpen(t, reopen), reopen
+		}},
 		{"postgres", func(t *testing.T) (store.Store, func() (store.Store, error)) {
 			dsn := pg.NewDB(t)
 			reopen := func() (store.Store, error) { return store.OpenPostgres(ctx, dsn, 5*time.Second) }

@@ -33,8 +33,9 @@ type daemon struct {
 	level *slog.LevelVar
 	srv   *milter.Server
 	store store.Store
-	// engineStore is store as the engine uses it: timed for the metrics
-	// when they are on.
+	// engineStore is store as the engine and the watcher use it: timed
+	// for the metrics when they are on, behind the cache of bans and
+	// whitelist entries.
 	engineStore store.Store
 	metrics     *metrics.Metrics // nil when [metrics] listen is empty
 	watching    bool             // the MTA log watcher runs
@@ -102,6 +103,10 @@ func serve(args []string) int {
 			return exitFailure
 		}
 	}
+	// The bans and whitelist entries asked at every message are
+	// remembered for [store] cache_ttl; the watcher bans through the same
+	// cache, so its bans count at once.
+	d.engineStore = store.Cached(d.engineStore, cfg.Store.CacheTTL.D(), store.DefaultCacheKeys)
 	eng.UseStore(d.engineStore)
 	eng.EnableCallbacks()
 	go expireLoop(ctx, d.store, cfg.Store, d.diag)
@@ -110,7 +115,7 @@ func serve(args []string) int {
 	}
 	if *watchLog != "" {
 		go func() {
-			if err := runWatcher(ctx, cfg, d.store, d.ml, d.diag, *watchLog, false); err != nil {
+			if err := runWatcher(ctx, cfg, d.engineStore, d.ml, d.diag, *watchLog, false); err != nil {
 				d.diag.Error("the MTA log watcher stopped", "error", err)
 			}
 		}()

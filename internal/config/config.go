@@ -171,6 +171,7 @@ type Store struct {
 	Timeout        Duration `toml:"timeout"`
 	ExpireInterval Duration `toml:"expire_interval"`
 	ExpireBatch    int      `toml:"expire_batch"`
+	CacheTTL       Duration `toml:"cache_ttl"`
 }
 
 // Whitelist is the [whitelist] section: bms.py's auto-whitelist of
@@ -344,6 +345,7 @@ func Default() *Config {
 			Timeout:        Duration(5 * time.Second),
 			ExpireInterval: Duration(10 * time.Minute),
 			ExpireBatch:    1000,
+			CacheTTL:       Duration(10 * time.Second),
 		},
 		Whitelist: Whitelist{TTL: Duration(60 * 24 * time.Hour)},
 		Wiretap:   Wiretap{Blind: true},

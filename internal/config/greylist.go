@@ -176,5 +176,8 @@ func (s *Store) validate() []problem {
 	if s.ExpireBatch < 1 {
 		ps = append(ps, problem{"store.expire_batch", "must be at least 1"})
 	}
+	if s.CacheTTL < 0 {
+		ps = append(ps, problem{"store.cache_ttl", "must not be negative (0 turns the cache off)"})
+	}
 	return ps
 }
