@@ -41,9 +41,11 @@ test-dates:
 	done
 
 # Loopback only: maxwell with every check off and with the default policy,
-# next to the C and Go noop milters of ../shared/milterbench if present.
+# next to the C and Go noop milters of ../shared/milterbench if present;
+# ends with one line per performance target, met or missed, and writes its
+# output into docs/performance.md (bench/docs.sh).
 bench:
-	bench/run.sh
+	BENCH_DOCS=docs/performance.md bench/run.sh
 
 clean:
 	rm -rf bin

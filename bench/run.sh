@@ -1,6 +1,7 @@
 #!/bin/bash
 # make bench: measure maxwell against the reference milters, on loopback
-# only, in one run, and print the figures as ratios.
+# only, in one run, print the figures as ratios, then one line per target
+# of issue 19, met or missed, with its figure.
 #
 #   maxwell-noop     every check off (internal clients, nothing scanned for)
 #   maxwell-default  the default policy for external clients: PTR and HELO,
@@ -10,9 +11,14 @@
 #   c-noop, go-noop  the peers of ../shared/milterbench (if it is there and
 #                    libmilter-dev is installed)
 #
-# Then the concurrency ladder (c = 8, 64, 512, 2000) and 10 000 idle
-# sessions, both on maxwell-default. Every process is started here and
-# stopped by its PID; everything runs on 127.0.0.1.
+# Then the .eml corpus of the attachment tests (mime/testdata) through
+# maxwell-default, the concurrency ladder (c = 8, 64, 512, 2000), 10 000
+# idle sessions, the greylist decision benchmarks (SQLite; PostgreSQL if
+# its binaries are installed) and the allocation benchmark. Every process
+# is started here and stopped by its PID; everything runs on 127.0.0.1.
+#
+# With BENCH_DOCS=FILE (make bench sets docs/performance.md) the output
+# replaces the block between the "make bench" markers of FILE, verbatim.
 #
 # N=10000 C=8 bench/run.sh     (make bench)
 set -u
@@ -30,7 +36,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "building ..."
+echo "building ..." >&2
 go build -o "$TMP/maxwell" ./cmd/maxwell && go build -o "$TMP/dnszone" ./bench/dnszone || exit 1
 MX=$TMP/maxwell
 
@@ -63,6 +69,9 @@ cat > "$TMP/default.toml" <<EOT
 [milter]
 socket = "inet:7391@127.0.0.1"
 hostname = "mx.example.org"
+# 10 000 idle sessions are measured: more than the default limit where
+# the open-file limit is 20 000 (half of it is kept for spool files).
+max_sessions = 10100
 datadir = "$TMP/default-data"
 [dns]
 servers = ["$DNS"]
@@ -116,24 +125,126 @@ bench() { # label port pid n c [more flags]: one row (maxwell bench -row)
 		-ips "$IPS" -from "$FROMS" -rcpt bob@example.org -helo mail1.sender.example "$@"
 }
 
-echo
-echo "n=$N c=$C, 8 KiB bodies, one message per milter connection, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs"
-for row in "${ROWS[@]}"; do
-	read -r name port pid <<<"$row"
-	bench warmup "$port" "$pid" 1000 "$C" >/dev/null
-	bench "$name" "$port" "$pid" "$N" "$C"
-done | awk 'BEGIN { printf "%-16s %9s %8s %6s %11s %8s  %s\n", "milter", "msgs/s", "p99_ms", "vs_C", "cpu_ms/msg", "rss_MiB", "actions" }
+# Every figure lands in $FIG as "name value", for the targets at the end.
+FIG=$TMP/figures
+: >"$FIG"
+fig() { echo "$1 $2" >>"$FIG"; }
+figure() { awk -v k="$1" '$1 == k { v = $2 } END { print v }' "$FIG"; }
+
+measure() {
+	local commit
+	commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+	git diff --quiet HEAD 2>/dev/null || commit="$commit (with uncommitted changes)"
+	echo "make bench $(date -u +%Y-%m-%dT%H:%MZ), commit $commit"
+	echo "$(nproc) CPUs: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+	echo
+	echo "n=$N c=$C, 8 KiB bodies, one message per milter connection"
+	for row in "${ROWS[@]}"; do
+		read -r name port pid <<<"$row"
+		bench warmup "$port" "$pid" 1000 "$C" >/dev/null
+		bench "$name" "$port" "$pid" "$N" "$C"
+	done >"$TMP/rows"
+	awk 'BEGIN { printf "%-16s %9s %8s %6s %11s %8s  %s\n", "milter", "msgs/s", "p99_ms", "vs_C", "cpu_ms/msg", "rss_MiB", "actions" }
 	$1 == "c-noop" { base = $2 }
-	{ printf "%-16s %9.1f %8.3f %6s %11.3f %8.1f  %s\n", $1, $2, $3, base ? sprintf("%.2f", $2 / base) : "-", $4, $5, $7 }'
+	{ printf "%-16s %9.1f %8.3f %6s %11.3f %8.1f  %s\n", $1, $2, $3, base ? sprintf("%.2f", $2 / base) : "-", $4, $5, $7 }' "$TMP/rows"
+	while read -r name rate _ cpu _; do
+		fig "$name.rate" "$rate"
+		fig "$name.cpu" "$cpu"
+	done <"$TMP/rows"
 
-echo
-echo "concurrency ladder, maxwell-default"
-for c in 8 64 512 2000; do
-	bench "$c" 7391 "$PID_7391" $((N > 4 * c ? N : 4 * c)) "$c"
-done | awk 'BEGIN { printf "%-8s %9s %8s %11s\n", "c", "msgs/s", "vs_c=8", "cpu_ms/msg" }
+	echo
+	echo "the .eml corpus of the attachment tests (mime/testdata), maxwell-default, c=$C"
+	bench corpus 7391 "$PID_7391" "$N" "$C" -eml-dir mime/testdata >"$TMP/corpus"
+	awk '{ printf "%d messages of %d files: %.1f msgs/s, %.3f ms CPU per message; %s\n", n, files, $2, $4, $7 }' \
+		n="$N" files="$(ls mime/testdata/*.eml | wc -l)" "$TMP/corpus"
+	fig corpus.cpu "$(awk '{ print $4 }' "$TMP/corpus")"
+
+	echo
+	echo "concurrency ladder, maxwell-default"
+	for c in 8 64 512 2000; do
+		bench "$c" 7391 "$PID_7391" $((N > 4 * c ? N : 4 * c)) "$c"
+	done >"$TMP/ladder"
+	awk 'BEGIN { printf "%-8s %9s %8s %11s\n", "c", "msgs/s", "vs_c=8", "cpu_ms/msg" }
 	NR == 1 { first = $2 }
-	{ printf "%-8s %9.1f %8.2f %11.3f\n", $1, $2, $2 / first, $4 }'
+	{ printf "%-8s %9.1f %8.2f %11.3f\n", $1, $2, $2 / first, $4 }' "$TMP/ladder"
+	while read -r c _ _ cpu _; do fig "ladder.$c.cpu" "$cpu"; done <"$TMP/ladder"
 
-echo
-bench idle 7391 "$PID_7391" 1 1 -idle 10000 -hold 3s |
-	awk '{ printf "10000 idle sessions on maxwell-default: %d held, %.1f MiB resident\n", $6, $5 }'
+	echo
+	bench idle 7391 "$PID_7391" 1 1 -idle 10000 -hold 3s >"$TMP/idle"
+	awk '{ printf "10000 idle sessions on maxwell-default: %d held, %.1f MiB resident\n", $6, $5 }' "$TMP/idle"
+	fig idle.held "$(awk '{ print $6 }' "$TMP/idle")"
+	fig idle.rss "$(awk '{ print $5 }' "$TMP/idle")"
+
+	echo
+	greylist_figures
+	echo
+	allocation_figures
+
+	echo
+	targets
+}
+
+# The greylist decision, 32 sessions on SQLite, and 4 stores (as 4
+# maxwell processes would have) sharing one PostgreSQL.
+greylist_figures() {
+	echo "greylist decisions (go test -bench GreylistThroughput ./policy)"
+	go test -run '^$' -bench 'GreylistThroughput' -benchtime 20000x ./policy >"$TMP/greylist" 2>&1
+	grep -E '^Benchmark' "$TMP/greylist" | awk '{ for (i = 1; i <= NF; i++) if ($i == "decisions/s") v = $(i-1); printf "%-60s %10.0f decisions/s\n", $1, v }'
+	fig greylist.sqlite "$(awk '/^BenchmarkGreylistThroughput\/sqlite/ { for (i = 1; i <= NF; i++) if ($i == "decisions/s") print $(i-1) }' "$TMP/greylist" | tail -1)"
+	fig greylist.postgres "$(awk '/^BenchmarkGreylistThroughput\/postgres/ { for (i = 1; i <= NF; i++) if ($i == "decisions/s") print $(i-1) }' "$TMP/greylist" | tail -1)"
+	grep -E '^(--- FAIL|FAIL|panic)' "$TMP/greylist" && cat "$TMP/greylist"
+}
+
+# What one default-policy message allocates in the engine.
+allocation_figures() {
+	echo "allocation per default-policy message (go test -bench DefaultPolicyMessage -benchmem ./policy)"
+	go test -run '^$' -bench 'DefaultPolicyMessage$' -benchmem -benchtime 20000x ./policy >"$TMP/alloc" 2>&1
+	awk '/^BenchmarkDefaultPolicyMessage/ { for (i = 1; i <= NF; i++) { if ($i == "B/op") b = $(i-1); if ($i == "allocs/op") a = $(i-1) } printf "%.1f KB, %d allocations per message\n", b / 1000, a }' "$TMP/alloc"
+	fig alloc.bytes "$(awk '/^BenchmarkDefaultPolicyMessage/ { for (i = 1; i <= NF; i++) if ($i == "B/op") print $(i-1) }' "$TMP/alloc")"
+}
+
+# One line per target, met or missed, with its figure. A target whose
+# figure was not measured (no peers, no PostgreSQL) is missed.
+targets() {
+	local c_cpu go_cpu
+	c_cpu=$(figure c-noop.cpu)
+	go_cpu=$(figure go-noop.cpu)
+	echo "targets"
+	{
+		ratio "maxwell-default CPU per message, × c-noop's" "$(figure maxwell-default.cpu)" "$c_cpu" "<=" 1.0
+		ratio "maxwell-default msgs/s, × c-noop's" "$(figure maxwell-default.rate)" "$(figure c-noop.rate)" ">=" 1.0
+		ratio "maxwell-noop CPU per message, × go-noop's" "$(figure maxwell-noop.cpu)" "$go_cpu" "<=" 0.8
+		ratio "ladder: CPU per message at c=2000, × c=8's" "$(figure ladder.2000.cpu)" "$(figure ladder.8.cpu)" "<=" 1.15
+		limit "10000 idle sessions, MiB resident" "$(figure idle.rss)" "<=" 100
+		limit "greylist decisions/s, SQLite, 32 sessions" "$(figure greylist.sqlite)" ">=" 10000
+		limit "greylist decisions/s, 4 stores on one PostgreSQL" "$(figure greylist.postgres)" ">=" 20000
+		limit ".eml corpus, ms CPU per message" "$(figure corpus.cpu)" "<=" 0.8
+		limit "allocation per default-policy message, KB" "$(awk -v b="$(figure alloc.bytes)" 'BEGIN { if (b != "") print b / 1000 }')" "<=" 20
+	}
+}
+
+# ratio label figure base op bound: figure ÷ base against bound.
+ratio() {
+	if [ -z "$2" ] || [ -z "$3" ]; then
+		printf "missed  %-50s not measured\n" "$1"
+		return
+	fi
+	limit "$1" "$(awk -v a="$2" -v b="$3" 'BEGIN { printf "%.2f", a / b }')" "$4" "$5"
+}
+
+# limit label figure op bound
+limit() {
+	if [ -z "$2" ]; then
+		printf "missed  %-50s not measured\n" "$1"
+		return
+	fi
+	awk -v l="$1" -v f="$2" -v op="$3" -v b="$4" 'BEGIN {
+		ok = (op == "<=") ? f + 0 <= b + 0 : f + 0 >= b + 0
+		printf "%-7s %-50s %10s  (%s %s)\n", ok ? "met" : "missed", l, f, op == "<=" ? "≤" : "≥", b }'
+}
+
+measure | tee "$TMP/bench.txt"
+
+if [ -n "${BENCH_DOCS:-}" ]; then
+	bench/docs.sh "$BENCH_DOCS" "$TMP/bench.txt" && echo "$BENCH_DOCS: the make bench block rewritten" >&2
+fi
