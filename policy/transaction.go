@@ -33,7 +33,9 @@ type Outcome struct {
 // decision for the connection or message, or when every recipient was
 // refused.
 func (e *Engine) Run(tx Transaction) Outcome {
-	var out Outcome
+	// connect, helo, mail from, the recipients, data, end of headers,
+	// end of message: the stages are known, and grown once.
+	out := Outcome{Stages: make([]StageResult, 0, 6+len(tx.Rcpts))}
 	s := e.NewSession()
 	defer s.Close()
 	step := func(stage string, d Decision) bool {

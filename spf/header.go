@@ -228,6 +228,11 @@ func printable(s string) string {
 // length of the field name and colon.
 func fold(indent int, head string, parts []string, sep string) string {
 	var b strings.Builder
+	size := len(head)
+	for _, p := range parts {
+		size += len(sep) + 3 + len(p) // at most "\n\t" or " " before each
+	}
+	b.Grow(size)
 	b.WriteString(head)
 	col := indent + len(head)
 	for i, p := range parts {

@@ -55,8 +55,12 @@ const (
 // the limit, and the breaks already in value ("\n", the MTA writes
 // CRLF), stay as they are.
 func Fold(name, value string) string {
-	var b strings.Builder
 	col := len(name) + len(": ")
+	if !overLong(value, col) {
+		return value // nearly always: no copy
+	}
+	var b strings.Builder
+	b.Grow(len(value) + len(value)/softLine + 8)
 	for i, line := range strings.Split(value, "\n") {
 		if i > 0 {
 			b.WriteByte('\n')
@@ -68,6 +72,21 @@ func Fold(name, value string) string {
 		b.WriteString(line)
 	}
 	return b.String()
+}
+
+// overLong reports whether a line of value, the first starting at col,
+// passes MaxLine.
+func overLong(value string, col int) bool {
+	for {
+		line, rest, more := strings.Cut(value, "\n")
+		if col+len(line) > MaxLine {
+			return true
+		}
+		if !more {
+			return false
+		}
+		value, col = rest, 0
+	}
 }
 
 // foldLine writes the first parts of an over-long line that starts at
