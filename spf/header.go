@@ -199,11 +199,28 @@ func isDomainName(s string) bool {
 }
 
 func isDotAtom(s string) bool {
-	return s != "" && strings.Trim(s, atext+".") == "" && s[0] != '.' && s[len(s)-1] != '.' && !strings.Contains(s, "..")
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !dotAtomText[s[i]] {
+			return false
+		}
+	}
+	return true
 }
 
 // atext is RFC 5322's atom characters.
 const atext = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~"
+
+// dotAtomText marks atext and '.': a table, as isDotAtom is asked of
+// every value of two header fields a message.
+var dotAtomText = func() (t [256]bool) {
+	for _, c := range []byte(atext + ".") {
+		t[c] = true
+	}
+	return t
+}()
 
 // comment makes s safe inside a header comment: parentheses and
 // backslashes escaped.
@@ -214,7 +231,15 @@ func comment(s string) string {
 // printable bounds s, cut with a marker, and replaces control characters
 // (CR and LF first of all) and non-ASCII bytes with '?'.
 func printable(s string) string {
-	b := []byte(oneline.Cut(s, maxValueLen))
+	s = oneline.Cut(s, maxValueLen)
+	i := 0
+	for i < len(s) && s[i] >= ' ' && s[i] <= '~' {
+		i++
+	}
+	if i == len(s) {
+		return s // nearly always: no copy
+	}
+	b := []byte(s)
 	for i, c := range b {
 		if c < ' ' || c > '~' {
 			b[i] = '?'
