@@ -238,6 +238,7 @@ type zipEntry struct {
 	localName, localUnicode string // in the local header
 	flags, method           uint16
 	compressed, local       uint64 // the compressed size; the offset of its local header
+	size                    uint64 // the uncompressed size, as the directory says
 	buf, localBuf           []byte
 }
 
@@ -252,7 +253,7 @@ func (e *zipEntry) next(r *bufio.Reader) (bool, error) {
 		return false, errors.New("central directory cut short")
 	}
 	e.flags, e.method = le16(h[8:]), le16(h[10:])
-	e.compressed, e.local = uint64(le32(h[20:])), uint64(le32(h[42:]))
+	e.compressed, e.local, e.size = uint64(le32(h[20:])), uint64(le32(h[42:])), uint64(le32(h[24:]))
 	nameLen, extraLen, commentLen := int(le16(h[28:])), int(le16(h[30:])), int(le16(h[32:]))
 	if cap(e.buf) < nameLen+extraLen {
 		e.buf = make([]byte, nameLen+extraLen)
@@ -269,8 +270,7 @@ func (e *zipEntry) next(r *bufio.Reader) (bool, error) {
 	if body := extraField(b[nameLen:], 1); body != nil {
 		// ZIP64: in this order, the values the record holds as
 		// 0xffffffff: the size, the compressed size, the offset.
-		size := uint64(le32(h[24:]))
-		for _, v := range []*uint64{&size, &e.compressed, &e.local} {
+		for _, v := range []*uint64{&e.size, &e.compressed, &e.local} {
 			if *v == math.MaxUint32 && len(body) >= 8 {
 				*v, body = le64(body), body[8:]
 			}
@@ -345,6 +345,12 @@ func (z *zipBudget) decompress(ra io.ReaderAt, base int64, e *zipEntry, o *Optio
 	if e.flags&1 != 0 {
 		return nil, nil, "unreadable nested zip: encrypted"
 	}
+	if e.size > uint64(z.expand) {
+		// Said to expand past the budget: a bomb, without spending the
+		// budget's CPU and disk to confirm it. A size that lies low is
+		// caught by the limit below.
+		return nil, nil, errZipExpands
+	}
 	var r io.Reader = io.NewSectionReader(ra, at+30+int64(le16(h[26:]))+int64(le16(h[28:])), int64(e.compressed))
 	switch e.method {
 	case 0: // stored
@@ -358,19 +364,20 @@ func (z *zipBudget) decompress(ra io.ReaderAt, base int64, e *zipEntry, o *Optio
 	out = spool.New(o.TempDir, min(o.MemThreshold, nestedInMemory), z.expand+1)
 	w := &endRecords{w: out}
 	n, err := io.Copy(w, io.LimitReader(r, z.expand+1))
-	switch {
-	case n > z.expand:
-		err = errors.New("zip expands past its size limit (a zip bomb?)")
-	case err != nil:
-		err = errors.New("unreadable nested zip: " + err.Error())
-	}
-	if err != nil {
+	if n > z.expand || err != nil {
 		out.Close()
-		return nil, nil, err.Error()
+		if n > z.expand {
+			return nil, nil, errZipExpands
+		}
+		return nil, nil, "unreadable nested zip: " + err.Error()
 	}
 	z.expand -= n
 	return out, w.at, ""
 }
+
+// errZipExpands is why a nested zip that expands past the budget is
+// refused.
+const errZipExpands = "zip expands past its size limit (a zip bomb?)"
 
 // readFull reads len(p) bytes at off.
 func readFull(ra io.ReaderAt, p []byte, off int64) error {
