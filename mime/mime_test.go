@@ -3,6 +3,7 @@ package mime
 import (
 	"archive/zip"
 	"bytes"
+	"compress/flate"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -735,6 +736,22 @@ func TestZipListing(t *testing.T) {
 	copy(localName[30:], "evil01.exe") // the local header's name: what a streaming reader shows
 	clean := zipOf(zip.Deflate, "readme.txt", []byte("hi"))
 	evil := zipOf(zip.Deflate, "readme.txt", []byte("hi"), "evil.exe", []byte("MZ"))
+	// A nested zip whose central directory states size as its
+	// uncompressed size, whatever it really is (the budget is 1 MiB below).
+	statedSize := func(data []byte, size uint64) []byte {
+		var deflated bytes.Buffer
+		fw, _ := flate.NewWriter(&deflated, flate.BestSpeed)
+		fw.Write(data)
+		fw.Close()
+		var b bytes.Buffer
+		zw := zip.NewWriter(&b)
+		w, _ := zw.CreateRaw(&zip.FileHeader{Name: "inner.zip", Method: zip.Deflate, CRC32: crc32.ChecksumIEEE(data),
+			CompressedSize64: uint64(deflated.Len()), UncompressedSize64: size})
+		w.Write(deflated.Bytes())
+		zw.Close()
+		return b.Bytes()
+	}
+	big := zipOf(zip.Store, "zeros.txt", make([]byte, 2<<20))
 
 	tests := []struct {
 		name         string
@@ -755,8 +772,12 @@ func TestZipListing(t *testing.T) {
 		{"a zip cut short", nested[:len(nested)-30], "(the zip)", "unreadable zip"},
 		{"a clean zip", zipOf(zip.Deflate, "a.txt", []byte("x"), "b.pdf", []byte("y")), "", ""},
 		{"an empty zip", zipOf(zip.Deflate), "", ""},
+		{"a nested zip said to expand past the budget", statedSize(clean, 2<<20), "inner.zip", "zip expands past its size limit"},
+		{"a nested zip past the budget, said to be small", statedSize(big, 100), "inner.zip", "zip expands past its size limit"},
+		{"a nested zip within the budget, said to be small", statedSize(evil, 1), "inner.zip: evil.exe", "banned extension .exe in zip"},
 	}
 	o := testOptions(t)
+	o.ZipMaxExpand = 1 << 20
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			z := zipBudget{expand: o.ZipMaxExpand, entries: o.ZipMaxEntries}
