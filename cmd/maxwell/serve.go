@@ -63,10 +63,12 @@ func serve(args []string) int {
 	slog.SetDefault(d.diag)
 
 	facility, _ := config.SyslogFacility(cfg.Log.SyslogFacility)
-	if d.ml, err = maillog.Open(cfg.Log.MailLog, facility); err != nil {
+	if d.ml, err = maillog.Open(cfg.Log.MailLog, facility, cfg.Log.FlushInterval.D()); err != nil {
 		d.diag.Error("cannot open the mail log", "error", err)
 		return exitFailure
 	}
+	// The first deferred, so run last: after shutdown has waited for the
+	// sessions, it writes their last lines, whichever way serve returns.
 	defer d.ml.Close()
 	d.res = resolver.FromConfig(cfg.DNS)
 	eng, err := policy.New(cfg, d.res, d.ml, d.diag)
@@ -288,6 +290,7 @@ func restartOnly(old, cur *config.Config) []string {
 		{"milter.max_sessions", old.Milter.MaxSessions, cur.Milter.MaxSessions},
 		{"log.mail_log", old.Log.MailLog, cur.Log.MailLog},
 		{"log.syslog_facility", old.Log.SyslogFacility, cur.Log.SyslogFacility},
+		{"log.flush_interval", old.Log.FlushInterval, cur.Log.FlushInterval},
 		{"milter.datadir", old.Milter.DataDir, cur.Milter.DataDir},
 		{"store", old.Store, cur.Store},
 		{"metrics.listen", old.Metrics.Listen, cur.Metrics.Listen},

@@ -90,9 +90,7 @@ func TestServeSignals(t *testing.T) {
 	if r := send("mx.example.org"); r.Accepted() || r.Stage != "helo" {
 		t.Fatalf("after the reload: %s at %s, want the HELO refused", r.Action, r.Stage)
 	}
-	if !strings.Contains(mustRead(t, logPath), "spam from self") {
-		t.Errorf("the reopened mail log lacks the new decision")
-	}
+	m.WaitFor(t, "the decision in the reopened mail log", func() bool { return strings.Contains(mustRead(t, logPath), "spam from self") })
 
 	// SIGTERM with a message in flight: no new sessions, the open one
 	// finishes, exit status 0.
@@ -114,6 +112,57 @@ func TestServeSignals(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("maxwell did not exit after its last session ended")
+	}
+}
+
+// SIGTERM and SIGINT lose no mail-log line: with lines kept in memory
+// for up to an hour (so only the stop can write them), every line of
+// every message answered before the signal is in the file after the exit.
+func TestStopKeepsMailLog(t *testing.T) {
+	const messages = 20
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			sock, logPath := filepath.Join(dir, "maxwell.sock"), filepath.Join(dir, "mail.log")
+			cfgPath, _ := writeConfig(t, dir, strings.NewReplacer("SOCK", sock, "LOG", logPath, "HELO", "").Replace(serveConfig)+
+				"flush_interval = \"1h\"\n")
+			m := mtatest.StartMaxwell(t, dir, cfgPath)
+			m.WaitListen(t, sock)
+			for i := range messages {
+				r, err := mtaclient.Send("unix", sock, policy.Transaction{
+					Conn: policy.ConnInfo{IP: netip.MustParseAddr("198.51.100.7")}, Helo: "mail.sender.example",
+					Mail: policy.MailInfo{Sender: fmt.Sprintf("alice%d@sender.example", i)}, Rcpts: []string{"bob@example.org"},
+				}, []byte("Hi\r\n"))
+				if err != nil || !r.Accepted() {
+					t.Fatalf("message %d: %v %v", i, r.Action, err)
+				}
+			}
+			if log := mustRead(t, logPath); log != "" { // under 64 KiB and an hour: all waits
+				t.Fatalf("lines written before the stop: the test shows nothing\n%s", log)
+			}
+			m.Cmd.Process.Signal(sig)
+			select {
+			case <-m.Exited:
+				if m.Err != nil {
+					t.Fatalf("exit: %v\n%s", m.Err, m.Stderr)
+				}
+			case <-time.After(15 * time.Second):
+				t.Fatal("maxwell did not exit")
+			}
+			log := mustRead(t, logPath)
+			for i := range messages {
+				conn := fmt.Sprintf(" conn=%d ", i+1)
+				for _, want := range []string{conn + "event=connect ", conn + "event=hello ", conn + fmt.Sprintf("event=\"mail from\" from=alice%d@sender.example", i),
+					conn + `event="rcpt to" to=bob@example.org`, conn + "event=eom action=accept ", conn + "event=close "} {
+					if !strings.Contains(log, want) {
+						t.Errorf("the mail log lacks %q", want)
+					}
+				}
+			}
+			if t.Failed() {
+				t.Logf("mail log:\n%s", log)
+			}
+		})
 	}
 }
 

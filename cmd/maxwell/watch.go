@@ -50,7 +50,7 @@ func watchCmd(args []string) int {
 	}
 	diag := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	facility, _ := config.SyslogFacility(cfg.Log.SyslogFacility)
-	ml, err := maillog.Open(cfg.Log.MailLog, facility)
+	ml, err := maillog.Open(cfg.Log.MailLog, facility, cfg.Log.FlushInterval.D())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "maxwell watch:", err)
 		return exitFailure

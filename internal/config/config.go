@@ -283,9 +283,10 @@ type DNS struct {
 
 // Log is the [log] section.
 type Log struct {
-	MailLog        string `toml:"mail_log"`
-	SyslogFacility string `toml:"syslog_facility"`
-	Level          string `toml:"level"`
+	MailLog        string   `toml:"mail_log"`
+	SyslogFacility string   `toml:"syslog_facility"`
+	FlushInterval  Duration `toml:"flush_interval"`
+	Level          string   `toml:"level"`
 }
 
 // Default returns the embedded defaults: what `maxwell serve` runs with
@@ -376,6 +377,7 @@ func Default() *Config {
 		Log: Log{
 			MailLog:        "stderr",
 			SyslogFacility: "mail",
+			FlushInterval:  Duration(100 * time.Millisecond),
 			Level:          "info",
 		},
 	}
@@ -655,6 +657,9 @@ func (c *Config) validate() []problem {
 	case "debug", "info", "warn", "error":
 	default:
 		ps = append(ps, problem{"log.level", fmt.Sprintf("%s is not one of debug, info, warn, error", oneline.Quote(c.Log.Level))})
+	}
+	if c.Log.FlushInterval < 0 {
+		ps = append(ps, problem{"log.flush_interval", "must not be negative (0 writes each line at once)"})
 	}
 	if _, err := SyslogFacility(c.Log.SyslogFacility); err != nil {
 		ps = append(ps, problem{"log.syslog_facility", err.Error()})

@@ -137,6 +137,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad socket", "[milter]\nsocket = \"tcp:8895\"\n", 2, "milter.socket", "unknown kind"},
 		{"socket on a host name", "[milter]\nsocket = \"inet:8895@mx.example.org\"\n", 2, "milter.socket", `the host "mx.example.org" is not an address: write one of this host's addresses (inet:8895@127.0.0.1), localhost, or none`},
 		{"negative max_sessions", "[milter]\nmax_sessions = -1\n", 2, "milter.max_sessions", "must not be negative"},
+		{"negative flush_interval", "[log]\nflush_interval = \"-1s\"\n", 2, "log.flush_interval", "must not be negative"},
 		{"bad policy", "[milter]\nexception_policy = \"explode\"\n", 2, "milter.exception_policy", "not one of"},
 		{"bad porn word", "[defang]\nporn_words = [\"v{x}agra\"]\n", 2, "defang.porn_words", "unknown class"},
 		{"bad dns server", "[dns]\nservers = [\"dns.example\"]\n", 2, "dns.servers", "invalid DNS server"},

@@ -18,7 +18,7 @@ func TestPlantedLinkNotFollowed(t *testing.T) {
 	if err := os.Symlink(victim, path); err != nil {
 		t.Fatal(err)
 	}
-	if l, err := Open(path, 0); err == nil {
+	if l, err := Open(path, 0, 0); err == nil {
 		l.Log(1, "connect")
 		l.Close()
 		t.Error("Open followed the link")
@@ -30,7 +30,7 @@ func TestPlantedLinkNotFollowed(t *testing.T) {
 	}
 
 	os.Remove(path)
-	l, err := Open(path, 0)
+	l, err := Open(path, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

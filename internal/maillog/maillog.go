@@ -21,6 +21,13 @@ import (
 
 // Logger writes mail-log lines to stderr, a file or syslog. It is safe for
 // concurrent use.
+//
+// A Logger from Open with a flush interval buffers lines (not for syslog):
+// they wait, whole, in memory until 64 KiB wait or the first of them is
+// the interval old, then go out in one write. Close and Reopen write what
+// waits first. A crash (SIGKILL, a panic nothing recovers, power) loses
+// what waits: the lines of at most the last interval, and never more than
+// 64 KiB.
 type Logger struct {
 	mu     sync.Mutex
 	w      io.Writer
@@ -31,7 +38,20 @@ type Logger struct {
 	// observe, when set, sees every event too: metrics are counted from
 	// the same events the log records, so the two never disagree.
 	observe func(event string, kv []any)
+
+	// interval > 0 buffers: buf holds whole lines not yet written, the
+	// first of them logged at first; timer writes them when that one comes
+	// of age and no later line has. After Close, lines go out at once.
+	interval time.Duration
+	buf      []byte
+	first    time.Time
+	timer    *time.Timer
+	closed   bool
 }
+
+// flushSize is the most a buffering Logger keeps before it writes: one
+// write every 64 KiB under load, about 50 messages' lines.
+const flushSize = 64 << 10
 
 // Observe makes f see every event logged from now on, with its key/value
 // pairs as given to Log. Call it before the Logger is used.
@@ -42,24 +62,31 @@ func New(w io.Writer) *Logger { return &Logger{w: w, now: time.Now} }
 
 // Open returns a Logger for a destination as configured: "stderr",
 // "stdout", "syslog" (with the given facility) or a file path, appended to.
-func Open(dest string, facility syslog.Priority) (*Logger, error) {
+// Lines to a file, stderr or stdout are buffered for at most flush (0:
+// each written at once); syslog gets each line as it is logged, one
+// message a line.
+func Open(dest string, facility syslog.Priority, flush time.Duration) (*Logger, error) {
+	var l *Logger
 	switch dest {
 	case "", "stderr":
-		return New(os.Stderr), nil
+		l = New(os.Stderr)
 	case "stdout":
-		return New(os.Stdout), nil
+		l = New(os.Stdout)
 	case "syslog":
 		sw, err := openSyslog(facility)
 		if err != nil {
 			return nil, fmt.Errorf("mail log: %w", err)
 		}
 		return &Logger{w: sw, syslog: sw, now: time.Now}, nil
+	default:
+		f, err := openFile(dest)
+		if err != nil {
+			return nil, err
+		}
+		l = &Logger{w: f, file: f, path: dest, now: time.Now}
 	}
-	f, err := openFile(dest)
-	if err != nil {
-		return nil, err
-	}
-	return &Logger{w: f, file: f, path: dest, now: time.Now}, nil
+	l.interval = flush
+	return l, nil
 }
 
 // IsFile reports whether a destination is a file path.
@@ -112,10 +139,14 @@ func openFile(path string) (*os.File, error) {
 	return f, nil
 }
 
-// Reopen reopens a log file (after logrotate moved it). For other
-// destinations it does nothing. On error the old file stays in use.
+// Reopen reopens a log file (after logrotate moved it), the lines logged
+// until then written to the old one. For other destinations it writes
+// what waits. On error the old file stays in use.
 func (l *Logger) Reopen() error {
 	if l.path == "" {
+		l.mu.Lock()
+		l.flushLocked()
+		l.mu.Unlock()
 		return nil
 	}
 	f, err := openFile(l.path)
@@ -123,16 +154,21 @@ func (l *Logger) Reopen() error {
 		return err
 	}
 	l.mu.Lock()
+	l.flushLocked()
 	old := l.file
 	l.file, l.w = f, f
 	l.mu.Unlock()
 	return old.Close()
 }
 
-// Close closes a file or syslog destination.
+// Close writes what waits and closes a file or syslog destination. A
+// line logged later is written at once (to stderr or stdout; to a closed
+// file or syslog, it is lost).
 func (l *Logger) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.flushLocked()
+	l.closed = true
 	switch {
 	case l.file != nil:
 		return l.file.Close()
@@ -151,8 +187,10 @@ func (l *Logger) Log(conn uint64, event string, kv ...any) {
 	}
 	bp := lines.Get().(*[]byte)
 	b := (*bp)[:0]
+	var now time.Time // syslog stamps its own, and syslog does not buffer
 	if l.syslog == nil {
-		b = l.now().UTC().AppendFormat(b, time.RFC3339)
+		now = l.now()
+		b = now.UTC().AppendFormat(b, time.RFC3339)
 		b = append(b, ' ')
 	}
 	b = append(b, "conn="...)
@@ -168,12 +206,72 @@ func (l *Logger) Log(conn uint64, event string, kv ...any) {
 	}
 	b = append(b, '\n')
 	l.mu.Lock()
-	_, _ = l.w.Write(b) // an io.Writer does not keep b
+	l.writeLocked(b, now)
 	l.mu.Unlock()
 	if cap(b) <= 4096 {
 		*bp = b
 		lines.Put(bp)
 	}
+}
+
+// writeLocked writes line b, logged at now, or keeps it in buf: an
+// io.Writer does not keep b, and buf takes a copy. A line is written
+// whole, in one write with those before it, so a tailer never reads half
+// of one. Each line checks the age of the first as well as the timer, so
+// lines stay within the interval on a machine too busy to run the timer.
+func (l *Logger) writeLocked(b []byte, now time.Time) {
+	if l.interval <= 0 || l.closed {
+		_, _ = l.w.Write(b)
+		return
+	}
+	if len(l.buf) == 0 {
+		l.first = now
+		l.arm(l.interval)
+	}
+	l.buf = append(l.buf, b...)
+	if len(l.buf) >= flushSize || now.Sub(l.first) >= l.interval {
+		l.flushLocked()
+	}
+}
+
+// arm has the timer call flushDue after d.
+func (l *Logger) arm(d time.Duration) {
+	if l.timer == nil {
+		l.timer = time.AfterFunc(d, l.flushDue)
+		return
+	}
+	l.timer.Reset(d)
+}
+
+// flushDue writes buf once its first line is the interval old. The timer
+// may find a younger first line, one logged after buf was written for
+// its size while the timer was already on its way: it waits the rest.
+func (l *Logger) flushDue() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.buf) == 0 || l.closed {
+		return
+	}
+	if age := l.now().Sub(l.first); age < l.interval {
+		l.arm(l.interval - age)
+		return
+	}
+	l.flushLocked()
+}
+
+// flushLocked writes the lines that wait, in one write. On a write error
+// they are dropped, as an unbuffered line would be: keeping them would
+// grow without bound while the disk is full.
+func (l *Logger) flushLocked() {
+	if len(l.buf) == 0 {
+		return
+	}
+	_, _ = l.w.Write(l.buf)
+	l.buf = l.buf[:0]
+	if cap(l.buf) > 4*flushSize { // after a huge line: give it back
+		l.buf = nil
+	}
+	l.timer.Stop()
 }
 
 // lines holds the buffers of lines written, for the next: a message

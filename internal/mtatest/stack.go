@@ -94,8 +94,12 @@ func startMilter(t *testing.T, nofile int, config string, zone ...string) *Stack
 	if strings.Contains(config, "{socket}") {
 		st.Unix = filepath.Join(dir, "maxwell.sock")
 	}
+	// The scenarios read the mail log (Log) as soon as the MTA has
+	// answered: each line is written at once (flush_interval = "0s"), not
+	// up to 100 ms later. Buffering is tested in internal/maillog and by
+	// cmd/maxwell TestStopKeepsMailLog.
 	text := strings.NewReplacer("{port}", fmt.Sprint(st.Port), "{socket}", st.Unix).Replace(config) +
-		fmt.Sprintf("\n[dns]\nservers = [%q]\ntimeout = \"1s\"\nattempts = 1\n\n[log]\nmail_log = %q\n", dns.Addr, st.MailLog)
+		fmt.Sprintf("\n[dns]\nservers = [%q]\ntimeout = \"1s\"\nattempts = 1\n\n[log]\nmail_log = %q\nflush_interval = \"0s\"\n", dns.Addr, st.MailLog)
 	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
