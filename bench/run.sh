@@ -46,6 +46,8 @@ for _ in $(seq 50); do [ -s "$TMP/dns.addr" ] && break; sleep 0.1; done
 DNS=$(cat "$TMP/dns.addr")
 
 IPS=198.51.100.1,198.51.100.2,198.51.100.3,198.51.100.4,198.51.100.5,198.51.100.6,198.51.100.7,198.51.100.8
+# their names, as Postfix (smtpd_peername_lookup = yes) finds them in bench/zone.txt
+PTRS=$(seq -s, -f 'mail%g.sender.example' 1 8)
 FROMS=$(seq -s, -f 'user%g@sender.example' 1 20)
 
 cat > "$TMP/noop.toml" <<EOT
@@ -122,7 +124,7 @@ bench() { # label port pid n c [more flags]: one row (maxwell bench -row)
 	local label=$1 port=$2 pid=$3 n=$4 c=$5
 	shift 5
 	"$MX" bench -q -row "$label" -addr "inet:127.0.0.1:$port" -pid "$pid" -n "$n" -c "$c" \
-		-ips "$IPS" -from "$FROMS" -rcpt bob@example.org -helo mail1.sender.example "$@"
+		-ips "$IPS" -ptr "$PTRS" -from "$FROMS" -rcpt bob@example.org -helo mail1.sender.example "$@"
 }
 
 # Every figure lands in $FIG as "name value", for the targets at the end.

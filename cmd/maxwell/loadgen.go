@@ -16,17 +16,18 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/d--j/go-milter"
-
 	"github.com/maxwell-milter/maxwell/internal/config"
+	"github.com/maxwell-milter/maxwell/internal/mailgen"
 	"github.com/maxwell-milter/maxwell/internal/mtaclient"
 	"github.com/maxwell-milter/maxwell/mime"
 	"github.com/maxwell-milter/maxwell/policy"
 )
 
 const benchUsage = `usage: maxwell bench [flags]
-Sends messages through a milter (maxwell or any other) as an MTA would,
-and reports messages/s, latency and what the milter answered.
+Sends messages through a milter (maxwell or any other) as Postfix 3.7 does
+with its default settings (negotiation, macros, header fields, body chunks,
+ABORT and QUIT, one write before each reply), and reports messages/s,
+latency and what the milter answered.
 `
 
 // benchFlags are maxwell bench's settings.
@@ -37,6 +38,7 @@ type benchFlags struct {
 	bodyBytes  int
 	emlDir     string
 	ips        []netip.Addr
+	ptrs       []string // the clients' names as Postfix found them, in step with ips
 	froms      []string
 	rcpts      []string
 	helo       string
@@ -51,10 +53,12 @@ type benchFlags struct {
 	hold       time.Duration // how long to hold them
 }
 
-// benchMessage is one message of the run: its header fields and body.
+// benchMessage is one message of the run: its header fields and body,
+// and the SIZE= its sender announces at MAIL FROM.
 type benchMessage struct {
 	headers []policy.Header
 	body    []byte
+	size    string
 }
 
 // benchReport is what a run found; --json prints it.
@@ -81,7 +85,7 @@ func benchCmd(args []string) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(os.Stderr, benchUsage); fs.PrintDefaults() }
 	var f benchFlags
-	var ips, froms, rcpts string
+	var ips, ptrs, froms, rcpts string
 	fs.StringVar(&f.addr, "addr", "inet:8895@127.0.0.1", "the milter: inet:PORT@HOST, inet:HOST:PORT or unix:/path")
 	fs.IntVar(&f.n, "n", 1000, "messages in all")
 	fs.IntVar(&f.c, "c", 8, "concurrent milter sessions (as many as the MTA runs smtpd processes)")
@@ -89,6 +93,7 @@ func benchCmd(args []string) int {
 	fs.IntVar(&f.bodyBytes, "body-bytes", 8192, "body size of generated messages")
 	fs.StringVar(&f.emlDir, "eml-dir", "", "send the .eml files of this `directory` in turn instead")
 	fs.StringVar(&ips, "ips", "198.51.100.7", "client addresses, comma-separated, taken in turn per connection")
+	fs.StringVar(&ptrs, "ptr", "", "the clients' names (PTR) as Postfix found them, comma-separated, in step with -ips; none: \"unknown\", as when Postfix finds none")
 	fs.StringVar(&froms, "from", "alice@sender.example", "envelope senders, comma-separated, taken in turn per message")
 	fs.StringVar(&rcpts, "rcpt", "bob@example.org", "recipients, comma-separated: each message goes to all")
 	fs.StringVar(&f.helo, "helo", "mail.sender.example", "HELO name")
@@ -109,7 +114,11 @@ func benchCmd(args []string) int {
 		fmt.Fprintln(os.Stderr, "maxwell bench:", err)
 		return exitUsage
 	}
-	f.froms, f.rcpts = splitList(froms), splitList(rcpts)
+	f.ptrs, f.froms, f.rcpts = splitList(ptrs), splitList(froms), splitList(rcpts)
+	if len(f.ptrs) > 0 && len(f.ptrs) != len(f.ips) {
+		fmt.Fprintln(os.Stderr, "maxwell bench: -ptr needs one name for each address of -ips")
+		return exitUsage
+	}
 	if f.n < 1 || f.c < 1 || f.perConn < 1 || len(f.froms) == 0 || len(f.rcpts) == 0 {
 		fmt.Fprintln(os.Stderr, "maxwell bench: -n, -c, -per-conn must be positive; -from and -rcpt not empty")
 		return exitUsage
@@ -190,22 +199,12 @@ func benchAddr(addr string, anyNetwork bool) (network, address string, err error
 	return sock.Network, sock.Address, nil
 }
 
-// benchMessages are the messages to send: generated, or from -eml-dir.
+// benchMessages are the messages to send: generated (a mail client's
+// plain-text message as the sender's server passes it on), or from
+// -eml-dir.
 func benchMessages(f benchFlags) ([]benchMessage, error) {
 	if f.emlDir == "" {
-		body := make([]byte, 0, f.bodyBytes+80)
-		line := "The quick brown fox jumps over the lazy dog, again and again and again.\r\n"
-		for len(body) < f.bodyBytes {
-			body = append(body, line...)
-		}
-		headers := []policy.Header{
-			{Name: "Received", Value: "from mail.sender.example (mail.sender.example [198.51.100.7]) by mx.example.org"},
-			{Name: "From", Value: "Alice <alice@sender.example>"}, {Name: "To", Value: "Bob <bob@example.org>"},
-			{Name: "Subject", Value: "maxwell bench"}, {Name: "Date", Value: "Mon, 23 Nov 2026 10:00:00 +0000"},
-			{Name: "Message-ID", Value: "<bench@sender.example>"}, {Name: "MIME-Version", Value: "1.0"},
-			{Name: "Content-Type", Value: "text/plain; charset=us-ascii"},
-		}
-		return []benchMessage{{headers, body[:f.bodyBytes]}}, nil
+		return []benchMessage{newBenchMessage(mailgen.Text(f.froms[0], f.rcpts[0], f.bodyBytes))}, nil
 	}
 	files, err := filepath.Glob(filepath.Join(f.emlDir, "*.eml"))
 	if err != nil || len(files) == 0 {
@@ -218,10 +217,14 @@ func benchMessages(f benchFlags) ([]benchMessage, error) {
 		if err != nil {
 			return nil, err
 		}
-		h, body := mime.SplitMessage(raw)
-		out = append(out, benchMessage{h, body})
+		out = append(out, newBenchMessage(raw))
 	}
 	return out, nil
+}
+
+func newBenchMessage(raw []byte) benchMessage {
+	h, body := mime.SplitMessage(raw)
+	return benchMessage{h, body, fmt.Sprintf("SIZE=%d", len(raw))}
 }
 
 // benchResult is one message's outcome.
@@ -309,19 +312,20 @@ func runBench(network, address string, f benchFlags, msgs []benchMessage) benchR
 }
 
 // benchConnection sends count messages, from the first-th on, over one
-// milter connection.
+// milter connection, as Postfix does for one SMTP connection.
 func benchConnection(network, address string, f benchFlags, msgs []benchMessage, first, count int64, out chan<- benchResult) {
-	ip := f.ips[int(first/int64(f.perConn))%len(f.ips)]
 	t0 := time.Now()
-	c, res, err := mtaclient.Dial(network, address, policy.ConnInfo{IP: ip, Hostname: f.helo, Port: 40000}, f.helo,
-		milter.WithReadTimeout(f.timeout), milter.WithWriteTimeout(f.timeout))
-	if err != nil || res != nil {
+	c, res, err := benchDial(network, address, f, int(first/int64(f.perConn)))
+	if err != nil || !res.Accepted() || res.Code == 'a' {
 		for i := int64(0); i < count; i++ {
 			r := benchResult{newConn: i == 0, err: err}
-			if err == nil { // refused at connect or HELO: that is the answer
-				r.latency, r.action = time.Since(t0), actionName(res.Action)
+			if err == nil { // decided at connect or HELO: that is the answer
+				r.latency, r.action = time.Since(t0), actionName(res)
 			}
 			out <- r
+		}
+		if c != nil {
+			c.Close()
 		}
 		return
 	}
@@ -329,16 +333,16 @@ func benchConnection(network, address string, f benchFlags, msgs []benchMessage,
 	for i := int64(0); i < count; i++ {
 		m := msgs[int(first+i)%len(msgs)]
 		from := f.froms[int(first+i)%len(f.froms)]
-		res, err := c.Message(policy.MailInfo{Sender: from}, f.rcpts, m.headers, m.body)
+		res, err := c.Message(from, m.size, f.rcpts, m.headers, m.body)
 		r := benchResult{newConn: i == 0, latency: time.Since(t0), err: err}
 		if err == nil {
-			r.action = actionName(res.Action)
-			if res.Stage != "end of message" {
+			r.action = actionName(res)
+			if res.Stage != "eom" {
 				r.action += " at " + strings.Fields(res.Stage)[0]
 			}
 			seen := map[string]bool{}
 			for _, mod := range res.Mods {
-				name := modName(mod.Type)
+				name := modName(mod)
 				if name == "replace_body" && seen[name] { // one body, maybe in several chunks
 					continue
 				}
@@ -354,45 +358,69 @@ func benchConnection(network, address string, f benchFlags, msgs []benchMessage,
 	}
 }
 
-func actionName(a *milter.Action) string {
-	switch a.Type {
-	case milter.ActionAccept, milter.ActionContinue:
+// benchDial opens the milter session of the n-th SMTP connection and
+// reports its client and HELO. The session is nil only with an error.
+func benchDial(network, address string, f benchFlags, n int) (*mtaclient.PostfixConn, mtaclient.PostfixAnswer, error) {
+	c, err := mtaclient.DialPostfix(network, address, f.timeout)
+	if err != nil {
+		return nil, mtaclient.PostfixAnswer{}, err
+	}
+	name := ""
+	if len(f.ptrs) > 0 {
+		name = f.ptrs[n%len(f.ptrs)]
+	}
+	res, err := c.Connect(mtaclient.DefaultMTA, f.ips[n%len(f.ips)], uint16(32768+n%28000), name)
+	if err == nil && res.Code == 'c' {
+		res, err = c.Helo(f.helo)
+	}
+	if err != nil {
+		c.Close()
+		return nil, res, err
+	}
+	return c, res, nil
+}
+
+// actionName names a milter's answer.
+func actionName(a mtaclient.PostfixAnswer) string {
+	switch a.Code {
+	case 'a', 'c':
 		return "accept"
-	case milter.ActionDiscard:
+	case 'd':
 		return "discard"
-	case milter.ActionReject:
+	case 'r':
 		return "reject"
-	case milter.ActionTempFail:
+	case 't':
 		return "tempfail"
-	case milter.ActionRejectWithCode:
-		if code, _, _ := mtaclient.Reply(a); code >= 500 {
+	case 'y':
+		if strings.HasPrefix(a.Reply, "5") {
 			return "reject"
 		}
 		return "tempfail"
 	}
-	return fmt.Sprint(a.Type)
+	return fmt.Sprintf("reply %q", a.Code)
 }
 
-func modName(t milter.ModifyActionType) string {
-	switch t {
-	case milter.ActionAddHeader:
+// modName names a modification a milter asked for (SMFIR_*).
+func modName(code byte) string {
+	switch code {
+	case 'h':
 		return "add_header"
-	case milter.ActionInsertHeader:
+	case 'i':
 		return "insert_header"
-	case milter.ActionChangeHeader:
+	case 'm':
 		return "change_header"
-	case milter.ActionReplaceBody:
+	case 'b':
 		return "replace_body"
-	case milter.ActionAddRcpt:
+	case '+', '2':
 		return "add_rcpt"
-	case milter.ActionDelRcpt:
+	case '-':
 		return "del_rcpt"
-	case milter.ActionChangeFrom:
+	case 'e':
 		return "change_from"
-	case milter.ActionQuarantine:
+	case 'q':
 		return "quarantine"
 	}
-	return fmt.Sprint(t)
+	return fmt.Sprintf("modification %q", code)
 }
 
 // procState is what /proc says of a process.
@@ -440,14 +468,15 @@ func procStat(pid int) procState {
 func holdIdle(network, address string, f benchFlags) benchReport {
 	rep := benchReport{Addr: f.addr, Errors: map[string]int{}}
 	start := time.Now()
-	var conns []*mtaclient.Conn
+	var conns []*mtaclient.PostfixConn
 	for i := 0; i < f.idle; i++ {
-		c, res, err := mtaclient.Dial(network, address, policy.ConnInfo{IP: f.ips[i%len(f.ips)], Port: 40000}, f.helo,
-			milter.WithReadTimeout(f.timeout), milter.WithWriteTimeout(f.timeout))
-		if err != nil || res != nil {
+		c, res, err := benchDial(network, address, f, i)
+		if err != nil || res.Code != 'c' {
 			rep.Failed++
 			if err != nil {
 				rep.Errors[err.Error()]++
+			} else {
+				c.Close()
 			}
 			continue
 		}

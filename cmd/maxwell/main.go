@@ -55,7 +55,7 @@ const usage = `usage:
   maxwell report [--json | --html FILE] [FILE ...]
                                    sum up mail logs (plain or .gz; stdin by default)
   maxwell bench --addr A [-n N] [-c C] [flags]
-                                   load a milter (maxwell or another) and measure it
+                                   load a milter (maxwell or another) as Postfix does, and measure it
   maxwell config check FILE        validate a configuration file
   maxwell templates check DIR      validate DSN templates ([cbv] templates_dir)
   maxwell version                  print the version

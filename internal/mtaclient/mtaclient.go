@@ -1,7 +1,9 @@
-// Package mtaclient plays the MTA's part of the milter protocol with
-// go-milter's client, as Postfix does: one milter connection per SMTP
-// connection, several messages on it, recipients refused one by one. Tests
-// and the load generator use it to drive the real server over a socket.
+// Package mtaclient plays the MTA's part of the milter protocol. Conn
+// does it with go-milter's client, as Postfix does in outline: one milter
+// connection per SMTP connection, several messages on it, recipients
+// refused one by one; tests use it to drive the real server over a
+// socket. PostfixConn does it packet for packet as Postfix does, for the
+// load generator (maxwell bench), whose figures depend on those packets.
 package mtaclient
 
 import (
