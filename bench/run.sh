@@ -39,6 +39,10 @@ trap cleanup EXIT
 echo "building ..." >&2
 go build -o "$TMP/maxwell" ./cmd/maxwell && go build -o "$TMP/dnszone" ./bench/dnszone || exit 1
 MX=$TMP/maxwell
+# BENCH_MAXWELL: another maxwell binary to measure as the daemon (an
+# older commit's, for a before-and-after table of the same run); the
+# load generator and the figures' scripts stay this tree's.
+MXD=${BENCH_MAXWELL:-$MX}
 
 "$TMP/dnszone" -zone bench/zone.txt -addr-file "$TMP/dns.addr" >/dev/null &
 PIDS+=($!)
@@ -86,7 +90,7 @@ EOT
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 start_maxwell() { # name config port
 	listening "$3" && { echo "port $3 is already in use"; exit 1; }
-	"$MX" serve -c "$2" 2>"$TMP/$1.stderr" &
+	"$MXD" serve -c "$2" 2>"$TMP/$1.stderr" &
 	local pid=$!
 	PIDS+=($pid)
 	eval "PID_$3=$pid"
@@ -102,7 +106,7 @@ start_maxwell maxwell-default "$TMP/default.toml" 7391
 # The bench's triplets have passed greylisting (only serve creates the
 # store, so this comes after it started).
 for f in ${FROMS//,/ }; do
-	"$MX" greylist allow -c "$TMP/default.toml" --client sender.example --sender "$f" --rcpt bob@example.org >/dev/null || exit 1
+	"$MXD" greylist allow -c "$TMP/default.toml" --client sender.example --sender "$f" --rcpt bob@example.org >/dev/null || exit 1
 done
 
 ROWS=()
@@ -139,6 +143,7 @@ measure() {
 	git diff --quiet HEAD 2>/dev/null || commit="$commit (with uncommitted changes)"
 	echo "make bench $(date -u +%Y-%m-%dT%H:%MZ), commit $commit"
 	echo "$(nproc) CPUs: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+	[ "$MXD" != "$MX" ] && echo "the daemon measured: $MXD ($("$MXD" version 2>&1 | head -1)); the go test figures are this tree's"
 	echo
 	echo "n=$N c=$C, 8 KiB bodies, one message per milter connection"
 	for row in "${ROWS[@]}"; do
