@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -694,5 +695,32 @@ timeout = "1s"
 	wantReply(t, "spam word from a stranger", send(external, "stranger@sender.example", "boss@example.org", h("Subject", "$$$")), 550, "That subject is not allowed")
 	if r := send(external, "partner@sender.example", "boss@example.org", h("Subject", "$$$")); !r.Accepted() {
 		t.Errorf("answer from an auto-whitelisted correspondent: %v", r.Action)
+	}
+}
+
+// An idle session's goroutine keeps the stack it started with: the
+// policy's calls (DNS lookups at CONNECT and HELO here) run deeper than
+// that, but on a goroutine of their own, so go-milter's goroutine, which
+// lives as long as the connection, never grows its stack (the garbage
+// collector would not give the growth back: go-milter's read path uses
+// more than a quarter of an 8 KiB stack).
+func TestIdleSessionsKeepSmallStacks(t *testing.T) {
+	addr := start(t, idleEnv(t))
+	const sessions = 200
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range sessions {
+		c, res, err := mtaclient.Dial("tcp", addr, idleClient, "mail1.sender.example")
+		if err != nil || res != nil {
+			t.Fatal(res, err)
+		}
+		defer c.Close()
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	// The client holds no goroutine: the stacks grown are the server's.
+	if perSession := (int64(after.StackInuse) - int64(before.StackInuse)) / sessions; perSession > 6<<10 {
+		t.Errorf("%d bytes of stack per idle session, want 4 KiB (not 8)", perSession)
 	}
 }
