@@ -74,7 +74,7 @@ const idleSessions = 1000
 //
 //	go test -run '^$' -bench IdleSessions -benchtime 1x ./milter
 func BenchmarkIdleSessions(b *testing.B) {
-	env := idleEnv(b)
+	env := idleEnv(b, true)
 	addr := start(b, env)
 	for range b.N {
 		var before, after runtime.MemStats
@@ -111,8 +111,8 @@ func BenchmarkIdleSessions(b *testing.B) {
 
 // idleEnv is the default policy, with a DNS zone for idleClient and the
 // mail log discarded (kept in memory, as enginetest keeps it, it would
-// count as the sessions' memory).
-func idleEnv(t testing.TB) *enginetest.Env {
+// count as the sessions' memory); greylisting off if not greylist.
+func idleEnv(t testing.TB, greylist bool) *enginetest.Env {
 	dns, err := dnstest.Start("1.100.51.198.in-addr.arpa. PTR mail1.sender.example.", "mail1.sender.example. A 198.51.100.1")
 	if err != nil {
 		t.Fatal(err)
@@ -121,6 +121,7 @@ func idleEnv(t testing.TB) *enginetest.Env {
 	cfg := config.Default()
 	cfg.DNS.Servers, cfg.DNS.Timeout = []string{dns.Addr}, config.Duration(time.Second)
 	cfg.Milter.DataDir = t.TempDir()
+	cfg.Greylist.Enabled = greylist
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
 	eng, err := policy.New(cfg, resolver.FromConfig(cfg.DNS), maillog.New(io.Discard), discard)
 	if err != nil {

@@ -175,8 +175,11 @@ func (m *session) Data(mod milter.Modifier) (*milter.Response, error) {
 	})
 }
 
+// Header and BodyChunk only keep what they are given (a header field is
+// logged at most): shallow enough for go-milter's goroutine (see
+// onOwnStack), and there are many of them per message.
 func (m *session) Header(name, value string, mod milter.Modifier) (*milter.Response, error) {
-	return m.answer("header", mod, func() policy.Decision {
+	return m.answerHere("header", mod, func() policy.Decision {
 		m.ps.Header(name, value)
 		return policy.Decision{}
 	})
@@ -188,7 +191,7 @@ func (m *session) Headers(mod milter.Modifier) (*milter.Response, error) {
 
 // BodyChunk hands a piece of the body to the session, which spools it.
 func (m *session) BodyChunk(chunk []byte, mod milter.Modifier) (*milter.Response, error) {
-	return m.answer("body", mod, func() policy.Decision {
+	return m.answerHere("body", mod, func() policy.Decision {
 		m.ps.Body(chunk)
 		return policy.Decision{}
 	})

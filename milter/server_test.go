@@ -698,29 +698,45 @@ timeout = "1s"
 	}
 }
 
-// An idle session's goroutine keeps the stack it started with: the
-// policy's calls (DNS lookups at CONNECT and HELO here) run deeper than
-// that, but on a goroutine of their own, so go-milter's goroutine, which
-// lives as long as the connection, never grows its stack (the garbage
-// collector would not give the growth back: go-milter's read path uses
-// more than a quarter of an 8 KiB stack).
+// An idle session's goroutine keeps the stack it started with, after
+// CONNECT and HELO and after a message: the policy's calls (DNS lookups,
+// the store, the body scan) run deeper than that, but on a goroutine of
+// their own, so go-milter's goroutine, which lives as long as the
+// connection, never grows its stack (the garbage collector would not give
+// the growth back: go-milter's read path uses more than a quarter of an
+// 8 KiB stack).
 func TestIdleSessionsKeepSmallStacks(t *testing.T) {
-	addr := start(t, idleEnv(t))
-	const sessions = 200
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	for range sessions {
-		c, res, err := mtaclient.Dial("tcp", addr, idleClient, "mail1.sender.example")
-		if err != nil || res != nil {
-			t.Fatal(res, err)
-		}
-		defer c.Close()
-	}
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	// The client holds no goroutine: the stacks grown are the server's.
-	if perSession := (int64(after.StackInuse) - int64(before.StackInuse)) / sessions; perSession > 6<<10 {
-		t.Errorf("%d bytes of stack per idle session, want 4 KiB (not 8)", perSession)
+	for _, tc := range []struct {
+		name    string
+		message bool
+	}{
+		{"after HELO", false},
+		{"after a message", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := start(t, idleEnv(t, false))
+			const sessions = 200
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			for range sessions {
+				c, res, err := mtaclient.Dial("tcp", addr, idleClient, "mail1.sender.example")
+				if err != nil || res != nil {
+					t.Fatal(res, err)
+				}
+				defer c.Close()
+				if tc.message {
+					if r, err := c.Message(alice(), []string{"bob@example.org"}, headers, body); err != nil || !r.Accepted() {
+						t.Fatal(r.Action, err)
+					}
+				}
+			}
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			// The client holds no goroutine: the stacks grown are the server's.
+			if perSession := (int64(after.StackInuse) - int64(before.StackInuse)) / sessions; perSession > 6<<10 {
+				t.Errorf("%d bytes of stack per idle session, want 4 KiB (not 8)", perSession)
+			}
+		})
 	}
 }
