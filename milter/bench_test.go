@@ -65,12 +65,13 @@ const idleSessions = 1000
 // BenchmarkIdleSessions holds idleSessions milter sessions open on the
 // real server with the default policy for an external client
 // (negotiated, CONNECT and HELO done, as `maxwell bench -idle` holds
-// them) and reports what the server keeps for each: live heap after a
-// collection, goroutine stack, goroutines. The MTA side runs in a
-// process of its own (this test binary, as TestIdleClientProcess), so
-// that only the server's memory is counted. What the daemon's resident
-// size adds to these is the collector's headroom (about the live heap
-// again) and the kernel's socket buffers (not resident).
+// them) and reports per session: the live heap after a collection
+// (live-B), the heap spans it occupies (heap-B: the live objects share
+// their spans with the slots the garbage left), the goroutine stack and
+// the goroutines the server keeps, and what it allocated on the way
+// (alloc-B, most of it garbage, resident until a collection). The MTA
+// side runs in a process of its own (this test binary, as
+// TestIdleClientProcess), so that only the server's memory is counted.
 //
 //	go test -run '^$' -bench IdleSessions -benchtime 1x ./milter
 func BenchmarkIdleSessions(b *testing.B) {
@@ -99,9 +100,11 @@ func BenchmarkIdleSessions(b *testing.B) {
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		held := float64(idleSessions)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/held, "live-B/session")
 		b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/held, "heap-B/session")
 		b.ReportMetric(float64(after.StackInuse-before.StackInuse)/held, "stack-B/session")
 		b.ReportMetric(float64(runtime.NumGoroutine()-goroutines)/held, "goroutines/session")
+		b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/held, "alloc-B/session")
 		stdin.Close() // the client closes its sessions and exits
 		if err := cmd.Wait(); err != nil {
 			b.Fatal(err)
