@@ -136,7 +136,8 @@ func idleEnv(t testing.TB, greylist bool) *enginetest.Env {
 // idleClient is the SMTP client of the idle sessions.
 var idleClient = policy.ConnInfo{IP: netip.MustParseAddr("198.51.100.1"), Port: 40000}
 
-// TestIdleClientProcess is BenchmarkIdleSessions's MTA: it opens
+// TestIdleClientProcess is BenchmarkIdleSessions's MTA, speaking as
+// Postfix does (as `maxwell bench -idle`): it opens
 // idleSessions sessions to the server named in $MAXWELL_IDLE_CLIENT,
 // says "held", and closes them when its standard input ends. Without
 // the variable it does nothing.
@@ -145,13 +146,20 @@ func TestIdleClientProcess(t *testing.T) {
 	if addr == "" {
 		t.Skip("the client process of BenchmarkIdleSessions")
 	}
-	var conns []*mtaclient.Conn
-	for range idleSessions {
-		c, res, err := mtaclient.Dial("tcp", addr, idleClient, "mail1.sender.example")
-		if err != nil || res != nil {
-			t.Fatal(res, err)
+	var conns []*mtaclient.PostfixConn
+	for i := range idleSessions {
+		c, err := mtaclient.DialPostfix("tcp", addr, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
 		}
 		conns = append(conns, c)
+		a, err := c.Connect(mtaclient.DefaultMTA, idleClient.IP, uint16(32768+i), "mail1.sender.example")
+		if err == nil && a.Accepted() {
+			a, err = c.Helo("mail1.sender.example")
+		}
+		if err != nil || !a.Accepted() {
+			t.Fatal(a, err)
+		}
 	}
 	fmt.Println("held")
 	io.Copy(io.Discard, os.Stdin)
