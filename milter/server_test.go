@@ -715,7 +715,7 @@ func TestIdleSessionsKeepSmallStacks(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := start(t, idleEnv(t, false))
-			const sessions = 200
+			const sessions = 500
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
@@ -733,8 +733,11 @@ func TestIdleSessionsKeepSmallStacks(t *testing.T) {
 			}
 			runtime.GC()
 			runtime.ReadMemStats(&after)
-			// The client holds no goroutine: the stacks grown are the server's.
-			if perSession := (int64(after.StackInuse) - int64(before.StackInuse)) / sessions; perSession > 6<<10 {
+			// The client holds no goroutine: the stacks grown are the
+			// server's, its sessions' and its few stack workers'.
+			perSession := (int64(after.StackInuse) - int64(before.StackInuse)) / sessions
+			t.Logf("%d bytes of stack per idle session", perSession)
+			if perSession > 6<<10 {
 				t.Errorf("%d bytes of stack per idle session, want 4 KiB (not 8)", perSession)
 			}
 		})
