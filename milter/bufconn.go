@@ -3,21 +3,30 @@ package milter
 import (
 	"bufio"
 	"encoding/binary"
+	"io"
 	"net"
+	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
 // readBuffer is what one read from the MTA's socket may bring in ahead of
 // go-milter. It holds the macro packet and the command an MTA sends
 // together, or a run of header packets (maxwell asks for no reply to
-// those), and stays small because every session keeps it, idle or not.
-// A body chunk bigger than it is read straight into go-milter's buffer.
+// those). A body chunk bigger than it is read straight into go-milter's
+// buffer.
 const readBuffer = 1024
 
-// writers hold what go-milter writes until it waits for the MTA. A session
-// takes one only while it has bytes to send, so idle sessions hold none.
-var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
+// readers and writers are the buffers of bufConn. A session takes one
+// only while it holds bytes: a reader once the socket has data, until
+// go-milter has read it all; a writer from the first byte go-milter
+// writes until they are sent. An idle session, waiting for the MTA,
+// holds neither.
+var (
+	readers = sync.Pool{New: func() any { return new([readBuffer]byte) }}
+	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
+)
 
 // progressCode is the command of a milter progress packet (SMFIR_PROGRESS).
 const progressCode = 'p'
@@ -41,9 +50,15 @@ const progressCode = 'p'
 type bufConn struct {
 	net.Conn
 
-	rd     *bufio.Reader // made at the first Read
-	rdl    time.Time     // read deadline as go-milter last set it
-	rdlSet time.Time     // read deadline set on the socket
+	raw    syscall.RawConn    // the socket's file descriptor, to wait for data holding no buffer; nil if it has none
+	readFD func(uintptr) bool // c.readFromFD, made once (a method value passed on is allocated)
+	rbuf   *[readBuffer]byte  // from readers while it holds unread bytes, else nil
+	rd     []byte             // the unread bytes in rbuf
+	rp     []byte             // readSocket's p
+	rn     int                // what the last read on the file descriptor returned
+	rerr   error
+	rdl    time.Time // read deadline as go-milter last set it
+	rdlSet time.Time // read deadline set on the socket
 
 	wmu    sync.Mutex    // Close may come from another goroutine (go-milter's Server.Close)
 	wr     *bufio.Writer // from writers while it holds bytes, else nil
@@ -53,16 +68,103 @@ type bufConn struct {
 	out    outFrame
 }
 
+// newBufConn buffers conn.
+func newBufConn(conn net.Conn) *bufConn {
+	c := &bufConn{Conn: conn}
+	if sc, ok := conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			c.raw, c.readFD = raw, c.readFromFD
+		}
+	}
+	return c
+}
+
 // Read flushes what go-milter wrote before it, then reads through the
 // buffer.
 func (c *bufConn) Read(p []byte) (int, error) {
 	if err := c.flush(); err != nil {
 		return 0, err
 	}
-	if c.rd == nil {
-		c.rd = bufio.NewReaderSize((*socketReader)(c), readBuffer)
+	if len(c.rd) == 0 {
+		if len(p) >= readBuffer { // as bufio: nothing to gain from the buffer
+			return c.readSocket(p)
+		}
+		n, err := c.readSocket(nil)
+		if n == 0 {
+			c.dropReader()
+			return 0, err
+		}
+		c.rd = c.rbuf[:n] // an error with data comes again at the next socket read
 	}
-	return c.rd.Read(p)
+	n := copy(p, c.rd)
+	c.rd = c.rd[n:]
+	if len(c.rd) == 0 {
+		c.dropReader()
+	}
+	return n, nil
+}
+
+// dropReader gives the read buffer back.
+func (c *bufConn) dropReader() {
+	if c.rbuf != nil {
+		readers.Put(c.rbuf)
+		c.rbuf, c.rd = nil, nil
+	}
+}
+
+// readSocket makes one socket read, bound by the read deadline go-milter
+// set last, into p or, if p is nil, into c.rbuf, taken from readers. On a
+// socket with a file descriptor it reads as the net package does (read,
+// and on EAGAIN wait for data and read again), but takes the buffer only
+// for the read that finds data.
+func (c *bufConn) readSocket(p []byte) (int, error) {
+	if !c.rdl.Equal(c.rdlSet) {
+		if err := c.Conn.SetReadDeadline(c.rdl); err != nil {
+			return 0, err
+		}
+		c.rdlSet = c.rdl
+	}
+	c.rp = p
+	if c.raw == nil {
+		return c.Conn.Read(c.into())
+	}
+	if err := c.raw.Read(c.readFD); err != nil {
+		return 0, err // the deadline passed or the connection was closed
+	}
+	switch {
+	case c.rerr != nil:
+		return 0, &net.OpError{Op: "read", Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", c.rerr)}
+	case c.rn == 0:
+		return 0, io.EOF
+	}
+	return c.rn, nil
+}
+
+// into is where readSocket reads to.
+func (c *bufConn) into() []byte {
+	if c.rp != nil {
+		return c.rp
+	}
+	if c.rbuf == nil {
+		c.rbuf = readers.Get().(*[readBuffer]byte)
+	}
+	return c.rbuf[:]
+}
+
+// readFromFD is readSocket's read on the file descriptor; false means "wait
+// for data and call again".
+func (c *bufConn) readFromFD(fd uintptr) bool {
+	for {
+		c.rn, c.rerr = syscall.Read(int(fd), c.into())
+		if c.rerr != syscall.EINTR {
+			break
+		}
+	}
+	if c.rerr == syscall.EAGAIN {
+		c.dropReader() // nothing to read: wait holding no buffer
+		return false
+	}
+	return true
 }
 
 // Write buffers p; it sends what is buffered at once if p completes a
@@ -133,19 +235,6 @@ func (c *bufConn) flushLocked() error {
 	writers.Put(c.wr)
 	c.wr = nil
 	return err
-}
-
-// socketReader is the socket side of the read buffer.
-type socketReader bufConn
-
-func (r *socketReader) Read(p []byte) (int, error) {
-	if !r.rdl.Equal(r.rdlSet) {
-		if err := r.Conn.SetReadDeadline(r.rdl); err != nil {
-			return 0, err
-		}
-		r.rdlSet = r.rdl
-	}
-	return r.Conn.Read(p)
 }
 
 // socketWriter is the socket side of the write buffer; the caller holds

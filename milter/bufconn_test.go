@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -143,6 +145,86 @@ func (c *countingConn) SetWriteDeadline(t time.Time) error {
 	return c.Conn.SetWriteDeadline(t)
 }
 func (c *countingConn) Close() error { c.log.note('c'); return c.Conn.Close() }
+
+// SyscallConn passes on the socket's file descriptor, as a real socket
+// does, logging each read bufConn makes on it.
+func (c *countingConn) SyscallConn() (syscall.RawConn, error) {
+	raw, err := c.Conn.(syscall.Conn).SyscallConn()
+	return &hookedRaw{RawConn: raw, read: func() { c.log.note('r') }}, err
+}
+
+// hookedRaw calls read before each read on the file descriptor and wait
+// when the read found nothing and the caller waits for data.
+type hookedRaw struct {
+	syscall.RawConn
+	read, wait func()
+}
+
+func (r *hookedRaw) Read(f func(uintptr) bool) error {
+	return r.RawConn.Read(func(fd uintptr) bool {
+		if r.read != nil {
+			r.read()
+		}
+		done := f(fd)
+		if !done && r.wait != nil {
+			r.wait()
+		}
+		return done
+	})
+}
+
+// A session waiting for the MTA holds no read buffer: it takes one for
+// the read that finds data and gives it back once go-milter has read
+// every byte of it.
+func TestBufConnWaitsWithoutBuffer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	mta, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mta.Close()
+	sock, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newBufConn(sock)
+	defer c.Close()
+	var held []bool // whether a buffer was held at each wait
+	waiting := make(chan struct{})
+	c.raw = &hookedRaw{RawConn: c.raw, wait: func() {
+		held = append(held, c.rbuf != nil)
+		if len(held) == 1 {
+			close(waiting)
+		}
+	}}
+	packets := append(pkt('C', "pc\x004\x00\x19192.0.2.7\x00"), pkt('H', "pc.example.org\x00")...)
+	go func() {
+		<-waiting
+		mta.Write(packets)
+	}()
+	var got []byte
+	for len(got) < len(packets) {
+		var b [4]byte // as go-milter: the length, then the rest in pieces
+		n, err := c.Read(b[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, b[:n]...)
+		if buffered := len(got) < len(packets); (c.rbuf != nil) != buffered {
+			t.Fatalf("after %d of %d bytes: buffer held %v, want %v", len(got), len(packets), c.rbuf != nil, buffered)
+		}
+	}
+	if !bytes.Equal(got, packets) {
+		t.Errorf("read %q, want %q", got, packets)
+	}
+	if len(held) == 0 || slices.Contains(held, true) {
+		t.Errorf("buffer held at the waits: %v, want false at each (and one wait at least)", held)
+	}
+}
 
 // A message through the real server: every reply is one socket write,
 // made before the next socket read, and a deadline is set only right

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -694,5 +695,51 @@ timeout = "1s"
 	wantReply(t, "spam word from a stranger", send(external, "stranger@sender.example", "boss@example.org", h("Subject", "$$$")), 550, "That subject is not allowed")
 	if r := send(external, "partner@sender.example", "boss@example.org", h("Subject", "$$$")); !r.Accepted() {
 		t.Errorf("answer from an auto-whitelisted correspondent: %v", r.Action)
+	}
+}
+
+// An idle session's goroutine keeps the stack it started with, after
+// CONNECT and HELO and after a message: the policy's calls (DNS lookups,
+// the store, the body scan) run deeper than that, but on a goroutine of
+// their own, so go-milter's goroutine, which lives as long as the
+// connection, never grows its stack (the garbage collector would not give
+// the growth back: go-milter's read path uses more than a quarter of an
+// 8 KiB stack).
+func TestIdleSessionsKeepSmallStacks(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		message bool
+	}{
+		{"after HELO", false},
+		{"after a message", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := start(t, idleEnv(t, false))
+			const sessions = 500
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			for range sessions {
+				c, res, err := mtaclient.Dial("tcp", addr, idleClient, "mail1.sender.example")
+				if err != nil || res != nil {
+					t.Fatal(res, err)
+				}
+				defer c.Close()
+				if tc.message {
+					if r, err := c.Message(alice(), []string{"bob@example.org"}, headers, body); err != nil || !r.Accepted() {
+						t.Fatal(r.Action, err)
+					}
+				}
+			}
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			// The client holds no goroutine: the stacks grown are the
+			// server's, its sessions' and its few stack workers'.
+			perSession := (int64(after.StackInuse) - int64(before.StackInuse)) / sessions
+			t.Logf("%d bytes of stack per idle session", perSession)
+			if perSession > 6<<10 {
+				t.Errorf("%d bytes of stack per idle session, want 4 KiB (not 8)", perSession)
+			}
+		})
 	}
 }

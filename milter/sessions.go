@@ -108,7 +108,7 @@ func (l *sessionListener) Accept() (net.Conn, error) {
 			conn.Close() // once counted and logged: the peer sees it after
 			continue
 		}
-		return &sessionConn{Conn: &guardConn{Conn: &bufConn{Conn: conn}}, l: l}, nil
+		return &sessionConn{Conn: &guardConn{Conn: newBufConn(conn)}, l: l}, nil
 	}
 }
 

@@ -128,7 +128,8 @@ func mtaPTR(macro string) []string {
 }
 
 func (s *Session) logConnect(ptrErr error) {
-	kv := []any{"ip", s.Conn.IP}
+	kv := make([]any, 0, 14) // every pair below: one allocation, not one per growth
+	kv = append(kv, "ip", s.Conn.IP)
 	if s.Conn.Port != 0 {
 		kv = append(kv, "port", s.Conn.Port)
 	}

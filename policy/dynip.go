@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -25,14 +26,18 @@ func isDynamic(name string, ip netip.Addr) bool {
 	return hasAccessWord(host)
 }
 
-// hasIPv4 looks for the four octets a.b.c.d of ip in host.
+// hasIPv4 looks for the four octets a.b.c.d of ip in host. It runs for
+// every connection, so it works in buffers on its stack: its garbage
+// would stay resident with the idle sessions until a collection.
 func hasIPv4(host string, ip netip.Addr) bool {
 	o := ip.As4()
 	a, b, c, d := int(o[0]), int(o[1]), int(o[2]), int(o[3])
-	if strings.Contains(host, ip.String()) {
+	var buf [16]byte
+	if strings.Contains(host, string(ip.AppendTo(buf[:0]))) {
 		return true
 	}
-	nums := smallNumbers(host)
+	var numBuf [16]int
+	nums := smallNumbers(numBuf[:0], host)
 	n := len(nums)
 	for i := 0; i+3 <= n; i++ {
 		w := [3]int{nums[i], nums[i+1], nums[i+2]}
@@ -43,16 +48,34 @@ func hasIPv4(host string, ip netip.Addr) bool {
 	if n >= 3 && nums[0] == d && nums[1] == a && nums[2] == b {
 		return true
 	}
-	digits := onlyDigits(host)
-	for _, s := range []string{
-		fmt.Sprintf("%d%d%d", a, b, c), fmt.Sprintf("%d%d%d", b, c, d),
-		fmt.Sprintf("%03d%03d%03d", b, c, d), fmt.Sprintf("%03d%03d%03d", a, b, c),
-	} {
-		if len(s) >= 5 && strings.Contains(digits, s) {
+	var digitBuf [256]byte
+	digits := appendDigits(digitBuf[:0], host)
+	var numeral [9]byte
+	for _, w := range [4][4]int{{1, a, b, c}, {1, b, c, d}, {3, b, c, d}, {3, a, b, c}} {
+		// a.b.c and b.c.d as %d%d%d, b.c.d and a.b.c as %03d%03d%03d
+		s := appendOctet(appendOctet(appendOctet(numeral[:0], w[1], w[0]), w[2], w[0]), w[3], w[0])
+		if len(s) >= 5 && bytes.Contains(digits, s) {
 			return true
 		}
 	}
-	return strings.Contains(host, fmt.Sprintf("%02x%02x%02x%02x", a, b, c, d))
+	var hex [8]byte // %02x%02x%02x%02x
+	for i, v := range o {
+		hex[2*i], hex[2*i+1] = hexDigits[v>>4], hexDigits[v&15]
+	}
+	return strings.Contains(host, string(hex[:]))
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendOctet appends v in decimal, zero-padded to width (1 or 3).
+func appendOctet(dst []byte, v, width int) []byte {
+	if width == 3 && v < 100 {
+		dst = append(dst, '0')
+		if v < 10 {
+			dst = append(dst, '0')
+		}
+	}
+	return strconv.AppendInt(dst, int64(v), 10)
 }
 
 // separators drops what separates the digits of an address spelled in a
@@ -107,14 +130,16 @@ var accessWords = map[string]bool{
 // so "mail.dsl-provider.example" is spared) holds an access word, and the
 // host part holds digits.
 func hasAccessWord(host string) bool {
-	labels := strings.Split(host, ".")
+	var labelBuf [16]string
+	labels := appendSplit(labelBuf[:0], host, '.')
 	keep := len(labels) - registeredLabels(labels)
 	if keep <= 0 {
 		return false
 	}
 	word, digit := false, false
+	var runBuf [32]string
 	for _, label := range labels[:keep] {
-		for _, tok := range alnumRuns(label) {
+		for _, tok := range alnumRuns(runBuf[:0], label) {
 			if tok[0] >= '0' && tok[0] <= '9' {
 				digit = true
 			} else if accessWords[tok] {
@@ -139,9 +164,21 @@ func registeredLabels(labels []string) int {
 	return 2
 }
 
-// alnumRuns splits s into runs of letters and runs of digits.
-func alnumRuns(s string) []string {
-	var out []string
+// appendSplit appends the pieces of s between the seps to dst, as
+// strings.Split does.
+func appendSplit(dst []string, s string, sep byte) []string {
+	for {
+		i := strings.IndexByte(s, sep)
+		if i < 0 {
+			return append(dst, s)
+		}
+		dst, s = append(dst, s[:i]), s[i+1:]
+	}
+}
+
+// alnumRuns appends the runs of letters and the runs of digits of s to
+// out.
+func alnumRuns(out []string, s string) []string {
 	start := -1
 	kind := 0 // 1 letters, 2 digits
 	for i := 0; i <= len(s); i++ {
@@ -164,11 +201,11 @@ func alnumRuns(s string) []string {
 	return out
 }
 
-// smallNumbers returns the digit runs of s of at most three digits, as
-// numbers up to 255.
-func smallNumbers(s string) []int {
-	var out []int
-	for _, run := range alnumRuns(s) {
+// smallNumbers appends the digit runs of s of at most three digits, as
+// numbers up to 255, to out.
+func smallNumbers(out []int, s string) []int {
+	var runBuf [32]string
+	for _, run := range alnumRuns(runBuf[:0], s) {
 		if run[0] >= '0' && run[0] <= '9' && len(run) <= 3 {
 			if v, _ := strconv.Atoi(run); v <= 255 {
 				out = append(out, v)
@@ -178,11 +215,12 @@ func smallNumbers(s string) []int {
 	return out
 }
 
-func onlyDigits(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r >= '0' && r <= '9' {
-			return r
+// appendDigits appends the digits of s to dst.
+func appendDigits(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= '0' && c <= '9' {
+			dst = append(dst, c)
 		}
-		return -1
-	}, s)
+	}
+	return dst
 }
