@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,6 +38,10 @@ func OpenExistingSQLite(ctx context.Context, path string, timeout time.Duration)
 	return openSQLite(ctx, path, timeout, false)
 }
 
+// sqliteReaders bounds the SQLite connections that only read: a few
+// more than the cores that run them.
+const sqliteReaders = 4
+
 func openSQLite(ctx context.Context, path string, timeout time.Duration, create bool) (Store, error) {
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("sqlite store: the path %q may not contain '?' or '#'", path)
@@ -60,20 +65,34 @@ func openSQLite(ctx context.Context, path string, timeout time.Duration, create 
 		q.Add("_pragma", "journal_mode(WAL)")
 	}
 	q.Add("_pragma", "synchronous(NORMAL)")
+	reads := url.Values{"_pragma": append(slices.Clone(q["_pragma"]), "query_only(1)")}
+	if !create {
+		reads.Set("mode", "rw")
+	}
 	q.Set("_txlock", "immediate") // writers take the lock at BEGIN: no deadlock on upgrade
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
 	}
-	// One connection: writes are serialised in the process instead of
-	// spinning on SQLite's lock.
+	// One connection for writing: writes are serialised in the process
+	// instead of spinning on SQLite's lock.
 	db.SetMaxOpenConns(1)
-	s := &sqlStore{db: db, d: dialect{
+	s := newSQLStore(db, dialect{
 		name:      "sqlite",
 		hasSchema: `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'`,
-	}, timeout: timeout}
-	if err := s.migrateAndPrepare(ctx, create); err != nil {
+		batches:   1, // one connection
+		batchTx:   true,
+	}, timeout)
+	// Reads have connections of their own: in WAL mode they run beside
+	// the writer, on another core, instead of waiting for its turn.
+	if s.rdb, err = sql.Open("sqlite", "file:"+path+"?"+reads.Encode()); err != nil {
 		db.Close()
+		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
+	}
+	s.rdb.SetMaxOpenConns(sqliteReaders)
+	s.rdb.SetMaxIdleConns(sqliteReaders)
+	if err := s.migrateAndPrepare(ctx, create); err != nil {
+		s.Close()
 		if errors.Is(err, ErrNoStore) {
 			return nil, fmt.Errorf("sqlite store %s: %w (no maxwell tables in the file)", abs, ErrNoStore)
 		}
@@ -82,7 +101,7 @@ func openSQLite(ctx context.Context, path string, timeout time.Duration, create 
 	// Addresses are personal data: not for every local user to read.
 	for _, f := range []string{path, path + "-wal", path + "-shm"} {
 		if err := os.Chmod(f, 0o640); err != nil && !os.IsNotExist(err) {
-			db.Close()
+			s.Close()
 			return nil, fmt.Errorf("sqlite store: %w", err)
 		}
 	}
@@ -140,12 +159,13 @@ func openPostgres(ctx context.Context, dsn string, timeout time.Duration, create
 	db.SetMaxOpenConns(16)
 	db.SetMaxIdleConns(16)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &sqlStore{db: db, d: dialect{
+	s := newSQLStore(db, dialect{
 		name:       "postgres",
-		lockRow:    " FOR UPDATE",
 		lockSchema: `SELECT pg_advisory_xact_lock(7291846)`, // any constant both sides agree on
 		hasSchema:  `SELECT CASE WHEN to_regclass('schema_version') IS NULL THEN 0 ELSE 1 END`,
-	}, timeout: timeout}
+		batches:    2,
+		arrays:     true,
+	}, timeout)
 	if err := s.migrateAndPrepare(ctx, create); err != nil {
 		db.Close()
 		if errors.Is(err, ErrNoStore) {
