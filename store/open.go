@@ -14,7 +14,8 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/maxwell-milter/maxwell/internal/oneline"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
@@ -152,10 +153,16 @@ func OpenExistingPostgres(ctx context.Context, dsn string, timeout time.Duration
 }
 
 func openPostgres(ctx context.Context, dsn string, timeout time.Duration, create bool) (Store, error) {
-	db, err := sql.Open("pgx", dsn)
+	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("postgres store: %w", err)
+		return nil, fmt.Errorf("postgres store: the connection string %w", CheckDSN(dsn)) // CheckDSN hides a password
 	}
+	// Every statement maxwell prepares is best run by its generic plan;
+	// PostgreSQL would otherwise plan the batch statements (see
+	// updateBatch) anew at every run, as their arrays change length,
+	// which costs more than running them.
+	cfg.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(16)
 	db.SetMaxIdleConns(16)
 	db.SetConnMaxIdleTime(5 * time.Minute)

@@ -264,7 +264,10 @@ func writeArrays(writes []entryWrite) []any {
 // pgReadEntries reads the entries of triplets; pgWriteEntries writes
 // entries as updateEntryIf and insertNewEntry would, the old values and
 // whether the row existed coming after the new (see writeArrays), and
-// returns the triplets it wrote.
+// returns the triplets it wrote. Its old values are compared with IS NOT
+// DISTINCT FROM, the same as = on these NOT NULL columns but of no use
+// to an index: the planner then finds a row by its key, not by
+// greylist_expires, where thousands of rows may share one expiry.
 const (
 	updateEntryIf = `UPDATE greylist SET first_seen = $4, last_seen = $5, passed = $6, expires = $7,
 		attempts = $8, passes = $9, delay_ms = $10
@@ -281,9 +284,8 @@ const (
 	upd AS (UPDATE greylist g SET first_seen = u.first_seen, last_seen = u.last_seen, passed = u.passed,
 			expires = u.expires, attempts = u.attempts, passes = u.passes, delay_ms = u.delay_ms
 		FROM u WHERE u.known AND g.client = u.client AND g.sender = u.sender AND g.rcpt = u.rcpt
-		AND g.first_seen = u.old_first_seen AND g.last_seen = u.old_last_seen AND g.passed = u.old_passed
-		AND g.expires = u.old_expires AND g.attempts = u.old_attempts AND g.passes = u.old_passes
-		AND g.delay_ms = u.old_delay_ms
+		AND (g.first_seen, g.last_seen, g.passed, g.expires, g.attempts, g.passes, g.delay_ms) IS NOT DISTINCT FROM
+			(u.old_first_seen, u.old_last_seen, u.old_passed, u.old_expires, u.old_attempts, u.old_passes, u.old_delay_ms)
 		RETURNING g.client, g.sender, g.rcpt),
 	ins AS (INSERT INTO greylist (` + entryColumns + `) SELECT ` + entryColumns + ` FROM u WHERE NOT u.known
 		ON CONFLICT (client, sender, rcpt) DO NOTHING RETURNING client, sender, rcpt)
