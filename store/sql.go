@@ -22,7 +22,7 @@ type dialect struct {
 	batches int
 	// arrays: a batch of triplet updates is read in one statement and
 	// written in another, the triplets as arrays (a round trip saved is
-	// worth it); otherwise one statement each a triplet.
+	// worth it); otherwise one statement each a triplet (see byArrays).
 	arrays bool
 	// batchTx: a batch of triplet updates is one transaction (SQLite's
 	// group commit); otherwise each statement commits by itself.
@@ -78,11 +78,9 @@ const (
 func (s *sqlStore) prepare(ctx context.Context) error {
 	s.stmts = map[string]*sql.Stmt{}
 	reads := []string{selectListed, selectBanned, selectBanned2, selectBans}
-	qs := append([]string{upsertEntry}, reads...)
+	qs := append([]string{upsertEntry, selectEntry, updateEntryIf, insertNewEntry}, reads...)
 	if s.d.arrays {
 		qs = append(qs, pgReadEntries, pgWriteEntries)
-	} else {
-		qs = append(qs, selectEntry, updateEntryIf, insertNewEntry)
 	}
 	for _, q := range qs {
 		db := s.db

@@ -26,8 +26,8 @@ func (s *sqlStore) UpdateTriplet(ctx context.Context, t Triplet, update func(old
 // The calls on one triplet are applied in turn, each seeing the entry
 // the one before made, and only the last entry is written. A call whose
 // caller gave up before the batch began is left out; should the batch
-// fail, every call in it has the error. A batch that PostgreSQL ended
-// for a deadlock with another MX host's is run again.
+// fail, every call whose entry was not written has the error. What a
+// PostgreSQL deadlock with another MX host left unwritten is run again.
 func (s *sqlStore) updateBatch(ctx context.Context, batch []*tripletCall) {
 	byKey := make(map[Triplet][]*tripletCall, len(batch))
 	var keys []Triplet
@@ -47,19 +47,25 @@ func (s *sqlStore) updateBatch(ctx context.Context, batch []*tripletCall) {
 	var err error
 	for try := 1; len(keys) > 0; try++ {
 		if s.d.batchTx {
-			err = s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error { return s.updateKeys(ctx, tx, keys, byKey) })
+			err = s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+				_, err := s.updateKeys(ctx, tx, keys, byKey)
+				return err
+			}) // and if it failed, rolled back: no key is written
 		} else {
 			opCtx, cancel := s.op(ctx)
-			err = s.wrap(s.updateKeys(opCtx, nil, keys, byKey))
+			keys, err = s.updateKeys(opCtx, nil, keys, byKey)
+			err = s.wrap(err)
 			cancel()
 		}
 		if err == nil || try == 3 || !retryable(err) {
 			break
 		}
 	}
-	for _, cs := range byKey {
-		for _, c := range cs {
-			c.err = err
+	if err != nil {
+		for _, k := range keys {
+			for _, c := range byKey[k] {
+				c.err = err
+			}
 		}
 	}
 }
@@ -83,12 +89,14 @@ type entryWrite struct {
 }
 
 // updateKeys applies the calls on keys, in tx if not nil, until every
-// entry is written.
-func (s *sqlStore) updateKeys(ctx context.Context, tx *sql.Tx, keys []Triplet, byKey map[Triplet][]*tripletCall) error {
+// entry is written. It returns the keys not written: none, or, if it
+// fails, those of the statement that failed and after (without tx, the
+// entries written before stay written).
+func (s *sqlStore) updateKeys(ctx context.Context, tx *sql.Tx, keys []Triplet, byKey map[Triplet][]*tripletCall) ([]Triplet, error) {
 	for len(keys) > 0 {
 		olds, err := s.readEntries(ctx, tx, keys)
 		if err != nil {
-			return err
+			return keys, err
 		}
 		writes := make([]entryWrite, 0, len(keys))
 		for _, k := range keys {
@@ -106,11 +114,13 @@ func (s *sqlStore) updateKeys(ctx context.Context, tx *sql.Tx, keys []Triplet, b
 				writes = append(writes, entryWrite{old, *last})
 			}
 		}
-		if keys, err = s.writeEntries(ctx, tx, writes); err != nil {
-			return err
+		changed, err := s.writeEntries(ctx, tx, writes)
+		if err != nil {
+			return keys, err
 		}
+		keys = changed
 	}
-	return nil
+	return nil, nil
 }
 
 // apply calls the update on old and reports whether it returned; a
@@ -141,11 +151,16 @@ func (s *sqlStore) stmt(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt {
 	return tx.StmtContext(ctx, s.prepared(q))
 }
 
+// byArrays tells whether n triplets are read or written at once, as
+// arrays: on PostgreSQL, for more than one; one triplet costs the server
+// less in the plain statements.
+func (s *sqlStore) byArrays(n int) bool { return s.d.arrays && n > 1 }
+
 // readEntries reads the entries of keys that exist: in one query on
 // PostgreSQL; one by one in SQLite, where a query costs no round trip.
 func (s *sqlStore) readEntries(ctx context.Context, tx *sql.Tx, keys []Triplet) (map[Triplet]Entry, error) {
 	out := make(map[Triplet]Entry, len(keys))
-	if !s.d.arrays {
+	if !s.byArrays(len(keys)) {
 		sel := s.stmt(ctx, tx, selectEntry)
 		for _, k := range keys {
 			e, err := scanEntry(sel.QueryRowContext(ctx, k.Client, k.Sender, k.Rcpt))
@@ -181,7 +196,7 @@ func (s *sqlStore) readEntries(ctx context.Context, tx *sql.Tx, keys []Triplet) 
 // is still missing, and returns the keys of the others.
 func (s *sqlStore) writeEntries(ctx context.Context, tx *sql.Tx, writes []entryWrite) ([]Triplet, error) {
 	var changed []Triplet
-	if !s.d.arrays {
+	if !s.byArrays(len(writes)) {
 		update, insert := s.stmt(ctx, tx, updateEntryIf), s.stmt(ctx, tx, insertNewEntry)
 		for _, w := range writes {
 			var res sql.Result
