@@ -10,10 +10,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/maxwell-milter/maxwell/internal/oneline"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
@@ -36,6 +38,10 @@ func OpenSQLite(ctx context.Context, path string, timeout time.Duration) (Store,
 func OpenExistingSQLite(ctx context.Context, path string, timeout time.Duration) (Store, error) {
 	return openSQLite(ctx, path, timeout, false)
 }
+
+// sqliteReaders bounds the SQLite connections that only read: a few
+// more than the cores that run them.
+const sqliteReaders = 4
 
 func openSQLite(ctx context.Context, path string, timeout time.Duration, create bool) (Store, error) {
 	if strings.ContainsAny(path, "?#") {
@@ -60,20 +66,34 @@ func openSQLite(ctx context.Context, path string, timeout time.Duration, create 
 		q.Add("_pragma", "journal_mode(WAL)")
 	}
 	q.Add("_pragma", "synchronous(NORMAL)")
+	reads := url.Values{"_pragma": append(slices.Clone(q["_pragma"]), "query_only(1)")}
+	if !create {
+		reads.Set("mode", "rw")
+	}
 	q.Set("_txlock", "immediate") // writers take the lock at BEGIN: no deadlock on upgrade
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
 	}
-	// One connection: writes are serialised in the process instead of
-	// spinning on SQLite's lock.
+	// One connection for writing: writes are serialised in the process
+	// instead of spinning on SQLite's lock.
 	db.SetMaxOpenConns(1)
-	s := &sqlStore{db: db, d: dialect{
+	s := newSQLStore(db, dialect{
 		name:      "sqlite",
 		hasSchema: `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'`,
-	}, timeout: timeout}
-	if err := s.migrateAndPrepare(ctx, create); err != nil {
+		batches:   1, // one connection
+		batchTx:   true,
+	}, timeout)
+	// Reads have connections of their own: in WAL mode they run beside
+	// the writer, on another core, instead of waiting for its turn.
+	if s.rdb, err = sql.Open("sqlite", "file:"+path+"?"+reads.Encode()); err != nil {
 		db.Close()
+		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
+	}
+	s.rdb.SetMaxOpenConns(sqliteReaders)
+	s.rdb.SetMaxIdleConns(sqliteReaders)
+	if err := s.migrateAndPrepare(ctx, create); err != nil {
+		s.Close()
 		if errors.Is(err, ErrNoStore) {
 			return nil, fmt.Errorf("sqlite store %s: %w (no maxwell tables in the file)", abs, ErrNoStore)
 		}
@@ -82,7 +102,7 @@ func openSQLite(ctx context.Context, path string, timeout time.Duration, create 
 	// Addresses are personal data: not for every local user to read.
 	for _, f := range []string{path, path + "-wal", path + "-shm"} {
 		if err := os.Chmod(f, 0o640); err != nil && !os.IsNotExist(err) {
-			db.Close()
+			s.Close()
 			return nil, fmt.Errorf("sqlite store: %w", err)
 		}
 	}
@@ -133,19 +153,26 @@ func OpenExistingPostgres(ctx context.Context, dsn string, timeout time.Duration
 }
 
 func openPostgres(ctx context.Context, dsn string, timeout time.Duration, create bool) (Store, error) {
-	db, err := sql.Open("pgx", dsn)
+	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("postgres store: %w", err)
+		return nil, fmt.Errorf("postgres store: the connection string %w", CheckDSN(dsn)) // CheckDSN hides a password
 	}
+	// Every statement maxwell prepares is best run by its generic plan;
+	// PostgreSQL would otherwise plan the batch statements (see
+	// updateBatch) anew at every run, as their arrays change length,
+	// which costs more than running them.
+	cfg.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(16)
 	db.SetMaxIdleConns(16)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &sqlStore{db: db, d: dialect{
+	s := newSQLStore(db, dialect{
 		name:       "postgres",
-		lockRow:    " FOR UPDATE",
 		lockSchema: `SELECT pg_advisory_xact_lock(7291846)`, // any constant both sides agree on
 		hasSchema:  `SELECT CASE WHEN to_regclass('schema_version') IS NULL THEN 0 ELSE 1 END`,
-	}, timeout: timeout}
+		batches:    2,
+		arrays:     true,
+	}, timeout)
 	if err := s.migrateAndPrepare(ctx, create); err != nil {
 		db.Close()
 		if errors.Is(err, ErrNoStore) {

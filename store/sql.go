@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -12,23 +13,38 @@ import (
 // dialect is what differs between the SQL databases.
 type dialect struct {
 	name string
-	// lockRow is appended to the SELECT that reads a triplet before an
-	// update; SQLite needs none, its write transactions are exclusive.
-	lockRow string
 	// lockSchema serialises migrations between processes, if needed.
 	lockSchema string
 	// hasSchema counts the schema_version tables (0 or 1) where an
 	// unqualified CREATE TABLE would put one.
 	hasSchema string
+	// batches is how many batches of triplet updates may run at once.
+	batches int
+	// arrays: a batch of triplet updates is read in one statement and
+	// written in another, the triplets as arrays (a round trip saved is
+	// worth it); otherwise one statement each a triplet (see byArrays).
+	arrays bool
+	// batchTx: a batch of triplet updates is one transaction (SQLite's
+	// group commit); otherwise each statement commits by itself.
+	batchTx bool
 }
 
 // sqlStore is the Store on a SQL database. Times are stored as
 // milliseconds since the epoch, 0 for none.
 type sqlStore struct {
 	db      *sql.DB
+	rdb     *sql.DB // for reads: db, or a pool beside it (SQLite's single writer)
 	d       dialect
 	timeout time.Duration        // bound on each operation
 	stmts   map[string]*sql.Stmt // the per-message queries, prepared at open
+	updates combiner             // UpdateTriplet's batches
+}
+
+// newSQLStore is a store on db, not yet migrated or prepared.
+func newSQLStore(db *sql.DB, d dialect, timeout time.Duration) *sqlStore {
+	s := &sqlStore{db: db, rdb: db, d: d, timeout: timeout}
+	s.updates = combiner{max: d.batches, run: s.updateBatch}
+	return s
 }
 
 func ms(t time.Time) int64 {
@@ -50,12 +66,8 @@ func (s *sqlStore) op(ctx context.Context) (context.Context, context.CancelFunc)
 	return context.WithTimeout(ctx, s.timeout)
 }
 
-// selectEntry reads a triplet, locking its row where the database can.
-func (s *sqlStore) selectEntry() string {
-	return `SELECT ` + entryColumns + ` FROM greylist WHERE client = $1 AND sender = $2 AND rcpt = $3` + s.d.lockRow
-}
-
 const (
+	selectEntry    = `SELECT ` + entryColumns + ` FROM greylist WHERE client = $1 AND sender = $2 AND rcpt = $3`
 	insertNewEntry = insertEntry + ` ON CONFLICT (client, sender, rcpt) DO NOTHING`
 	selectListed   = `SELECT expires FROM autowhitelist WHERE kind = $1 AND name = $2 AND listed <> 0`
 )
@@ -65,8 +77,17 @@ const (
 // transaction holds SQLite's one connection.
 func (s *sqlStore) prepare(ctx context.Context) error {
 	s.stmts = map[string]*sql.Stmt{}
-	for _, q := range []string{s.selectEntry(), upsertEntry, insertNewEntry, selectListed, selectBanned, selectBanned2, selectBans} {
-		st, err := s.db.PrepareContext(ctx, q)
+	reads := []string{selectListed, selectBanned, selectBanned2, selectBans}
+	qs := append([]string{upsertEntry, selectEntry, updateEntryIf, insertNewEntry}, reads...)
+	if s.d.arrays {
+		qs = append(qs, pgReadEntries, pgWriteEntries)
+	}
+	for _, q := range qs {
+		db := s.db
+		if slices.Contains(reads, q) {
+			db = s.rdb
+		}
+		st, err := db.PrepareContext(ctx, q)
 		if err != nil {
 			return s.wrap(err)
 		}
@@ -115,7 +136,13 @@ func (s *sqlStore) wrap(err error) error {
 	return fmt.Errorf("%s store: %w", s.d.name, err)
 }
 
-func (s *sqlStore) Close() error { return s.db.Close() }
+func (s *sqlStore) Close() error {
+	err := s.db.Close()
+	if s.rdb != s.db {
+		err = errors.Join(err, s.rdb.Close())
+	}
+	return err
+}
 
 func (s *sqlStore) Ping(ctx context.Context) error {
 	ctx, cancel := s.op(ctx)
@@ -143,41 +170,7 @@ const upsertEntry = insertEntry + ` ON CONFLICT (client, sender, rcpt) DO UPDATE
 
 func entryArgs(e Entry) []any {
 	return []any{e.Client, e.Sender, e.Rcpt, ms(e.First), ms(e.Last), ms(e.Passed),
-		ms(e.Expires), e.Attempts, e.Passes, e.Delay.Milliseconds()}
-}
-
-func (s *sqlStore) UpdateTriplet(ctx context.Context, t Triplet, update func(old *Entry) Entry) (Entry, error) {
-	var out Entry
-	for {
-		inserted := true
-		err := s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			sel := tx.StmtContext(ctx, s.prepared(s.selectEntry()))
-			old, err := scanEntry(sel.QueryRowContext(ctx, t.Client, t.Sender, t.Rcpt))
-			switch {
-			case err == nil:
-				out = update(&old)
-				out.Triplet = t
-				_, err := s.txExec(ctx, tx, upsertEntry, entryArgs(out)...)
-				return err
-			case !errors.Is(err, sql.ErrNoRows):
-				return err
-			}
-			// A new row cannot be locked before it exists: if another
-			// process inserted it meanwhile, start again and update it.
-			out = update(nil)
-			out.Triplet = t
-			res, err := s.txExec(ctx, tx, insertNewEntry, entryArgs(out)...)
-			if err != nil {
-				return err
-			}
-			n, err := res.RowsAffected()
-			inserted = n == 1
-			return err
-		})
-		if err != nil || inserted {
-			return out, err
-		}
-	}
+		ms(e.Expires), int64(e.Attempts), int64(e.Passes), e.Delay.Milliseconds()}
 }
 
 func (s *sqlStore) PutTriplets(ctx context.Context, entries []Entry) error {
@@ -246,7 +239,7 @@ func (s *sqlStore) Triplets(ctx context.Context, f Filter) ([]Entry, error) {
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, s.wrap(err)
 	}
@@ -283,7 +276,7 @@ func (s *sqlStore) GreylistStats(ctx context.Context, now time.Time) (Stats, err
 	var st Stats
 	var avg sql.NullFloat64
 	// The states are Entry.State's, as a Filter selects them.
-	err := s.db.QueryRowContext(ctx, `SELECT
+	err := s.rdb.QueryRowContext(ctx, `SELECT
 		COALESCE(SUM(CASE WHEN passed = 0 AND expires > $1 THEN 1 ELSE 0 END), 0),
 		COALESCE(SUM(CASE WHEN passed <> 0 AND expires > $1 THEN 1 ELSE 0 END), 0),
 		COALESCE(SUM(CASE WHEN expires <= $1 THEN 1 ELSE 0 END), 0),
@@ -293,7 +286,7 @@ func (s *sqlStore) GreylistStats(ctx context.Context, now time.Time) (Stats, err
 		return st, s.wrap(err)
 	}
 	st.AvgDelay = time.Duration(avg.Float64) * time.Millisecond
-	err = s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM autowhitelist WHERE kind = $1 AND listed <> 0 AND expires > $2`,
+	err = s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM autowhitelist WHERE kind = $1 AND listed <> 0 AND expires > $2`,
 		KindClient, ms(now)).Scan(&st.Whitelisted)
 	return st, s.wrap(err)
 }
@@ -334,7 +327,7 @@ func (s *sqlStore) Listed(ctx context.Context, kind, key string, now time.Time, 
 func (s *sqlStore) Whitelist(ctx context.Context, kind string) ([]WhitelistEntry, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	rows, err := s.db.QueryContext(ctx, `SELECT kind, name, count, listed, last_seen, expires FROM autowhitelist
+	rows, err := s.rdb.QueryContext(ctx, `SELECT kind, name, count, listed, last_seen, expires FROM autowhitelist
 		WHERE $1 = '' OR kind = $1 ORDER BY kind, name`, kind)
 	if err != nil {
 		return nil, s.wrap(err)
@@ -384,7 +377,7 @@ func (s *sqlStore) CBV(ctx context.Context, sender string, now time.Time) (*CBVR
 	defer cancel()
 	r := CBVResult{Sender: sender}
 	var checked, expires int64
-	err := s.db.QueryRowContext(ctx, `SELECT code, text, checked, expires FROM cbv_cache WHERE sender = $1 AND expires > $2`,
+	err := s.rdb.QueryRowContext(ctx, `SELECT code, text, checked, expires FROM cbv_cache WHERE sender = $1 AND expires > $2`,
 		sender, ms(now)).Scan(&r.Code, &r.Text, &checked, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil

@@ -16,10 +16,13 @@ import (
 // processes (the daemon, `maxwell greylist`, other MX hosts).
 type Store interface {
 	// UpdateTriplet reads a triplet's entry (nil if there is none), calls
-	// update with it and stores what update returns, in one transaction:
-	// two MX hosts deciding on the same triplet at once see each other's
-	// writes in turn. update may be called again if another process
-	// created the entry meanwhile; only its last result is stored.
+	// update with it and stores what update returns, atomically: two
+	// sessions or MX hosts deciding on the same triplet at once see each
+	// other's writes in turn, and no update is lost. update may be called
+	// again if another process created or changed the entry meanwhile;
+	// only its last result is stored. Concurrent calls are committed
+	// together (see combiner), so update may run on another goroutine
+	// and should only compute; a panic in it is raised in the caller.
 	UpdateTriplet(ctx context.Context, t Triplet, update func(old *Entry) Entry) (Entry, error)
 	// PutTriplets stores entries as given, replacing existing ones, in
 	// one transaction.

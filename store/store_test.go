@@ -76,6 +76,7 @@ func TestConformance(t *testing.T) {
 		{"triplet update", testTripletUpdate},
 		{"triplet filters", testTripletFilters},
 		{"concurrent updates", testConcurrentUpdates},
+		{"concurrent deciders", testConcurrentDeciders},
 		{"stats", testStats},
 		{"states agree", testStatesAgree},
 		{"auto-whitelist", testAutoWhitelist},
@@ -239,6 +240,73 @@ func testConcurrentUpdates(t *testing.T, st store.Store, reopen func() (store.St
 	es, _ := st.Triplets(ctx, store.Filter{})
 	if len(es) != 1 || es[0].Attempts != n {
 		t.Errorf("after %d concurrent updates: %+v, want one entry with %d attempts", n, es, n)
+	}
+}
+
+// Many sessions deciding at once, on one store handle (32 sessions of
+// one maxwell) or on four sharing the database (four MX hosts, 8
+// sessions each), on triplets they share and on triplets of their own:
+// every attempt is counted once, and each triplet has one row.
+func testConcurrentDeciders(t *testing.T, st store.Store, reopen func() (store.Store, error)) {
+	const perSession = 40
+	shared := []store.Triplet{trip, {Client: "198.51.100.0/24", Sender: "<>", Rcpt: "ann@example.org"}, {Client: "example.net", Sender: "bob@example.net", Rcpt: "cid@example.org"}}
+	for _, shape := range []struct{ handles, sessions int }{{1, 32}, {4, 8}} {
+		t.Run(fmt.Sprintf("%dx%d", shape.handles, shape.sessions), func(t *testing.T) {
+			if _, err := st.DeleteTriplets(ctx, store.Filter{}); err != nil {
+				t.Fatal(err)
+			}
+			handles := []store.Store{st}
+			for len(handles) < shape.handles {
+				handles = append(handles, mustOpen(t, reopen))
+			}
+			var mu sync.Mutex
+			sent := map[store.Triplet]int{}
+			var wg sync.WaitGroup
+			for h, s := range handles {
+				for i := range shape.sessions {
+					wg.Go(func() {
+						for j := range perSession {
+							tr := shared[j%len(shared)]
+							if j%2 == 1 { // every other attempt on a triplet of this session's own
+								tr = store.Triplet{Client: fmt.Sprintf("%d.%d", h, i), Sender: fmt.Sprintf("s%d@example.com", j%5), Rcpt: "ann@example.org"}
+							}
+							_, err := s.UpdateTriplet(ctx, tr, func(old *store.Entry) store.Entry {
+								if old == nil {
+									return store.Entry{First: t0, Last: t0, Expires: t0.Add(time.Hour), Attempts: 1}
+								}
+								e := *old
+								e.Attempts++
+								return e
+							})
+							if err != nil {
+								t.Error(err)
+								return
+							}
+							mu.Lock()
+							sent[tr]++
+							mu.Unlock()
+						}
+					})
+				}
+			}
+			wg.Wait()
+			es, err := st.Triplets(ctx, store.Filter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows := map[store.Triplet]int{}
+			for _, e := range es {
+				if rows[e.Triplet]++; rows[e.Triplet] > 1 {
+					t.Errorf("triplet %+v has %d rows", e.Triplet, rows[e.Triplet])
+				}
+				if e.Attempts != sent[e.Triplet] {
+					t.Errorf("triplet %+v: %d attempts counted, %d made", e.Triplet, e.Attempts, sent[e.Triplet])
+				}
+			}
+			if len(rows) != len(sent) {
+				t.Errorf("%d triplets stored, %d decided on", len(rows), len(sent))
+			}
+		})
 	}
 }
 
