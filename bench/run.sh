@@ -239,18 +239,19 @@ ratio() {
 		printf "missed  %-50s not measured\n" "$1"
 		return
 	fi
-	limit "$1" "$(awk -v a="$2" -v b="$3" 'BEGIN { printf "%.2f", a / b }')" "$4" "$5"
+	limit "$1" "$(awk -v a="$2" -v b="$3" 'BEGIN { printf "%.6f", a / b }')" "$4" "$5" "%.3f"
 }
 
-# limit label figure op bound
+# limit label figure op bound [format]: the figure as measured against
+# the bound; format only for printing it.
 limit() {
 	if [ -z "$2" ]; then
 		printf "missed  %-50s not measured\n" "$1"
 		return
 	fi
-	awk -v l="$1" -v f="$2" -v op="$3" -v b="$4" 'BEGIN {
+	awk -v l="$1" -v f="$2" -v op="$3" -v b="$4" -v fmt="${5:-%s}" 'BEGIN {
 		ok = (op == "<=") ? f + 0 <= b + 0 : f + 0 >= b + 0
-		printf "%-7s %-50s %10s  (%s %s)\n", ok ? "met" : "missed", l, f, op == "<=" ? "≤" : "≥", b }'
+		printf "%-7s %-50s %10s  (%s %s)\n", ok ? "met" : "missed", l, sprintf(fmt, f), op == "<=" ? "≤" : "≥", b }'
 }
 
 measure | tee "$TMP/bench.txt"

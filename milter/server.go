@@ -304,23 +304,36 @@ func onStackWorker(task func()) {
 // stack its checks grew, so that the next check does not grow a new one
 // (a deep call on a new goroutine costs several stack copies); at most
 // maxIdleWorkers wait for a task, the others end, so that a burst of
-// sessions leaves no crowd of workers behind.
+// sessions leaves no crowd of workers behind, and a worker left without
+// a task for workerIdleTime ends too, so that a quiet daemon is back to
+// its goroutines of before the load.
 var (
 	stackTasks  = make(chan func())
 	idleWorkers atomic.Int32
 )
 
-const maxIdleWorkers = 16
+const (
+	maxIdleWorkers = 16
+	workerIdleTime = 2 * time.Second
+)
 
 func stackWorker(task func()) {
+	idle := time.NewTimer(workerIdleTime)
+	defer idle.Stop()
 	for {
 		task()
 		if idleWorkers.Add(1) > maxIdleWorkers {
 			idleWorkers.Add(-1)
 			return
 		}
-		task = <-stackTasks
-		idleWorkers.Add(-1)
+		idle.Reset(workerIdleTime)
+		select {
+		case task = <-stackTasks:
+			idleWorkers.Add(-1)
+		case <-idle.C:
+			idleWorkers.Add(-1)
+			return
+		}
 	}
 }
 

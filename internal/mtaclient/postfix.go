@@ -128,9 +128,12 @@ var queueIDs atomic.Uint64
 // DialPostfix connects to the milter at network/addr and negotiates as
 // Postfix does. timeout bounds each exchange.
 func DialPostfix(network, addr string, timeout time.Duration) (*PostfixConn, error) {
+	// The errors name the stage as go-milter's client does: a milter
+	// that refuses or drops connections before negotiation is told apart
+	// from a session that breaks later.
 	conn, err := net.DialTimeout(network, addr, timeout)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("milter: session create: %w", err)
 	}
 	p := &PostfixConn{conn: conn, r: bufio.NewReaderSize(conn, 4096), w: bufio.NewWriterSize(conn, 8192),
 		timeout: timeout, lists: map[milter.MacroStage][]string{}, macros: map[string]string{}, queue: &queueIDs}
@@ -148,7 +151,7 @@ func DialPostfix(network, addr string, timeout time.Duration) (*PostfixConn, err
 	}
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("milter: %w", err)
+		return nil, fmt.Errorf("milter: negotiate: %w", err)
 	}
 	p.proto = milter.OptProtocol(binary.BigEndian.Uint32(data[8:]))
 	// A milter may name the macros it wants by stage (SMFIF_SETSYMLIST):
