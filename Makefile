@@ -25,6 +25,7 @@ vet:
 # Then every fuzz target runs for FUZZTIME.
 test: vet
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -run '^TestIdleSessionsKeepSmallStacks$$' ./milter # not in race builds
 	$(MAKE) --no-print-directory test-dates
 	$(MAKE) --no-print-directory fuzz
 	@$(GO) test -count=1 -run '^TestSPFSuites$$' -v ./spf | grep -o 'SPF suite .*'

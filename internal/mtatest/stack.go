@@ -113,6 +113,9 @@ func startMilter(t *testing.T, nofile int, config string, zone ...string) *Stack
 	} else {
 		st.Maxwell.WaitListen(t, fmt.Sprintf("127.0.0.1:%d", st.Port))
 	}
+	// The socket takes connections from the moment it listens, a little
+	// before the start line is written.
+	st.Maxwell.WaitFor(t, "the start line", func() bool { return strings.Contains(st.Maxwell.Stderr.String(), "maxwell started") })
 	st.Sink = StartSink(t)
 	return st
 }
