@@ -57,14 +57,14 @@ type bufConn struct {
 	rp     []byte             // readSocket's p
 	rn     int                // what the last read on the file descriptor returned
 	rerr   error
-	rdl    time.Time // read deadline as go-milter last set it
-	rdlSet time.Time // read deadline set on the socket
+	rdl    deadline // read deadline as go-milter last set it
+	rdlSet deadline // read deadline set on the socket
 
 	wmu    sync.Mutex    // Close may come from another goroutine (go-milter's Server.Close)
 	wr     *bufio.Writer // from writers while it holds bytes, else nil
-	wdl    time.Time     // write deadline as go-milter last set it
-	wdlOut time.Time     // the deadline in force when the buffered bytes were written
-	wdlSet time.Time     // write deadline set on the socket
+	wdl    deadline      // write deadline as go-milter last set it
+	wdlOut deadline      // the deadline in force when the buffered bytes were written
+	wdlSet deadline      // write deadline set on the socket
 	out    outFrame
 }
 
@@ -118,8 +118,8 @@ func (c *bufConn) dropReader() {
 // and on EAGAIN wait for data and read again), but takes the buffer only
 // for the read that finds data.
 func (c *bufConn) readSocket(p []byte) (int, error) {
-	if !c.rdl.Equal(c.rdlSet) {
-		if err := c.Conn.SetReadDeadline(c.rdl); err != nil {
+	if c.rdl != c.rdlSet {
+		if err := c.Conn.SetReadDeadline(c.rdl.time()); err != nil {
 			return 0, err
 		}
 		c.rdlSet = c.rdl
@@ -205,14 +205,14 @@ func (c *bufConn) SetDeadline(t time.Time) error {
 
 // SetReadDeadline keeps t for the next socket read.
 func (c *bufConn) SetReadDeadline(t time.Time) error {
-	c.rdl = t
+	c.rdl = deadlineOf(t)
 	return nil
 }
 
 // SetWriteDeadline keeps t for bytes written after it.
 func (c *bufConn) SetWriteDeadline(t time.Time) error {
 	c.wmu.Lock()
-	c.wdl = t
+	c.wdl = deadlineOf(t)
 	c.wmu.Unlock()
 	return nil
 }
@@ -242,13 +242,35 @@ func (c *bufConn) flushLocked() error {
 type socketWriter bufConn
 
 func (w *socketWriter) Write(p []byte) (int, error) {
-	if !w.wdlOut.Equal(w.wdlSet) {
-		if err := w.Conn.SetWriteDeadline(w.wdlOut); err != nil {
+	if w.wdlOut != w.wdlSet {
+		if err := w.Conn.SetWriteDeadline(w.wdlOut.time()); err != nil {
 			return 0, err
 		}
 		w.wdlSet = w.wdlOut
 	}
 	return w.Conn.Write(p)
+}
+
+// A deadline is a time go-milter set, in nanoseconds since the Unix
+// epoch, 0 for none: in time.Time the five of a bufConn would make every
+// session's 80 bytes bigger. What it drops, the monotonic clock reading,
+// matters only if the wall clock is set between go-milter making the
+// deadline and the socket taking it (time.Until) at the next read or
+// write, a moment later.
+type deadline int64
+
+func deadlineOf(t time.Time) deadline {
+	if t.IsZero() {
+		return 0
+	}
+	return deadline(t.UnixNano())
+}
+
+func (d deadline) time() time.Time {
+	if d == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(d))
 }
 
 // outFrame follows the packet boundaries in what go-milter writes, in

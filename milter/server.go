@@ -128,7 +128,7 @@ type session struct {
 // NewConnection is called for each SMTP connection the milter connection
 // carries (an MTA may reuse it). It, Abort and Cleanup, like Header and
 // BodyChunk, run on go-milter's goroutine: they keep, drop or log, which
-// needs little stack (see onOwnStack).
+// needs little stack (see onStackWorker).
 func (m *session) NewConnection(milter.Modifier) error {
 	if m.ps != nil {
 		m.ps.Close()
@@ -175,8 +175,8 @@ func (m *session) Data(mod milter.Modifier) (*milter.Response, error) {
 	})
 }
 
-// Header and BodyChunk only keep what they are given (a header field is
-// logged at most), and there are many of them per message.
+// Header and BodyChunk only keep what they are given, and there are many
+// of them per message.
 func (m *session) Header(name, value string, mod milter.Modifier) (*milter.Response, error) {
 	return m.answerHere("header", mod, func() policy.Decision {
 		m.ps.Header(name, value)
@@ -199,7 +199,7 @@ func (m *session) BodyChunk(chunk []byte, mod milter.Modifier) (*milter.Response
 // EndOfMessage runs the last checks. A call-back to the sender's mail
 // server may take a while: meanwhile the MTA is told every few seconds
 // that maxwell is still at it (milter progress), so it does not time out.
-// The checks run on a stack worker (see onOwnStack); the progress and the
+// The checks run on a stack worker (see onStackWorker); the progress and the
 // edits, which only write to the MTA, on go-milter's goroutine.
 func (m *session) EndOfMessage(mod milter.Modifier) (*milter.Response, error) {
 	defer m.ps.Release() // the edits are made: the spooled body can go
@@ -247,10 +247,43 @@ func (m *session) Cleanup(milter.Modifier) {
 
 // answer runs one engine call, guarded by the exception policy, and turns
 // its decision into a milter response, making the message edits at end of
-// message. All of it runs on a stack worker (see onOwnStack).
-func (m *session) answer(where string, mod milter.Modifier, call func() policy.Decision) (resp *milter.Response, err error) {
-	onOwnStack(func() { resp, err = m.answerHere(where, mod, call) })
+// message. All of it runs on a stack worker (see onStackWorker), which
+// go-milter's goroutine waits for.
+func (m *session) answer(where string, mod milter.Modifier, call func() policy.Decision) (*milter.Response, error) {
+	a := answerCalls.Get().(*answerCall)
+	a.m, a.where, a.mod, a.call = m, where, mod, call
+	onStackWorker(a.run)
+	<-a.done
+	resp, err := a.resp, a.err
+	*a = answerCall{run: a.run, done: a.done}
+	answerCalls.Put(a)
 	return resp, err
+}
+
+// An answerCall carries one call of answer to a stack worker and its
+// answer back. They are pooled: handing a call over allocates nothing, a
+// closure would (and the results it set), at every command of every
+// session.
+type answerCall struct {
+	m     *session
+	where string
+	mod   milter.Modifier
+	call  func() policy.Decision
+	resp  *milter.Response
+	err   error
+	run   func()        // a.answer, made once: a method value passed on is allocated
+	done  chan struct{} // answer has set resp and err
+}
+
+var answerCalls = sync.Pool{New: func() any {
+	a := &answerCall{done: make(chan struct{}, 1)}
+	a.run = a.answer
+	return a
+}}
+
+func (a *answerCall) answer() {
+	a.resp, a.err = a.m.answerHere(a.where, a.mod, a.call)
+	a.done <- struct{}{}
 }
 
 func (m *session) answerHere(where string, mod milter.Modifier, call func() policy.Decision) (*milter.Response, error) {
@@ -271,27 +304,15 @@ func (m *session) decide(where string, call func() policy.Decision) (d policy.De
 	return call()
 }
 
-// onOwnStack runs f on a stack worker, a goroutine of its own, and waits
-// for it. go-milter keeps one goroutine per milter connection, blocked in
-// a read while the MTA has nothing to say, and a goroutine keeps the
+// onStackWorker hands task to a stack worker that waits for one, or to a
+// new one. go-milter keeps one goroutine per milter connection, blocked
+// in a read while the MTA has nothing to say, and a goroutine keeps the
 // largest stack it ever grew: the garbage collector halves a stack only
 // while less than a quarter of it is in use, and go-milter's read path
 // alone takes more than a quarter of 8 KiB. The policy's checks (DNS,
 // SPF, the store's SQL, the body scan) run deep, so they run on a stack
 // worker, and an idle session keeps the small stack its goroutine
 // started with.
-func onOwnStack(f func()) {
-	var done sync.WaitGroup
-	done.Add(1)
-	onStackWorker(func() {
-		defer done.Done()
-		f()
-	})
-	done.Wait()
-}
-
-// onStackWorker hands task to a stack worker that waits for one, or to a
-// new one.
 func onStackWorker(task func()) {
 	select {
 	case stackTasks <- task:
@@ -300,7 +321,7 @@ func onStackWorker(task func()) {
 	}
 }
 
-// Stack workers run the policy's checks (onOwnStack). A worker keeps the
+// Stack workers run the policy's checks (onStackWorker). A worker keeps the
 // stack its checks grew, so that the next check does not grow a new one
 // (a deep call on a new goroutine costs several stack copies); at most
 // maxIdleWorkers wait for a task, the others end, so that a burst of

@@ -61,7 +61,7 @@ type Engine struct {
 	resolver *resolver.Resolver
 	log      *maillog.Logger
 	diag     *slog.Logger
-	checks   [numStages][]Check
+	checks   [numStages][]stageCheck
 
 	spamWords      []string
 	pornWords      []*regexp.Regexp
@@ -229,7 +229,16 @@ func (e *Engine) TraceSPF(f func(format string, args ...any)) { e.spfChecker.Tra
 
 // Append adds a check after those already in its stage. Sites and tests
 // use it to add rules of their own; it must be called before sessions start.
-func (e *Engine) Append(c Check) { e.checks[c.Stage] = append(e.checks[c.Stage], c) }
+func (e *Engine) Append(c Check) {
+	e.checks[c.Stage] = append(e.checks[c.Stage], stageCheck{c, c.Stage.String() + "/" + c.Name})
+}
+
+// A stageCheck is a check with the name a panic in it is logged under
+// ("rcpt/greylist"), made once, not at every message.
+type stageCheck struct {
+	Check
+	where string
+}
 
 // NewSession starts the state for one SMTP connection.
 func (e *Engine) NewSession() *Session {

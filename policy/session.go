@@ -95,6 +95,7 @@ type Message struct {
 	headerCount int
 	headerBytes int
 	headersCut  bool
+	headerRead  bool // readHeader has run
 
 	SPF *SPFVerdict // nil when SPF was not checked (internal or trusted clients)
 
@@ -197,8 +198,10 @@ func (s *Session) Data() Decision {
 	return s.run(StageData)
 }
 
-// Header takes one header field; checks on headers run at the end of the
-// header. A session looks at most at maxHeaders fields and maxHeaderBytes.
+// Header keeps one header field; they are read at the end of the header
+// (readHeader). A session keeps at most maxHeaders fields and
+// maxHeaderBytes. Header only keeps: behind a milter it runs on the
+// connection's own goroutine, whose stack stays small (package milter).
 func (s *Session) Header(name, value string) {
 	m := s.Msg
 	if m == nil || m.headersCut {
@@ -212,16 +215,31 @@ func (s *Session) Header(name, value string) {
 	m.headerCount++
 	m.headerBytes += len(name) + len(value)
 	m.header = append(m.header, Header{Name: name, Value: value})
-	if strings.EqualFold(name, "Authentication-Results") {
-		s.checkAuthResults(name, value)
+}
+
+// readHeader reads the fields Header kept, once, before the header
+// checks (or before those at end of message, should the MTA have sent no
+// end of header): it decodes and logs the Subjects (every field with
+// [milter] log_headers) and removes Authentication-Results fields forged
+// in our name.
+func (s *Session) readHeader() {
+	m := s.Msg
+	if m.headerRead {
+		return
 	}
-	switch {
-	case strings.EqualFold(name, "subject"):
-		subj := decodeHeader(value)
-		m.Subjects = append(m.Subjects, subj)
-		s.log("header", "name", name, "value", subj)
-	case s.e.cfg.Milter.LogHeaders:
-		s.log("header", "name", name, "value", decodeHeader(value))
+	m.headerRead = true
+	for _, h := range m.header {
+		if strings.EqualFold(h.Name, "Authentication-Results") {
+			s.checkAuthResults(h.Name, h.Value)
+		}
+		switch {
+		case strings.EqualFold(h.Name, "subject"):
+			subj := decodeHeader(h.Value)
+			m.Subjects = append(m.Subjects, subj)
+			s.log("header", "name", h.Name, "value", subj)
+		case s.e.cfg.Milter.LogHeaders:
+			s.log("header", "name", h.Name, "value", decodeHeader(h.Value))
+		}
 	}
 }
 
@@ -275,6 +293,7 @@ func (s *Session) EndOfHeaders() Decision {
 	if s.Msg == nil {
 		return s.internalError("eoh", fmt.Errorf("end of headers without MAIL FROM"), nil)
 	}
+	s.readHeader()
 	return s.run(StageEOH)
 }
 
@@ -284,6 +303,7 @@ func (s *Session) EndOfMessage() Decision {
 	if s.Msg == nil {
 		return s.internalError("eom", fmt.Errorf("end of message without MAIL FROM"), nil)
 	}
+	s.readHeader()
 	d := s.run(StageEOM)
 	if d.Action == Continue {
 		d = Decision{Action: Accept, Edits: orderEdits(s.Msg.edits), Callback: s.Msg.callback}
@@ -392,7 +412,7 @@ func (s *Session) run(stage Stage) (d Decision) {
 	current := stage.String()
 	defer s.Recover(&current, &d)
 	for _, c := range s.e.checks[stage] {
-		current = stage.String() + "/" + c.Name
+		current = c.where
 		dec, err := c.Run(s)
 		if err != nil {
 			if resolver.IsTemporary(err) {

@@ -183,7 +183,7 @@ func (l *Logger) Close() error {
 // strings and plain words; values may be anything and are escaped.
 func (l *Logger) Log(conn uint64, event string, kv ...any) {
 	if l.observe != nil {
-		l.observe(event, kv)
+		l.observeCopy(event, kv)
 	}
 	bp := lines.Get().(*[]byte)
 	b := (*bp)[:0]
@@ -212,6 +212,17 @@ func (l *Logger) Log(conn uint64, event string, kv ...any) {
 		*bp = b
 		lines.Put(bp)
 	}
+}
+
+// observeCopy hands the observer a pooled copy of kv: handed kv itself,
+// which it might keep for all the compiler knows, every caller's
+// key/value slice would be allocated on the heap.
+func (l *Logger) observeCopy(event string, kv []any) {
+	op := observed.Get().(*[]any)
+	*op = append((*op)[:0], kv...)
+	l.observe(event, *op)
+	clear(*op)
+	observed.Put(op)
 }
 
 // writeLocked writes line b, logged at now, or keeps it in buf: an
@@ -277,6 +288,9 @@ func (l *Logger) flushLocked() {
 // lines holds the buffers of lines written, for the next: a message
 // writes about nine.
 var lines = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// observed holds the copies of key/value pairs handed to an observer.
+var observed = sync.Pool{New: func() any { kv := make([]any, 0, 16); return &kv }}
 
 func format(v any) string {
 	switch v := v.(type) {
