@@ -414,9 +414,12 @@ func TestGreylistStoreFaults(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		during string // the answer to a new triplet during the fault
-		store  func(t *testing.T) (st store.Store, fault, repair func())
+		// room: new triplets the store may still take, rightly, before
+		// the fault shows (a full disk: the log's pages already there)
+		room  int
+		store func(t *testing.T) (st store.Store, fault, repair func())
 	}{
-		{"PostgreSQL stopped and restarted", "451 4.3.0 Temporary local problem, try again later", func(t *testing.T) (store.Store, func(), func()) {
+		{"PostgreSQL stopped and restarted", "451 4.3.0 Temporary local problem, try again later", 0, func(t *testing.T) (store.Store, func(), func()) {
 			pg := pgtest.Start(t)
 			st, err := store.OpenPostgres(context.Background(), pg.NewDB(t), time.Second)
 			if err != nil {
@@ -424,7 +427,7 @@ func TestGreylistStoreFaults(t *testing.T) {
 			}
 			return st, pg.Stop, func() { pg.Restart(t) }
 		}},
-		{"SQLite file deleted while open", "451 4.7.1 Greylisted, please retry in 300 seconds", func(t *testing.T) (store.Store, func(), func()) {
+		{"SQLite file deleted while open", "451 4.7.1 Greylisted, please retry in 300 seconds", 0, func(t *testing.T) (store.Store, func(), func()) {
 			path := filepath.Join(t.TempDir(), "grey.db")
 			st, err := store.OpenSQLite(context.Background(), path, time.Second)
 			if err != nil {
@@ -434,7 +437,10 @@ func TestGreylistStoreFaults(t *testing.T) {
 			// the state is lost only at the next start.
 			return st, func() { os.Remove(path); os.Remove(path + "-wal"); os.Remove(path + "-shm") }, func() {}
 		}},
-		{"disk full", "451 4.3.0 Temporary local problem, try again later", func(t *testing.T) (store.Store, func(), func()) {
+		// SQLite reuses its write-ahead log once a checkpoint has copied
+		// it into the database: the first commits of a full disk may
+		// still find their pages there.
+		{"disk full", "451 4.3.0 Temporary local problem, try again later", 50, func(t *testing.T) (store.Store, func(), func()) {
 			dir := t.TempDir()
 			if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", dir).CombinedOutput(); err != nil {
 				t.Fatalf("a small tmpfs for a full disk (needs root): %v %s", err, out)
@@ -466,8 +472,15 @@ func TestGreylistStoreFaults(t *testing.T) {
 				t.Fatal("not greylisted before the fault")
 			}
 			fault()
-			if f := g.send("203.0.113.9", "x.example", "c@b.example", "bob@example.org").Final; f.Reply() != tc.during {
-				t.Errorf("during the fault: %v %q, want %q", f.Action, f.Reply(), tc.during)
+			for i := 0; ; i++ {
+				f := g.send("203.0.113.9", "x.example", fmt.Sprintf("c%d@b.example", i), "bob@example.org").Final
+				if f.Reply() == tc.during {
+					break
+				}
+				if i >= tc.room || f.Tag != "GREYLISTED" {
+					t.Errorf("during the fault, new triplet %d: %v %q, want %q", i+1, f.Action, f.Reply(), tc.during)
+					break
+				}
 			}
 			repair()
 			if !testclock.Poll(10*time.Second, 200*time.Millisecond, func() bool { return greylisted("d@b.example") }) {

@@ -71,6 +71,8 @@ func openSQLite(ctx context.Context, path string, timeout time.Duration, create 
 		reads.Set("mode", "rw")
 	}
 	q.Set("_txlock", "immediate") // writers take the lock at BEGIN: no deadlock on upgrade
+	q.Add("_pragma", fmt.Sprintf("cache_size(%d)", -writerCacheKiB))
+	q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walSafetyPages)) // see checkpointer
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
@@ -92,6 +94,13 @@ func openSQLite(ctx context.Context, path string, timeout time.Duration, create 
 	}
 	s.rdb.SetMaxOpenConns(sqliteReaders)
 	s.rdb.SetMaxIdleConns(sqliteReaders)
+	ckpt := url.Values{"mode": {"rw"}, "_pragma": {fmt.Sprintf("busy_timeout(%d)", timeout.Milliseconds())}}
+	ckdb, err := sql.Open("sqlite", "file:"+path+"?"+ckpt.Encode())
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
+	}
+	s.ckpt = startCheckpointer(ckdb)
 	if err := s.migrateAndPrepare(ctx, create); err != nil {
 		s.Close()
 		if errors.Is(err, ErrNoStore) {

@@ -38,6 +38,7 @@ type sqlStore struct {
 	timeout time.Duration        // bound on each operation
 	stmts   map[string]*sql.Stmt // the per-message queries, prepared at open
 	updates combiner             // UpdateTriplet's batches
+	ckpt    *checkpointer        // SQLite's, told of each commit; nil on PostgreSQL
 }
 
 // newSQLStore is a store on db, not yet migrated or prepared.
@@ -122,7 +123,13 @@ func (s *sqlStore) tx(ctx context.Context, fn func(context.Context, *sql.Tx) err
 		tx.Rollback()
 		return s.wrap(err)
 	}
-	return s.wrap(tx.Commit())
+	if err := tx.Commit(); err != nil {
+		return s.wrap(err)
+	}
+	if s.ckpt != nil {
+		s.ckpt.committed()
+	}
+	return nil
 }
 
 // wrap names the backend in errors, which end up in logs.
@@ -137,7 +144,11 @@ func (s *sqlStore) wrap(err error) error {
 }
 
 func (s *sqlStore) Close() error {
-	err := s.db.Close()
+	var err error
+	if s.ckpt != nil {
+		err = s.ckpt.close()
+	}
+	err = errors.Join(err, s.db.Close())
 	if s.rdb != s.db {
 		err = errors.Join(err, s.rdb.Close())
 	}
