@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"io"
+	"math"
 	"net"
 	"os"
 	"sync"
@@ -259,9 +260,18 @@ func (w *socketWriter) Write(p []byte) (int, error) {
 // write, a moment later.
 type deadline int64
 
+// lastDeadline is the latest time a deadline holds (in the year 2262):
+// one set later is taken as that.
+var lastDeadline = time.Unix(0, math.MaxInt64)
+
 func deadlineOf(t time.Time) deadline {
-	if t.IsZero() {
+	switch {
+	case t.IsZero():
 		return 0
+	case t.After(lastDeadline):
+		return math.MaxInt64
+	case t.UnixNano() == 0: // the epoch is as past as the nanosecond after it
+		return 1
 	}
 	return deadline(t.UnixNano())
 }

@@ -266,3 +266,25 @@ func TestOneWritePerReply(t *testing.T) {
 		t.Errorf("%d writes, want one per reply (at least 8)", n)
 	}
 }
+
+// A deadline keeps what go-milter set: none, an instant (to the
+// nanosecond), or, past what nanoseconds since 1970 hold, the latest it
+// can; a deadline at the epoch is still one, in the past.
+func TestDeadline(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		name string
+		in   time.Time
+		want time.Time
+	}{
+		{"none", time.Time{}, time.Time{}},
+		{"now", now, now},
+		{"past", now.Add(-time.Hour), now.Add(-time.Hour)},
+		{"the epoch", time.Unix(0, 0), time.Unix(0, 1)},
+		{"the year 3000", now.AddDate(1000, 0, 0), lastDeadline},
+	} {
+		if got := deadlineOf(tc.in).time(); !got.Equal(tc.want) || got.IsZero() != tc.want.IsZero() {
+			t.Errorf("%s: %v → %v, want %v", tc.name, tc.in, got, tc.want)
+		}
+	}
+}

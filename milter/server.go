@@ -282,9 +282,11 @@ var answerCalls = sync.Pool{New: func() any {
 }}
 
 func (a *answerCall) answer() {
+	defer a.answered() // even if the call ends its goroutine
 	a.resp, a.err = a.m.answerHere(a.where, a.mod, a.call)
-	a.done <- struct{}{}
 }
+
+func (a *answerCall) answered() { a.done <- struct{}{} }
 
 func (m *session) answerHere(where string, mod milter.Modifier, call func() policy.Decision) (*milter.Response, error) {
 	d := m.decide(where, call)

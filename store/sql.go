@@ -126,10 +126,25 @@ func (s *sqlStore) tx(ctx context.Context, fn func(context.Context, *sql.Tx) err
 	if err := tx.Commit(); err != nil {
 		return s.wrap(err)
 	}
+	s.committed()
+	return nil
+}
+
+// exec runs one writing statement outside a transaction (it commits by
+// itself).
+func (s *sqlStore) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	res, err := s.db.ExecContext(ctx, q, args...)
+	if err == nil {
+		s.committed()
+	}
+	return res, err
+}
+
+// committed tells SQLite's checkpointer that the log has grown.
+func (s *sqlStore) committed() {
 	if s.ckpt != nil {
 		s.ckpt.committed()
 	}
-	return nil
 }
 
 // wrap names the backend in errors, which end up in logs.
@@ -273,7 +288,7 @@ func (s *sqlStore) DeleteTriplets(ctx context.Context, f Filter) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	res, err := s.db.ExecContext(ctx, `DELETE FROM greylist`+where, args...)
+	res, err := s.exec(ctx, `DELETE FROM greylist`+where, args...)
 	if err != nil {
 		return 0, s.wrap(err)
 	}
@@ -329,7 +344,7 @@ func (s *sqlStore) Listed(ctx context.Context, kind, key string, now time.Time, 
 		return false, s.wrap(err)
 	}
 	if renew := ms(now.Add(ttl)); renew-expires >= time.Minute.Milliseconds() {
-		_, err = s.db.ExecContext(ctx, `UPDATE autowhitelist SET last_seen = $3, expires = $4
+		_, err = s.exec(ctx, `UPDATE autowhitelist SET last_seen = $3, expires = $4
 			WHERE kind = $1 AND name = $2 AND expires < $4`, kind, key, ms(now), renew)
 	}
 	return true, s.wrap(err)
@@ -361,7 +376,7 @@ func (s *sqlStore) Whitelist(ctx context.Context, kind string) ([]WhitelistEntry
 func (s *sqlStore) deleteOne(ctx context.Context, q string, args ...any) (bool, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	res, err := s.db.ExecContext(ctx, q, args...)
+	res, err := s.exec(ctx, q, args...)
 	if err != nil {
 		return false, s.wrap(err)
 	}
@@ -480,7 +495,7 @@ func (s *sqlStore) Expire(ctx context.Context, now time.Time, batch int) (int, e
 	total := 0
 	for _, t := range expiring {
 		ctx, cancel := s.op(ctx)
-		res, err := s.db.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %[1]s WHERE (%[2]s) IN
+		res, err := s.exec(ctx, fmt.Sprintf(`DELETE FROM %[1]s WHERE (%[2]s) IN
 			(SELECT %[2]s FROM %[1]s WHERE %[3]s LIMIT $2)`, t.table, t.key, t.expired), ms(now), batch)
 		cancel()
 		if err != nil {
