@@ -271,7 +271,7 @@ func TestOneWritePerReply(t *testing.T) {
 // nanosecond), or, past what nanoseconds since 1970 hold, the latest it
 // can; a deadline at the epoch is still one, in the past.
 func TestDeadline(t *testing.T) {
-	now := time.Now()
+	now := testclock.Epoch()
 	for _, tc := range []struct {
 		name string
 		in   time.Time

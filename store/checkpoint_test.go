@@ -32,7 +32,7 @@ func TestCheckpointsWhileOpen(t *testing.T) {
 		return fi.Size()
 	}
 	before := size(path)
-	now := time.Now()
+	now := testclock.Epoch()
 	var entries []store.Entry
 	for i := range 500 {
 		entries = append(entries, store.Entry{Triplet: store.Triplet{Client: "192.0.2.0/24", Sender: fmt.Sprintf("s%d@example.com", i), Rcpt: "r@example.org"},
