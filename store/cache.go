@@ -20,14 +20,21 @@ const DefaultCacheKeys = 16384
 // blacklist`, `maxwell watch` in its own process, another MX host on the
 // same PostgreSQL) is seen within ttl. Errors are never remembered.
 //
-// Age is measured on the now the caller passes, the clock its decisions
-// run on; a now earlier than when an answer was read does not use it.
-// ttl ≤ 0 returns st itself.
+// It also remembers passed triplets and writes the renewals of their
+// entries once per ttl instead of at every message (cache_triplets.go):
+// a triplet deleted elsewhere passes here for up to ttl more. Close
+// writes what it holds, then closes st.
+//
+// Age is measured on the now the caller passes (for triplets, the time
+// of the entries' latest message), the clock its decisions run on; a
+// now earlier than when an answer was read does not use it. ttl ≤ 0
+// returns st itself.
 func Cached(st Store, ttl time.Duration, maxKeys int) Store {
 	if ttl <= 0 {
 		return st
 	}
-	return &cachedStore{Store: st, ttl: ttl, max: maxKeys, keys: map[string]*cachedKey{}}
+	return &cachedStore{Store: st, ttl: ttl, max: maxKeys, keys: map[string]*cachedKey{},
+		triplets: map[Triplet]*passedTriplet{}}
 }
 
 type cachedStore struct {
@@ -40,6 +47,10 @@ type cachedStore struct {
 	// gen counts forgets: an answer read while a change went through
 	// this store may predate the change and is not remembered.
 	gen uint64
+
+	tmu      sync.Mutex
+	triplets map[Triplet]*passedTriplet // passed triplets, at most max
+	flushed  time.Time                  // the latest flushStale
 }
 
 // cachedKey is what is remembered of one key, by the question asked.

@@ -210,6 +210,31 @@ func (s *sqlStore) PutTriplets(ctx context.Context, entries []Entry) error {
 	})
 }
 
+// renewEntry is RenewTriplets' statement: the greater of two times is
+// written with CASE, which SQLite and PostgreSQL share.
+const renewEntry = `UPDATE greylist SET passes = passes + $1,
+	last_seen = CASE WHEN last_seen < $2 THEN $2 ELSE last_seen END,
+	expires = CASE WHEN expires < $3 THEN $3 ELSE expires END
+	WHERE client = $4 AND sender = $5 AND rcpt = $6 AND passed = $7`
+
+func (s *sqlStore) RenewTriplets(ctx context.Context, renewals []Renewal) error {
+	if len(renewals) == 0 {
+		return nil
+	}
+	return s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		for _, r := range renewals {
+			if r.Passed.IsZero() { // not a pass: never match a pending entry
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, renewEntry, int64(r.Passes), ms(r.Last), ms(r.Expires),
+				r.Client, r.Sender, r.Rcpt, ms(r.Passed)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // where renders a Filter as a WHERE clause and its arguments.
 func (f Filter) where() (string, []any, error) {
 	var conds []string

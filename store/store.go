@@ -27,6 +27,13 @@ type Store interface {
 	// PutTriplets stores entries as given, replacing existing ones, in
 	// one transaction.
 	PutTriplets(ctx context.Context, entries []Entry) error
+	// RenewTriplets writes renewals of passed triplets that were made in
+	// memory (see Cached), in one transaction: each adds its passes to
+	// its entry and moves the entry's Last and Expires forward, if the
+	// entry is still there and still passed since the same time. An
+	// entry deleted, or expired and started over, meanwhile is left as
+	// it is: a renewal never brings a triplet back.
+	RenewTriplets(ctx context.Context, renewals []Renewal) error
 	// Triplets lists the entries that match f, oldest first.
 	Triplets(ctx context.Context, f Filter) ([]Entry, error)
 	// DeleteTriplets removes the entries that match f and says how many.
@@ -93,6 +100,17 @@ type Entry struct {
 	Attempts int           // attempts deferred in the current round
 	Passes   int           // messages let through since it passed
 	Delay    time.Duration // from the first attempt to the pass
+}
+
+// Renewal is what messages on a passed triplet changed in its entry,
+// beyond what the store holds: Passes more messages, the latest at
+// Last, keeping the entry until Expires.
+type Renewal struct {
+	Triplet
+	Passed  time.Time // when the triplet passed: the renewal is of that pass only
+	Passes  int
+	Last    time.Time
+	Expires time.Time
 }
 
 // Pending reports whether the triplet has not passed yet.

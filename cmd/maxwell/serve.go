@@ -86,8 +86,14 @@ func serve(args []string) int {
 		d.diag.Error("cannot open the store", "error", err)
 		return exitFailure
 	}
-	defer func() { stop(); d.store.Close() }() // the expiry loop ends before the store closes
 	d.engineStore = d.store
+	defer func() {
+		stop() // the expiry loop ends before the store closes
+		// Through the cache: it writes the greylist renewals it holds.
+		if err := d.engineStore.Close(); err != nil {
+			d.diag.Error("closing the store", "error", err)
+		}
+	}()
 	// Listen before starting anything that makes files: a unix socket is
 	// bound under a umask of its own (milter.Listen).
 	ln, err := milter.Listen(cfg.Milter.Socket, cfg.Milter.SocketGroup)
