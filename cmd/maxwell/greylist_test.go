@@ -339,3 +339,47 @@ func TestGreylistListAgreesWithStats(t *testing.T) {
 		t.Errorf("stats:\n%s", out)
 	}
 }
+
+// A passed triplet's renewals wait in the daemon's memory for up to
+// [store] cache_ttl: with an hour of it, only the stop writes them, and
+// SIGTERM loses none.
+func TestStopWritesGreylistRenewals(t *testing.T) {
+	g := startGreyDaemon(t, "1s", fmt.Sprintf("path = %q\ncache_ttl = \"1h\"", filepath.Join(t.TempDir(), "maxwell.db")))
+	code, out, errs := capture(t, func() int {
+		return run([]string{"greylist", "allow", "-c", g.config, "--ip", "198.51.100.7", "--sender", "carol@other.example", "--rcpt", "bob@example.org"})
+	})
+	if code != 0 {
+		t.Fatalf("greylist allow: status %d: %s%s", code, out, errs)
+	}
+	for i := range 3 {
+		if r := g.send(t, "carol@other.example", "bob@example.org"); !r.Accepted() {
+			t.Fatalf("message %d on the allowed triplet: %v", i+1, r.Action)
+		}
+	}
+	passes := func() int {
+		t.Helper()
+		code, out, errs := capture(t, func() int { return run([]string{"greylist", "list", "-c", g.config, "--json"}) })
+		var rows []struct{ Passes int }
+		if err := json.Unmarshal([]byte(out), &rows); code != 0 || err != nil || len(rows) != 1 {
+			t.Fatalf("greylist list: status %d, %v\n%s%s", code, err, out, errs)
+		}
+		return rows[0].Passes
+	}
+	// The allow writes no pass; the first message's is written, and the
+	// two after it renew the triplet in memory.
+	if p := passes(); p != 1 {
+		t.Errorf("before the stop: %d passes written, want 1", p)
+	}
+	g.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-g.Exited:
+		if g.Err != nil {
+			t.Fatalf("exit: %v\n%s", g.Err, g.Stderr)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("maxwell did not exit")
+	}
+	if p := passes(); p != 3 {
+		t.Errorf("after the stop: %d passes written, want 3", p)
+	}
+}
