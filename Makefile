@@ -14,7 +14,7 @@ build:
 
 # CONFIG=path/to/maxwell.toml to run with a file instead of the defaults.
 run: build
-	./bin/maxwell serve $(if $(CONFIG),-c $(CONFIG))
+	./bin/maxwell serve $(if $(CONFIG),-c $(CONFIG),-defaults)
 
 vet:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }

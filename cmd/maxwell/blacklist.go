@@ -35,7 +35,7 @@ func blacklistCmd(args []string) int {
 	}
 	fs := flag.NewFlagSet("blacklist "+args[0], flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(os.Stderr, blacklistUsage) }
-	path := configFlag(fs)
+	conf := addConfigFlags(fs)
 	ip := fs.String("ip", "", "the banned `address`")
 	client := fs.String("client", "", "the blacklisted client `address`")
 	sender := fs.String("sender", "", "the banned sender `address`")
@@ -75,7 +75,7 @@ func blacklistCmd(args []string) int {
 			key = addr.Unmap().String()
 		}
 	}
-	cfg, st, status := adminStore("blacklist", *path)
+	cfg, st, status := adminStore("blacklist", conf)
 	if st == nil {
 		return status
 	}

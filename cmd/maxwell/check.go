@@ -35,7 +35,7 @@ func check(args []string) int {
 			"2 bad usage or configuration, 1 other failure.\n\n")
 		fs.PrintDefaults()
 	}
-	path := configFlag(fs)
+	conf := addConfigFlags(fs)
 	ipText := fs.String("ip", "", "client `address`; empty for a local connection")
 	helo := fs.String("helo", "", "HELO `name`; empty for a client that never said HELO")
 	var from senderFlag
@@ -50,7 +50,7 @@ func check(args []string) int {
 		fs.Usage()
 		return exitUsage
 	}
-	cfg, err := loadConfig(*path)
+	cfg, _, err := conf.load(true)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return exitUsage

@@ -41,7 +41,7 @@ and delete.
 // greylistFlags are the flags the greylist commands share.
 type greylistFlags struct {
 	fs                       *flag.FlagSet
-	config                   *string
+	config                   configFlags
 	ip, client, sender, rcpt *string
 	state                    *string
 	limit                    *int
@@ -53,7 +53,7 @@ func newGreylistFlags(name string) *greylistFlags {
 	fs.Usage = func() { fmt.Fprint(os.Stderr, greylistUsage) }
 	return &greylistFlags{
 		fs:     fs,
-		config: configFlag(fs),
+		config: addConfigFlags(fs),
 		ip:     fs.String("ip", "", "client `address`"),
 		client: fs.String("client", "", "client `key`: a network (192.0.2.0/24) or an SPF-pass domain"),
 		sender: fs.String("sender", "", "envelope `sender` (<> for the null sender)"),
@@ -116,7 +116,7 @@ func greylistCmd(args []string) int {
 	if err := f.fs.Parse(args[1:]); err != nil || f.fs.NArg() > 0 {
 		return exitUsage
 	}
-	cfg, st, status := adminStore("greylist", *f.config)
+	cfg, st, status := adminStore("greylist", f.config)
 	if st == nil {
 		return status
 	}

@@ -14,9 +14,11 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"strings"
@@ -108,19 +110,52 @@ func run(args []string) int {
 	return exitUsage
 }
 
-// loadConfig reads path, or returns the embedded defaults for "".
-func loadConfig(path string) (*config.Config, error) {
-	if path == "" {
-		return config.Default(), nil
-	}
-	return config.Load(path)
+// defaultConfigFile is the configuration a command reads without -c,
+// when the file is there: where the Debian package installs it.
+var defaultConfigFile = "/etc/maxwell/maxwell.toml"
+
+// configFlags are -c (--config) and -defaults: the configuration a
+// command reads.
+type configFlags struct {
+	file     *string
+	defaults *bool
 }
 
-// configFlag registers -c and --config: the configuration file.
-func configFlag(fs *flag.FlagSet) *string {
-	path := fs.String("c", "", "configuration `file` (default: the embedded defaults)")
-	fs.StringVar(path, "config", "", "same as -c")
-	return path
+// addConfigFlags registers -c, --config and -defaults.
+func addConfigFlags(fs *flag.FlagSet) configFlags {
+	f := configFlags{
+		file:     fs.String("c", "", "configuration `file` (default: "+defaultConfigFile+" if it exists)"),
+		defaults: fs.Bool("defaults", false, "the embedded defaults, even if "+defaultConfigFile+" exists (as make run)"),
+	}
+	fs.StringVar(f.file, "config", "", "same as -c")
+	return f
+}
+
+// load reads the configuration the flags name: -c's file, else
+// defaultConfigFile, else — when orDefaults, or with -defaults — the
+// embedded defaults. It returns the file read too ("" for the defaults).
+// A defaultConfigFile that exists but cannot be read is still the one
+// read, so that the error says why.
+func (f configFlags) load(orDefaults bool) (*config.Config, string, error) {
+	switch {
+	case *f.defaults && *f.file != "":
+		return nil, "", errors.New("maxwell: -c and -defaults exclude each other")
+	case *f.defaults:
+		return config.Default(), "", nil
+	}
+	file := *f.file
+	if file == "" {
+		if _, err := os.Stat(defaultConfigFile); errors.Is(err, fs.ErrNotExist) {
+			if orDefaults {
+				return config.Default(), "", nil
+			}
+			return nil, "", fmt.Errorf("maxwell: no configuration: %s does not exist.\n"+
+				"  Give the configuration maxwell serve runs with (-c FILE), or -defaults for the embedded defaults (make run).", defaultConfigFile)
+		}
+		file = defaultConfigFile
+	}
+	cfg, err := config.Load(file)
+	return cfg, file, err
 }
 
 // offlineEngine builds the policy engine for a command that runs it

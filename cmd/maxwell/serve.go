@@ -43,21 +43,21 @@ type daemon struct {
 
 func serve(args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	path := configFlag(fs)
+	conf := addConfigFlags(fs)
 	watchLog := fs.String("watch", "", "tail this MTA `log` for impolite clients (default: [watch] mta_log)")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		return exitUsage
 	}
-	cfg, err := loadConfig(*path)
+	cfg, path, err := conf.load(true)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return exitUsage
 	}
 	watching := *watchLog != "" || cfg.Watch.MTALog != ""
-	if !checkStart(configName(*path), cfg, watching, os.Stderr) {
+	if !checkStart(configName(path), cfg, watching, os.Stderr) {
 		return exitUsage
 	}
-	d := &daemon{path: *path, cfg: cfg, level: new(slog.LevelVar), watching: watching}
+	d := &daemon{path: path, cfg: cfg, level: new(slog.LevelVar), watching: watching}
 	_ = d.level.UnmarshalText([]byte(cfg.Log.Level))
 	d.diag = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: d.level}))
 	slog.SetDefault(d.diag)
@@ -138,7 +138,7 @@ func serve(args []string) int {
 	served := make(chan error, 1)
 	go func() { served <- d.srv.Serve(ln) }()
 	d.diag.Info("maxwell started", "version", version, "socket", cfg.Milter.Socket.String(),
-		"listening", ln.Addr().String(), "config", configName(*path), "dns", d.res.Servers(), "store", storeName(cfg),
+		"listening", ln.Addr().String(), "config", configName(path), "dns", d.res.Servers(), "store", storeName(cfg),
 		"max_sessions", maxSessions)
 
 	sigs := make(chan os.Signal, 1)

@@ -26,7 +26,7 @@ func spfQuery(args []string) int {
 			"2 bad usage or configuration. Like check, it writes no file.\n\n")
 		fs.PrintDefaults()
 	}
-	path := configFlag(fs)
+	conf := addConfigFlags(fs)
 	ipText := fs.String("ip", "", "client `address`")
 	helo := fs.String("helo", "", "HELO `name`")
 	sender := fs.String("sender", "", "MAIL FROM `address`; empty for the null sender")
@@ -39,7 +39,7 @@ func spfQuery(args []string) int {
 		fs.Usage()
 		return exitUsage
 	}
-	cfg, err := loadConfig(*path)
+	cfg, _, err := conf.load(true)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return exitUsage

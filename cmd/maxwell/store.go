@@ -29,12 +29,15 @@ func openStore(ctx context.Context, cfg *config.Config, create bool) (store.Stor
 	return store.OpenExistingSQLite(ctx, cfg.StorePath(), sc.Timeout.D())
 }
 
-// adminStore loads the configuration at path and opens the store it
-// names, for the admin commands; on failure it says why and returns the
-// exit status: 2 (as for a bad configuration) when there is no store
-// where the configuration says, 1 when it cannot be opened.
-func adminStore(command, path string) (*config.Config, store.Store, int) {
-	cfg, err := loadConfig(path)
+// adminStore loads the configuration (-c, else defaultConfigFile) and
+// opens the store it names, for the admin commands, and says on
+// standard error which configuration and store it used. On failure it
+// says why and returns the exit status: 2 (as for a bad configuration)
+// when there is no configuration file or no store where it says, 1 when
+// the store cannot be opened. The admin commands have no embedded
+// defaults: a store is only where maxwell serve's configuration says.
+func adminStore(command string, conf configFlags) (*config.Config, store.Store, int) {
+	cfg, path, err := conf.load(false)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return nil, nil, exitUsage
@@ -42,22 +45,23 @@ func adminStore(command, path string) (*config.Config, store.Store, int) {
 	st, err := openStore(context.Background(), cfg, false)
 	switch {
 	case errors.Is(err, store.ErrNoStore):
-		named := "the embedded defaults name (no -c): data/maxwell.db under the current directory"
+		named := path + " names ([milter] datadir, [store] path)"
 		switch {
-		case path != "" && cfg.Store.Driver == config.DriverPostgres:
+		case path == "":
+			named = "the embedded defaults name (-defaults): data/maxwell.db under the current directory"
+		case cfg.Store.Driver == config.DriverPostgres:
 			named = path + " names ([store] dsn)"
-		case path != "":
-			named = path + " names ([milter] datadir, [store] path)"
 		}
 		fmt.Fprintf(os.Stderr, "maxwell %s: %v\n"+
 			"  That is the store %s.\n"+
-			"  Give the configuration maxwell serve runs with, e.g. -c /etc/maxwell/maxwell.toml;\n"+
+			"  Give the configuration maxwell serve runs with (-c FILE);\n"+
 			"  only maxwell serve creates the store, on its first start.\n", command, err, named)
 		return nil, nil, exitUsage
 	case err != nil:
 		fmt.Fprintf(os.Stderr, "maxwell %s: %v\n", command, err)
 		return nil, nil, exitFailure
 	}
+	fmt.Fprintf(os.Stderr, "maxwell %s: configuration %s, store %s\n", command, configName(path), storeName(cfg))
 	return cfg, st, exitOK
 }
 

@@ -15,14 +15,17 @@ import (
 )
 
 // The commands that open the store (greylist, blacklist, watch) never
-// create one: without -c they look where the embedded defaults put it
-// (data/maxwell.db under the current directory), and when nothing is
-// there they say which store they looked for and how to name the right
-// one, exit 2, and leave no file or directory behind. With the store
-// that maxwell serve created, they work.
+// create one. Without -c they read defaultConfigFile; when there is
+// none, they say so and exit 2 (no embedded defaults for them, unless
+// -defaults asks: then they look where those put the store,
+// data/maxwell.db under the current directory). When nothing is where
+// they look, they say which store they looked for and how to name the
+// right one, exit 2, and leave no file or directory behind. With the
+// store that maxwell serve created, they work.
 func TestAdminCommandsCreateNoStore(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
+	useDefaultConfig(t, filepath.Join(dir, "etc", "maxwell.toml"))
 	mtaLog := filepath.Join(dir, "mta.log")
 	os.WriteFile(mtaLog, nil, 0o644)
 	commands := [][]string{
@@ -34,10 +37,25 @@ func TestAdminCommandsCreateNoStore(t *testing.T) {
 		{"blacklist", "add", "--ip", "192.0.2.1"},
 		{"watch", "--once", mtaLog},
 	}
+	withFlag := func(args []string, flags ...string) []string {
+		n := 2 // after the subcommand: greylist list, blacklist add
+		if args[0] == "watch" {
+			n = 1
+		}
+		return append(append(append([]string{}, args[:n]...), flags...), args[n:]...)
+	}
 	for _, args := range commands {
 		code, out, errs := capture(t, func() int { return run(args) })
-		if want := filepath.Join(dir, "data", "maxwell.db"); code != exitUsage || !strings.Contains(errs, want) || !strings.Contains(errs, "-c /etc/maxwell/maxwell.toml") {
-			t.Errorf("%v without -c: exit %d, stderr %q; want %d naming %s and -c", args, code, errs, exitUsage, want)
+		if code != exitUsage || !strings.Contains(errs, "no configuration: "+defaultConfigFile+" does not exist") || !strings.Contains(errs, "-c FILE") {
+			t.Errorf("%v without -c nor %s: exit %d, stderr %q; want %d naming it and -c", args, defaultConfigFile, code, errs, exitUsage)
+		}
+		if out != "" {
+			t.Errorf("%v: stdout %q", args, out)
+		}
+		args = withFlag(args, "-defaults")
+		code, out, errs = capture(t, func() int { return run(args) })
+		if want := filepath.Join(dir, "data", "maxwell.db"); code != exitUsage || !strings.Contains(errs, want) || !strings.Contains(errs, "-c FILE") {
+			t.Errorf("%v: exit %d, stderr %q; want %d naming %s and -c", args, code, errs, exitUsage, want)
 		}
 		if out != "" {
 			t.Errorf("%v: stdout %q", args, out)
@@ -53,6 +71,7 @@ func TestAdminCommandsCreateNoStore(t *testing.T) {
 	os.Mkdir("data", 0o750)
 	os.WriteFile(filepath.Join("data", "maxwell.db"), nil, 0o640)
 	for _, args := range commands {
+		args = withFlag(args, "-defaults")
 		code, _, errs := capture(t, func() int { return run(args) })
 		if want := "no maxwell store (the file is empty, not a SQLite database)"; code != exitUsage || !strings.Contains(errs, want) {
 			t.Errorf("%v on an empty data/maxwell.db: exit %d, stderr %q; want %d and %q", args, code, errs, exitUsage, want)
@@ -111,4 +130,26 @@ func TestAdminCommandsCreateNoStore(t *testing.T) {
 			t.Errorf("%v on the daemon's store: exit %d\n%s%s", args, code, out, errs)
 		}
 	}
+
+	// Without -c, defaultConfigFile once it is there; each says which
+	// configuration and store it used.
+	text, _ := os.ReadFile(cfg)
+	os.Mkdir(filepath.Dir(defaultConfigFile), 0o755)
+	if err := os.WriteFile(defaultConfigFile, text, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range commands {
+		code, out, errs := capture(t, func() int { return run(args) })
+		if want := "configuration " + defaultConfigFile + ", store " + filepath.Join(datadir, "maxwell.db"); code != exitOK || !strings.Contains(errs, want) {
+			t.Errorf("%v with %s there: exit %d, stderr %q; want 0 and %q\n%s", args, defaultConfigFile, code, errs, want, out)
+		}
+	}
+}
+
+// useDefaultConfig makes path the configuration read without -c, for
+// the test.
+func useDefaultConfig(t *testing.T, path string) {
+	old := defaultConfigFile
+	defaultConfigFile = path
+	t.Cleanup(func() { defaultConfigFile = old })
 }

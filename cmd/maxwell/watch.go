@@ -30,12 +30,12 @@ or run serve --watch).
 func watchCmd(args []string) int {
 	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(os.Stderr, watchUsage); fs.PrintDefaults() }
-	path := configFlag(fs)
+	conf := addConfigFlags(fs)
 	once := fs.Bool("once", false, "read what is new in the log, then exit")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 1 {
 		return exitUsage
 	}
-	cfg, st, status := adminStore("watch", *path)
+	cfg, st, status := adminStore("watch", conf)
 	if st == nil {
 		return status
 	}
