@@ -20,10 +20,11 @@ const DefaultCacheKeys = 16384
 // blacklist`, `maxwell watch` in its own process, another MX host on the
 // same PostgreSQL) is seen within ttl. Errors are never remembered.
 //
-// It also remembers passed triplets and writes the renewals of their
-// entries once per ttl instead of at every message (cache_triplets.go):
-// a triplet deleted elsewhere passes here for up to ttl more. Close
-// writes what it holds, then closes st.
+// It also remembers passed triplets and makes the renewals of their
+// entries in memory, written in the background at most ttl later
+// instead of at every message (cache_triplets.go): a triplet deleted
+// elsewhere passes here for up to ttl more. Close writes what it holds,
+// then closes st.
 //
 // Age is measured on the now the caller passes (for triplets, the time
 // of the entries' latest message), the clock its decisions run on; a
@@ -50,7 +51,9 @@ type cachedStore struct {
 
 	tmu      sync.Mutex
 	triplets map[Triplet]*passedTriplet // passed triplets, at most max
-	flushed  time.Time                  // the latest flushStale
+	timer    *time.Timer                // the next flushTick, while triplets are remembered
+	closed   bool
+	fmu      sync.Mutex // one flush at a time, Close's last
 }
 
 // cachedKey is what is remembered of one key, by the question asked.

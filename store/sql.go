@@ -217,15 +217,37 @@ const renewEntry = `UPDATE greylist SET passes = passes + $1,
 	expires = CASE WHEN expires < $3 THEN $3 ELSE expires END
 	WHERE client = $4 AND sender = $5 AND rcpt = $6 AND passed = $7`
 
+// pgRenewEntries is renewEntry for many triplets at once, as arrays
+// (one round trip).
+const pgRenewEntries = `UPDATE greylist g SET passes = g.passes + u.passes,
+	last_seen = GREATEST(g.last_seen, u.last_seen), expires = GREATEST(g.expires, u.expires)
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[])
+		AS u(client, sender, rcpt, passed, passes, last_seen, expires)
+	WHERE g.client = u.client AND g.sender = u.sender AND g.rcpt = u.rcpt AND g.passed = u.passed`
+
 func (s *sqlStore) RenewTriplets(ctx context.Context, renewals []Renewal) error {
+	renewals = slices.DeleteFunc(slices.Clone(renewals), func(r Renewal) bool {
+		return r.Passed.IsZero() // not a pass: never match a pending entry
+	})
 	if len(renewals) == 0 {
 		return nil
 	}
+	if s.byArrays(len(renewals)) {
+		var keys [3][]string
+		var values [4][]int64
+		for _, r := range renewals {
+			keys[0], keys[1], keys[2] = append(keys[0], r.Client), append(keys[1], r.Sender), append(keys[2], r.Rcpt)
+			for i, v := range []int64{ms(r.Passed), int64(r.Passes), ms(r.Last), ms(r.Expires)} {
+				values[i] = append(values[i], v)
+			}
+		}
+		ctx, cancel := s.op(ctx)
+		defer cancel()
+		_, err := s.db.ExecContext(ctx, pgRenewEntries, keys[0], keys[1], keys[2], values[0], values[1], values[2], values[3])
+		return s.wrap(err)
+	}
 	return s.tx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for _, r := range renewals {
-			if r.Passed.IsZero() { // not a pass: never match a pending entry
-				continue
-			}
 			if _, err := tx.ExecContext(ctx, renewEntry, int64(r.Passes), ms(r.Last), ms(r.Expires),
 				r.Client, r.Sender, r.Rcpt, ms(r.Passed)); err != nil {
 				return err
