@@ -5,7 +5,7 @@ GO      ?= go
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test test-dates vet fmt clean bench soak fuzz
+.PHONY: all build run test test-dates test-deb vet fmt clean bench soak fuzz deb
 
 all: build
 
@@ -27,6 +27,7 @@ test: vet
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -run '^TestIdleSessionsKeepSmallStacks$$' ./milter # not in race builds
 	$(MAKE) --no-print-directory test-dates
+	$(MAKE) --no-print-directory test-deb
 	$(MAKE) --no-print-directory fuzz
 	@$(GO) test -count=1 -run '^TestSPFSuites$$' -v ./spf | grep -o 'SPF suite .*'
 
@@ -48,8 +49,18 @@ test-dates:
 bench:
 	BENCH_DOCS=docs/performance.md bench/run.sh
 
+# The Debian package, built, installed, run as its unit runs it behind a
+# private Postfix, and purged (test/t-15-deb): root only, on its own, as
+# it installs into the machine's /etc, /usr and /var.
+test-deb:
+	$(GO) test -count=1 -tags debtest -timeout 10m ./test/t-15-deb
+
+# The Debian package, maxwell_VERSION_amd64.deb, here (packaging/deb).
+deb:
+	packaging/deb/build.sh
+
 clean:
-	rm -rf bin
+	rm -rf bin maxwell_*.deb
 
 # The full soak: 1 000 000 messages through the daemon at 64 concurrent
 # sessions (test/t-12-soak; make test runs 20 000 of them).

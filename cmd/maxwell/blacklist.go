@@ -22,8 +22,9 @@ const blacklistUsage = `usage: maxwell blacklist COMMAND [-c FILE] [flags]
                                      (for [watch] good_behaviour) or a sender (until deleted)
   delete  --ip A | --client A | --sender S
                                      lift a ban
-The store is the one the configuration names (without -c, the embedded
-defaults: data/maxwell.db under the current directory); these commands
+The store is the one the configuration names (without -c,
+/etc/maxwell/maxwell.toml; -defaults for the embedded defaults:
+data/maxwell.db under the current directory); these commands
 work while the daemon runs, on every MX host sharing the store. They never
 create a store: where there is none, they say where they looked and exit 2.
 `

@@ -28,8 +28,9 @@ A triplet past its retry window (pending) or pass lifetime (passed) is
 "expired": it counts for nothing any more and is removed at the daemon's
 next cleanup ([store] expire_interval) or by expire; list and stats show
 it as such, not as pending or passed.
-The store is the one the configuration names (without -c, the embedded
-defaults: data/maxwell.db under the current directory); these commands
+The store is the one the configuration names (without -c,
+/etc/maxwell/maxwell.toml; -defaults for the embedded defaults:
+data/maxwell.db under the current directory); these commands
 work while the daemon runs. They never create a store: where there is
 none, they say where they looked and exit 2.
 --ip is turned into the client's network as greylisting keys it; --client
