@@ -181,6 +181,16 @@ func TestConfigCheckExitStatus(t *testing.T) {
 	if code, _, stderr := capture(t, func() int { return run([]string{"config", "check", withAccess}) }); code != exitUsage || !strings.Contains(stderr, access+":2: \"MAYBE\" is not a policy") {
 		t.Errorf("bad access file: exit %d, %q; want 2 naming its line 2", code, stderr)
 	}
+
+	// Without FILE: the file serve reads without -c, if there is one.
+	useDefaultConfig(t, filepath.Join(dir, "etc-maxwell.toml"))
+	if code, _, stderr := capture(t, func() int { return run([]string{"config", "check"}) }); code != exitUsage || !strings.Contains(stderr, "no configuration: "+defaultConfigFile+" does not exist") {
+		t.Errorf("no FILE, no %s: exit %d, %q; want %d naming it", defaultConfigFile, code, stderr, exitUsage)
+	}
+	os.WriteFile(defaultConfigFile, []byte("[milter]\nhello_blacklist = [\"mx.example.org\"]\n"), 0o644)
+	if code, out, _ := capture(t, func() int { return run([]string{"config", "check"}) }); code != 0 || out != defaultConfigFile+": ok\n" {
+		t.Errorf("no FILE, %s there: exit %d, %q", defaultConfigFile, code, out)
+	}
 }
 
 func TestCheckPrintsTheMessage(t *testing.T) {

@@ -8,7 +8,7 @@
 //	maxwell report [FILE ...]        sum up mail logs
 //	maxwell watch [MTA_LOG]          blacklist clients that hang up after greylisting
 //	maxwell bench --addr A ...       load a milter and measure it
-//	maxwell config check FILE        validate a configuration file
+//	maxwell config check [FILE]      validate a configuration file
 //	maxwell templates check DIR      validate DSN templates
 //	maxwell version                  print the version
 package main
@@ -58,7 +58,7 @@ const usage = `usage:
                                    sum up mail logs (plain or .gz; stdin by default)
   maxwell bench --addr A [-n N] [-c C] [flags]
                                    load a milter (maxwell or another) as Postfix does, and measure it
-  maxwell config check FILE        validate a configuration file
+  maxwell config check [FILE]      validate a configuration file (default: /etc/maxwell/maxwell.toml)
   maxwell templates check DIR      validate DSN templates ([cbv] templates_dir)
   maxwell version                  print the version
 Run "maxwell COMMAND -h" for the flags of a command.
@@ -181,18 +181,22 @@ func exitStatus(a policy.Action) int {
 // start (preflight); problems go to stderr, one per line, each with the
 // key (and line), and the status is 2.
 func configCheck(args []string) int {
-	if len(args) != 1 {
-		fmt.Fprint(os.Stderr, "usage: maxwell config check FILE\n")
+	if len(args) > 1 {
+		fmt.Fprint(os.Stderr, "usage: maxwell config check [FILE] (default: "+defaultConfigFile+")\n")
 		return exitUsage
 	}
-	cfg, err := config.Load(args[0])
+	var file string
+	if len(args) == 1 {
+		file = args[0]
+	}
+	cfg, path, err := configFlags{file: &file, defaults: new(bool)}.load(false)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return exitUsage
 	}
-	if !checkStart(args[0], cfg, cfg.Watch.MTALog != "", os.Stderr) {
+	if !checkStart(path, cfg, cfg.Watch.MTALog != "", os.Stderr) {
 		return exitUsage
 	}
-	fmt.Printf("%s: ok\n", args[0])
+	fmt.Printf("%s: ok\n", path)
 	return exitOK
 }
