@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io"
 	"net/netip"
 	"os"
@@ -101,7 +102,7 @@ func benchCmd(args []string) int {
 	fs.DurationVar(&f.maxTime, "max-duration", 5*time.Minute, "stop after this long, whatever -n says")
 	fs.BoolVar(&f.jsonOut, "json", false, "print the report as JSON")
 	fs.StringVar(&f.row, "row", "", "print one line `label` msgs/s p99_ms cpu_ms/msg rss_MiB idle actions, for scripts")
-	fs.BoolVar(&f.quiet, "q", false, "no progress line")
+	fs.BoolVar(&f.quiet, "q", false, "no progress line (there is none unless standard error is a terminal)")
 	fs.BoolVar(&f.anyNetwork, "allow-nonloopback", false, "allow a milter that is not on this host")
 	fs.IntVar(&f.pid, "pid", 0, "the milter's process `id`: report its CPU time per message and its memory")
 	fs.IntVar(&f.idle, "idle", 0, "open this many milter sessions (up to HELO), hold them, report memory; send no mail")
@@ -109,6 +110,9 @@ func benchCmd(args []string) int {
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		return exitUsage
 	}
+	// The progress line rewrites itself with \r and an erase sequence:
+	// on a terminal only, not into a file or a pipe.
+	f.quiet = f.quiet || !isTerminal(os.Stderr)
 	var err error
 	if f.ips, err = parseIPs(ips); err != nil {
 		fmt.Fprintln(os.Stderr, "maxwell bench:", err)
@@ -554,4 +558,11 @@ func countList(m map[string]int) string {
 		fmt.Fprintf(&b, "%s=%d", k, m[k])
 	}
 	return b.String()
+}
+
+// isTerminal tells whether f is a terminal (its terminal attributes can
+// be read).
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }

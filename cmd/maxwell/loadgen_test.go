@@ -28,12 +28,16 @@ func TestBenchTool(t *testing.T) {
 	m.WaitListen(t, addr)
 
 	code, out, errs := capture(t, func() int {
-		return run([]string{"bench", "-q", "--json", "--addr", "inet:" + addr, "-n", "300", "-c", "4", "-per-conn", "3",
+		return run([]string{"bench", "--json", "--addr", "inet:" + addr, "-n", "300", "-c", "4", "-per-conn", "3",
 			"-ips", "192.0.2.7,198.51.100.7", "-from", "alice@sender.example", "-rcpt", "bob@example.org"})
 	})
 	var rep benchReport
 	if err := json.Unmarshal([]byte(out), &rep); code != exitOK || err != nil {
 		t.Fatalf("status %d, %v\n%s%s", code, err, out, errs)
+	}
+	// Standard error is a pipe here: no progress line, no terminal codes.
+	if strings.ContainsAny(errs, "\r\x1b") {
+		t.Errorf("progress written into a pipe: %q", errs)
 	}
 	// Internal clients are accepted with a header; the external one is
 	// greylisted at RCPT.
