@@ -99,6 +99,14 @@ type Engine struct {
 // lastID numbers sessions for the mail log.
 var lastID atomic.Uint64
 
+// NumberSessionsFrom makes the next session's number (the mail log's
+// conn=) one more than start's time in microseconds since the epoch,
+// so that a daemon started again never reuses the numbers of its runs
+// before: that would take more than one connection a microsecond. The
+// daemon calls it at start, before sessions begin; without it sessions
+// count from 1 (maxwell check).
+func NumberSessionsFrom(start time.Time) { lastID.Store(uint64(start.UnixMicro())) }
+
 // New builds an engine from a validated configuration.
 func New(cfg *config.Config, res *resolver.Resolver, log *maillog.Logger, diag *slog.Logger) (*Engine, error) {
 	e := &Engine{

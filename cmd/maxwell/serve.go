@@ -128,6 +128,7 @@ func serve(args []string) int {
 			}
 		}()
 	}
+	policy.NumberSessionsFrom(time.Now())
 	d.srv = milter.NewServer(eng, d.diag, cfg.Milter.Timeout.D())
 	maxSessions := sessionLimit(cfg.Milter.MaxSessions, d.diag)
 	d.srv.LimitSessions(maxSessions)

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -118,8 +120,11 @@ func TestServeSignals(t *testing.T) {
 // SIGTERM and SIGINT lose no mail-log line: with lines kept in memory
 // for up to an hour (so only the stop can write them), every line of
 // every message answered before the signal is in the file after the exit.
+// The two daemons, one started after the other, number their
+// connections apart: no conn= of the first is one of the second's.
 func TestStopKeepsMailLog(t *testing.T) {
 	const messages = 20
+	var firstConn []uint64 // the first connection's number, by run
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
 			dir := t.TempDir()
@@ -150,8 +155,19 @@ func TestStopKeepsMailLog(t *testing.T) {
 				t.Fatal("maxwell did not exit")
 			}
 			log := mustRead(t, logPath)
+			connect := regexp.MustCompile(` conn=(\d+) event=connect `).FindStringSubmatch(log)
+			if connect == nil {
+				t.Fatalf("no connection in the mail log:\n%s", log)
+			}
+			first, _ := strconv.ParseUint(connect[1], 10, 64)
+			for _, before := range firstConn {
+				if first < before+messages {
+					t.Errorf("connections numbered from %d after a run numbered from %d: numbers reused", first, before)
+				}
+			}
+			firstConn = append(firstConn, first)
 			for i := range messages {
-				conn := fmt.Sprintf(" conn=%d ", i+1)
+				conn := fmt.Sprintf(" conn=%d ", first+uint64(i))
 				for _, want := range []string{conn + "event=connect ", conn + "event=hello ", conn + fmt.Sprintf("event=\"mail from\" from=alice%d@sender.example", i),
 					conn + `event="rcpt to" to=bob@example.org`, conn + "event=eom action=accept ", conn + "event=close "} {
 					if !strings.Contains(log, want) {
