@@ -17,6 +17,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/maxwell-milter/maxwell/internal/config"
@@ -46,6 +48,21 @@ type Watcher struct {
 	sessions map[string]*Session // by Event.Process
 	state    State
 	saved    []byte // the state file as last written
+	// what it did, for Counts, which may be called while Run runs
+	lines, blacklisted, waiting atomic.Int64
+}
+
+// Counts is what a watcher did since it started.
+type Counts struct {
+	Lines       int // MTA log lines read
+	Blacklisted int // clients blacklisted (or kept on the blacklist longer)
+	Waiting     int // greylisted clients waiting for their retry now
+}
+
+// Counts returns what the watcher did since it started; the number
+// waiting is as of its latest round through the log.
+func (w *Watcher) Counts() Counts {
+	return Counts{Lines: int(w.lines.Load()), Blacklisted: int(w.blacklisted.Load()), Waiting: int(w.waiting.Load())}
 }
 
 // Session is one connection the MTA logged.
@@ -96,6 +113,11 @@ func (w *Watcher) SetClock(now func() time.Time) { w.now = now }
 // and return. Its place in the log is saved in [watch] state_file after
 // every round, so that a restart goes on where it stopped.
 func (w *Watcher) Run(ctx context.Context, path string, once bool) error {
+	unlock, err := w.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := w.load(path); err != nil {
 		return err
 	}
@@ -120,6 +142,7 @@ func (w *Watcher) Run(ctx context.Context, path string, once bool) error {
 			// The store may be down: the line is read again next round.
 			w.diag.Warn("watch: cannot go on reading the MTA log; retrying", "log", path, "error", err)
 		}
+		w.waiting.Store(int64(len(w.state.Pending)))
 		w.state.Position = tail.Position()
 		if serr := w.save(); serr != nil {
 			w.diag.Warn("watch: cannot save the state; a restart will read some lines again", "error", serr)
@@ -144,6 +167,7 @@ func (w *Watcher) line(ctx context.Context, line string) (err error) {
 			err = nil
 		}
 	}()
+	w.lines.Add(1)
 	if ev, ok := Parse(line, w.now()); ok {
 		return w.Process(ctx, ev)
 	}
@@ -315,7 +339,31 @@ func (w *Watcher) ban(ctx context.Context, ip netip.Addr, reason string, at time
 		return err
 	}
 	w.log.Log(0, "blacklist", "ip", ip, "reason", reason, "at", at.UTC().Format(time.RFC3339), "until", until.UTC().Format(time.RFC3339))
+	w.blacklisted.Add(1)
 	return nil
+}
+
+// lock makes sure this is the only watcher on its state file: two (a
+// maxwell watch beside a serve --watch) would read the log twice and
+// overwrite each other's place in it. The lock (flock on the state
+// file's name with ".lock") goes with the process.
+func (w *Watcher) lock() (unlock func(), err error) {
+	path := w.cfg.WatchStatePath() + ".lock"
+	if err := safefile.MakeDir(safefile.Parent(path)); err != nil {
+		return nil, fmt.Errorf("watch state: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("watch state lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("another watcher is running on %s (maxwell watch, or maxwell serve --watch / [watch] mta_log): run only one", w.cfg.WatchStatePath())
+		}
+		return nil, fmt.Errorf("watch state lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
 }
 
 // load reads the state file; a missing one, or one about another log,

@@ -83,14 +83,21 @@ func (f *fixture) write(lines ...string) {
 	appendTo(f.t, f.path, strings.Join(lines, "\n")+"\n")
 }
 
-// run starts a watcher, as after a restart, and reads what is new.
-func (f *fixture) run() {
+// run starts a watcher, as after a restart, reads what is new, and
+// returns what it did.
+func (f *fixture) run() Counts {
 	f.t.Helper()
-	w := New(f.cfg, f.st, maillog.New(f.log), slog.New(slog.DiscardHandler))
-	w.SetClock(func() time.Time { return f.clock })
+	w := f.watcher()
 	if err := w.Run(context.Background(), f.path, true); err != nil {
 		f.t.Fatal(err)
 	}
+	return w.Counts()
+}
+
+func (f *fixture) watcher() *Watcher {
+	w := New(f.cfg, f.st, maillog.New(f.log), slog.New(slog.DiscardHandler))
+	w.SetClock(func() time.Time { return f.clock })
+	return w
 }
 
 // banned returns the reason ip is blacklisted for at the clock's time,
@@ -108,8 +115,11 @@ func (f *fixture) banned(ip string) string {
 }
 
 func TestWatchBlacklistsRats(t *testing.T) {
-	f := newFixture(t, postfixLog(t))
-	f.run()
+	lines := postfixLog(t)
+	f := newFixture(t, lines)
+	if c := f.run(); c.Lines != len(lines) || c.Blacklisted != 2 {
+		t.Errorf("counts %+v, want %d lines read and 2 clients blacklisted", c, len(lines))
+	}
 	for ip, want := range map[string]string{
 		"198.51.100.7": "greylisted, then lost connection after RCPT",
 		"192.0.2.30":   "greylisted, then lost connection after RSET",
@@ -258,4 +268,30 @@ func TestWatchSendmailLog(t *testing.T) {
 	if got := f.banned("127.0.0.3"); got != "" {
 		t.Errorf("the polite client was blacklisted as never retried: %q", got)
 	}
+}
+
+// One watcher at a time on a state file: a second one, as a maxwell
+// watch started beside serve --watch, is refused and says why; once the
+// first has stopped, the next may run.
+func TestOneWatcherAtATime(t *testing.T) {
+	f := newFixture(t, postfixLog(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	first := f.watcher()
+	done := make(chan error, 1)
+	go func() { done <- first.Run(ctx, f.path, false) }()
+	// The first holds the lock once it has read the log through.
+	for deadline := time.Now().Add(10 * time.Second); first.Counts().Lines == 0; time.Sleep(10 * time.Millisecond) { // wall clock: a bound on the wait, no date
+		if time.Now().After(deadline) { // wall clock: as above
+			t.Fatal("the first watcher read nothing")
+		}
+	}
+	err := f.watcher().Run(context.Background(), f.path, true)
+	if err == nil || !strings.Contains(err.Error(), "another watcher is running on "+f.cfg.WatchStatePath()) {
+		t.Errorf("a second watcher: %v, want it refused", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	f.run()
 }

@@ -123,7 +123,7 @@ func serve(args []string) int {
 	}
 	if *watchLog != "" {
 		go func() {
-			if err := runWatcher(ctx, cfg, d.engineStore, d.ml, d.diag, *watchLog, false); err != nil {
+			if _, err := runWatcher(ctx, cfg, d.engineStore, d.ml, d.diag, *watchLog, false); err != nil {
 				d.diag.Error("the MTA log watcher stopped", "error", err)
 			}
 		}()

@@ -67,18 +67,29 @@ func watchCmd(args []string) int {
 			}
 		}
 	}()
-	if err := runWatcher(ctx, cfg, st, ml, diag, logPath, *once); err != nil {
+	counts, err := runWatcher(ctx, cfg, st, ml, diag, logPath, *once)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "maxwell watch:", err)
 		return exitFailure
+	}
+	if *once {
+		fmt.Printf("%s: %d lines read, %d clients blacklisted, %d greylisted clients waiting for their retry\n",
+			logPath, counts.Lines, counts.Blacklisted, counts.Waiting)
 	}
 	return exitOK
 }
 
 // runWatcher runs the log watcher on path until ctx ends (or, with once,
-// until it has read what is there).
-func runWatcher(ctx context.Context, cfg *config.Config, st store.Store, ml *maillog.Logger, diag *slog.Logger, path string, once bool) error {
+// until it has read what is there), and says what it did.
+func runWatcher(ctx context.Context, cfg *config.Config, st store.Store, ml *maillog.Logger, diag *slog.Logger, path string, once bool) (watch.Counts, error) {
 	if !once {
 		diag.Info("watching the MTA log", "log", path, "state", cfg.WatchStatePath(), "good_behaviour", cfg.Watch.GoodBehaviour.String())
 	}
-	return watch.New(cfg, st, ml, diag).Run(ctx, path, once)
+	w := watch.New(cfg, st, ml, diag)
+	err := w.Run(ctx, path, once)
+	c := w.Counts()
+	if !once && err == nil {
+		diag.Info("the MTA log watcher stopped", "log", path, "lines", c.Lines, "blacklisted", c.Blacklisted, "waiting", c.Waiting)
+	}
+	return c, err
 }
