@@ -12,6 +12,8 @@ import (
 
 // WriteText prints the report as tables.
 func (r *Report) WriteText(w io.Writer) error {
+	fmt.Fprintln(w, r.Heading())
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "day\tconnections\tmessages\taccepted\trejected\ttempfailed\tgreylisted\tdefanged\trefused\t")
 	row := func(name string, c *Counts) {
@@ -44,7 +46,30 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(w, ", %d not understood, the first: %q", r.Unparsed, r.FirstBad)
 	}
 	_, err := fmt.Fprintln(w)
+	if r.MTALines > 0 {
+		_, err = fmt.Fprintf(w, "%d of them were written by the MTA (Postfix, Sendmail): give maxwell report maxwell's own mail log ([log] mail_log), not the MTA's\n", r.MTALines)
+	}
 	return err
+}
+
+// Heading says what the report covers: the period of its lines, the
+// logs read, and where and when it was made.
+func (r *Report) Heading() string {
+	period := "no dated line"
+	if !r.From.IsZero() {
+		period = r.From.UTC().Format("2006-01-02 15:04:05") + " to " + r.To.UTC().Format("2006-01-02 15:04:05") + " UTC"
+	}
+	h := "maxwell report: " + period
+	if len(r.Sources) > 0 {
+		h += ", from " + strings.Join(r.Sources, ", ")
+	}
+	if r.Host != "" {
+		h += ", on " + r.Host
+	}
+	if !r.Generated.IsZero() {
+		h += ", made " + r.Generated.UTC().Format("2006-01-02 15:04:05") + " UTC"
+	}
+	return h
 }
 
 // WriteJSON prints the report as one JSON document.
@@ -149,7 +174,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		{"Top reasons", bars(r.TopReasons)},
 	}
 	return page.Execute(w, map[string]any{"Text": text.String(), "Charts": charts, "Total": r.Total,
-		"Refused": fmt.Sprintf("%.0f%%", 100*r.Total.RefusedShare())})
+		"Refused": fmt.Sprintf("%.0f%%", 100*r.Total.RefusedShare()), "Heading": r.Heading()})
 }
 
 var page = template.Must(template.New("report").Funcs(template.FuncMap{
@@ -159,6 +184,7 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 <style>body{font-family:sans-serif;margin:2em}pre{background:#f4f4f4;padding:1em}svg text{font-size:12px}</style>
 </head><body>
 <h1>maxwell report</h1>
+<p>{{.Heading}}</p>
 <p>{{.Total.Messages}} messages from {{.Total.Connections}} connections; {{.Total.Accepted}} accepted, {{.Total.Rejected}} rejected, {{.Total.Tempfailed}} deferred: {{.Refused}} refused.</p>
 {{range .Charts}}<h2>{{.Title}}</h2>
 <svg xmlns="http://www.w3.org/2000/svg" width="720" height="{{height .Bars}}" role="img" aria-label="{{.Title}}">

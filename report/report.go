@@ -8,6 +8,7 @@ package report
 import (
 	"bufio"
 	"io"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -58,7 +59,21 @@ type Report struct {
 	Lines      int                `json:"lines"`
 	Unparsed   int                `json:"unparsed_lines"`
 	FirstBad   string             `json:"first_unparsed,omitempty"`
+	// MTALines are lines not understood that an MTA wrote (Postfix's,
+	// Sendmail's): the report was given the MTA's log, not maxwell's.
+	MTALines int `json:"mta_lines,omitempty"`
+
+	From time.Time `json:"from"` // the first and the last line's time
+	To   time.Time `json:"to"`
+	// What the caller says of the report: the logs read, the host it ran
+	// on, when.
+	Sources   []string  `json:"sources,omitempty"`
+	Host      string    `json:"host,omitempty"`
+	Generated time.Time `json:"generated"`
 }
+
+// mtaLine tells a line Postfix or Sendmail wrote to syslog.
+var mtaLine = regexp.MustCompile(` (postfix(-[\w.-]+)?/[\w./-]+|sm-mta|sendmail|sm-msp-queue)\[\d+\]: `)
 
 // Count is a key and how often it came.
 type Count struct {
@@ -89,8 +104,19 @@ func Read(r io.Reader, year int, top int) (*Report, error) {
 				if rep.FirstBad == "" {
 					rep.FirstBad = sc.Text()
 				}
+				if mtaLine.MatchString(sc.Text()) {
+					rep.MTALines++
+				}
 			}
 			continue
+		}
+		if t := l.Time; !t.IsZero() {
+			if rep.From.IsZero() || t.Before(rep.From) {
+				rep.From = t
+			}
+			if t.After(rep.To) {
+				rep.To = t
+			}
 		}
 		day := "unknown"
 		if !l.Time.IsZero() {

@@ -29,3 +29,34 @@ garbage that is no mail-log line
 		t.Errorf("reasons %+v", got)
 	}
 }
+
+// The report says what it covers: the period of its lines, the logs,
+// the host and when it was made; and, given the MTA's log instead of
+// maxwell's, says so.
+func TestReportSaysWhatItCovers(t *testing.T) {
+	log := `Nov 23 09:59:00 mx postfix/smtpd[4711]: connect from unknown[192.0.2.1]
+2026-11-23T10:00:00Z conn=1 event=connect ip=192.0.2.1 class=EXTERNAL
+Nov 23 10:00:05 mx postfix/cleanup[4712]: 4XyZ: message-id=<a@b>
+Nov 23 10:00:06 mx sm-mta[99]: x: from=<a@b>
+2026-11-24T09:30:00Z conn=2 event=decision tag=GREYLISTED reason="greylisted" code=451
+`
+	r, err := Read(strings.NewReader(log), 2026, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Sources, r.Host = []string{"/var/log/maxwell/mail.log"}, "mx.example.org"
+	var text strings.Builder
+	r.WriteText(&text)
+	for _, want := range []string{
+		"maxwell report: 2026-11-23 10:00:00 to 2026-11-24 09:30:00 UTC, from /var/log/maxwell/mail.log, on mx.example.org\n",
+		"3 of them were written by the MTA (Postfix, Sendmail): give maxwell report maxwell's own mail log",
+	} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("the report lacks %q:\n%s", want, text.String())
+		}
+	}
+	var html strings.Builder
+	if err := r.WriteHTML(&html); err != nil || !strings.Contains(html.String(), "<p>maxwell report: 2026-11-23 10:00:00 to 2026-11-24 09:30:00 UTC") {
+		t.Errorf("the HTML page lacks the period (%v)", err)
+	}
+}

@@ -45,6 +45,14 @@ func reportCmd(args []string) int {
 		fmt.Fprintln(os.Stderr, "maxwell report:", err)
 		return exitFailure
 	}
+	for _, name := range files {
+		if name == "-" {
+			name = "standard input"
+		}
+		rep.Sources = append(rep.Sources, name)
+	}
+	rep.Host, _ = os.Hostname()
+	rep.Generated = time.Now()
 	if *htmlFile != "" {
 		f, err := os.Create(*htmlFile)
 		if err == nil {
