@@ -48,7 +48,10 @@ const maxPTRNames = 3
 func checkClassify(s *Session) (*Decision, error) {
 	ip := s.Conn.IP
 	cfg := &s.e.cfg.Milter
-	if !ip.IsValid() || ip.IsLoopback() && cfg.LoopbackInternal {
+	// No address (a unix socket, sendmail -bs), loopback when loopback
+	// counts as internal, and Postfix's non_smtpd_milters: mail submitted
+	// with sendmail(1) comes as 127.0.0.1 port 0, which no TCP client has.
+	if !ip.IsValid() || ip.IsLoopback() && (cfg.LoopbackInternal || s.Conn.Port == 0) {
 		s.Class = Internal | Local
 		s.logConnect(nil)
 		return nil, nil

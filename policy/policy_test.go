@@ -226,6 +226,30 @@ func TestConnectionHeader(t *testing.T) {
 	}
 }
 
+// With loopback_internal = false, a loopback client is classed as any
+// other, but for mail submitted locally: Postfix hands non_smtpd_milters
+// the sendmail(1) submissions as 127.0.0.1 port 0, and those stay LOCAL
+// and INTERNAL.
+func TestLocalSubmissionWithoutLoopbackInternal(t *testing.T) {
+	env := newEnv(t, "loopback_internal = false", "")
+	local := tx("127.0.0.1", "", "root@example.org", "cron")
+	local.Conn.Hostname = "localhost"
+	if v := connectionHeader(t, env.Engine.Run(local).Final.Edits).Value; !strings.HasPrefix(v, `class="INTERNAL LOCAL"`) {
+		t.Errorf("127.0.0.1 port 0 (a local submission): %s, want INTERNAL LOCAL", v)
+	}
+	remote := tx("127.0.0.1", "mail.sender.example", "alice@sender.example", "Hi")
+	remote.Conn.Port = 40000
+	env.Engine.Run(remote)
+	for _, line := range strings.Split(env.Log.String(), "\n") {
+		if strings.Contains(line, "event=connect") && strings.Contains(line, "port=40000") && strings.Contains(line, "INTERNAL") {
+			t.Errorf("127.0.0.1 port 40000 (a TCP client) classed INTERNAL: %s", line)
+		}
+	}
+	if !strings.Contains(env.Log.String(), "port=40000") {
+		t.Errorf("no connect line for the TCP client:\n%s", env.Log.String())
+	}
+}
+
 // connectionHeader returns the edit that inserts X-Maxwell-Connection.
 func connectionHeader(t *testing.T, edits []policy.Edit) policy.Edit {
 	t.Helper()
