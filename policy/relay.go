@@ -23,31 +23,43 @@ func checkPrivateRelay(s *Session) (*Decision, error) {
 }
 
 // hidePath removes the Received fields of outgoing mail to a [scrub]
-// hide_path domain, so that the recipients do not see the internal hosts
-// the message went through.
+// hide_path domain, and any connection header (X-Maxwell-Connection) an
+// earlier hop added, so that the recipients do not see the internal
+// hosts the message went through; addConnectionHeader adds none to it.
+// The MTA's own Received field is not shown to a milter (Postfix): the
+// MTA's configuration removes that one (docs/configuration.md).
 func hidePath(s *Session) (*Decision, error) {
-	m := s.Msg
-	if s.Class&Internal == 0 || len(s.e.cfg.Scrub.HidePath) == 0 {
+	if !s.hidesPath() {
 		return nil, nil
 	}
-	hide := false
-	for _, r := range m.Rcpts {
-		hide = hide || config.MatchDomain(s.e.cfg.Scrub.HidePath, senderDomain(r))
-	}
-	if !hide {
-		return nil, nil
-	}
-	n := 0
-	for _, h := range m.header {
-		if strings.EqualFold(h.Name, "Received") {
-			n++
-			s.AddEdit(Edit{Kind: DeleteHeader, Name: h.Name, Index: n})
+	own := s.e.cfg.Milter.ConnectionHeader
+	counts := map[string]int{}
+	for _, h := range s.Msg.header {
+		name := strings.ToLower(h.Name)
+		counts[name]++
+		if name == "received" || own != "" && strings.EqualFold(h.Name, own) {
+			s.AddEdit(Edit{Kind: DeleteHeader, Name: h.Name, Index: counts[name]})
 		}
 	}
-	if n > 0 {
-		s.log("note", "reason", "Received fields removed (hide_path)", "fields", n)
+	if n := counts["received"] + counts[strings.ToLower(own)]; n > 0 {
+		s.log("note", "reason", "Received and connection fields removed (hide_path)", "fields", n)
 	}
 	return nil, nil
+}
+
+// hidesPath tells whether the message is outgoing mail to a [scrub]
+// hide_path domain: from an INTERNAL client, to one recipient there at
+// least.
+func (s *Session) hidesPath() bool {
+	if s.Class&Internal == 0 || len(s.e.cfg.Scrub.HidePath) == 0 {
+		return false
+	}
+	for _, r := range s.Msg.Rcpts {
+		if config.MatchDomain(s.e.cfg.Scrub.HidePath, senderDomain(r)) {
+			return true
+		}
+	}
+	return false
 }
 
 // supplySender adds "Sender: <MAIL FROM>" to external mail whose From and

@@ -3,6 +3,7 @@ package policy_test
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/maxwell-milter/maxwell/internal/enginetest"
@@ -84,5 +85,27 @@ func TestSupplySender(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("%s: Sender edit %q, want %q", tt.name, got, tt.want)
 		}
+	}
+}
+
+// hide_path also keeps maxwell's own connection header, which names the
+// internal client, off outgoing mail: none is added, and one an earlier
+// hop added is removed. Mail to other domains keeps it.
+func TestHidePathHidesTheConnection(t *testing.T) {
+	env := enginetest.New(t, strings.Replace(relayConfig, "connection_header = \"\"\n", "", 1))
+	headers := []policy.Header{{Name: "X-Maxwell-Connection", Value: `class="INTERNAL"; ip=192.0.2.9`}, {Name: "Received", Value: "from pc7.lan"}}
+	edits := func(rcpt string) []string {
+		var got []string
+		for _, e := range env.Engine.Run(relayTx("192.0.2.7", "a@example.org", rcpt, headers...)).Final.Edits {
+			got = append(got, fmt.Sprintf("%v %s %d", e.Kind, e.Name, e.Index))
+		}
+		return got
+	}
+	if got := fmt.Sprint(edits("x@partner.example")); strings.Contains(got, fmt.Sprint(policy.InsertHeader)) ||
+		!strings.Contains(got, fmt.Sprintf("%v X-Maxwell-Connection 1", policy.DeleteHeader)) || !strings.Contains(got, fmt.Sprintf("%v Received 1", policy.DeleteHeader)) {
+		t.Errorf("to a hide_path domain: edits %s, want the Received and X-Maxwell-Connection fields deleted, none inserted", got)
+	}
+	if got := fmt.Sprint(edits("x@other.example")); !strings.Contains(got, fmt.Sprintf("%v X-Maxwell-Connection 0", policy.InsertHeader)) {
+		t.Errorf("to another domain: edits %s, want X-Maxwell-Connection inserted", got)
 	}
 }

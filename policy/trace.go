@@ -15,7 +15,7 @@ import (
 //	    ptr=host.example.net; helo=mail.example.org; by=mx.example.org
 func addConnectionHeader(s *Session) (*Decision, error) {
 	name := s.e.cfg.Milter.ConnectionHeader
-	if name == "" {
+	if name == "" || s.hidesPath() { // it would name the inside
 		return nil, nil
 	}
 	var b strings.Builder
