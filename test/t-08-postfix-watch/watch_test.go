@@ -90,13 +90,14 @@ func TestPostfixWatch(t *testing.T) {
 	if !strings.Contains(st.Log(), `event=blacklist ip=198.51.100.7 reason="greylisted, then lost connection after RCPT"`) {
 		t.Errorf("the blacklisting does not say why:\n%s", st.Log())
 	}
-	// The daemon answers the rat at connect now; Postfix passes the 421
-	// on and hangs up. (What the daemon read of the rat's bans at its
-	// first connection, more than 2.5 s ago, is older than cache_ttl.)
+	// The daemon answers the rat at connect now; Postfix answers 421 in
+	// its own words, not maxwell's (docs/setup-postfix.md), and hangs up.
+	// (What the daemon read of the rat's bans at its first connection,
+	// more than 2.5 s ago, is older than cache_ttl.)
 	rat := mtatest.DialSMTP(t, st.Postfix.Addr)
 	rat.Cmd("EHLO test.client")
-	if r := rat.Cmd("XCLIENT ADDR=198.51.100.7 NAME=[UNAVAILABLE]"); r.Code != 421 {
-		t.Errorf("a blacklisted client at connect: %s, want 421", r)
+	if r := rat.Cmd("XCLIENT ADDR=198.51.100.7 NAME=[UNAVAILABLE]"); r.Code != 421 || r.Text != "mx.example.org Service unavailable - try again later" {
+		t.Errorf("a blacklisted client at connect: %s, want 421 mx.example.org Service unavailable - try again later", r)
 	}
 	if !strings.Contains(st.Log(), `event=decision tag=BLACKLIST reason="blacklisted: greylisted, then lost connection after RCPT" code=421`) {
 		t.Errorf("no BLACKLIST decision in maxwell's log")

@@ -7,6 +7,7 @@ package sendmailbasic
 
 import (
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -56,6 +57,22 @@ func TestSendmailBasic(t *testing.T) {
 		}
 		return c, c.Cmd("MAIL FROM:<%s>", from)
 	}
+
+	// A client on the blacklist ([watch] answer = "tempfail") is refused
+	// at connect: Sendmail greets it with a 421 of its own words, not
+	// maxwell's (docs/setup-sendmail.md); the reason is in maxwell's log.
+	t.Run("a blacklisted client gets Sendmail's 421 at connect", func(t *testing.T) {
+		cmd := exec.Command(st.Maxwell.Cmd.Path, "blacklist", "add", "-c", st.Config, "--client", "127.0.0.9", "--reason", "by hand")
+		cmd.Dir = st.Dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("maxwell blacklist add: %v\n%s", err, out)
+		}
+		if _, r := mtatest.Connect(t, sm.Addr, "127.0.0.9"); r.Code != 421 || r.Text != "4.7.0 mx.example.org closing connection" {
+			t.Errorf("greeting of a blacklisted client: %s, want 421 4.7.0 mx.example.org closing connection", r)
+		}
+		want := `event=decision tag=BLACKLIST reason="blacklisted: by hand" code=421`
+		st.Maxwell.WaitFor(t, "the BLACKLIST decision in the mail log", func() bool { return strings.Contains(st.Log(), want) })
+	})
 
 	t.Run("numeric HELO is rejected", func(t *testing.T) {
 		_, r := session("127.0.0.3", "[127.0.0.3]", "alice@sender.example")
