@@ -185,6 +185,12 @@ const (
 	BanIP     = "ip"     // an IP banned for demerits ([milter] max_demerits)
 	BanSender = "sender" // a sender refused (maxwell blacklist add --sender)
 	BanClient = "client" // an IP blacklisted by maxwell watch for impolite behaviour
+	// BanLifted is no ban: it records that an administrator lifted a
+	// client's BanClient (maxwell blacklist delete), so that maxwell
+	// watch does not blacklist it again for what it did before (a log
+	// read again). Created is when it was lifted; it is kept for
+	// [watch] good_behaviour, past which no old offence counts anyway.
+	BanLifted = "lifted client"
 )
 
 // Ban is one blacklist entry.

@@ -335,12 +335,29 @@ func (w *Watcher) ban(ctx context.Context, ip netip.Addr, reason string, at time
 	if err != nil || old != nil && !old.Expires.Before(until) {
 		return err
 	}
+	// An administrator lifted its ban after this offence: it stays lifted.
+	if lifted, err := w.st.Banned(ctx, store.BanLifted, ip.String(), now); err != nil || lifted != nil && !at.After(lifted.Created) {
+		return err
+	}
 	if err := w.st.Ban(ctx, store.Ban{Kind: store.BanClient, Key: ip.String(), Reason: reason, Created: at, Expires: until}); err != nil {
 		return err
 	}
 	w.log.Log(0, "blacklist", "ip", ip, "reason", reason, "at", at.UTC().Format(time.RFC3339), "until", until.UTC().Format(time.RFC3339))
 	w.blacklisted.Add(1)
 	return nil
+}
+
+// Lift lifts a client's blacklisting at now, as maxwell blacklist delete
+// does, and records it (store.BanLifted) so that no watcher blacklists
+// the client again for an offence from before now. It reports whether
+// the client was blacklisted.
+func Lift(ctx context.Context, st store.Store, cfg *config.Config, ip string, now time.Time) (bool, error) {
+	ok, err := st.Unban(ctx, store.BanClient, ip)
+	if err != nil || !ok {
+		return ok, err
+	}
+	return true, st.Ban(ctx, store.Ban{Kind: store.BanLifted, Key: ip, Reason: "lifted by hand", Created: now,
+		Expires: now.Add(cfg.Watch.GoodBehaviour.D())})
 }
 
 // lock makes sure this is the only watcher on its state file: two (a

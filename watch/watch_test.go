@@ -147,6 +147,32 @@ func TestWatchBlacklistsRats(t *testing.T) {
 	if n := strings.Count(f.log.String(), "event=blacklist"); n != 2 {
 		t.Errorf("%d blacklistings, want 2:\n%s", n, f.log)
 	}
+
+	// Lifted as maxwell blacklist delete does, a ban stays lifted even
+	// for a watcher that has lost its place and reads the log again; the
+	// other rat is blacklisted again, for the same offence.
+	if ok, err := Lift(context.Background(), f.st, f.cfg, "198.51.100.7", f.clock); err != nil || !ok {
+		t.Fatalf("Lift: %v %v", ok, err)
+	}
+	f.st.Unban(context.Background(), store.BanClient, "192.0.2.30") // by another way: no record of it
+	os.Remove(f.cfg.WatchStatePath())
+	f.run()
+	if got := f.banned("198.51.100.7"); got != "" {
+		t.Errorf("a ban lifted by hand came back when the log was read again: %q", got)
+	}
+	if got := f.banned("192.0.2.30"); got == "" {
+		t.Errorf("a ban removed with no record of it was not made again from the log read again")
+	}
+	if ok, _ := Lift(context.Background(), f.st, f.cfg, "198.51.100.7", f.clock); ok {
+		t.Errorf("Lift of a client not blacklisted said it was")
+	}
+	// An offence after the lifting counts: the same rats the next day.
+	f.write(recordedLog(t, "testdata/postfix.log", 1)...)
+	f.clock = logDay(1, 21*time.Hour+50*time.Minute)
+	f.run()
+	if got := f.banned("198.51.100.7"); got == "" {
+		t.Errorf("a new offence after the lifting was not blacklisted")
+	}
 }
 
 // An entry goes only after good_behaviour without a new offence.

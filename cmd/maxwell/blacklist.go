@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/maxwell-milter/maxwell/store"
+	"github.com/maxwell-milter/maxwell/watch"
 )
 
 const blacklistUsage = `usage: maxwell blacklist COMMAND [-c FILE] [flags]
@@ -99,7 +101,11 @@ func blacklistCmd(args []string) int {
 		fmt.Printf("%s %s: banned\n", kind, key)
 		return exitOK
 	case "delete":
-		ok, err := st.Unban(ctx, kind, key)
+		unban := st.Unban
+		if kind == store.BanClient { // and the watcher leaves it alone for what it did before
+			unban = func(ctx context.Context, _, ip string) (bool, error) { return watch.Lift(ctx, st, cfg, ip, time.Now()) }
+		}
+		ok, err := unban(ctx, kind, key)
 		switch {
 		case err != nil:
 			fmt.Fprintln(os.Stderr, "maxwell blacklist delete:", err)
@@ -116,6 +122,7 @@ func blacklistCmd(args []string) int {
 		fmt.Fprintln(os.Stderr, "maxwell blacklist list:", err)
 		return exitFailure
 	}
+	bans = slices.DeleteFunc(bans, func(b store.Ban) bool { return b.Kind == store.BanLifted }) // no bans
 	if *jsonOut {
 		type row struct {
 			Kind    string    `json:"kind"`
