@@ -400,3 +400,33 @@ func TestConfigCheckBlockedSenders(t *testing.T) {
 		t.Errorf("with internal_domains: exit %d %s%s", code, out, errs)
 	}
 }
+
+// A whole bms.py configuration (pymilter's template, every key set),
+// imported, is a file config check accepts; what could not be carried is
+// said on standard error. Its paths are moved under the test's directory,
+// where config check finds them.
+func TestConfigImport(t *testing.T) {
+	dir := t.TempDir()
+	src, err := os.ReadFile("../../internal/config/testdata/milter.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"run", "mail", "log"} {
+		os.Mkdir(filepath.Join(dir, d), 0o750)
+	}
+	os.WriteFile(filepath.Join(dir, "mail", "access"), []byte("SPF-Neutral:aol.example REJECT\n"), 0o640)
+	cfg := strings.NewReplacer("/var/lib/milter", filepath.Join(dir, "lib"), "/var/run/milter", filepath.Join(dir, "run"),
+		"/etc/mail/", filepath.Join(dir, "mail")+"/", "/var/log/", filepath.Join(dir, "log")+"/").Replace(string(src))
+	milterCfg := filepath.Join(dir, "milter.cfg")
+	os.WriteFile(milterCfg, []byte(cfg), 0o644)
+
+	code, out, stderr := capture(t, func() int { return run([]string{"config", "import", milterCfg}) })
+	if code != exitOK || !strings.Contains(stderr, "33 keys of "+milterCfg+" not carried over") || !strings.Contains(stderr, "[dspam] honeypot: dspam") {
+		t.Fatalf("config import: exit %d\n%s", code, stderr)
+	}
+	imported := filepath.Join(dir, "maxwell.toml")
+	os.WriteFile(imported, []byte(out), 0o644)
+	if code, out, stderr := capture(t, func() int { return run([]string{"config", "check", imported}) }); code != exitOK {
+		t.Errorf("config check of the imported file: exit %d\n%s%s\n%s", code, out, stderr, mustRead(t, imported))
+	}
+}

@@ -9,6 +9,7 @@
 //	maxwell watch [MTA_LOG]          blacklist clients that hang up after greylisting
 //	maxwell bench --addr A ...       load a milter and measure it
 //	maxwell config check [FILE]      validate a configuration file
+//	maxwell config import MILTER.CFG carry bms.py's milter.cfg over
 //	maxwell templates check DIR      validate DSN templates
 //	maxwell version                  print the version
 package main
@@ -26,6 +27,7 @@ import (
 	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/internal/maillog"
 	"github.com/maxwell-milter/maxwell/internal/resolver"
+	"github.com/maxwell-milter/maxwell/internal/safefile"
 	"github.com/maxwell-milter/maxwell/policy"
 )
 
@@ -59,6 +61,7 @@ const usage = `usage:
   maxwell bench --addr A [-n N] [-c C] [flags]
                                    load a milter (maxwell or another) as Postfix does, and measure it
   maxwell config check [FILE]      validate a configuration file (default: /etc/maxwell/maxwell.toml)
+  maxwell config import MILTER.CFG carry a bms.py configuration over to maxwell.toml
   maxwell templates check DIR      validate DSN templates ([cbv] templates_dir)
   maxwell version                  print the version
 Run "maxwell COMMAND -h" for the flags of a command.
@@ -94,6 +97,9 @@ func run(args []string) int {
 	case "config":
 		if len(args) >= 2 && args[1] == "check" {
 			return configCheck(args[2:])
+		}
+		if len(args) >= 2 && args[1] == "import" {
+			return configImport(args[2:])
 		}
 	case "templates":
 		if len(args) >= 2 && args[1] == "check" {
@@ -180,6 +186,37 @@ func exitStatus(a policy.Action) int {
 // configCheck validates a file and what it names, as `serve` would at
 // start (preflight); problems go to stderr, one per line, each with the
 // key (and line), and the status is 2.
+// configImport prints bms.py's milter.cfg as a maxwell.toml, and on
+// standard error what it did not carry over, with why.
+func configImport(args []string) int {
+	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprint(os.Stderr, "usage: maxwell config import MILTER.CFG > maxwell.toml\n"+
+			"Carries a bms.py configuration over to maxwell's: same-named and renamed keys,\n"+
+			"0/1 booleans, comma lists, minutes, hours and days; every key it cannot carry\n"+
+			"is listed on standard error with the reason. Check the result with\n"+
+			"maxwell config check.\n")
+		return exitUsage
+	}
+	src, err := safefile.Read(args[0])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "maxwell config import:", err)
+		return exitUsage
+	}
+	out, dropped, err := config.ImportBMS(args[0], src)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "maxwell config import:", err)
+		return exitUsage
+	}
+	os.Stdout.Write(out)
+	if len(dropped) > 0 {
+		fmt.Fprintf(os.Stderr, "maxwell config import: %d keys of %s not carried over (also listed at the end of the output):\n", len(dropped), args[0])
+		for _, d := range dropped {
+			fmt.Fprintf(os.Stderr, "  %s\n", d)
+		}
+	}
+	return exitOK
+}
+
 func configCheck(args []string) int {
 	if len(args) > 1 {
 		fmt.Fprint(os.Stderr, "usage: maxwell config check [FILE] (default: "+defaultConfigFile+")\n")

@@ -1,0 +1,114 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// pymilter's milter.cfg, every key set (testdata/milter.cfg), carried
+// over: each key is either in the result, with bms.py's meaning, or
+// listed as not carried, with a reason; the result parses.
+func TestImportBMS(t *testing.T) {
+	src, err := os.ReadFile("testdata/milter.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, dropped, err := ImportBMS("milter.cfg", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Parse("imported", out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, c := range []struct {
+		what      string
+		got, want any
+	}{
+		{"socket", cfg.Milter.Socket.String(), "unix:/var/run/milter/pythonsock"},
+		{"timeout", cfg.Milter.Timeout.D(), 10 * time.Minute},
+		{"log_headers", cfg.Milter.LogHeaders, true},
+		{"internal_connect", len(cfg.Milter.InternalConnect), 2},
+		{"check_user", cfg.Milter.CheckUser, []string{"joe@mycorp.example", "mary@mycorp.example"}},
+		{"max_demerits", cfg.Milter.MaxDemerits, 3},
+		{"scan_zip (yes)", cfg.Defang.ScanZip, true},
+		{"porn_words over continuation lines", len(cfg.Defang.PornWords), 14},
+		{"from_words, the ; comment cut", cfg.Defang.FromWords, []string{"Stimulus", "Diabetes", "Trivia"}},
+		{"banned_exts", len(cfg.Defang.BannedExts), 17},
+		{"srs banned_users", cfg.SRS.BannedUsers, []string{"postmaster", "mailer-daemon", "clamav"}},
+		{"access_file: the text beside access.db", cfg.SPF.AccessFile, "/etc/mail/access"},
+		{"supply_sender", cfg.SPF.SupplySender, true},
+		{"hide_path, its tab trimmed", len(cfg.Scrub.HidePath), 1},
+		{"wiretap discard_users", cfg.Wiretap.Discard, []string{"canned@bigcorp.example"}},
+		{"wiretap mail_archive", cfg.Wiretap.Archive, "/var/log/mail_archive"},
+		{"smart_alias without destination: the alias", cfg.Wiretap.SmartAlias[1], []string{"client@clientcorp.example", "sue@bigcorp.example", "copycust"}},
+		{"smart_alias over a continuation line", len(cfg.Wiretap.SmartAlias[2]), 4},
+		{"dspam whitelist_senders", len(cfg.Whitelist.Senders), 1},
+		{"greylist time (minutes)", cfg.Greylist.Delay.D(), 5 * time.Minute},
+		{"greylist expire (hours)", cfg.Greylist.RetryWindow.D(), 6 * time.Hour},
+		{"greylist retain (days)", cfg.Greylist.PassTTL.D(), 36 * 24 * time.Hour},
+	} {
+		if g, w := toString(c.got), toString(c.want); g != w {
+			t.Errorf("%s: %s, want %s", c.what, g, w)
+		}
+	}
+
+	entries, _ := parseINI("milter.cfg", src)
+	carried := 0
+	for _, e := range entries {
+		if k, ok := bmsKeys[e.section+"."+e.key]; ok && k.why == "" || e.section == "smart_alias" {
+			carried++
+		}
+	}
+	var droppedKeys []string
+	for _, d := range dropped {
+		if d.Why == "" {
+			t.Errorf("%s: no reason", d)
+		}
+		droppedKeys = append(droppedKeys, d.Section+"."+d.Key)
+	}
+	// check_user's file: entry is dropped from a key that is carried.
+	if carried+len(dropped)-1 != len(entries) {
+		t.Errorf("%d keys carried and %d dropped of %d: some key vanished\n%v", carried, len(dropped)-1, len(entries), droppedKeys)
+	}
+	for _, want := range []string{"milter.tempdir", "milter.check_user file:bigcorp.example", "defang.scan_html", "srs.secret",
+		"dspam.honeypot", "dspam.whitelist_mx", "gossip.peers", "greylist.dbfile"} {
+		if !slices.Contains(droppedKeys, want) {
+			t.Errorf("%s is not listed as not carried over", want)
+		}
+	}
+	if !strings.Contains(string(out), "# Not carried over from milter.cfg:\n#   line 6: [milter] tempdir: ") {
+		t.Errorf("the output does not list what it left out:\n%s", out)
+	}
+}
+
+// toString prints a value of the table above.
+func toString(v any) string {
+	if l, ok := v.([]string); ok {
+		return strings.Join(l, ",")
+	}
+	return fmt.Sprint(v)
+}
+
+// Errors name the line: a value bms.py would have refused, a line that is
+// no INI.
+func TestImportBMSErrors(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{"[milter]\nlog_headers = maybe\n", `m.cfg:2: [milter] log_headers: "maybe" is not a boolean`},
+		{"[milter]\nmax_demerits = three\n", `m.cfg:2: [milter] max_demerits: "three" is not a whole number`},
+		{"[greylist]\ntime = soon\n", `m.cfg:2: [greylist] time: "soon" is not a number`},
+		{"log_headers = 1\n", "m.cfg:1: a key before any [section]"},
+		{"[milter\n", "m.cfg:1: a section header without ]"},
+		{"[milter]\njust words\n", "m.cfg:2: neither a section, a key = value nor a comment"},
+		{"[smart_alias]\nx = only@one.example\n", "m.cfg:2: [smart_alias] x: a sender and a recipient are needed"},
+	} {
+		_, _, err := ImportBMS("m.cfg", []byte(tc.src))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.src, err, tc.want)
+		}
+	}
+}
