@@ -28,6 +28,7 @@ func main() {
 	section := flag.String("section", "", "its manual `section` (8)")
 	what := flag.String("what", "", "what it is, for the NAME section")
 	manual := flag.String("manual", "", "the manual's `title` (System Manager's Manual)")
+	date := flag.String("date", "", "the page's `date`, for its header and footer")
 	flag.Parse()
 	if *name == "" || *section == "" || *what == "" || flag.NArg() != 0 {
 		flag.Usage()
@@ -39,7 +40,7 @@ func main() {
 		os.Exit(1)
 	}
 	w := bufio.NewWriter(os.Stdout)
-	render(w, page{*name, *section, *what, *manual}, string(src))
+	render(w, page{*name, *section, *what, *manual, *date}, string(src))
 	if err := w.Flush(); err != nil {
 		fmt.Fprintln(os.Stderr, "mkman:", err)
 		os.Exit(1)
@@ -47,15 +48,26 @@ func main() {
 }
 
 // page is what the header and the NAME section say.
-type page struct{ name, section, what, manual string }
+type page struct{ name, section, what, manual, date string }
 
 // render writes the man page of the Markdown src.
 func render(w io.Writer, p page, src string) {
-	fmt.Fprintf(w, ".TH %s %s \"\" maxwell %s\n", quoteArg(strings.ToUpper(p.name)), p.section, quoteArg(p.manual))
-	fmt.Fprintf(w, ".SH NAME\n%s \\- %s\n", escape(p.name), escape(p.what))
+	fmt.Fprintf(w, ".TH %s %s %s maxwell %s\n", quoteArg(strings.ToUpper(p.name)), p.section, quoteArg(p.date), quoteArg(p.manual))
+	// No hyphenation: paths and option names are split only where they
+	// are written with a break.
+	fmt.Fprintf(w, ".nh\n.SH NAME\n%s \\- %s\n", escape(p.name), escape(p.what))
 	lines := strings.Split(strings.ReplaceAll(src, "\r\n", "\n"), "\n")
 	if len(lines) > 0 && strings.HasPrefix(lines[0], "# ") {
 		lines = lines[1:] // the title: NAME says it
+	}
+	for _, l := range lines { // text before the first heading is the description
+		if strings.HasPrefix(l, "#") {
+			break
+		}
+		if strings.TrimSpace(l) != "" {
+			fmt.Fprintln(w, ".SH DESCRIPTION")
+			break
+		}
 	}
 	for i := 0; i < len(lines); {
 		i = block(w, lines, i)
@@ -93,17 +105,28 @@ func block(w io.Writer, lines []string, i int) int {
 		return list(w, lines, i)
 	case i+1 < len(lines) && strings.HasPrefix(lines[i+1], ":   "):
 		fmt.Fprintf(w, ".TP\n%s\n", inline(trimmed))
-		i++
-		for ; i < len(lines) && (strings.HasPrefix(lines[i], ":   ") || strings.HasPrefix(lines[i], "    ")); i++ {
-			fmt.Fprintln(w, inline(strings.TrimSpace(strings.TrimPrefix(lines[i], ":"))))
+		var body []string
+		for i++; i < len(lines) && (strings.HasPrefix(lines[i], ":   ") || strings.HasPrefix(lines[i], "    ")); i++ {
+			body = append(body, strings.TrimPrefix(lines[i], ":"))
 		}
+		fmt.Fprintln(w, text(body))
 		return i
 	}
-	fmt.Fprintln(w, ".PP")
+	var para []string
 	for ; i < len(lines) && paragraphGoesOn(lines, i); i++ {
-		fmt.Fprintln(w, inline(strings.TrimSpace(lines[i])))
+		para = append(para, lines[i])
 	}
+	fmt.Fprintf(w, ".PP\n%s\n", text(para))
 	return i
+}
+
+// text is the roff of the lines of one paragraph or item, converted as
+// a whole: a code span may go on over a line end.
+func text(lines []string) string {
+	for i, l := range lines {
+		lines[i] = strings.TrimSpace(l)
+	}
+	return inline(strings.Join(lines, "\n"))
 }
 
 var bullet = regexp.MustCompile(`^( *)[-*] `)
@@ -132,12 +155,12 @@ func list(w io.Writer, lines []string, i int) int {
 		for ; depth > d; depth-- {
 			fmt.Fprintln(w, ".RE")
 		}
-		fmt.Fprintf(w, ".IP \\(bu 2\n%s\n", inline(strings.TrimSpace(lines[i][len(m[0]):])))
-		i++
-		for ; i < len(lines) && strings.HasPrefix(lines[i], strings.Repeat(" ", len(m[0]))) && strings.TrimSpace(lines[i]) != "" &&
+		item := []string{lines[i][len(m[0]):]}
+		for i++; i < len(lines) && strings.HasPrefix(lines[i], strings.Repeat(" ", len(m[0]))) && strings.TrimSpace(lines[i]) != "" &&
 			!bullet.MatchString(lines[i]); i++ {
-			fmt.Fprintln(w, inline(strings.TrimSpace(lines[i])))
+			item = append(item, lines[i])
 		}
+		fmt.Fprintf(w, ".IP \\(bu 2\n%s\n", text(item))
 	}
 	for ; depth > 0; depth-- {
 		fmt.Fprintln(w, ".RE")
@@ -158,7 +181,8 @@ func table(w io.Writer, lines []string, i int) int {
 		if len(row) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, ".TP\n%s\n", inline(row[0]))
+		// .br: the row's first line under the tag, however short the tag.
+		fmt.Fprintf(w, ".TP\n%s\n.br\n", inline(row[0]))
 		for j := 1; j < len(row); j++ {
 			if j == len(row)-1 {
 				fmt.Fprintln(w, inline(row[j]))
@@ -215,7 +239,8 @@ var (
 func inline(s string) string {
 	var codes []string
 	s = codeSpan.ReplaceAllStringFunc(s, func(m string) string {
-		codes = append(codes, escape(m[1:len(m)-1]))
+		// \: lets a long path or address break after a slash.
+		codes = append(codes, strings.ReplaceAll(escape(m[1:len(m)-1]), "/", `/\:`))
 		return fmt.Sprintf("\x00%d\x00", len(codes)-1)
 	})
 	s = link.ReplaceAllStringFunc(s, func(m string) string {
@@ -231,7 +256,11 @@ func inline(s string) string {
 	for k, c := range codes {
 		s = strings.Replace(s, fmt.Sprintf("\x00%d\x00", k), `\fB`+c+`\fR`, 1)
 	}
-	return protectLine(s)
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = protectLine(l)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // escape makes text safe in a roff line: backslashes printed, and dashes

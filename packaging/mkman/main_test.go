@@ -37,21 +37,27 @@ func TestInline(t *testing.T) {
 	}
 }
 
-// A page: the title gives way to NAME; sections, a table as tagged
-// paragraphs, a code block kept verbatim, a nested list, a definition.
+// A page: the title gives way to NAME, the text before the first heading
+// is the DESCRIPTION; sections, a code span over a line end, a table as
+// tagged paragraphs, a code block kept verbatim, a nested list, a
+// definition.
 func TestRender(t *testing.T) {
-	src := "# Configuration reference\n\nIntro `x`.\n\n## [milter]\n\n| key | default | meaning |\n|---|---|---|\n" +
+	src := "# Configuration reference\n\nIntro `x`, a `code\nspan` over a line end.\n\n## [milter]\n\n| key | default | meaning |\n|---|---|---|\n" +
 		"| `socket` | `\"a\"` | Where. |\n\n```\n.not a request\n```\n\n- one\n  more\n  - nested\n\nterm\n:   its meaning\n"
 	var b strings.Builder
-	render(&b, page{"maxwell.toml", "5", "configuration file", "File Formats Manual"}, src)
-	want := `.TH "MAXWELL.TOML" 5 "" maxwell "File Formats Manual"
+	render(&b, page{"maxwell.toml", "5", "configuration file", "File Formats Manual", "2026-12-02"}, src)
+	want := `.TH "MAXWELL.TOML" 5 "2026-12-02" maxwell "File Formats Manual"
+.nh
 .SH NAME
 maxwell.toml \- configuration file
+.SH DESCRIPTION
 .PP
-Intro \fBx\fR.
+Intro \fBx\fR, a \fBcode
+span\fR over a line end.
 .SH "[milter]"
 .TP
 \fBsocket\fR
+.br
 default: \fB"a"\fR
 .br
 Where.

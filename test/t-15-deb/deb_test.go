@@ -2,11 +2,13 @@
 
 // Package deb is end-to-end scenario t-15: the Debian package, installed.
 // It builds maxwell_*.deb (packaging/deb/build.sh), installs it with
-// dpkg, checks the unit with systemd-analyze and the man pages with man,
-// starts maxwell as the unit does (its ExecStart, as its User and Group,
-// in the directories it declares: CI runs no systemd), points a private
-// Postfix at the socket in Postfix's spool, sends mail through it, then
-// purges the package and checks that nothing of it is left.
+// dpkg, checks it with lintian, the unit with systemd-analyze, the man
+// pages with man, the files' owners and modes; starts maxwell as the
+// unit does (its ExecStart, as its User and Group, under its UMask, in
+// the directories it declares — without its sandbox, which only systemd
+// sets up, and CI runs no systemd), points a private Postfix at the
+// socket in Postfix's spool, sends mail through it, then purges the
+// package and checks that nothing of it is left.
 //
 // It installs into the machine's own /etc, /usr and /var, so it needs
 // root, refuses to run where maxwell is installed already, and runs on
@@ -51,8 +53,15 @@ func TestInstalledPackage(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("installing a package needs root (CI runs as root)")
 	}
-	if out, err := exec.Command("dpkg-query", "-W", "-f", "${Status}", "maxwell").Output(); err == nil && strings.Contains(string(out), "installed") {
-		t.Fatal("maxwell is installed on this machine: this test installs and purges its own; remove it first (dpkg --purge maxwell)")
+	// Any trace of the package (installed, or its configuration kept)
+	// is an administrator's, which this test would purge.
+	if out, _ := exec.Command("dpkg-query", "-W", "-f", "${db:Status-Status}", "maxwell").Output(); len(out) > 0 && string(out) != "not-installed" {
+		t.Fatalf("maxwell is on this machine (%s): this test installs and purges its own; remove it first (dpkg --purge maxwell)", out)
+	}
+	if _, err := os.Stat("/run/systemd/system"); err == nil {
+		// The package would start the real unit, and this test its own
+		// maxwell beside it: run it where systemd does not run (CI).
+		t.Fatal("systemd runs here: the package's postinst would start maxwell.service; run this test in a container without systemd, as CI does")
 	}
 	deb := buildPackage(t)
 	run(t, "dpkg", "-i", deb)
@@ -62,20 +71,37 @@ func TestInstalledPackage(t *testing.T) {
 		if _, err := exec.LookPath("lintian"); err != nil {
 			t.Fatal("lintian is not installed: apt-get install lintian (.ci/run does)")
 		}
-		out, _ := exec.Command("lintian", deb).CombinedOutput()
+		out, err := exec.Command("lintian", "--fail-on", "error,warning", deb).CombinedOutput()
 		for _, line := range strings.Split(string(out), "\n") {
 			if strings.HasPrefix(line, "E:") || strings.HasPrefix(line, "W:") {
 				t.Errorf("lintian: %s", line)
 			}
 		}
+		if err != nil && !t.Failed() {
+			t.Errorf("lintian: %v\n%s", err, out)
+		}
 	})
-	t.Run("unit and man pages", func(t *testing.T) {
+	t.Run("unit, man pages, files", func(t *testing.T) {
 		run(t, "systemd-analyze", "verify", unitPath)
 		for _, page := range []string{"maxwell", "maxwell.toml"} {
-			out := run(t, "man", page)
-			if !strings.Contains(out, "NAME") {
-				t.Errorf("man %s:\n%s", page, out)
+			cmd := exec.Command("man", "--warnings", page)
+			cmd.Env = append(os.Environ(), "MANWIDTH=80", "LC_ALL=C.UTF-8")
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil || !strings.Contains(string(out), "NAME") || stderr.Len() > 0 {
+				t.Errorf("man %s: %v\n%s\n%s", page, err, stderr.String(), out)
 			}
+		}
+		for _, f := range []struct {
+			path, owner, group string
+			mode               os.FileMode
+		}{
+			{conffile, "root", "maxwell", 0o640}, // it may hold a database password
+			{filepath.Dir(socket), "maxwell", "postfix", 0o750 | os.ModeDir},
+			{"/etc/systemd/system/multi-user.target.wants/maxwell.service", "", "", 0}, // enabled
+		} {
+			checkFile(t, f.path, f.owner, f.group, f.mode)
 		}
 	})
 
@@ -93,6 +119,7 @@ func TestInstalledPackage(t *testing.T) {
 	// (here the test's, on loopback).
 	setDNS(t, dns.Addr)
 	daemon := startAsUnit(t, unit)
+	checkFile(t, socket, "maxwell", "postfix", 0o660|os.ModeSocket)
 
 	sink := mtatest.StartSink(t)
 	pf := mtatest.StartPostfix(t, mtatest.PostfixOptions{Milter: "unix:" + socket, RelayTo: sink.Addr, Domains: "example.org"})
@@ -150,6 +177,36 @@ func TestInstalledPackage(t *testing.T) {
 	for _, p := range leftovers {
 		if _, err := os.Lstat(p); err == nil {
 			t.Errorf("%s is left after dpkg --purge", p)
+		}
+	}
+	// Debian leaves a system user in place: files it owned elsewhere (a
+	// backup of the store, say) keep an owner by name.
+	if _, err := user.Lookup("maxwell"); err != nil {
+		t.Errorf("the maxwell user is gone after the purge: %v", err)
+	}
+}
+
+// checkFile checks that path exists with owner, group and mode, where
+// they are given.
+func checkFile(t *testing.T, path, owner, group string, mode os.FileMode) {
+	t.Helper()
+	fi, err := os.Lstat(path)
+	if err != nil {
+		t.Errorf("%s: %v", path, err)
+		return
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if mode != 0 && fi.Mode()&(os.ModeType|os.ModePerm) != mode {
+		t.Errorf("%s: mode %v, want %v", path, fi.Mode(), mode)
+	}
+	if owner != "" {
+		if u, err := user.LookupId(strconv.Itoa(int(st.Uid))); err != nil || u.Username != owner {
+			t.Errorf("%s: owner %d, want %s", path, st.Uid, owner)
+		}
+	}
+	if group != "" {
+		if g, err := user.LookupGroupId(strconv.Itoa(int(st.Gid))); err != nil || g.Name != group {
+			t.Errorf("%s: group %d, want %s", path, st.Gid, group)
 		}
 	}
 }
