@@ -139,7 +139,7 @@ func (p *places) first(path string) bool {
 // and its spool/ and save/, and where the SQLite file and the watcher's
 // state go, if elsewhere.
 func stateDirs(cfg *config.Config, watching bool) []place {
-	dirs := []place{{"milter.datadir", cfg.Milter.DataDir}, {"milter.datadir", cfg.SpoolDir()}, {"milter.datadir", cfg.SaveDir()}}
+	dirs := []place{{"milter.datadir", cfg.Milter.DataDir}, {"milter.datadir", cfg.SpoolDir()}, {"milter.tempdir", cfg.SaveDir()}}
 	if cfg.Store.Driver == config.DriverSQLite {
 		dirs = append(dirs, place{"store.path", safefile.Parent(cfg.StorePath())})
 	}

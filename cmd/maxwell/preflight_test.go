@@ -54,7 +54,7 @@ func TestConfigCheckRefusesWhatServeRefuses(t *testing.T) {
 				os.Mkdir(filepath.Join(dir, "data"), 0o700)
 				os.Symlink(dir, filepath.Join(dir, "data", "save"))
 			},
-			want: "milter.datadir: data/save is a symbolic link (to DIR)"},
+			want: "milter.tempdir: data/save is a symbolic link (to DIR)"},
 		{name: "a link planted as the SQLite file", config: base,
 			setup: func(dir string) {
 				os.Mkdir(filepath.Join(dir, "data"), 0o700)

@@ -66,7 +66,7 @@ const (
 var bmsKeys = map[string]bmsKey{
 	"milter.datadir":                  {"milter", "datadir", bmsString, ""},
 	"milter.socket":                   {"milter", "socket", bmsSocket, ""},
-	"milter.tempdir":                  {why: "maxwell keeps saved originals under [milter] datadir/save"},
+	"milter.tempdir":                  {"milter", "tempdir", bmsString, ""},
 	"milter.timeout":                  {"milter", "timeout", bmsSeconds, ""},
 	"milter.log_headers":              {"milter", "log_headers", bmsBool, ""},
 	"milter.internal_connect":         {"milter", "internal_connect", bmsList, ""},

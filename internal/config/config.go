@@ -60,6 +60,7 @@ type Milter struct {
 	ConnectionHeader string          `toml:"connection_header"`
 	Hostname         string          `toml:"hostname"`
 	DataDir          string          `toml:"datadir"`
+	TempDir          string          `toml:"tempdir"`
 	SpoolThreshold   Size            `toml:"spool_threshold"`
 	MaxScanSize      Size            `toml:"max_scan_size"`
 	LargeMessage     LargeAction     `toml:"large_message"`
@@ -259,8 +260,9 @@ func (c *Config) StorePath() string { return c.dataPath(c.Store.Path) }
 func (c *Config) SpoolDir() string { return c.dataPath("spool") }
 
 // SaveDir is where the originals of defanged and malformed messages are
-// kept: save/ in [milter] datadir.
-func (c *Config) SaveDir() string { return c.dataPath("save") }
+// kept: [milter] tempdir, relative to [milter] datadir (save/ there by
+// default).
+func (c *Config) SaveDir() string { return c.dataPath(c.Milter.TempDir) }
 
 // dataPath resolves a file name relative to [milter] datadir, as the
 // kernel will (a datadir of lnk/../data is not data).
@@ -302,6 +304,7 @@ func Default() *Config {
 			LoopbackInternal: true,
 			ConnectionHeader: "X-Maxwell-Connection",
 			DataDir:          "data",
+			TempDir:          "save",
 			SpoolThreshold:   1 << 20,
 			MaxScanSize:      50 << 20,
 			LargeMessage:     LargeAccept,
@@ -595,6 +598,9 @@ func (c *Config) validate() []problem {
 	}
 	if c.Milter.DataDir == "" {
 		ps = append(ps, problem{"milter.datadir", "must not be empty"})
+	}
+	if c.Milter.TempDir == "" {
+		ps = append(ps, problem{"milter.tempdir", "must not be empty (\"save\": save/ in datadir)"})
 	}
 	positive("dns.max_ttl", c.DNS.MaxTTL)
 	if c.DNS.Attempts < 1 {
