@@ -161,9 +161,19 @@ func New(cfg *config.Config, res *resolver.Resolver, log *maillog.Logger, diag *
 	if e.senderBlacklist, err = loadAddrFile(cfg.Whitelist.BlacklistFile); err != nil {
 		return nil, fmt.Errorf("whitelist.blacklist_file: %w", err)
 	}
-	e.knownUsers, e.checkUser = newAddrSet(cfg.Milter.CheckUser), map[string]bool{}
+	e.knownUsers, e.checkUser = addrSet{}, map[string]bool{}
 	for _, a := range cfg.Milter.CheckUser {
-		if _, d, ok := strings.Cut(strings.ToLower(a), "@"); ok {
+		if name, ok := strings.CutPrefix(a, "file:"); ok {
+			domain, err := loadUserFile(cfg.UserFile(name), e.knownUsers)
+			if err != nil {
+				return nil, fmt.Errorf("milter.check_user: %w", err)
+			}
+			e.checkUser[domain] = true
+			continue
+		}
+		a = strings.ToLower(strings.TrimSpace(a))
+		e.knownUsers[a] = true
+		if _, d, ok := strings.Cut(a, "@"); ok {
 			e.checkUser[d] = true
 		}
 	}

@@ -1,11 +1,19 @@
 package policy_test
 
 import (
+	"fmt"
+	"io"
+	"log/slog"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/internal/enginetest"
+	"github.com/maxwell-milter/maxwell/internal/maillog"
+	"github.com/maxwell-milter/maxwell/internal/resolver"
 	"github.com/maxwell-milter/maxwell/policy"
 )
 
@@ -59,5 +67,41 @@ attempts = 1
 				t.Errorf("refused %q, want %q", refused, tt.text)
 			}
 		})
+	}
+}
+
+// check_user's file: entries, as bms.py's: a file named for its domain,
+// under datadir, listing that domain's users.
+func TestCheckUserFile(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "bigcorp.example"), []byte("joe mary # the founders\nsue@bigcorp.example\n"), 0o644)
+	env := enginetest.New(t, fmt.Sprintf(`
+[milter]
+datadir = %q
+check_user = ["file:bigcorp.example", "bob@example.org"]
+[dns]
+timeout = "200ms"
+attempts = 1
+`, dir))
+	for rcpt, known := range map[string]bool{"joe@bigcorp.example": true, "Mary@BigCorp.example": true, "sue@bigcorp.example": true,
+		"founders@bigcorp.example": false, "dave@bigcorp.example": false, "bob@example.org": true, "dave@example.org": false} {
+		out := env.Engine.Run(policy.Transaction{Conn: policy.ConnInfo{IP: netip.MustParseAddr("198.51.100.7")}, Helo: "mail.sender.example",
+			Mail: policy.MailInfo{Sender: "a@sender.example"}, Rcpts: []string{rcpt}})
+		refused := false
+		for _, st := range out.Stages {
+			refused = refused || strings.Contains(st.Decision.Reply(), "No such user here")
+		}
+		if refused == known {
+			t.Errorf("%s: refused %v, want %v", rcpt, refused, !known)
+		}
+	}
+
+	// A line that names another domain's user is an error with its line.
+	os.WriteFile(filepath.Join(dir, "bigcorp.example"), []byte("joe\nsue@other.example\n"), 0o644)
+	cfg := config.Default()
+	cfg.Milter.DataDir, cfg.Milter.CheckUser = dir, []string{"file:bigcorp.example"}
+	if _, err := policy.New(cfg, resolver.FromConfig(cfg.DNS), maillog.New(io.Discard), slog.New(slog.DiscardHandler)); err == nil ||
+		!strings.Contains(err.Error(), `bigcorp.example:2: "sue@other.example" is not a user of bigcorp.example`) {
+		t.Errorf("a foreign user in the file: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -114,4 +115,28 @@ func loadAddrFile(path string) (addrSet, error) {
 		set[entry] = true
 	}
 	return set, nil
+}
+
+// loadUserFile reads a [milter] check_user file, as bms.py did: the
+// users of the domain the file is named for (its base name), as local
+// parts separated by white space or line ends (a whole address of that
+// domain is taken too; # starts a comment). They go into users; the
+// domain is returned.
+func loadUserFile(path string, users addrSet) (string, error) {
+	b, err := safefile.Read(path)
+	if err != nil {
+		return "", err
+	}
+	domain := strings.ToLower(filepath.Base(path))
+	for n, raw := range strings.Split(string(b), "\n") {
+		line, _, _ := strings.Cut(raw, "#")
+		for _, u := range strings.Fields(strings.ToLower(line)) {
+			local, d, whole := strings.Cut(u, "@")
+			if local == "" || whole && d != domain {
+				return "", fmt.Errorf("%s:%d: %s is not a user of %s", oneline.Name(path), n+1, oneline.Quote(u), domain)
+			}
+			users[local+"@"+domain] = true
+		}
+	}
+	return domain, nil
 }

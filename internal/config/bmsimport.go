@@ -29,13 +29,12 @@ func (d Dropped) String() string {
 
 // Why keys are not carried over.
 const (
-	whyDSPAM    = "dspam, the spam filter bms.py drove, is no longer maintained; maxwell does not carry its settings"
-	whySRS      = "maxwell does not do SRS yet"
-	whyGossip   = "maxwell does not keep GOSSiP domain reputation yet"
-	whyNotYet   = "maxwell has no such setting yet"
-	whyUnknown  = "not a key of bms.py's milter.cfg that maxwell knows"
-	whyGreyDB   = "maxwell keeps greylisting in its store ([store]), not a file of its own"
-	whyCheckTag = "check_user file: lists are not read by maxwell yet: list the addresses"
+	whyDSPAM   = "dspam, the spam filter bms.py drove, is no longer maintained; maxwell does not carry its settings"
+	whySRS     = "maxwell does not do SRS yet"
+	whyGossip  = "maxwell does not keep GOSSiP domain reputation yet"
+	whyNotYet  = "maxwell has no such setting yet"
+	whyUnknown = "not a key of bms.py's milter.cfg that maxwell knows"
+	whyGreyDB  = "maxwell keeps greylisting in its store ([store]), not a file of its own"
 )
 
 // bmsKey says where a bms.py key goes: its maxwell section and key and
@@ -53,13 +52,12 @@ const (
 	bmsSocket         // a path, or libmilter's inet:PORT@HOST
 	bmsBool           // 0/1, yes/no, true/false, on/off
 	bmsInt
-	bmsList      // comma separated, over continuation lines
-	bmsSeconds   // a number of seconds
-	bmsMinutes   // a number of minutes
-	bmsHours     // a number of hours
-	bmsDays      // a number of days
-	bmsAccess    // sendmail's access.db: maxwell reads the text beside it
-	bmsCheckUser // a list whose file: entries maxwell does not read
+	bmsList    // comma separated, over continuation lines
+	bmsSeconds // a number of seconds
+	bmsMinutes // a number of minutes
+	bmsHours   // a number of hours
+	bmsDays    // a number of days
+	bmsAccess  // sendmail's access.db: maxwell reads the text beside it
 )
 
 // bmsKeys maps bms.py's keys (section.key) to maxwell's.
@@ -75,7 +73,7 @@ var bmsKeys = map[string]bmsKey{
 	"milter.private_relay":            {"milter", "private_relay", bmsList, ""},
 	"milter.internal_mta":             {"milter", "internal_mta", bmsList, ""},
 	"milter.hello_blacklist":          {"milter", "hello_blacklist", bmsList, ""},
-	"milter.check_user":               {"milter", "check_user", bmsCheckUser, ""},
+	"milter.check_user":               {"milter", "check_user", bmsList, ""},
 	"milter.case_sensitive_localpart": {why: whyNotYet},
 	"milter.max_demerits":             {"milter", "max_demerits", bmsInt, ""},
 	"defang.scan_rfc822":              {"defang", "scan_rfc822", bmsBool, ""},
@@ -222,7 +220,7 @@ func ImportBMS(name string, src []byte) (out []byte, dropped []Dropped, err erro
 			drop(e, k.why)
 			continue
 		}
-		v, err := bmsValue(k.kind, e, drop)
+		v, err := bmsValue(k.kind, e)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s:%d: [%s] %s: %w", name, e.line, e.section, e.key, err)
 		}
@@ -245,7 +243,7 @@ func ImportBMS(name string, src []byte) (out []byte, dropped []Dropped, err erro
 }
 
 // bmsValue turns a bms.py value into a TOML value of the kind given.
-func bmsValue(kind bmsKind, e iniEntry, drop func(iniEntry, string)) (string, error) {
+func bmsValue(kind bmsKind, e iniEntry) (string, error) {
 	v := strings.TrimSpace(e.value)
 	switch kind {
 	case bmsString:
@@ -279,16 +277,6 @@ func bmsValue(kind bmsKind, e iniEntry, drop func(iniEntry, string)) (string, er
 	case bmsAccess:
 		// bms.py read sendmail's compiled map; maxwell reads its text.
 		return strconv.Quote(strings.TrimSuffix(v, ".db")), nil
-	case bmsCheckUser:
-		var kept []string
-		for _, u := range splitBMSList(v) {
-			if strings.HasPrefix(u, "file:") {
-				drop(iniEntry{e.section, e.key + " " + u, "", e.line}, whyCheckTag)
-				continue
-			}
-			kept = append(kept, u)
-		}
-		return tomlList(kept), nil
 	}
 	return tomlList(splitBMSList(v)), nil
 }

@@ -255,6 +255,11 @@ const (
 // StorePath is the SQLite file: [store] path, relative to [milter] datadir.
 func (c *Config) StorePath() string { return c.dataPath(c.Store.Path) }
 
+// UserFile is the file of a [milter] check_user entry "file:NAME": NAME
+// relative to [milter] datadir (where bms.py looked), or absolute. Its
+// base name is the domain whose users it lists.
+func (c *Config) UserFile(name string) string { return c.dataPath(name) }
+
 // SpoolDir is where bodies over spool_threshold wait while they are
 // scanned: spool/ in [milter] datadir.
 func (c *Config) SpoolDir() string { return c.dataPath("spool") }
@@ -636,8 +641,14 @@ func (c *Config) validate() []problem {
 		}
 	}
 	for _, a := range c.Milter.CheckUser {
+		if name, ok := strings.CutPrefix(a, "file:"); ok {
+			if d := filepath.Base(name); name == "" || !strings.Contains(d, ".") {
+				ps = append(ps, problem{"milter.check_user", fmt.Sprintf("%s: a file: entry names a file called for its domain, e.g. \"file:example.com\"", oneline.Quote(a))})
+			}
+			continue
+		}
 		if !strings.Contains(a, "@") || strings.HasPrefix(a, "@") || strings.HasSuffix(a, "@") {
-			ps = append(ps, problem{"milter.check_user", fmt.Sprintf("%s is not a whole address", oneline.Quote(a))})
+			ps = append(ps, problem{"milter.check_user", fmt.Sprintf("%s is not a whole address, nor file:DOMAIN", oneline.Quote(a))})
 		}
 	}
 	for _, h := range c.SPF.Headers {
