@@ -220,6 +220,7 @@ var builtinChecks = []Check{
 	{"blocked sender", StageRcpt, checkBlockedSender},
 	{"greylist", StageRcpt, checkGreylist},
 	{"subject", StageEOH, checkSubject},
+	{"charsets", StageEOH, checkCharsets},
 	{"headers", StageEOH, checkHeaders},
 	{"attachments", StageEOM, checkAttachments},
 	{"callback", StageEOM, checkCallback},

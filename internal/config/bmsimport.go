@@ -58,6 +58,7 @@ const (
 	bmsHours   // a number of hours
 	bmsDays    // a number of days
 	bmsAccess  // sendmail's access.db: maxwell reads the text beside it
+	bmsChinese // block_chinese, a boolean: the charsets bms.py refused for it
 )
 
 // bmsKeys maps bms.py's keys (section.key) to maxwell's.
@@ -79,7 +80,7 @@ var bmsKeys = map[string]bmsKey{
 	"defang.scan_rfc822":              {"defang", "scan_rfc822", bmsBool, ""},
 	"defang.scan_zip":                 {"defang", "scan_zip", bmsBool, ""},
 	"defang.scan_html":                {why: whyNotYet},
-	"defang.block_chinese":            {why: whyNotYet},
+	"defang.block_chinese":            {"defang", "block_charsets", bmsChinese, ""},
 	"defang.block_forward":            {"defang", "block_forward", bmsList, ""},
 	"defang.porn_words":               {"defang", "porn_words", bmsList, ""},
 	"defang.spam_words":               {"defang", "spam_words", bmsList, ""},
@@ -274,6 +275,12 @@ func bmsValue(kind bmsKind, e iniEntry) (string, error) {
 		}
 		unit := map[bmsKind]time.Duration{bmsSeconds: time.Second, bmsMinutes: time.Minute, bmsHours: time.Hour, bmsDays: 24 * time.Hour}[kind]
 		return strconv.Quote(time.Duration(n * float64(unit)).String()), nil
+	case bmsChinese:
+		on, err := bmsValue(bmsBool, e)
+		if err != nil || on == "false" {
+			return "[]", err
+		}
+		return tomlList([]string{"big5", "iso-2022-jp"}), nil
 	case bmsAccess:
 		// bms.py read sendmail's compiled map; maxwell reads its text.
 		return strconv.Quote(strings.TrimSuffix(v, ".db")), nil

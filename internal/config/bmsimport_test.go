@@ -37,6 +37,7 @@ func TestImportBMS(t *testing.T) {
 		{"check_user, its file: entry too", cfg.Milter.CheckUser, []string{"joe@mycorp.example", "mary@mycorp.example", "file:bigcorp.example"}},
 		{"max_demerits", cfg.Milter.MaxDemerits, 3},
 		{"scan_zip (yes)", cfg.Defang.ScanZip, true},
+		{"block_chinese = 0: no charset blocked", len(cfg.Defang.BlockCharsets), 0},
 		{"porn_words over continuation lines", len(cfg.Defang.PornWords), 14},
 		{"from_words, the ; comment cut", cfg.Defang.FromWords, []string{"Stimulus", "Diabetes", "Trivia"}},
 		{"banned_exts", len(cfg.Defang.BannedExts), 17},
@@ -105,10 +106,22 @@ func TestImportBMSErrors(t *testing.T) {
 		{"[milter\n", "m.cfg:1: a section header without ]"},
 		{"[milter]\njust words\n", "m.cfg:2: neither a section, a key = value nor a comment"},
 		{"[smart_alias]\nx = only@one.example\n", "m.cfg:2: [smart_alias] x: a sender and a recipient are needed"},
+		{"[defang]\nblock_chinese = sometimes\n", `m.cfg:2: [defang] block_chinese: "sometimes" is not a boolean`},
 	} {
 		_, _, err := ImportBMS("m.cfg", []byte(tc.src))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: %v, want %q", tc.src, err, tc.want)
 		}
+	}
+}
+
+// block_chinese = 1 becomes the two charsets bms.py refused for it.
+func TestImportBlockChinese(t *testing.T) {
+	out, _, err := ImportBMS("m.cfg", []byte("[defang]\nblock_chinese = yes\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "block_charsets = [\"big5\", \"iso-2022-jp\"]\n") {
+		t.Errorf("block_chinese = yes:\n%s", out)
 	}
 }

@@ -81,6 +81,7 @@ type Defang struct {
 	SpamWords     []string        `toml:"spam_words"`
 	PornWords     []string        `toml:"porn_words"`
 	RejectAdv     bool            `toml:"reject_adv"`
+	BlockCharsets []string        `toml:"block_charsets"`
 	FromWords     []string        `toml:"from_words"`
 	BlockForward  []string        `toml:"block_forward"`
 	BannedExts    []string        `toml:"banned_exts"`
@@ -638,6 +639,11 @@ func (c *Config) validate() []problem {
 			if _, err := WordPattern(w); err != nil {
 				ps = append(ps, problem{words.key, err.Error()})
 			}
+		}
+	}
+	for _, cs := range c.Defang.BlockCharsets {
+		if cs == "" || strings.ContainsAny(cs, " \t?=\"';") {
+			ps = append(ps, problem{"defang.block_charsets", fmt.Sprintf("%s is not a charset name, e.g. \"big5\"", oneline.Quote(cs))})
 		}
 	}
 	for _, a := range c.Milter.CheckUser {
