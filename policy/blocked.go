@@ -8,29 +8,51 @@ import (
 
 // addrSet matches addresses against entries that are a whole address
 // ("joe@example.com"), a domain ("@example.com") or a local part at any
-// domain ("postmaster@"), all case-insensitive.
-type addrSet map[string]bool
+// domain ("postmaster@"). Domains compare case-insensitively, and local
+// parts too unless the set is case-sensitive ([milter]
+// case_sensitive_localpart, bms.py's).
+type addrSet struct {
+	entries       map[string]bool
+	caseSensitive bool
+}
 
-func newAddrSet(entries []string) addrSet {
-	s := addrSet{}
+func newAddrSet(entries []string, caseSensitive bool) addrSet {
+	s := addrSet{entries: map[string]bool{}, caseSensitive: caseSensitive}
 	for _, e := range entries {
-		if e = strings.ToLower(strings.TrimSpace(e)); e != "" {
-			s[e] = true
-		}
+		s.add(e)
 	}
 	return s
 }
 
+// add adds an entry.
+func (s addrSet) add(entry string) {
+	if entry = s.key(strings.TrimSpace(entry)); entry != "" {
+		s.entries[entry] = true
+	}
+}
+
+// key is an address, or an entry, as the set keeps it.
+func (s addrSet) key(a string) string {
+	at := strings.LastIndexByte(a, '@')
+	if !s.caseSensitive || at < 0 {
+		return strings.ToLower(a)
+	}
+	return a[:at] + strings.ToLower(a[at:])
+}
+
+// has reports whether the set holds entry as it is.
+func (s addrSet) has(entry string) bool { return s.entries[s.key(entry)] }
+
 func (s addrSet) match(addr string) bool {
-	if len(s) == 0 {
+	if len(s.entries) == 0 {
 		return false
 	}
-	a := strings.ToLower(addr)
-	if s[a] {
+	a := s.key(addr)
+	if s.entries[a] {
 		return true
 	}
 	at := strings.LastIndexByte(a, '@')
-	return at >= 0 && (s[a[at:]] || s[a[:at+1]])
+	return at >= 0 && (s.entries[a[at:]] || s.entries[a[:at+1]])
 }
 
 // checkBlockedSender refuses mail from [blocked_senders] senders to every
@@ -58,7 +80,7 @@ func (e *Engine) blockedException(rcpt string) bool {
 		return true
 	}
 	at := strings.LastIndexByte(rcpt, '@')
-	return at > 0 && e.blockedExcept[strings.ToLower(rcpt[:at])] && e.ourDomain(rcpt[at+1:])
+	return at > 0 && e.blockedExcept.has(rcpt[:at]) && e.ourDomain(rcpt[at+1:])
 }
 
 // ourDomain reports whether mail to domain is ours: one of [milter]

@@ -115,8 +115,8 @@ func New(cfg *config.Config, res *resolver.Resolver, log *maillog.Logger, diag *
 		log:            log,
 		diag:           diag,
 		spamWords:      cfg.Defang.SpamWords,
-		blockedSenders: newAddrSet(cfg.BlockedSenders.Senders),
-		blockedExcept:  newAddrSet(cfg.BlockedSenders.Exceptions),
+		blockedSenders: newAddrSet(cfg.BlockedSenders.Senders, cfg.Milter.CaseSensitiveLocalpart),
+		blockedExcept:  newAddrSet(cfg.BlockedSenders.Exceptions, cfg.Milter.CaseSensitiveLocalpart),
 		bannedUsers:    map[string]bool{},
 		now:            time.Now,
 		grey: greyTimers{
@@ -125,7 +125,7 @@ func New(cfg *config.Config, res *resolver.Resolver, log *maillog.Logger, diag *
 			window:  cfg.Greylist.RetryWindow.D(),
 			ttl:     cfg.Greylist.PassTTL.D(),
 		},
-		greyRcpts: newAddrSet(cfg.Greylist.WhitelistRecipients),
+		greyRcpts: newAddrSet(cfg.Greylist.WhitelistRecipients, cfg.Milter.CaseSensitiveLocalpart),
 		codes:     &registeredCodes,
 	}
 	if cfg.Milter.LegacyStatusCodes {
@@ -155,13 +155,14 @@ func New(cfg *config.Config, res *resolver.Resolver, log *maillog.Logger, diag *
 		}
 		e.fromWords = append(e.fromWords, re)
 	}
-	e.blockForward = newAddrSet(cfg.Defang.BlockForward)
-	e.whitelistSenders = newAddrSet(cfg.Whitelist.Senders)
-	e.wiretapUsers, e.wiretapDiscard = newAddrSet(cfg.Wiretap.Users), newAddrSet(cfg.Wiretap.Discard)
-	if e.senderBlacklist, err = loadAddrFile(cfg.Whitelist.BlacklistFile); err != nil {
+	cs := cfg.Milter.CaseSensitiveLocalpart
+	e.blockForward = newAddrSet(cfg.Defang.BlockForward, cs)
+	e.whitelistSenders = newAddrSet(cfg.Whitelist.Senders, cs)
+	e.wiretapUsers, e.wiretapDiscard = newAddrSet(cfg.Wiretap.Users, cs), newAddrSet(cfg.Wiretap.Discard, cs)
+	if e.senderBlacklist, err = loadAddrFile(cfg.Whitelist.BlacklistFile, cs); err != nil {
 		return nil, fmt.Errorf("whitelist.blacklist_file: %w", err)
 	}
-	e.knownUsers, e.checkUser = addrSet{}, map[string]bool{}
+	e.knownUsers, e.checkUser = newAddrSet(nil, cs), map[string]bool{}
 	for _, a := range cfg.Milter.CheckUser {
 		if name, ok := strings.CutPrefix(a, "file:"); ok {
 			domain, err := loadUserFile(cfg.UserFile(name), e.knownUsers)
@@ -171,10 +172,9 @@ func New(cfg *config.Config, res *resolver.Resolver, log *maillog.Logger, diag *
 			e.checkUser[domain] = true
 			continue
 		}
-		a = strings.ToLower(strings.TrimSpace(a))
-		e.knownUsers[a] = true
-		if _, d, ok := strings.Cut(a, "@"); ok {
-			e.checkUser[d] = true
+		e.knownUsers.add(a)
+		if _, d, ok := strings.Cut(strings.TrimSpace(a), "@"); ok {
+			e.checkUser[strings.ToLower(d)] = true
 		}
 	}
 	for _, u := range cfg.SRS.BannedUsers {

@@ -38,7 +38,7 @@ func checkHeaders(s *Session) (*Decision, error) {
 			}
 		}
 	}
-	if len(s.e.blockForward) > 0 {
+	if len(s.e.blockForward.entries) > 0 {
 		for _, subj := range m.Subjects {
 			l := strings.ToLower(strings.TrimSpace(subj))
 			if !strings.HasPrefix(l, "fwd:") && !strings.HasPrefix(l, "[fw") {

@@ -105,3 +105,29 @@ attempts = 1
 		t.Errorf("a foreign user in the file: %v", err)
 	}
 }
+
+// case_sensitive_localpart: listed local parts match only as written;
+// domains in any case. Off, in any case.
+func TestCaseSensitiveLocalpart(t *testing.T) {
+	for _, cs := range []bool{false, true} {
+		env := enginetest.New(t, fmt.Sprintf(`
+[milter]
+check_user = ["Joe@example.org"]
+case_sensitive_localpart = %v
+[dns]
+timeout = "200ms"
+attempts = 1
+`, cs))
+		for rcpt, knownWhenSensitive := range map[string]bool{"Joe@example.org": true, "Joe@EXAMPLE.ORG": true, "joe@example.org": false} {
+			out := env.Engine.Run(policy.Transaction{Conn: policy.ConnInfo{IP: netip.MustParseAddr("198.51.100.7")}, Helo: "mail.sender.example",
+				Mail: policy.MailInfo{Sender: "a@sender.example"}, Rcpts: []string{rcpt}})
+			refused := false
+			for _, st := range out.Stages {
+				refused = refused || strings.Contains(st.Decision.Reply(), "No such user here")
+			}
+			if want := cs && !knownWhenSensitive; refused != want {
+				t.Errorf("case_sensitive_localpart = %v, %s: refused %v, want %v", cs, rcpt, refused, want)
+			}
+		}
+	}
+}

@@ -93,26 +93,26 @@ func (s *Session) blacklisted(why string) *Decision {
 
 // loadAddrFile reads an address list file: one address, @domain or
 // user@ per line; # starts a comment.
-func loadAddrFile(path string) (addrSet, error) {
-	set := addrSet{}
+func loadAddrFile(path string, caseSensitive bool) (addrSet, error) {
+	set := newAddrSet(nil, caseSensitive)
 	if path == "" {
 		return set, nil
 	}
 	b, err := safefile.Read(path)
 	if err != nil {
-		return nil, err
+		return addrSet{}, err
 	}
 	for n, raw := range strings.Split(string(b), "\n") {
 		entry, _, _ := strings.Cut(raw, "#")
-		entry = strings.ToLower(strings.TrimSpace(entry))
+		entry = strings.TrimSpace(entry)
 		if entry == "" {
 			continue
 		}
 		if !strings.Contains(entry, "@") || strings.ContainsAny(entry, " \t") {
 			// The line as the administrator wrote it, to find it by.
-			return nil, fmt.Errorf("%s:%d: %s is not an address, @domain or user@", oneline.Name(path), n+1, oneline.Quote(raw))
+			return addrSet{}, fmt.Errorf("%s:%d: %s is not an address, @domain or user@", oneline.Name(path), n+1, oneline.Quote(raw))
 		}
-		set[entry] = true
+		set.add(entry)
 	}
 	return set, nil
 }
@@ -130,12 +130,12 @@ func loadUserFile(path string, users addrSet) (string, error) {
 	domain := strings.ToLower(filepath.Base(path))
 	for n, raw := range strings.Split(string(b), "\n") {
 		line, _, _ := strings.Cut(raw, "#")
-		for _, u := range strings.Fields(strings.ToLower(line)) {
+		for _, u := range strings.Fields(line) {
 			local, d, whole := strings.Cut(u, "@")
-			if local == "" || whole && d != domain {
+			if local == "" || whole && !strings.EqualFold(d, domain) {
 				return "", fmt.Errorf("%s:%d: %s is not a user of %s", oneline.Name(path), n+1, oneline.Quote(u), domain)
 			}
-			users[local+"@"+domain] = true
+			users.add(local + "@" + domain)
 		}
 	}
 	return domain, nil

@@ -25,12 +25,13 @@ func wiretap(s *Session) (*Decision, error) {
 		return &Decision{Action: Discard, Tag: "DISCARD", Reason: "wiretap discard " + m.Info.Sender}, nil
 	}
 	for _, a := range w.SmartAlias {
-		if len(a) < 2 || !newAddrSet(a[:1]).match(m.Info.Sender) {
+		if len(a) < 2 || !newAddrSet(a[:1], s.e.cfg.Milter.CaseSensitiveLocalpart).match(m.Info.Sender) {
 			continue
 		}
 		dests := a[2:]
+		rcpt := newAddrSet(a[1:2], s.e.cfg.Milter.CaseSensitiveLocalpart)
 		for _, r := range m.Rcpts {
-			if !strings.EqualFold(r, a[1]) {
+			if !rcpt.has(r) {
 				continue
 			}
 			s.AddEdit(Edit{Kind: DeleteRecipient, Name: r})

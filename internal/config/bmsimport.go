@@ -75,7 +75,7 @@ var bmsKeys = map[string]bmsKey{
 	"milter.internal_mta":             {"milter", "internal_mta", bmsList, ""},
 	"milter.hello_blacklist":          {"milter", "hello_blacklist", bmsList, ""},
 	"milter.check_user":               {"milter", "check_user", bmsList, ""},
-	"milter.case_sensitive_localpart": {why: whyNotYet},
+	"milter.case_sensitive_localpart": {"milter", "case_sensitive_localpart", bmsBool, ""},
 	"milter.max_demerits":             {"milter", "max_demerits", bmsInt, ""},
 	"defang.scan_rfc822":              {"defang", "scan_rfc822", bmsBool, ""},
 	"defang.scan_zip":                 {"defang", "scan_zip", bmsBool, ""},

@@ -36,6 +36,7 @@ func TestImportBMS(t *testing.T) {
 		{"internal_connect", len(cfg.Milter.InternalConnect), 2},
 		{"check_user, its file: entry too", cfg.Milter.CheckUser, []string{"joe@mycorp.example", "mary@mycorp.example", "file:bigcorp.example"}},
 		{"max_demerits", cfg.Milter.MaxDemerits, 3},
+		{"case_sensitive_localpart", cfg.Milter.CaseSensitiveLocalpart, true},
 		{"scan_zip (yes)", cfg.Defang.ScanZip, true},
 		{"block_chinese = 0: no charset blocked", len(cfg.Defang.BlockCharsets), 0},
 		{"porn_words over continuation lines", len(cfg.Defang.PornWords), 14},
@@ -76,13 +77,13 @@ func TestImportBMS(t *testing.T) {
 	if carried+len(dropped) != len(entries) {
 		t.Errorf("%d keys carried and %d dropped of %d: some key vanished\n%v", carried, len(dropped), len(entries), droppedKeys)
 	}
-	for _, want := range []string{"milter.case_sensitive_localpart", "defang.scan_html", "srs.secret",
+	for _, want := range []string{"defang.scan_html", "srs.secret",
 		"dspam.honeypot", "dspam.whitelist_mx", "gossip.peers", "greylist.dbfile"} {
 		if !slices.Contains(droppedKeys, want) {
 			t.Errorf("%s is not listed as not carried over", want)
 		}
 	}
-	if !strings.Contains(string(out), "# Not carried over from milter.cfg:\n#   line 16: [milter] case_sensitive_localpart: ") {
+	if !strings.Contains(string(out), "# Not carried over from milter.cfg:\n#   line 22: [defang] scan_html: ") {
 		t.Errorf("the output does not list what it left out:\n%s", out)
 	}
 }

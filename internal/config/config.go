@@ -66,8 +66,11 @@ type Milter struct {
 	LargeMessage     LargeAction     `toml:"large_message"`
 	PrivateRelay     []DomainPattern `toml:"private_relay"`
 	CheckUser        []string        `toml:"check_user"`
-	MaxDemerits      int             `toml:"max_demerits"`
-	BanTime          Duration        `toml:"ban_time"`
+	// CaseSensitiveLocalpart: local parts of listed addresses compare as
+	// written (bms.py's case_sensitive_localpart); domains never do.
+	CaseSensitiveLocalpart bool     `toml:"case_sensitive_localpart"`
+	MaxDemerits            int      `toml:"max_demerits"`
+	BanTime                Duration `toml:"ban_time"`
 	// LegacyStatusCodes gives the refusals whose codes follow RFC 7372,
 	// RFC 7505 and RFC 3463 (SPF, reverse DNS, null MX, missing HELO)
 	// the codes maxwell used before (5.7.1, 5.5.2, 4.4.3, 4.2.0), and
