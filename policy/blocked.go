@@ -34,8 +34,11 @@ func (s addrSet) add(entry string) {
 // key is an address, or an entry, as the set keeps it.
 func (s addrSet) key(a string) string {
 	at := strings.LastIndexByte(a, '@')
-	if !s.caseSensitive || at < 0 {
+	switch {
+	case !s.caseSensitive:
 		return strings.ToLower(a)
+	case at < 0: // a bare local part
+		return a
 	}
 	return a[:at] + strings.ToLower(a[at:])
 }

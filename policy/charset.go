@@ -11,6 +11,10 @@ import (
 // (=?charset*lang?B?...?=).
 var encodedWordCharset = regexp.MustCompile(`=\?([^?*\s]+)(\*[^?\s]*)?\?[bBqQ]\?`)
 
+// charsetParam finds a charset parameter in a Content-Type field that
+// does not parse as RFC 2045 has it.
+var charsetParam = regexp.MustCompile(`(?i)(?:^|[;\s])charset\s*=\s*"?([^";\s()]+)`)
+
 // checkCharsets refuses mail from outside written in a character set of
 // [defang] block_charsets (bms.py's block_chinese, generalised): in an
 // encoded word of the Subject, or the message's Content-Type charset.
@@ -27,8 +31,13 @@ func checkCharsets(s *Session) (*Decision, error) {
 				found = append(found, m[1])
 			}
 		case "content-type":
+			// Leniently, as mail programs read it: a field that does not
+			// parse strictly (a stray word, a comment) still names its
+			// charset for them.
 			if _, params, err := mime.ParseMediaType(h.Value); err == nil && params["charset"] != "" {
 				found = append(found, params["charset"])
+			} else if m := charsetParam.FindStringSubmatch(h.Value); m != nil {
+				found = append(found, m[1])
 			}
 		}
 		for _, cs := range found {

@@ -29,6 +29,8 @@ attempts = 1
 		{"a big5 Subject", "198.51.100.7", []policy.Header{{Name: "Subject", Value: "=?big5?B?pOWmcg==?="}}, "550 5.7.1 We do not read mail in big5"},
 		{"an encoded word later in the Subject", "198.51.100.7", []policy.Header{{Name: "Subject", Value: "Re: =?iso-2022-jp?B?GyRCJUYlOSVIGyhC?="}}, "550 5.7.1 We do not read mail in iso-2022-jp"},
 		{"the body's charset", "198.51.100.7", []policy.Header{{Name: "Content-Type", Value: `text/plain; charset="BIG5"`}}, "550 5.7.1 We do not read mail in big5"},
+		{"a charset in a field that does not parse strictly", "198.51.100.7", []policy.Header{{Name: "Content-Type", Value: "text/plain; charset=big5; x"}}, "550 5.7.1 We do not read mail in big5"},
+		{"a charset before a comment", "198.51.100.7", []policy.Header{{Name: "Content-Type", Value: "text/plain; format=flowed; charset=big5 (Chinese); delsp"}}, "550 5.7.1 We do not read mail in big5"},
 		{"another charset", "198.51.100.7", []policy.Header{{Name: "Subject", Value: "=?utf-8?Q?caf=C3=A9?="}, {Name: "Content-Type", Value: "text/plain; charset=utf-8"}}, ""},
 		{"internal mail", "192.0.2.7", []policy.Header{{Name: "Subject", Value: "=?big5?B?pOWmcg==?="}}, ""},
 	} {

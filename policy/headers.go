@@ -73,7 +73,11 @@ var robotUsers = map[string]bool{"mailer-daemon": true, "auto-notify": true}
 // demerit each, as bms.py counted dictionary attacks).
 func checkRecipient(s *Session) (*Decision, error) {
 	m := s.Msg
-	local, domain, _ := strings.Cut(strings.ToLower(m.Rcpt), "@")
+	rcpt := strings.ToLower(m.Rcpt)
+	local, domain := rcpt, ""
+	if at := strings.LastIndexByte(rcpt, '@'); at >= 0 { // a quoted local part may hold an @
+		local, domain = rcpt[:at], rcpt[at+1:]
+	}
 	switch {
 	case robotUsers[local] && s.Class&Internal == 0:
 		return reject(550, "5.7.1", "mail to a robot: "+m.Rcpt, "Robots do not read mail"), nil

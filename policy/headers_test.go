@@ -84,7 +84,8 @@ timeout = "200ms"
 attempts = 1
 `, dir))
 	for rcpt, known := range map[string]bool{"joe@bigcorp.example": true, "Mary@BigCorp.example": true, "sue@bigcorp.example": true,
-		"founders@bigcorp.example": false, "dave@bigcorp.example": false, "bob@example.org": true, "dave@example.org": false} {
+		"founders@bigcorp.example": false, "dave@bigcorp.example": false, "bob@example.org": true, "dave@example.org": false,
+		`"joe@x"@bigcorp.example`: false} {
 		out := env.Engine.Run(policy.Transaction{Conn: policy.ConnInfo{IP: netip.MustParseAddr("198.51.100.7")}, Helo: "mail.sender.example",
 			Mail: policy.MailInfo{Sender: "a@sender.example"}, Rcpts: []string{rcpt}})
 		refused := false

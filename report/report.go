@@ -63,13 +63,13 @@ type Report struct {
 	// Sendmail's): the report was given the MTA's log, not maxwell's.
 	MTALines int `json:"mta_lines,omitempty"`
 
-	From time.Time `json:"from"` // the first and the last line's time
-	To   time.Time `json:"to"`
+	From time.Time `json:"from,omitzero"` // the first and the last line's time
+	To   time.Time `json:"to,omitzero"`
 	// What the caller says of the report: the logs read, the host it ran
 	// on, when.
 	Sources   []string  `json:"sources,omitempty"`
 	Host      string    `json:"host,omitempty"`
-	Generated time.Time `json:"generated"`
+	Generated time.Time `json:"generated,omitzero"`
 }
 
 // mtaLine tells a line Postfix or Sendmail wrote to syslog.

@@ -59,7 +59,9 @@ func check(args []string) int {
 	tx.Helo, tx.Rcpts, tx.Mail.AuthUser = *helo, rcpts, *auth
 	tx.Conn.Hostname = "localhost"
 	if *ipText != "" {
-		tx.Conn.Hostname = "unknown"
+		// A client over TCP, as the daemon sees one (port 0 on loopback
+		// is Postfix's local submission).
+		tx.Conn.Hostname, tx.Conn.Port = "unknown", dryRunPort
 		if tx.Conn.IP, err = netip.ParseAddr(*ipText); err != nil {
 			fmt.Fprintf(os.Stderr, "maxwell check: -ip: %v\n", err)
 			return exitUsage

@@ -184,7 +184,7 @@ func TestConfigCheckExitStatus(t *testing.T) {
 
 	// Without FILE: the file serve reads without -c, if there is one.
 	useDefaultConfig(t, filepath.Join(dir, "etc-maxwell.toml"))
-	if code, _, stderr := capture(t, func() int { return run([]string{"config", "check"}) }); code != exitUsage || !strings.Contains(stderr, "no configuration: "+defaultConfigFile+" does not exist") {
+	if code, _, stderr := capture(t, func() int { return run([]string{"config", "check"}) }); code != exitUsage || !strings.Contains(stderr, "no FILE given, and "+defaultConfigFile+" does not exist") {
 		t.Errorf("no FILE, no %s: exit %d, %q; want %d naming it", defaultConfigFile, code, stderr, exitUsage)
 	}
 	os.WriteFile(defaultConfigFile, []byte("[milter]\nhello_blacklist = [\"mx.example.org\"]\n"), 0o644)

@@ -116,6 +116,10 @@ func run(args []string) int {
 	return exitUsage
 }
 
+// dryRunPort is the client port check and spf give a client named with
+// -ip: a TCP client's, not the 0 of Postfix's local submissions.
+const dryRunPort = 49152
+
 // defaultConfigFile is the configuration a command reads without -c,
 // when the file is there: where the Debian package installs it.
 var defaultConfigFile = "/etc/maxwell/maxwell.toml"
@@ -225,6 +229,10 @@ func configCheck(args []string) int {
 	var file string
 	if len(args) == 1 {
 		file = args[0]
+	}
+	if _, err := os.Stat(defaultConfigFile); file == "" && errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(os.Stderr, "maxwell config check: no FILE given, and %s does not exist\n", defaultConfigFile)
+		return exitUsage
 	}
 	cfg, path, err := configFlags{file: &file, defaults: new(bool)}.load(false)
 	if err != nil {

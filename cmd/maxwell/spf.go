@@ -60,7 +60,7 @@ func spfQuery(args []string) int {
 		eng.TraceSPF(func(format string, args ...any) { fmt.Printf(format+"\n", args...) })
 	}
 	out := eng.Run(policy.Transaction{
-		Conn: policy.ConnInfo{IP: ip, Hostname: "unknown"},
+		Conn: policy.ConnInfo{IP: ip, Hostname: "unknown", Port: dryRunPort},
 		Helo: *helo,
 		Mail: policy.MailInfo{Sender: envelopeAddress(*sender)},
 		// A recipient every domain has, so that the answer is the one

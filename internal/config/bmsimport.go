@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
+	"github.com/maxwell-milter/maxwell/internal/oneline"
 	"github.com/maxwell-milter/maxwell/internal/safefile"
 )
 
@@ -24,7 +27,7 @@ type Dropped struct {
 }
 
 func (d Dropped) String() string {
-	return fmt.Sprintf("line %d: [%s] %s: %s", d.Line, d.Section, d.Key, d.Why)
+	return fmt.Sprintf("line %d: [%s] %s: %s", d.Line, oneline.Clean(d.Section), oneline.Clean(d.Key), d.Why)
 }
 
 // Why keys are not carried over.
@@ -122,9 +125,10 @@ var bmsKeys = map[string]bmsKey{
 // bmsSectionWhy is why a whole section is not carried, for keys bmsKeys
 // does not name.
 var bmsSectionWhy = map[string]string{
-	"dspam":  whyDSPAM,
-	"gossip": whyGossip,
-	"srs":    whySRS,
+	"default": "a [DEFAULT] value is used for %(key)s in the other sections; set the key in its own section",
+	"dspam":   whyDSPAM,
+	"gossip":  whyGossip,
+	"srs":     whySRS,
 }
 
 // iniEntry is one key of an INI file.
@@ -135,15 +139,20 @@ type iniEntry struct {
 
 // parseINI reads an INI file as Python's ConfigParser does: [section]
 // headers, "key = value" or "key: value" (keys lower-cased), full-line
-// comments starting # or ;, a ; comment after white space, and lines
-// starting with white space continuing the value above.
+// comments starting # or ;, a ; comment after white space, lines
+// starting with white space continuing the value above, and line ends
+// of any kind (\n, \r\n, \r). Then values are interpolated (see
+// interpolate).
 func parseINI(name string, src []byte) ([]iniEntry, error) {
+	src = bytes.ReplaceAll(src, []byte("\r\n"), []byte("\n"))
+	src = bytes.ReplaceAll(src, []byte("\r"), []byte("\n"))
 	var entries []iniEntry
+	var lines [][]string // each entry's value lines, joined at the end
 	section := ""
 	sc := bufio.NewScanner(bytes.NewReader(src))
 	sc.Buffer(make([]byte, 64<<10), safefile.MaxSize)
 	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimRight(sc.Text(), "\r")
+		line := sc.Text()
 		trimmed := strings.TrimSpace(line)
 		switch {
 		case trimmed == "" || trimmed[0] == '#' || trimmed[0] == ';':
@@ -152,8 +161,7 @@ func parseINI(name string, src []byte) ([]iniEntry, error) {
 			if len(entries) == 0 || entries[len(entries)-1].section != section {
 				return nil, fmt.Errorf("%s:%d: a continuation line with no key above it", name, n)
 			}
-			e := &entries[len(entries)-1]
-			e.value += "\n" + stripINIComment(trimmed)
+			lines[len(lines)-1] = append(lines[len(lines)-1], stripINIComment(trimmed))
 			continue
 		case trimmed[0] == '[':
 			end := strings.IndexByte(trimmed, ']')
@@ -170,10 +178,78 @@ func parseINI(name string, src []byte) ([]iniEntry, error) {
 		if section == "" {
 			return nil, fmt.Errorf("%s:%d: a key before any [section]", name, n)
 		}
-		entries = append(entries, iniEntry{section, strings.ToLower(strings.TrimSpace(line[:i])),
-			stripINIComment(strings.TrimSpace(line[i+1:])), n})
+		entries = append(entries, iniEntry{section: section, key: strings.ToLower(strings.TrimSpace(line[:i])), line: n})
+		lines = append(lines, []string{stripINIComment(strings.TrimSpace(line[i+1:]))})
 	}
-	return entries, sc.Err()
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	for i := range entries {
+		entries[i].value = strings.Join(lines[i], "\n")
+	}
+	return interpolate(name, entries)
+}
+
+// interpolate does ConfigParser's: %(key)s is the value of key in the
+// same section, else in [DEFAULT]; %% is %. Values are expanded once,
+// as deep as ConfigParser goes (10 levels).
+func interpolate(name string, entries []iniEntry) ([]iniEntry, error) {
+	values := map[string]string{} // section.key → raw value
+	for _, e := range entries {
+		values[e.section+"."+e.key] = e.value
+	}
+	var expand func(e iniEntry, v string, depth int) (string, error)
+	expand = func(e iniEntry, v string, depth int) (string, error) {
+		if !strings.Contains(v, "%") {
+			return v, nil
+		}
+		if depth > 10 {
+			return "", fmt.Errorf("%s:%d: [%s] %s: %%(...)s nested more than 10 deep", name, e.line, e.section, e.key)
+		}
+		var b strings.Builder
+		for i := 0; i < len(v); i++ {
+			if v[i] != '%' {
+				b.WriteByte(v[i])
+				continue
+			}
+			rest := v[i+1:]
+			switch {
+			case strings.HasPrefix(rest, "%"):
+				b.WriteByte('%')
+				i++
+			case strings.HasPrefix(rest, "("):
+				end := strings.Index(rest, ")s")
+				if end < 0 {
+					return "", fmt.Errorf("%s:%d: [%s] %s: a %% that is neither %%%% nor %%(key)s", name, e.line, e.section, e.key)
+				}
+				key := strings.ToLower(rest[1:end])
+				ref, ok := values[e.section+"."+key]
+				if !ok {
+					ref, ok = values["default."+key]
+				}
+				if !ok {
+					return "", fmt.Errorf("%s:%d: [%s] %s: %%(%s)s names no key of [%s] or [DEFAULT]", name, e.line, e.section, e.key, key, e.section)
+				}
+				x, err := expand(e, ref, depth+1)
+				if err != nil {
+					return "", err
+				}
+				b.WriteString(x)
+				i += end + 2
+			default:
+				return "", fmt.Errorf("%s:%d: [%s] %s: a %% that is neither %%%% nor %%(key)s", name, e.line, e.section, e.key)
+			}
+		}
+		return b.String(), nil
+	}
+	for i, e := range entries {
+		v, err := expand(e, e.value, 0)
+		if err != nil {
+			return nil, err
+		}
+		entries[i].value = v
+	}
+	return entries, nil
 }
 
 // stripINIComment cuts a ; comment that follows white space.
@@ -246,14 +322,17 @@ func ImportBMS(name string, src []byte) (out []byte, dropped []Dropped, err erro
 // bmsValue turns a bms.py value into a TOML value of the kind given.
 func bmsValue(kind bmsKind, e iniEntry) (string, error) {
 	v := strings.TrimSpace(e.value)
+	if !utf8.ValidString(v) {
+		return "", fmt.Errorf("the value is not UTF-8 (convert the file: iconv -f latin1 -t utf-8)")
+	}
 	switch kind {
 	case bmsString:
-		return strconv.Quote(v), nil
+		return tomlQuote(v), nil
 	case bmsSocket:
 		if strings.HasPrefix(v, "/") {
 			v = "unix:" + v
 		}
-		return strconv.Quote(v), nil
+		return tomlQuote(v), nil
 	case bmsBool:
 		switch strings.ToLower(v) {
 		case "1", "yes", "true", "on":
@@ -269,12 +348,12 @@ func bmsValue(kind bmsKind, e iniEntry) (string, error) {
 		}
 		return strconv.Itoa(n), nil
 	case bmsSeconds, bmsMinutes, bmsHours, bmsDays:
-		n, err := strconv.ParseFloat(v, 64)
-		if err != nil || n < 0 {
-			return "", fmt.Errorf("%s is not a number", strconv.Quote(v))
-		}
 		unit := map[bmsKind]time.Duration{bmsSeconds: time.Second, bmsMinutes: time.Minute, bmsHours: time.Hour, bmsDays: 24 * time.Hour}[kind]
-		return strconv.Quote(time.Duration(n * float64(unit)).String()), nil
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(n) || n < 0 || n > float64(math.MaxInt64/int64(unit)) {
+			return "", fmt.Errorf("%s is not a number of %s from 0 to %d", strconv.Quote(v), unitName[kind], math.MaxInt64/int64(unit))
+		}
+		return tomlQuote(time.Duration(n * float64(unit)).String()), nil
 	case bmsChinese:
 		on, err := bmsValue(bmsBool, e)
 		if err != nil || on == "false" {
@@ -283,10 +362,13 @@ func bmsValue(kind bmsKind, e iniEntry) (string, error) {
 		return tomlList([]string{"big5", "iso-2022-jp"}), nil
 	case bmsAccess:
 		// bms.py read sendmail's compiled map; maxwell reads its text.
-		return strconv.Quote(strings.TrimSuffix(v, ".db")), nil
+		return tomlQuote(strings.TrimSuffix(v, ".db")), nil
 	}
 	return tomlList(splitBMSList(v)), nil
 }
+
+// unitName names the unit of a duration kind, for errors.
+var unitName = map[bmsKind]string{bmsSeconds: "seconds", bmsMinutes: "minutes", bmsHours: "hours", bmsDays: "days"}
 
 // splitBMSList splits a bms.py list: items separated by commas or line ends,
 // empty ones left out.
@@ -327,9 +409,30 @@ func sectionOrder() []string {
 func tomlList(items []string) string {
 	q := make([]string, len(items))
 	for i, s := range items {
-		q[i] = strconv.Quote(s)
+		q[i] = tomlQuote(s)
 	}
 	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// tomlQuote writes s as a TOML basic string: " and \ escaped, control
+// characters as \uXXXX (Go's quoting has escapes TOML reads otherwise).
+// s must be UTF-8: bmsValue refuses anything else.
+func tomlQuote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, "\\u%04X", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }
 
 func tomlListOfLists(lists [][]string) string {
@@ -344,7 +447,7 @@ func tomlListOfLists(lists [][]string) string {
 // sections in maxwell's order, then what was not carried, as comments.
 func renderImport(name string, values map[string]map[string]string, dropped []Dropped) []byte {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "# maxwell.toml imported from bms.py's %s by `maxwell config import`.\n", name)
+	fmt.Fprintf(&b, "# maxwell.toml imported from bms.py's %s by `maxwell config import`.\n", oneline.Quote(name))
 	b.WriteString("# Every key not set here keeps maxwell's default (man maxwell.toml);\n")
 	b.WriteString("# check it with `maxwell config check`.\n")
 	for _, section := range sectionOrder() {
@@ -363,7 +466,7 @@ func renderImport(name string, values map[string]map[string]string, dropped []Dr
 		}
 	}
 	if len(dropped) > 0 {
-		b.WriteString("\n# Not carried over from " + name + ":\n")
+		b.WriteString("\n# Not carried over from " + oneline.Quote(name) + ":\n")
 		for _, d := range dropped {
 			fmt.Fprintf(&b, "#   %s\n", d)
 		}

@@ -83,7 +83,7 @@ func TestImportBMS(t *testing.T) {
 			t.Errorf("%s is not listed as not carried over", want)
 		}
 	}
-	if !strings.Contains(string(out), "# Not carried over from milter.cfg:\n#   line 22: [defang] scan_html: ") {
+	if !strings.Contains(string(out), "# Not carried over from \"milter.cfg\":\n#   line 22: [defang] scan_html: ") {
 		t.Errorf("the output does not list what it left out:\n%s", out)
 	}
 }
@@ -124,5 +124,61 @@ func TestImportBlockChinese(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "block_charsets = [\"big5\", \"iso-2022-jp\"]\n") {
 		t.Errorf("block_chinese = yes:\n%s", out)
+	}
+}
+
+// What ConfigParser makes of a file, the import makes too: %(key)s
+// from the section or [DEFAULT] and %% (interpolation), line ends of
+// any kind; values TOML would read otherwise are written so that they
+// read back as they were; odd key names do not break the output.
+func TestImportBMSAsConfigParser(t *testing.T) {
+	for _, tc := range []struct {
+		name, src string
+		check     func(cfg *Config) bool
+	}{
+		{"%(key)s in the section", "[milter]\ndatadir = /var/lib/milter\ntempdir = %(datadir)s/save\n",
+			func(c *Config) bool { return c.Milter.TempDir == "/var/lib/milter/save" }},
+		{"%(key)s from [DEFAULT], %%", "[DEFAULT]\nbase = /srv\n[milter]\ndatadir = %(base)s/milter\n[defang]\nspam_words = 100%% free\n",
+			func(c *Config) bool { return c.Milter.DataDir == "/srv/milter" && c.Defang.SpamWords[0] == "100% free" }},
+		{"CR line ends", "[milter]\rdatadir = /a\rlog_headers = 1\r", func(c *Config) bool { return c.Milter.DataDir == "/a" && c.Milter.LogHeaders }},
+		{"CRLF line ends", "[milter]\r\ndatadir = /a\r\n", func(c *Config) bool { return c.Milter.DataDir == "/a" }},
+		{"a backslash and a quote", "[wiretap]\ndest = a\\b\"c@example.org\n", func(c *Config) bool { return c.Wiretap.Dest == "a\\b\"c@example.org" }},
+		{"a control character", "[defang]\nspam_words = a\vb\n", func(c *Config) bool { return c.Defang.SpamWords[0] == "a\vb" }},
+		{"an odd key name", "[milter]\nx\x01y = 1\ndatadir = /a\n", func(c *Config) bool { return c.Milter.DataDir == "/a" }},
+	} {
+		out, _, err := ImportBMS("m.cfg", []byte(tc.src))
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		cfg, err := Parse("imported", out)
+		if err != nil || !tc.check(cfg) {
+			t.Errorf("%s: %v\n%s", tc.name, err, out)
+		}
+	}
+	for _, tc := range []struct{ src, want string }{
+		{"[milter]\ndatadir = caf\xe9\n", "m.cfg:2: [milter] datadir: the value is not UTF-8"},
+		{"[milter]\ntempdir = %(nowhere)s\n", "m.cfg:2: [milter] tempdir: %(nowhere)s names no key of [milter] or [DEFAULT]"},
+		{"[defang]\nspam_words = 100% free\n", "m.cfg:2: [defang] spam_words: a % that is neither %% nor %(key)s"},
+		{"[greylist]\ntime = nan\n", `m.cfg:2: [greylist] time: "nan" is not a number of minutes`},
+		{"[greylist]\nretain = 1e300\n", `m.cfg:2: [greylist] retain: "1e300" is not a number of days`},
+	} {
+		if _, _, err := ImportBMS("m.cfg", []byte(tc.src)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.src, err, tc.want)
+		}
+	}
+}
+
+// A long value over continuation lines is read in time linear in its
+// length (it was quadratic: an hour for a file of the largest size).
+func TestImportBMSLongValue(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("[defang]\nspam_words = w0")
+	for i := 1; i < 200_000; i++ {
+		fmt.Fprintf(&b, ",\n\tw%d", i)
+	}
+	out, _, err := ImportBMS("m.cfg", []byte(b.String()+"\n"))
+	if err != nil || !strings.Contains(string(out), `"w199999"]`) {
+		t.Errorf("%v", err)
 	}
 }
