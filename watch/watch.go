@@ -352,12 +352,17 @@ func (w *Watcher) ban(ctx context.Context, ip netip.Addr, reason string, at time
 // the client again for an offence from before now. It reports whether
 // the client was blacklisted.
 func Lift(ctx context.Context, st store.Store, cfg *config.Config, ip string, now time.Time) (bool, error) {
-	ok, err := st.Unban(ctx, store.BanClient, ip)
-	if err != nil || !ok {
-		return ok, err
+	banned, err := st.Banned(ctx, store.BanClient, ip, now)
+	if err != nil || banned == nil {
+		return false, err
 	}
-	return true, st.Ban(ctx, store.Ban{Kind: store.BanLifted, Key: ip, Reason: "lifted by hand", Created: now,
-		Expires: now.Add(cfg.Watch.GoodBehaviour.D())})
+	// The lifting is recorded first: should the unban then fail, the
+	// client stays banned and no watcher bans it again for the past.
+	if err := st.Ban(ctx, store.Ban{Kind: store.BanLifted, Key: ip, Reason: "lifted by hand", Created: now,
+		Expires: now.Add(cfg.Watch.GoodBehaviour.D())}); err != nil {
+		return false, err
+	}
+	return st.Unban(ctx, store.BanClient, ip)
 }
 
 // lock makes sure this is the only watcher on its state file: two (a
@@ -369,7 +374,10 @@ func (w *Watcher) lock() (unlock func(), err error) {
 	if err := safefile.MakeDir(safefile.Parent(path)); err != nil {
 		return nil, fmt.Errorf("watch state: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o640)
+	// Read-only is enough for flock; 0644, so that a watcher running as
+	// the daemon's user can open a lock file a root `maxwell watch
+	// --once` made first. It holds nothing.
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("watch state lock: %w", err)
 	}
