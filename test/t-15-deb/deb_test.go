@@ -105,6 +105,10 @@ func TestInstalledPackage(t *testing.T) {
 		}
 	})
 
+	t.Run("the conffile is what setup-postfix.md shows", func(t *testing.T) {
+		checkQuickstartConf(t)
+	})
+
 	unit := readUnit(t, unitPath)
 	dns, err := dnstest.Start(
 		"sender.example. TXT \"v=spf1 ip4:198.51.100.0/24 -all\"",
@@ -384,5 +388,49 @@ func (d *unitDaemon) stop(t *testing.T) {
 		}
 	case <-time.After(45 * time.Second):
 		t.Errorf("maxwell did not exit within the unit's TimeoutStopSec\n%s", d.stderr)
+	}
+}
+
+// checkQuickstartConf checks that the settings docs/setup-postfix.md
+// shows as the package's (its first toml block) are, line for line, the
+// settings of the installed configuration: the keys set there, and no
+// other.
+func checkQuickstartConf(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/setup-postfix.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(doc), "```toml\n")
+	block, _, ok2 := strings.Cut(block, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/setup-postfix.md has no toml block")
+	}
+	conf, err := os.ReadFile(conffile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings := func(text string) []string { // the sections and key lines, in order
+		var out []string
+		for _, l := range strings.Split(text, "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	var confKeys []string
+	for _, l := range settings(string(conf)) {
+		if !strings.HasPrefix(l, "[") {
+			confKeys = append(confKeys, l)
+		}
+	}
+	var docKeys []string
+	for _, l := range settings(block) {
+		if !strings.HasPrefix(l, "[") {
+			docKeys = append(docKeys, l)
+		}
+	}
+	if strings.Join(confKeys, "\n") != strings.Join(docKeys, "\n") {
+		t.Errorf("%s sets\n%s\nbut docs/setup-postfix.md shows\n%s", conffile, strings.Join(confKeys, "\n"), strings.Join(docKeys, "\n"))
 	}
 }
