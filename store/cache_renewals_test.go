@@ -58,12 +58,8 @@ func TestCacheCountsLateMessages(t *testing.T) {
 func TestCacheWritesRenewalsInTheBackground(t *testing.T) {
 	open := sqliteOpener(t)
 	other := mustOpen(t, open)
-	st, err := open()
-	if err != nil {
-		t.Fatal(err)
-	}
 	const ttl = 50 * time.Millisecond
-	cached := store.Cached(st, ttl, store.DefaultCacheKeys)
+	cached := cachedOn(t, open, ttl)
 	defer cached.Close()
 	start := time.Now() // wall clock: the flush timer runs on it
 	for i := range 3 {
@@ -83,11 +79,7 @@ func TestCacheWritesRenewalsInTheBackground(t *testing.T) {
 func TestCacheKeepsRenewalsThroughAPanic(t *testing.T) {
 	open := sqliteOpener(t)
 	other := mustOpen(t, open)
-	st, err := open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cached := store.Cached(st, 10*time.Second, store.DefaultCacheKeys)
+	cached := cachedOn(t, open, 10*time.Second)
 	for _, ms := range []int{0, 1000, 2000} {
 		if _, err := cached.UpdateTriplet(ctx, aTriplet, renewOrPass(msAfter(ms))); err != nil {
 			t.Fatal(err)
@@ -132,11 +124,7 @@ func TestCacheCountsConcurrentPasses(t *testing.T) {
 			other := mustOpen(t, open)
 			var caches [2]store.Store
 			for i := range caches {
-				st, err := open()
-				if err != nil {
-					t.Fatal(err)
-				}
-				caches[i] = store.Cached(st, 10*time.Second, store.DefaultCacheKeys)
+				caches[i] = cachedOn(t, open, 10*time.Second)
 			}
 			// create the passed entry
 			if _, err := caches[0].UpdateTriplet(ctx, aTriplet, renewOrPass(t0)); err != nil {
@@ -181,11 +169,7 @@ func TestCacheCountsPassesAcrossSkewedClocks(t *testing.T) {
 	other := mustOpen(t, open)
 	var hosts [2]store.Store
 	for i := range hosts {
-		st, err := open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		hosts[i] = store.Cached(st, 10*time.Second, store.DefaultCacheKeys)
+		hosts[i] = cachedOn(t, open, 10*time.Second)
 	}
 	const skew = 500 // host B's clock is 0.5 s ahead
 	for _, s := range []struct{ host, ms int }{
@@ -212,11 +196,7 @@ func TestCacheCountsPassesAcrossSkewedClocks(t *testing.T) {
 func TestCacheCountsPassesWhenPassTTLShrinks(t *testing.T) {
 	open := sqliteOpener(t)
 	other := mustOpen(t, open)
-	st, err := open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cached := store.Cached(st, 10*time.Second, store.DefaultCacheKeys)
+	cached := cachedOn(t, open, 10*time.Second)
 	renew := func(now time.Time, ttl time.Duration) func(*store.Entry) store.Entry {
 		return func(old *store.Entry) store.Entry {
 			e := renewOrPass(now)(old)
@@ -246,11 +226,7 @@ func TestCacheCountsPassesWhenPassTTLShrinks(t *testing.T) {
 func TestCacheWritesRenewalsWithoutPasses(t *testing.T) {
 	open := sqliteOpener(t)
 	other := mustOpen(t, open)
-	st, err := open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cached := store.Cached(st, 10*time.Second, store.DefaultCacheKeys)
+	cached := cachedOn(t, open, 10*time.Second)
 	if _, err := cached.UpdateTriplet(ctx, aTriplet, renewOrPass(t0)); err != nil {
 		t.Fatal(err)
 	}
@@ -283,11 +259,7 @@ func TestCacheWritesAFullMapOfRenewals(t *testing.T) {
 	pg := pgtest.Start(t)
 	dsn := pg.NewDB(t)
 	other := mustOpen(t, func() (store.Store, error) { return store.OpenPostgres(ctx, dsn, 5*time.Second) })
-	st, err := store.OpenPostgres(ctx, dsn, 500*time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cached := store.Cached(st, 10*time.Second, store.DefaultCacheKeys)
+	cached := cachedOn(t, func() (store.Store, error) { return store.OpenPostgres(ctx, dsn, 500*time.Millisecond) }, 10*time.Second)
 	n := store.DefaultCacheKeys
 	tr := func(i int) store.Triplet {
 		return store.Triplet{Client: "203.0.113.0/24", Sender: fmt.Sprintf("s%d@example.net", i), Rcpt: "victim@example.org"}
@@ -345,4 +317,14 @@ func storedPasses(t *testing.T, st store.Store, tr store.Triplet) int {
 		t.Fatalf("%d entries", len(es))
 	}
 	return es[0].Passes
+}
+
+// cachedOn opens a handle with open, behind the daemon's cache of ttl.
+func cachedOn(t *testing.T, open func() (store.Store, error), ttl time.Duration) store.Store {
+	t.Helper()
+	st, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store.Cached(st, ttl, store.DefaultCacheKeys)
 }

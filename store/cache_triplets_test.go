@@ -58,11 +58,7 @@ func TestCacheRenewsPassedTriplets(t *testing.T) {
 			other := mustOpen(t, open)
 			var caches [2]store.Store
 			for i := range caches {
-				st, err := open()
-				if err != nil {
-					t.Fatal(err)
-				}
-				caches[i] = store.Cached(st, ttl, store.DefaultCacheKeys)
+				caches[i] = cachedOn(t, open, ttl)
 			}
 			passes := map[int]int{} // what each cache answered last, by cache
 			for _, s := range tc.steps {

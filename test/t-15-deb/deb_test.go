@@ -25,7 +25,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -283,27 +282,8 @@ func setDNS(t *testing.T, addr string) {
 // unitDaemon is maxwell started as its unit would start it.
 type unitDaemon struct {
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr *mtatest.Buffer
 	done   chan error
-}
-
-// lockedBuffer is the daemon's standard error, written by exec's
-// goroutine and read by the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // startAsUnit makes the directories the unit declares, owned by its
@@ -353,7 +333,7 @@ func startAsUnit(t *testing.T, unit map[string]string) *unitDaemon {
 	cmd := exec.Command("/bin/sh", append([]string{"-c", fmt.Sprintf("umask %04o && exec \"$0\" \"$@\"", umask)}, argv...)...)
 	cmd.Dir = unit["WorkingDirectory"]
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: groups}}
-	d := &unitDaemon{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan error, 1)}
+	d := &unitDaemon{cmd: cmd, stderr: &mtatest.Buffer{}, done: make(chan error, 1)}
 	cmd.Stderr = d.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
