@@ -562,6 +562,56 @@ func TestDefangOverTheProtocol(t *testing.T) {
 	}
 }
 
+// [defang] scan_html over the protocol: an HTML part's scripts are
+// removed with a replace-body action, the text parts around it sent
+// back as they came; a message that is one HTML part also gets its
+// Content-Transfer-Encoding changed to quoted-printable.
+func TestCleanHTMLOverTheProtocol(t *testing.T) {
+	env := enginetest.New(t, "[milter]\ndatadir = \""+t.TempDir()+"\"\n[defang]\nscan_html = true\n[dns]\ntimeout = \"1s\"\n", testZone...)
+	addr := start(t, env)
+	for _, c := range []struct {
+		file    string
+		changed []string // header changes
+		kept    string   // a part of the body sent back as it came
+		cleaned string   // and what the cleaned part now holds
+	}{
+		{"html-amazon.eml", nil, "Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\nhttp://www.amazon.example/",
+			"<!-- WARNING: embedded script removed -->\r\n</head>\r\n<body bgcolor=3D"},
+		{"html-top.eml", []string{"Content-Transfer-Encoding[1]: quoted-printable"}, "",
+			"<html><head><!-- WARNING: embedded script removed --></head>\r\n<body><p>Your invoice is attached.</p></body></html>\r\n"},
+	} {
+		raw, err := os.ReadFile(filepath.Join("..", "mime", "testdata", c.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, b := mime.SplitMessage(raw)
+		res, err := mtaclient.Send("tcp", addr, policy.Transaction{Conn: external, Helo: "mail.sender.example", Mail: alice(),
+			Rcpts: []string{"bob@example.org"}, Headers: h}, b)
+		if err != nil || !res.Accepted() {
+			t.Fatalf("%s: %v %v", c.file, res.Action, err)
+		}
+		var body []byte
+		var changed []string
+		for _, m := range res.Mods {
+			switch m.Type {
+			case milter.ActionReplaceBody:
+				body = append(body, m.Body...)
+			case milter.ActionChangeHeader, milter.ActionInsertHeader, milter.ActionAddHeader:
+				if strings.HasPrefix(m.HeaderName, "Content-") {
+					changed = append(changed, fmt.Sprintf("%s[%d]: %s", m.HeaderName, m.HeaderIndex, m.HeaderValue))
+				}
+			}
+		}
+		if !slices.Equal(changed, c.changed) || !bytes.Contains(body, []byte(c.kept)) || !bytes.Contains(body, []byte(c.cleaned)) ||
+			bytes.Contains(body, []byte("<script")) || bytes.Contains(body, []byte("WARNING.TXT")) {
+			t.Errorf("%s: header changes %q, body\n%s", c.file, changed, body)
+		}
+	}
+	if !strings.Contains(env.Log.String(), "event=html name=(text/html) removed=\"script 1, on* attribute 1\" type=text/html") {
+		t.Errorf("log:\n%s", env.Log)
+	}
+}
+
 // A slow call-back: the MTA gets progress packets while maxwell waits for
 // the sender's mail server, so its own read timeout (here 500 ms) never
 // runs out although the answer takes 1.5 s.

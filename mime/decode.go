@@ -105,7 +105,8 @@ func appendBase64(out, chars []byte) []byte {
 }
 
 // lenientQP decodes quoted-printable as mail clients do: "=" and two hex
-// digits is a byte, "=" at the end of a line a soft line break, and
+// digits is a byte, "=" at the end of a line (or of the text: the line
+// break before a boundary is the boundary's) a soft line break, and
 // anything else — a stray "=", a control character, a line of any
 // length — passes as it is. (mime/quotedprintable stops at the first of
 // these, and at lines over 4 KiB.)
@@ -126,7 +127,9 @@ func (q *lenientQP) Read(p []byte) (int, error) {
 		if c == '=' {
 			next, _ := q.r.Peek(2)
 			switch {
-			case len(next) > 0 && next[0] == '\n':
+			case len(next) == 0:
+				continue
+			case next[0] == '\n':
 				q.r.Discard(1)
 				continue
 			case len(next) == 2 && next[0] == '\r' && next[1] == '\n':

@@ -45,8 +45,9 @@ func printable(s string, n int) string {
 // Defang writes the body with every banned part replaced by the warning
 // for it: a part of its own (WarningHeader and the text) where it was
 // one part of a multipart, the bare text where it was the whole message
-// (Top; the caller changes the message's header). All other bytes are
-// copied as they were.
+// (Top; the caller changes the message's header). A Clean part is written
+// again without its active content (clean). All other bytes are copied
+// as they were.
 func Defang(w io.Writer, body io.ReaderAt, size int64, banned []Part, keptAt string) error {
 	parts := append([]Part(nil), banned...)
 	sort.SliceStable(parts, func(i, j int) bool { return parts[i].Start < parts[j].Start })
@@ -58,6 +59,13 @@ func Defang(w io.Writer, body io.ReaderAt, size int64, banned []Part, keptAt str
 		if _, err := io.Copy(w, io.NewSectionReader(body, at, p.Start-at)); err != nil {
 			return err
 		}
+		at = p.End
+		if p.Clean {
+			if err := clean(w, body, p); err != nil {
+				return err
+			}
+			continue
+		}
 		text := Warning(p, keptAt)
 		if !p.Top {
 			text = WarningHeader + "\r\n" + text
@@ -65,7 +73,6 @@ func Defang(w io.Writer, body io.ReaderAt, size int64, banned []Part, keptAt str
 		if _, err := io.WriteString(w, text); err != nil {
 			return err
 		}
-		at = p.End
 	}
 	_, err := io.Copy(w, io.NewSectionReader(body, at, size-at))
 	return err

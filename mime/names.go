@@ -66,16 +66,23 @@ func transferEncoding(h []Header) (cte, why string) {
 		if !f.Is("Content-Transfer-Encoding") {
 			continue
 		}
-		v := strings.ToLower(strings.TrimSpace(unfold(f.Value)))
-		if end := strings.IndexAny(v, " \t(;"); end >= 0 { // a comment after it
-			v = v[:end]
-		}
+		v := cteToken(f.Value)
 		if seen && v != cte {
 			return cte, fmt.Sprintf("two Content-Transfer-Encoding fields that disagree (%s and %s)", oneline.Cut(cte, 100), oneline.Cut(v, 100))
 		}
 		cte, seen = v, true
 	}
 	return cte, ""
+}
+
+// cteToken is the transfer encoding a Content-Transfer-Encoding field's
+// value v names, a lower-case token.
+func cteToken(v string) string {
+	v = strings.ToLower(strings.TrimSpace(unfold(v)))
+	if end := strings.IndexAny(v, " \t(;"); end >= 0 { // a comment after it
+		v = v[:end]
+	}
+	return v
 }
 
 // isUUOrYEnc says whether transfer encoding cte (lower case) is a

@@ -22,6 +22,7 @@ type Options struct {
 	ZipMaxExpand  int64    // bytes decompressed per message to look into nested zips
 	ZipMaxEntries int      // zip entries listed per message
 	ScanRFC822    bool     // look into attached messages
+	ScanHTML      bool     // remove active content from HTML parts (FilterHTML)
 	MaxDecode     int64    // bytes decoded per message from multiparts and attached messages in base64 or quoted-printable
 	MaxParts      int      // parts read per message; a message with more is malformed
 	TempDir       string   // where a large zip part is decoded
@@ -39,17 +40,29 @@ const maxHeaderBytes = 64 << 10
 // times a few hundred bytes, whatever the names.
 const maxNameLen = 255
 
-// Part is a leaf part to defang.
+// Part is a leaf part to defang: to replace with a warning, or (Clean)
+// an HTML part to rewrite without its active content.
 type Part struct {
 	Type   string // media type, lower case
 	Name   string // the offending name ("x.exe", "x.zip: y.exe"), cut to maxNameLen bytes
-	Reason string // why it is banned
+	Reason string // why it is banned, or what is removed from it (Clean)
 
 	// Start and End delimit the bytes of the body that replace the part
 	// when it is defanged: the whole multipart child it stands in (with
 	// its header), or for Top the whole body.
 	Start, End int64
 	Top        bool // the message has no enclosing multipart: its own header must change
+
+	// Clean marks an HTML part whose active content is removed
+	// (Options.ScanHTML): its header, Start to Body (none for Top), is
+	// written again with its Content-Transfer-Encoding made
+	// quoted-printable; its content, Body to End in transfer encoding
+	// CTE, is decoded, filtered and encoded so, but for its last Break
+	// bytes: the line break before the delimiter that follows it.
+	Clean bool
+	Body  int64
+	CTE   string
+	Break int
 }
 
 // Result is what a scan found. What it holds does not grow with the
@@ -58,7 +71,7 @@ type Part struct {
 // (maxNameLen), whatever its names.
 type Result struct {
 	Parts     int    // parts read: leaves, multiparts and attached messages
-	Banned    []Part // the parts to defang, in order
+	Banned    []Part // the parts to defang, in order: replaced, or cleaned (Clean)
 	Malformed string // why the message cannot be defanged safely; "" if it can
 }
 
@@ -102,6 +115,11 @@ type scanner struct {
 	// reads as Thunderbird does, and starts one that reads as written
 	// where the two part ways (decoded, part).
 	asWritten bool
+
+	// twoWays is set while a scanner that reads as Thunderbird does
+	// reads a part whose header Python's email ends early (headerSplit):
+	// the two read what is in it differently.
+	twoWays bool
 }
 
 // scan is what one Scan keeps across the bodies its scanners read.
@@ -110,7 +128,8 @@ type scan struct {
 	res     *Result
 	regions []*region // of res.Banned, filled in when known
 	zip     zipBudget
-	decode  int64 // bytes of encoded parts that may still be decoded
+	decode  int64  // bytes of encoded parts that may still be decoded
+	clean   []Part // the HTML parts to clean (Clean), in the message's offsets
 }
 
 // Scan reads a message: top is its header, body the rest, size bytes. It
@@ -121,11 +140,18 @@ func Scan(top []Header, body io.ReaderAt, size int64, o *Options) *Result {
 	s.seek(0)
 	defer s.release()
 	whole := &region{start: 0, end: size, top: true}
-	s.entity(top, 0, nil, whole)
+	s.entity(top, -1, 0, nil, whole)
 	for i, rg := range s.regions {
 		s.res.Banned[i].Start, s.res.Banned[i].End, s.res.Banned[i].Top = rg.start, rg.end, rg.top
 	}
 	s.res.Banned = outermost(s.res.Banned)
+	// An HTML part in one that is replaced goes with it.
+	for _, c := range s.clean {
+		if !slices.ContainsFunc(s.res.Banned, func(b Part) bool { return b.Start <= c.Start && c.End <= b.End }) {
+			s.res.Banned = append(s.res.Banned, c)
+		}
+	}
+	sort.SliceStable(s.res.Banned, func(i, j int) bool { return s.res.Banned[i].Start < s.res.Banned[j].Start })
 	return s.res
 }
 
@@ -405,9 +431,9 @@ func fieldOf(t []byte) (name, value []byte, ok bool) {
 // where the header has a line that ends it for Python's email (split),
 // reads it as written too: a header of the fields before that line, a
 // body from it on. In a multipart/digest (digest), a part without a
-// Content-Type is a message/rfc822. It returns the delimiter that ends
-// the part.
-func (s *scanner) part(h []Header, hd *delimiter, split headerSplit, digest bool, depth int, bounds []boundary, rg *region) *delimiter {
+// Content-Type is a message/rfc822. hstart is where its header starts.
+// It returns the delimiter that ends the part.
+func (s *scanner) part(h []Header, hd *delimiter, split headerSplit, digest bool, hstart int64, depth int, bounds []boundary, rg *region) *delimiter {
 	typed := func(h []Header) []Header {
 		if !digest {
 			return h
@@ -419,14 +445,17 @@ func (s *scanner) part(h []Header, hd *delimiter, split headerSplit, digest bool
 	}
 	d := hd
 	if d == nil {
-		d = s.entity(typed(h), depth, bounds, rg)
+		twoWays := s.twoWays
+		s.twoWays = twoWays || split.at >= 0
+		d = s.entity(typed(h), hstart, depth, bounds, rg)
+		s.twoWays = twoWays
 	}
 	if split.at >= 0 && s.res.Malformed == "" {
 		end := s.off
 		if d != nil {
 			end = d.start
 		}
-		s.asWrittenFrom(split.at, end).entity(typed(h[:split.fields]), depth, nil, rg)
+		s.asWrittenFrom(split.at, end).entity(typed(h[:split.fields]), hstart, depth, nil, rg)
 	}
 	return d
 }
@@ -441,9 +470,10 @@ func isScanned(name []byte) bool {
 	return false
 }
 
-// entity reads one entity (its header h already read) until the end of
-// the body or a delimiter of an enclosing multipart, which it returns.
-func (s *scanner) entity(h []Header, depth int, bounds []boundary, rg *region) *delimiter {
+// entity reads one entity (its header h already read, from hstart in the
+// body; -1: the message's own) until the end of the body or a delimiter
+// of an enclosing multipart, which it returns.
+func (s *scanner) entity(h []Header, hstart int64, depth int, bounds []boundary, rg *region) *delimiter {
 	switch s.res.Parts++; {
 	case s.res.Parts > s.o.MaxParts:
 		s.malformed(fmt.Sprintf("more than %d MIME parts", s.o.MaxParts))
@@ -459,7 +489,7 @@ func (s *scanner) entity(h []Header, depth int, bounds []boundary, rg *region) *
 		return nil // the answer is known: the rest is not read
 	}
 	if !strings.HasPrefix(ctype, "multipart/") && !(isMessage(ctype) && s.o.ScanRFC822) {
-		return s.leaf(h, ctype, bounds, rg)
+		return s.leaf(h, ctype, hstart, bounds, rg)
 	}
 	// A client may save a multipart or an attached message itself under
 	// its name (message/rfc822; name="evil.exe"): it goes whole.
@@ -498,8 +528,9 @@ func (s *scanner) container(ctype string, params []param, depth int, bounds []bo
 	if strings.HasPrefix(ctype, "multipart/") {
 		return s.multipart(paramOf(params, "boundary"), ctype == "multipart/digest", depth, bounds)
 	}
+	hstart := s.off
 	inner, d, split := s.header(bounds)
-	return s.part(inner, d, split, false, depth+1, bounds, rg)
+	return s.part(inner, d, split, false, hstart, depth+1, bounds, rg)
 }
 
 // asWrittenFrom returns a scanner that reads the body from start to end
@@ -594,7 +625,7 @@ func (s *scanner) multipart(b string, digest bool, depth int, bounds []boundary)
 	for d != nil && d.level == level && !d.closing {
 		child := &region{start: d.end}
 		h, hd, split := s.header(inner)
-		d = s.part(h, hd, split, digest, depth+1, inner, child)
+		d = s.part(h, hd, split, digest, child.start, depth+1, inner, child)
 		child.end = s.off
 		if d != nil {
 			child.end = d.start
@@ -606,9 +637,9 @@ func (s *scanner) multipart(b string, digest bool, depth int, bounds []boundary)
 	return s.skip(bounds) // the epilogue
 }
 
-// leaf reads past a leaf part's body and records the part if it must be
-// defanged.
-func (s *scanner) leaf(h []Header, ctype string, bounds []boundary, rg *region) *delimiter {
+// leaf reads past a leaf part's body (its header from hstart) and
+// records the part if it must be defanged.
+func (s *scanner) leaf(h []Header, ctype string, hstart int64, bounds []boundary, rg *region) *delimiter {
 	start := s.off
 	d := s.skip(bounds)
 	end := s.off
@@ -617,6 +648,8 @@ func (s *scanner) leaf(h []Header, ctype string, bounds []boundary, rg *region) 
 	}
 	if name, reason := s.judge(h, ctype, io.NewSectionReader(s.body, start, end-start)); name != "" {
 		s.ban(ctype, name, reason, rg)
+	} else if s.o.ScanHTML && s.res.Malformed == "" {
+		s.html(h, ctype, hstart, start, end, d != nil, rg)
 	}
 	return d
 }

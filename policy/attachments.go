@@ -68,11 +68,19 @@ func checkAttachments(s *Session) (*Decision, error) {
 	if len(banned) == 0 {
 		return nil, nil
 	}
-	for _, p := range banned {
+	var virus *mime.Part // the first part replaced, not cleaned
+	for i, p := range banned {
+		if p.Clean {
+			s.log("html", "name", p.Name, "removed", p.Reason, "type", p.Type)
+			continue
+		}
 		s.log("defang", "name", p.Name, "reason", p.Reason, "type", p.Type)
+		if virus == nil {
+			virus = &banned[i]
+		}
 	}
-	if m.Domain != "" && config.MatchDomain(cfg.Scrub.RejectVirusFrom, m.Domain) {
-		return reject(550, "5.7.1", fmt.Sprintf("attachment %s: %s", banned[0].Name, banned[0].Reason),
+	if virus != nil && m.Domain != "" && config.MatchDomain(cfg.Scrub.RejectVirusFrom, m.Domain) {
+		return reject(550, "5.7.1", fmt.Sprintf("attachment %s: %s", virus.Name, virus.Reason),
 			"Attachment type not allowed"), nil
 	}
 	if path == "" {
@@ -83,9 +91,11 @@ func checkAttachments(s *Session) (*Decision, error) {
 	}
 	keptAt := s.hostname() + ":" + path
 	for _, p := range banned {
-		if p.Top {
+		switch {
+		case p.Top && p.Clean:
+			s.setTopField("Content-Transfer-Encoding", "quoted-printable", true)
+		case p.Top:
 			s.replaceTopHeader()
-			break
 		}
 	}
 	s.AddEdit(Edit{Kind: ReplaceBody, Body: func(w io.Writer) error {
@@ -97,21 +107,31 @@ func checkAttachments(s *Session) (*Decision, error) {
 // replaceTopHeader makes a message that was one banned part announce the
 // warning text that replaces it.
 func (s *Session) replaceTopHeader() {
-	set := func(name, value string) {
-		kind := InsertHeader // absent: add it
-		for _, h := range s.Msg.header {
-			if h.Is(name) {
-				kind = ChangeHeader
-				break
-			}
-		}
-		if kind == ChangeHeader || name == "Content-Type" {
-			s.AddEdit(Edit{Kind: kind, Name: name, Value: value, Index: 1})
+	s.setTopField("Content-Type", `text/plain; charset=us-ascii; name="`+mime.WarningName+`"`, true)
+	s.setTopField("Content-Transfer-Encoding", "7bit", false)
+	s.setTopField("Content-Disposition", `inline; filename="`+mime.WarningName+`"`, false)
+}
+
+// setTopField makes the message's header field name say value: the
+// first such field is changed and any other deleted (fields a scan took
+// as agreeing would disagree then); one that is absent is added if
+// insert.
+func (s *Session) setTopField(name, value string, insert bool) {
+	n := 0
+	for _, h := range s.Msg.header {
+		if h.Is(name) {
+			n++
 		}
 	}
-	set("Content-Type", `text/plain; charset=us-ascii; name="`+mime.WarningName+`"`)
-	set("Content-Transfer-Encoding", "7bit")
-	set("Content-Disposition", `inline; filename="`+mime.WarningName+`"`)
+	switch {
+	case n > 0:
+		s.AddEdit(Edit{Kind: ChangeHeader, Name: name, Value: value, Index: 1})
+	case insert:
+		s.AddEdit(Edit{Kind: InsertHeader, Name: name, Value: value, Index: 1})
+	}
+	for i := n; i > 1; i-- {
+		s.AddEdit(Edit{Kind: DeleteHeader, Name: name, Index: i})
+	}
 }
 
 // largeMessage answers a body past [milter] max_scan_size as [milter]
@@ -177,7 +197,7 @@ func mimeOptions(cfg *config.Config, tempDir string) mime.Options {
 	d := cfg.Defang
 	return mime.Options{
 		BannedExts: d.BannedExts, ScanZip: d.ScanZip, ZipDepth: d.ZipDepth,
-		ZipMaxExpand: int64(d.ZipMaxExpand), ZipMaxEntries: d.ZipMaxEntries, ScanRFC822: d.ScanRFC822, MaxParts: d.MaxParts,
+		ZipMaxExpand: int64(d.ZipMaxExpand), ZipMaxEntries: d.ZipMaxEntries, ScanRFC822: d.ScanRFC822, ScanHTML: d.ScanHTML, MaxParts: d.MaxParts,
 		MaxDecode: int64(cfg.Milter.MaxScanSize), TempDir: tempDir, MemThreshold: int64(cfg.Milter.SpoolThreshold),
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -281,5 +282,112 @@ func TestDefangWholeMessageOddFieldName(t *testing.T) {
 	}
 	if len(kinds) != 1 || kinds[0] != policy.ChangeHeader || out.Body == nil {
 		t.Errorf("Content-Type edits of kinds %v (change is %v), body replaced %v; want one change", kinds, policy.ChangeHeader, out.Body != nil)
+	}
+}
+
+// [defang] scan_html: the active content of an HTML part is removed, the
+// rest of the message delivered as it came (mime TestCleanAmazon checks
+// the bytes); the log says what went. It is no virus: reject_virus_from
+// does not refuse it.
+func TestCleanHTML(t *testing.T) {
+	const on = "[defang]\nscan_html = true\n"
+	for _, tt := range []struct {
+		name, extra string
+		cleaned     bool
+	}{
+		{"scan_html on", on, true},
+		{"scan_html off (the default)", "", false},
+		{"scan_html on, and reject_virus_from the sender", on + "[scrub]\nreject_virus_from = [\"sender.example\"]\n", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env, dir := newAttachEnv(t, tt.extra)
+			out := env.Engine.Run(corpusTx(t, "198.51.100.7", "html-amazon.eml"))
+			if out.Final.Action != policy.Accept || out.BodyErr != nil || (out.Body != nil) != tt.cleaned {
+				t.Fatalf("%v %q, body replaced %v, body error %v\n%s", out.Final.Action, out.Final.Reply(), out.Body != nil, out.BodyErr, env.Log)
+			}
+			if !tt.cleaned {
+				return
+			}
+			for _, e := range out.Final.Edits {
+				if strings.HasPrefix(e.Name, "Content-") {
+					t.Errorf("the message's header is changed: %+v", e)
+				}
+			}
+			if bytes.Contains(out.Body, []byte("<script")) || !bytes.Contains(out.Body, []byte("<!-- WARNING: embedded script removed -->")) ||
+				bytes.Contains(out.Body, []byte(mime.WarningName)) {
+				t.Errorf("body:\n%s", out.Body)
+			}
+			saved, _ := filepath.Glob(filepath.Join(dir, "save", "*.eml"))
+			log := env.Log.String()
+			if len(saved) != 1 || strings.Contains(log, "event=defang") || !strings.Contains(log, `event="temp file" path=`+saved[0]+` why=defang`) ||
+				!strings.Contains(log, `event=html name=103-3111065-2579065 removed="script 1, iframe 1, on* attribute 2, script URL 1" type=text/html`) {
+				t.Errorf("%d originals saved; log:\n%s", len(saved), log)
+			}
+		})
+	}
+}
+
+// A message that is one HTML part: its Content-Transfer-Encoding is made
+// quoted-printable (changed, the others of its name deleted, or added),
+// the rest of its header left alone.
+func TestCleanHTMLWholeMessage(t *testing.T) {
+	env, _ := newAttachEnv(t, "[defang]\nscan_html = true\n")
+	tx := corpusTx(t, "198.51.100.7", "html-top.eml")
+	var cte []policy.Header
+	tx.Headers = slices.DeleteFunc(tx.Headers, func(h policy.Header) bool {
+		if h.Is("Content-Transfer-Encoding") {
+			cte = append(cte, h)
+		}
+		return h.Is("Content-Transfer-Encoding")
+	})
+	edits := func(tx policy.Transaction) (got []string, body []byte) {
+		t.Helper()
+		out := env.Engine.Run(tx)
+		if out.Final.Action != policy.Accept || out.Body == nil {
+			t.Fatalf("%v %q, body replaced %v\n%s", out.Final.Action, out.Final.Reply(), out.Body != nil, env.Log)
+		}
+		for _, e := range out.Final.Edits {
+			if strings.HasPrefix(e.Name, "Content-") {
+				got = append(got, fmt.Sprintf("%d %s[%d]=%s", e.Kind, e.Name, e.Index, e.Value))
+			}
+		}
+		return got, out.Body
+	}
+	base64Tx := tx
+	base64Tx.Headers = append(slices.Clone(tx.Headers), cte...)
+	twice := tx
+	twice.Headers = append(slices.Clone(tx.Headers), cte[0], cte[0])
+	plain := tx
+	plain.Body = []byte("<p onclick=\"x()\">Hello</p>\r\n")
+	for _, c := range []struct {
+		name  string
+		tx    policy.Transaction
+		edits []string
+		body  string
+	}{
+		{"base64", base64Tx, []string{fmt.Sprintf("%d Content-Transfer-Encoding[1]=quoted-printable", policy.ChangeHeader)},
+			"<html><head><!-- WARNING: embedded script removed --></head>\r\n<body><p>Your invoice is attached.</p></body></html>\r\n"},
+		{"base64 twice", twice, []string{fmt.Sprintf("%d Content-Transfer-Encoding[2]=", policy.DeleteHeader),
+			fmt.Sprintf("%d Content-Transfer-Encoding[1]=quoted-printable", policy.ChangeHeader)}, ""},
+		{"no Content-Transfer-Encoding", plain, []string{fmt.Sprintf("%d Content-Transfer-Encoding[1]=quoted-printable", policy.InsertHeader)},
+			"<p>Hello</p>\r\n"},
+	} {
+		got, body := edits(c.tx)
+		if !slices.Equal(got, c.edits) || c.body != "" && string(body) != c.body {
+			t.Errorf("%s: edits %q, body %q; want %q, %q", c.name, got, body, c.edits, c.body)
+		}
+	}
+}
+
+// Real mail with HTML (mime/testdata/clean-*.eml) has nothing to remove:
+// with scan_html on it is delivered as it came.
+func TestCleanHTMLLeavesCleanMail(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("..", "mime", "testdata", "clean-*.eml"))
+	for _, file := range append(files, "alternative.eml") {
+		env, _ := newAttachEnv(t, "[defang]\nscan_html = true\n")
+		out := env.Engine.Run(corpusTx(t, "198.51.100.7", filepath.Base(file)))
+		if out.Final.Action != policy.Accept || out.Body != nil || strings.Contains(env.Log.String(), "event=html") {
+			t.Errorf("%s: %v %q, body replaced %v; want it accepted as it came\n%s", file, out.Final.Action, out.Final.Reply(), out.Body != nil, env.Log)
+		}
 	}
 }

@@ -423,7 +423,7 @@ func TestConfigImport(t *testing.T) {
 	os.WriteFile(milterCfg, []byte(cfg), 0o644)
 
 	code, out, stderr := capture(t, func() int { return run([]string{"config", "import", milterCfg}) })
-	if code != exitOK || !strings.Contains(stderr, "29 keys of "+milterCfg+" not carried over") || !strings.Contains(stderr, "[dspam] honeypot: dspam") {
+	if code != exitOK || !strings.Contains(stderr, "28 keys of "+milterCfg+" not carried over") || !strings.Contains(stderr, "[dspam] honeypot: dspam") {
 		t.Fatalf("config import: exit %d\n%s", code, stderr)
 	}
 	imported := filepath.Join(dir, "maxwell.toml")

@@ -82,7 +82,7 @@ var bmsKeys = map[string]bmsKey{
 	"milter.max_demerits":             {"milter", "max_demerits", bmsInt, ""},
 	"defang.scan_rfc822":              {"defang", "scan_rfc822", bmsBool, ""},
 	"defang.scan_zip":                 {"defang", "scan_zip", bmsBool, ""},
-	"defang.scan_html":                {why: whyNotYet},
+	"defang.scan_html":                {"defang", "scan_html", bmsBool, ""},
 	"defang.block_chinese":            {"defang", "block_charsets", bmsChinese, ""},
 	"defang.block_forward":            {"defang", "block_forward", bmsList, ""},
 	"defang.porn_words":               {"defang", "porn_words", bmsList, ""},

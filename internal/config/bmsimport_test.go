@@ -38,6 +38,7 @@ func TestImportBMS(t *testing.T) {
 		{"max_demerits", cfg.Milter.MaxDemerits, 3},
 		{"case_sensitive_localpart", cfg.Milter.CaseSensitiveLocalpart, true},
 		{"scan_zip (yes)", cfg.Defang.ScanZip, true},
+		{"scan_html (0)", cfg.Defang.ScanHTML, false},
 		{"block_chinese = 0: no charset blocked", len(cfg.Defang.BlockCharsets), 0},
 		{"porn_words over continuation lines", len(cfg.Defang.PornWords), 14},
 		{"from_words, the ; comment cut", cfg.Defang.FromWords, []string{"Stimulus", "Diabetes", "Trivia"}},
@@ -77,13 +78,16 @@ func TestImportBMS(t *testing.T) {
 	if carried+len(dropped) != len(entries) {
 		t.Errorf("%d keys carried and %d dropped of %d: some key vanished\n%v", carried, len(dropped), len(entries), droppedKeys)
 	}
-	for _, want := range []string{"defang.scan_html", "srs.secret",
+	for _, want := range []string{"srs.secret",
 		"dspam.honeypot", "dspam.whitelist_mx", "gossip.peers", "greylist.dbfile"} {
 		if !slices.Contains(droppedKeys, want) {
 			t.Errorf("%s is not listed as not carried over", want)
 		}
 	}
-	if !strings.Contains(string(out), "# Not carried over from \"milter.cfg\":\n#   line 22: [defang] scan_html: ") {
+	if !strings.Contains(string(out), "\nscan_html = false\n") {
+		t.Errorf("scan_html = 0 is not carried over as false:\n%s", out)
+	}
+	if !strings.Contains(string(out), "# Not carried over from \"milter.cfg\":\n#   line 34: [srs] config: ") {
 		t.Errorf("the output does not list what it left out:\n%s", out)
 	}
 }

@@ -93,6 +93,7 @@ type Defang struct {
 	ZipMaxExpand  Size            `toml:"zip_max_expand"`
 	ZipMaxEntries int             `toml:"zip_max_entries"`
 	ScanRFC822    bool            `toml:"scan_rfc822"`
+	ScanHTML      bool            `toml:"scan_html"`
 	MaxParts      int             `toml:"max_parts"`
 	Malformed     MalformedAction `toml:"malformed"`
 }

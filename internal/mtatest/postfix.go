@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"text/template"
@@ -22,8 +23,11 @@ import (
 
 // Postfix is a private Postfix instance.
 type Postfix struct {
-	Dir  string // config in Dir/etc, queue in Dir/spool, log in Dir/maillog
-	Addr string // smtpd, host:port on 127.0.0.1
+	Dir   string // config in Dir/etc, queue in Dir/spool, log in Dir/maillog (see PostfixOptions)
+	Addr  string // smtpd, host:port on 127.0.0.1
+	queue string // queue_directory
+	log   string // maillog_file
+	stop  sync.Once
 }
 
 // PostfixOptions configure an instance.
@@ -32,6 +36,25 @@ type PostfixOptions struct {
 	RelayTo  string // host:port of the sink all mail goes to
 	Domains  string // relay_domains: mail for these is accepted from anyone
 	Hostname string // myhostname; "" for mx.example.org
+
+	// The settings below run an instance as an administrator's would,
+	// to test documented snippets verbatim.
+
+	// MainCf holds main.cf lines: each replaces the instance's own
+	// setting of that name, or is added.
+	MainCf string
+	// MasterCf holds master.cf lines: each replaces the instance's own
+	// service of that name and type, or is added.
+	MasterCf string
+	// QueueDir is queue_directory, "" for Dir/spool: Debian's
+	// /var/spool/postfix runs the instance where the package's socket
+	// directory is (a master of its own must not run there).
+	QueueDir string
+	// Chroot runs smtpd, cleanup and pickup chrooted in the queue
+	// directory, as Debian's master.cf does.
+	Chroot bool
+	// Addr is smtpd's host:port; "" for a free port on 127.0.0.1.
+	Addr string
 }
 
 // FreePort returns a loopback TCP port nobody listens on right now.
@@ -76,7 +99,13 @@ func StartPostfix(t testing.TB, o PostfixOptions) *Postfix {
 	uid, _ := strconv.Atoi(pfUser.Uid)
 	os.Chown(filepath.Join(dir, "data"), uid, -1)
 
-	p := &Postfix{Dir: dir, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))}
+	p := &Postfix{Dir: dir, Addr: o.Addr, queue: o.QueueDir, log: filepath.Join(dir, "maillog")}
+	if p.Addr == "" {
+		p.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
+	}
+	if p.queue == "" {
+		p.queue = filepath.Join(dir, "spool")
+	}
 	relayHost, relayPort, err := net.SplitHostPort(o.RelayTo)
 	if err != nil {
 		t.Fatalf("RelayTo: %v", err)
@@ -84,23 +113,36 @@ func StartPostfix(t testing.TB, o PostfixOptions) *Postfix {
 	if o.Hostname == "" {
 		o.Hostname = "mx.example.org"
 	}
+	chroot := "n"
+	if o.Chroot {
+		chroot = "y"
+	}
 	vars := struct {
 		PostfixOptions
-		Dir, Addr, RelayHost, RelayPort string
-	}{o, dir, p.Addr, relayHost, relayPort}
-	for name, tmpl := range map[string]*template.Template{"main.cf": mainCf, "master.cf": masterCf} {
+		Dir, Addr, Queue, RelayHost, RelayPort, Chroot string
+	}{o, dir, p.Addr, p.queue, relayHost, relayPort, chroot}
+	for _, f := range []struct {
+		name  string
+		tmpl  *template.Template
+		lines string
+		key   func(line string) string
+	}{{"main.cf", mainCf, o.MainCf, mainCfKey}, {"master.cf", masterCf, o.MasterCf, masterCfKey}} {
 		var b bytes.Buffer
-		if err := tmpl.Execute(&b, vars); err != nil {
+		if err := f.tmpl.Execute(&b, vars); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, "etc", name), b.Bytes(), 0o644); err != nil {
+		text := replaceLines(b.String(), f.lines, f.key)
+		if f.name == "main.cf" {
+			p.log = postconfValue(text, "maillog_file", p.log)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "etc", f.name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if out, err := exec.Command("postfix", "-c", filepath.Join(dir, "etc"), "start").CombinedOutput(); err != nil {
 		t.Fatalf("postfix start: %v\n%s\n%s", err, out, p.Log())
 	}
-	t.Cleanup(p.stop)
+	t.Cleanup(p.Stop)
 	if err := waitListen(p.Addr, 10*time.Second); err != nil {
 		t.Fatalf("postfix smtpd: %v\n%s", err, p.Log())
 	}
@@ -109,12 +151,82 @@ func StartPostfix(t testing.TB, o PostfixOptions) *Postfix {
 
 // Log returns Postfix's log.
 func (p *Postfix) Log() string {
-	b, _ := os.ReadFile(filepath.Join(p.Dir, "maillog"))
+	b, _ := os.ReadFile(p.log)
 	return string(b)
 }
 
-// stop stops the master by its PID.
-func (p *Postfix) stop() { stopByPIDFile(filepath.Join(p.Dir, "spool", "pid", "master.pid")) }
+// LogPath is the file Postfix logs to (its maillog_file).
+func (p *Postfix) LogPath() string { return p.log }
+
+// Submit submits a message as a local user would, with Postfix's
+// sendmail command and this instance's configuration: it goes through
+// postdrop, pickup and cleanup (non_smtpd_milters).
+func (p *Postfix) Submit(t testing.TB, from, to, message string) {
+	t.Helper()
+	cmd := exec.Command("sendmail", "-C", filepath.Join(p.Dir, "etc"), "-f", from, "--", to)
+	cmd.Stdin = strings.NewReader(message)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sendmail -f %s %s: %v\n%s\n%s", from, to, err, out, p.Log())
+	}
+}
+
+// Stop stops the master by its PID, before the test ends (it is
+// stopped then anyway).
+func (p *Postfix) Stop() {
+	p.stop.Do(func() { stopByPIDFile(filepath.Join(p.queue, "pid", "master.pid")) })
+}
+
+// replaceLines puts lines into a configuration file's text: each
+// replaces the file's line of the same key, or is added at the end.
+func replaceLines(text, lines string, key func(string) string) string {
+	out := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+	for _, l := range strings.Split(lines, "\n") {
+		k := key(l)
+		if k == "" {
+			continue
+		}
+		replaced := false
+		for i, old := range out {
+			if key(old) == k {
+				out[i], replaced = l, true
+			}
+		}
+		if !replaced {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n") + "\n"
+}
+
+// mainCfKey is the parameter a main.cf line sets, "" for a comment or a
+// blank line.
+func mainCfKey(line string) string {
+	k, _, ok := strings.Cut(line, "=")
+	if !ok || strings.HasPrefix(strings.TrimSpace(line), "#") {
+		return ""
+	}
+	return strings.TrimSpace(k)
+}
+
+// masterCfKey is the service (name and type) a master.cf line defines.
+func masterCfKey(line string) string {
+	f := strings.Fields(line)
+	if len(f) < 8 || strings.HasPrefix(f[0], "#") {
+		return ""
+	}
+	return f[0] + " " + f[1]
+}
+
+// postconfValue is the value main.cf's text gives key, or def.
+func postconfValue(text, key, def string) string {
+	for _, l := range strings.Split(text, "\n") {
+		if mainCfKey(l) == key {
+			_, v, _ := strings.Cut(l, "=")
+			def = strings.TrimSpace(v)
+		}
+	}
+	return def
+}
 
 // stopByPIDFile ends the daemon whose PID is the first line of path:
 // SIGTERM, then SIGKILL if it is still there after 10s.
@@ -159,7 +271,7 @@ func waitListen(addr string, d time.Duration) error {
 // still listens on 127.0.0.1 only), everything relayed to the sink.
 var mainCf = template.Must(template.New("main.cf").Parse(`# private test instance written by maxwell's mtatest
 compatibility_level = 3.6
-queue_directory = {{.Dir}}/spool
+queue_directory = {{.Queue}}
 data_directory = {{.Dir}}/data
 maillog_file = {{.Dir}}/maillog
 maillog_file_prefixes = {{.Dir}}
@@ -190,8 +302,9 @@ biff = no
 `))
 
 var masterCf = template.Must(template.New("master.cf").Parse(`# service type private unpriv chroot wakeup maxproc command
-{{.Addr}} inet n - n - - smtpd
-cleanup   unix n - n - 0 cleanup
+{{.Addr}} inet n - {{.Chroot}} - - smtpd
+pickup    unix n - {{.Chroot}} 60 1 pickup
+cleanup   unix n - {{.Chroot}} - 0 cleanup
 qmgr      unix n - n 300 1 qmgr
 rewrite   unix - - n - - trivial-rewrite
 bounce    unix - - n - 0 bounce

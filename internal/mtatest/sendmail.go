@@ -29,6 +29,11 @@ type SendmailOptions struct {
 	Flags   string // its F=: "T" (tempfail when the milter is down, the default) or "R"
 	RelayTo string // host:port of the sink all mail goes to
 	Domains string // relayed for anyone: RELAY_DOMAIN
+	// Filter, when set, is the whole INPUT_MAIL_FILTER line, in place
+	// of the one Milter and Flags make: a documented snippet, verbatim.
+	Filter string
+	// Addr is the daemon's host:port; "" for a free port on 127.0.0.1.
+	Addr string
 }
 
 // SendmailRoot is where Sendmail's Debian packages are unpacked:
@@ -74,7 +79,10 @@ func StartSendmail(t testing.TB, o SendmailOptions) *Sendmail {
 	if o.Flags == "" {
 		o.Flags = "T"
 	}
-	s := &Sendmail{Dir: dir, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))}
+	s := &Sendmail{Dir: dir, Addr: o.Addr}
+	if s.Addr == "" {
+		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
+	}
 	catchSyslog(t, filepath.Join(dir, "maillog"))
 
 	relayHost, relayPort, err := net.SplitHostPort(o.RelayTo)
@@ -227,6 +235,7 @@ FEATURE(«accept_unresolvable_domains')dnl
 FEATURE(«no_default_msa')dnl
 RELAY_DOMAIN(«{{.Domains}}')dnl
 DAEMON_OPTIONS(«Port={{.Port}}, Addr=127.0.0.1, Name=MTA')dnl
-INPUT_MAIL_FILTER(«maxwell', «S={{.Milter}}, F={{.Flags}}, T=C:5m;S:20s;R:5m;E:5m')dnl
-MAILER(«smtp')dnl
+{{if .Filter}}{{.Filter}}
+{{else}}INPUT_MAIL_FILTER(«maxwell', «S={{.Milter}}, F={{.Flags}}, T=C:5m;S:20s;R:5m;E:5m')dnl
+{{end}}MAILER(«smtp')dnl
 `, "«", "`")))

@@ -5,6 +5,12 @@ package defang
 
 import (
 	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net/mail"
+	"net/textproto"
 	"os"
 	"path/filepath"
 	"strings"
@@ -234,4 +240,107 @@ func tooDeep() string {
 		fmt.Fprintf(&b, "--b%d\r\nContent-Type: multipart/mixed; boundary=b%d\r\n\r\n", i, i+1)
 	}
 	return b.String()
+}
+
+// With [defang] scan_html, HTML parts reach the recipient without their
+// scripts, through Postfix's body and header replacement: pymilter's
+// amazon message (HTML with script, onLoad, javascript: and an iframe,
+// beside a text/plain alternative) and a message that is one HTML part
+// in base64.
+func TestPostfixScanHTML(t *testing.T) {
+	const htmlConfig = config + "\n[defang]\nscan_html = true\n"
+	for _, tc := range []struct {
+		fixture  string
+		removed  string // the event=html line's removed=
+		keep     string // a part the filter leaves byte for byte
+		wantHTML string // in the delivered HTML, decoded
+	}{
+		{"html-amazon.eml", `removed="script 1, iframe 1, on* attribute 2, script URL 1"`,
+			"Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\nhttp://www.amazon.example/exec/obidos/subst/home/redirect.html/103-3111065-2579065\r\n",
+			`<body bgcolor="#FFFFFF" link="#003399" alink="#FF9933" vlink="#996633" text="#000000">`},
+		{"html-top.eml", `removed="script 1, on* attribute 1"`, "",
+			"<html><head><!-- WARNING: embedded script removed --></head>\n<body><p>Your invoice is attached.</p></body></html>\n"},
+	} {
+		t.Run(tc.fixture, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join("../../mime/testdata", tc.fixture))
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg := strings.ReplaceAll(strings.ReplaceAll(string(raw), "\r\n", "\n"), "\n", "\r\n")
+			st, c := start(t, htmlConfig)
+			if r := c.Data(msg); r.Code != 250 {
+				t.Fatalf("end of data: %s", r)
+			}
+			m := st.Sink.Wait(t, 30*time.Second)
+			if tc.keep != "" && !strings.Contains(m.Data, tc.keep) {
+				t.Errorf("the part without HTML changed; delivered:\n%s", m.Data)
+			}
+			html := deliveredHTML(t, m.Data)
+			for _, gone := range []string{"<script", "onLoad", "onload", "javascript:", "<iframe"} {
+				if strings.Contains(html, gone) {
+					t.Errorf("%q left in the delivered HTML:\n%s", gone, html)
+				}
+			}
+			if !strings.Contains(html, tc.wantHTML) || !strings.Contains(html, "<!-- WARNING: embedded script removed -->") {
+				t.Errorf("delivered HTML lacks %q and the warning comment:\n%s", tc.wantHTML, html)
+			}
+			if !strings.Contains(st.Log(), "event=html ") || !strings.Contains(st.Log(), tc.removed) {
+				t.Errorf("mail log lacks event=html with %s:\n%s", tc.removed, st.Log())
+			}
+		})
+	}
+}
+
+// deliveredHTML is the last text/html part of a delivered message,
+// decoded as a mail reader would: Go's net/mail and mime/multipart, its
+// transfer encoding undone, its line breaks LF.
+func deliveredHTML(t *testing.T, data string) string {
+	t.Helper()
+	m, err := mail.ReadMessage(strings.NewReader(data))
+	if err != nil {
+		t.Fatalf("delivered message: %v", err)
+	}
+	var html string
+	var walk func(h textproto.MIMEHeader, body io.Reader)
+	walk = func(h textproto.MIMEHeader, body io.Reader) {
+		if len(h.Values("Content-Transfer-Encoding")) > 1 {
+			t.Errorf("two Content-Transfer-Encoding fields: %q", h.Values("Content-Transfer-Encoding"))
+		}
+		mt, params, err := mime.ParseMediaType(h.Get("Content-Type"))
+		if err != nil {
+			t.Fatalf("Content-Type %q: %v", h.Get("Content-Type"), err)
+		}
+		if strings.HasPrefix(mt, "multipart/") {
+			r := multipart.NewReader(body, params["boundary"])
+			for {
+				p, err := r.NextRawPart()
+				if err == io.EOF {
+					return
+				}
+				if err != nil {
+					t.Fatalf("multipart: %v", err)
+				}
+				walk(p.Header, p)
+			}
+		}
+		if mt != "text/html" {
+			return
+		}
+		if strings.EqualFold(h.Get("Content-Transfer-Encoding"), "quoted-printable") {
+			body = quotedprintable.NewReader(body)
+		} else if h.Get("Content-Transfer-Encoding") != "7bit" {
+			t.Errorf("an HTML part in %q", h.Get("Content-Transfer-Encoding"))
+		}
+		b, err := io.ReadAll(body)
+		if err != nil {
+			t.Fatalf("HTML part: %v", err)
+		}
+		// Line breaks in canonical form, as quoted-printable writes them.
+		html = strings.ReplaceAll(string(b), "\r\n", "\n")
+	}
+	walk(textproto.MIMEHeader(m.Header), m.Body)
+	if html == "" {
+		t.Fatalf("no HTML part delivered:\n%s", data)
+	}
+	return html
 }

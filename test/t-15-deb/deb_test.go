@@ -1,24 +1,32 @@
 //go:build debtest
 
-// Package deb is end-to-end scenario t-15: the Debian package, installed.
-// It builds maxwell_*.deb (packaging/deb/build.sh), installs it with
-// dpkg, checks it with lintian, the unit with systemd-analyze, the man
-// pages with man, the files' owners and modes; starts maxwell as the
-// unit does (its ExecStart, as its User and Group, under its UMask, in
-// the directories it declares — without its sandbox, which only systemd
-// sets up, and CI runs no systemd), points a private Postfix at the
-// socket in Postfix's spool, sends mail through it, then purges the
-// package and checks that nothing of it is left.
+// Package deb is end-to-end scenario t-15: the Debian package, installed
+// as docs/setup-postfix.md and docs/setup-sendmail.md say, and those two
+// pages followed verbatim: every fenced block in them is run or applied,
+// and the test fails for one it did not use (docs_test.go). It builds
+// the package with the pages' make deb and installs it with their apt
+// install; checks it with lintian, the unit with systemd-analyze, the man
+// pages with man, the files' owners and modes; starts maxwell as the unit
+// does (its ExecStart, as its User and Group, under its UMask, in the
+// directories it declares — without its sandbox, which only systemd sets
+// up, and CI runs no systemd); runs a private Postfix as Debian's runs,
+// in /var/spool/postfix, chrooted, on port 25, with the pages' main.cf
+// and master.cf lines; runs the pages' swaks checks and their watcher
+// setup; then Sendmail on port 25 with the page's maxwell.toml and
+// sendmail.mc lines and its checks; then purges the package and checks
+// that nothing of it is left.
 //
-// It installs into the machine's own /etc, /usr and /var, so it needs
-// root, refuses to run where maxwell is installed already, and runs on
-// its own, after the other tests (make test-deb, from make test):
+// It installs into the machine's own /etc, /usr and /var and runs its
+// MTAs on port 25, so it needs root, refuses to run where maxwell is
+// installed already or a Postfix runs, and runs on its own, after the
+// other tests (make test-deb, from make test):
 // go test -tags debtest ./test/t-15-deb.
 package deb
 
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -36,7 +44,10 @@ import (
 const (
 	unitPath = "/lib/systemd/system/maxwell.service"
 	conffile = "/etc/maxwell/maxwell.toml"
-	socket   = "/var/spool/postfix/maxwell/maxwell.sock"
+	// The package's socket, in Postfix's spool.
+	postfixSocket = "/var/spool/postfix/maxwell/maxwell.sock"
+	// The file setup-postfix.md has Postfix log to, for the watcher.
+	postfixLog = "/var/log/postfix.log"
 )
 
 // What the package installs or its service makes, all gone after a purge.
@@ -62,8 +73,25 @@ func TestInstalledPackage(t *testing.T) {
 		// maxwell beside it: run it where systemd does not run (CI).
 		t.Fatal("systemd runs here: the package's postinst would start maxwell.service; run this test in a container without systemd, as CI does")
 	}
-	deb := buildPackage(t)
-	run(t, "dpkg", "-i", deb)
+	// The setup documents' Postfix runs as Debian's does: in
+	// /var/spool/postfix, listening on port 25, logging (for the
+	// watcher) to /var/log/postfix.log; the Sendmail one on port 25 too.
+	if pid, err := os.ReadFile("/var/spool/postfix/pid/master.pid"); err == nil {
+		if n, _ := strconv.Atoi(strings.TrimSpace(string(pid))); n > 1 && syscall.Kill(n, 0) == nil {
+			t.Fatalf("a Postfix master (pid %d) runs in /var/spool/postfix: stop it (postfix stop); this test runs its own there", n)
+		}
+	}
+	if c, err := net.Dial("tcp", "127.0.0.1:25"); err == nil {
+		c.Close()
+		t.Fatal("something listens on 127.0.0.1:25: this test runs the setup documents' MTAs there")
+	}
+	if _, err := os.Lstat(postfixLog); err == nil {
+		t.Fatalf("%s exists: it is an administrator's; this test would write and remove it", postfixLog)
+	}
+	t.Cleanup(func() { os.Remove(postfixLog) })
+
+	docs := readSetupDocs(t, "setup-postfix.md", "setup-sendmail.md")
+	deb := installAsDocumented(t, docs)
 	t.Cleanup(func() { exec.Command("dpkg", "--purge", "maxwell").Run() })
 
 	t.Run("lintian", func(t *testing.T) {
@@ -97,7 +125,7 @@ func TestInstalledPackage(t *testing.T) {
 			mode               os.FileMode
 		}{
 			{conffile, "root", "maxwell", 0o640}, // it may hold a database password
-			{filepath.Dir(socket), "maxwell", "postfix", 0o750 | os.ModeDir},
+			{filepath.Dir(postfixSocket), "maxwell", "postfix", 0o750 | os.ModeDir},
 			{"/etc/systemd/system/multi-user.target.wants/maxwell.service", "", "", 0}, // enabled
 		} {
 			checkFile(t, f.path, f.owner, f.group, f.mode)
@@ -105,14 +133,19 @@ func TestInstalledPackage(t *testing.T) {
 	})
 
 	t.Run("the conffile is what setup-postfix.md shows", func(t *testing.T) {
-		checkQuickstartConf(t)
+		checkQuickstartConf(t, docs.take(t, "setup-postfix.md", "# "+conffile, 2)[0])
 	})
 
 	unit := readUnit(t, unitPath)
+	// The sender of the tests' own domain, and the three IANA example
+	// domains as the DNS has them: each publishes "v=spf1 -all".
 	dns, err := dnstest.Start(
 		"sender.example. TXT \"v=spf1 ip4:198.51.100.0/24 -all\"",
 		"7.100.51.198.in-addr.arpa. PTR mail.sender.example.",
 		"mail.sender.example. A 198.51.100.7",
+		"example.com. TXT \"v=spf1 -all\"",
+		"example.net. TXT \"v=spf1 -all\"",
+		"example.org. TXT \"v=spf1 -all\"",
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -121,25 +154,36 @@ func TestInstalledPackage(t *testing.T) {
 	// As an administrator would: the DNS server in the installed file
 	// (here the test's, on loopback).
 	setDNS(t, dns.Addr)
-	daemon := startAsUnit(t, unit)
-	checkFile(t, socket, "maxwell", "postfix", 0o660|os.ModeSocket)
+	daemon := startAsUnit(t, unit, postfixSocket)
+	checkFile(t, postfixSocket, "maxwell", "postfix", 0o660|os.ModeSocket)
 
 	sink := mtatest.StartSink(t)
-	pf := mtatest.StartPostfix(t, mtatest.PostfixOptions{Milter: "unix:" + socket, RelayTo: sink.Addr, Domains: "example.org"})
+	pf := mtatest.StartPostfix(t, mtatest.PostfixOptions{
+		RelayTo: sink.Addr, Domains: "example.org", Addr: "127.0.0.1:25",
+		QueueDir: "/var/spool/postfix", Chroot: true,
+		// Postfix's default, which the private instance narrows.
+		MainCf:   "maillog_file_prefixes = /var, /dev/stdout\n" + strings.Join(docs.take(t, "setup-postfix.md", "# /etc/postfix/main.cf", 3), ""),
+		MasterCf: docs.take(t, "setup-postfix.md", "# /etc/postfix/master.cf", 1)[0],
+	})
+	if pf.LogPath() != postfixLog {
+		t.Fatalf("Postfix logs to %s, not %s", pf.LogPath(), postfixLog)
+	}
+	checks := docs.commands("setup-postfix.md")
+	if len(checks) != 4 {
+		t.Fatalf("docs/setup-postfix.md shows %d commands, want 4 (internal, SPF fail, greylisted, numeric HELO)", len(checks))
+	}
 
-	t.Run("a local message", func(t *testing.T) {
-		c := mtatest.DialSMTP(t, pf.Addr)
-		for _, cmd := range []string{"EHLO localhost", "MAIL FROM:<root@localhost>", "RCPT TO:<bob@example.org>"} {
-			if r := c.Cmd("%s", cmd); r.Code != 250 {
-				t.Fatalf("%s: %s\n%s", cmd, r, daemon.log())
-			}
-		}
-		if r := c.Data("Subject: from the package\r\n\r\nHello.\r\n"); r.Code != 250 {
-			t.Fatalf("end of data: %s\n%s", r, daemon.log())
-		}
-		m := sink.Wait(t, 30*time.Second)
-		if !strings.Contains(m.Data, "\r\nX-Maxwell-Connection: ") && !strings.HasPrefix(m.Data, "X-Maxwell-Connection: ") {
-			t.Errorf("no X-Maxwell-Connection in the delivered message:\n%s", m.Data)
+	t.Run("setup-postfix.md: a message from the server itself", func(t *testing.T) {
+		runCommand(t, checks[0], "/")
+		checkDelivered(t, sink, daemon, `X-Maxwell-Connection: class="INTERNAL LOCAL"`)
+	})
+	t.Run("a message submitted with sendmail (non_smtpd_milters)", func(t *testing.T) {
+		pf.Submit(t, "root", "you@example.org", "Subject: submitted locally\n\nHello.\n")
+		checkDelivered(t, sink, daemon, `X-Maxwell-Connection: class="INTERNAL LOCAL"`)
+	})
+	t.Run("setup-postfix.md: SPF fail, greylisting, a numeric HELO", func(t *testing.T) {
+		for _, c := range checks[1:] {
+			runCommand(t, c, "/")
 		}
 	})
 
@@ -153,29 +197,33 @@ func TestInstalledPackage(t *testing.T) {
 		if err != nil || !strings.Contains(string(out), "configuration "+conffile+", store /var/lib/maxwell/maxwell.db") {
 			t.Fatalf("greylist allow: %v\n%s", err, out)
 		}
-		c, _ := mtatest.Session(t, pf.Addr, "198.51.100.7", "mail.sender.example")
-		for _, cmd := range []string{"MAIL FROM:<alice@sender.example>", "RCPT TO:<bob@example.org>"} {
-			if r := c.Cmd("%s", cmd); r.Code != 250 {
-				t.Fatalf("%s: %s\n%s", cmd, r, daemon.log())
-			}
-		}
+		c := envelope(t, pf, daemon, "198.51.100.7", "mail.sender.example", "MAIL FROM:<alice@sender.example>", "RCPT TO:<bob@example.org>")
 		if r := c.Data("From: alice@sender.example\r\nSubject: hello\r\n\r\nHello Bob.\r\n"); r.Code != 250 {
 			t.Fatalf("end of data: %s\n%s", r, daemon.log())
 		}
-		m := sink.Wait(t, 30*time.Second)
-		head, _, _ := strings.Cut(m.Data, "\r\n\r\n")
-		for _, want := range []string{"Received-SPF: pass", "Authentication-Results: ", "X-Maxwell-Connection: class=\"EXTERNAL\""} {
-			if !strings.Contains("\r\n"+head, "\r\n"+want) {
-				t.Errorf("the delivered message lacks %q:\n%s", want, head)
-			}
-		}
+		checkDelivered(t, sink, daemon, "Received-SPF: pass", "Authentication-Results: ", `X-Maxwell-Connection: class="EXTERNAL"`)
 	})
 
+	// setup-postfix.md's watcher: maxwell restarted with [watch] mta_log.
+	applyToml(t, docs.take(t, "setup-postfix.md", "# "+conffile, 2)[1])
+	daemon.stop(t)
+	daemon = startAsUnit(t, unit, postfixSocket)
+	t.Run("setup-postfix.md: the watcher reads Postfix's own log", func(t *testing.T) {
+		checkWatcher(t, pf, daemon)
+	})
+
+	pf.Stop()
 	daemon.stop(t)
 	// Written at the latest at the stop.
-	if b, err := os.ReadFile("/var/log/maxwell/mail.log"); err != nil || strings.Count(string(b), "event=eom action=accept") != 2 {
-		t.Errorf("the mail log does not hold the two messages accepted (%v):\n%s", err, b)
+	if b, err := os.ReadFile("/var/log/maxwell/mail.log"); err != nil || strings.Count(string(b), "event=eom action=accept") != 3 {
+		t.Errorf("the mail log does not hold the three messages accepted (%v):\n%s", err, b)
 	}
+
+	t.Run("setup-sendmail.md", func(t *testing.T) {
+		sendmailAsDocumented(t, docs, unit, sink)
+	})
+
+	docs.checkAllUsed(t)
 	run(t, "dpkg", "--purge", "maxwell")
 	for _, p := range leftovers {
 		if _, err := os.Lstat(p); err == nil {
@@ -186,6 +234,52 @@ func TestInstalledPackage(t *testing.T) {
 	// backup of the store, say) keep an owner by name.
 	if _, err := user.Lookup("maxwell"); err != nil {
 		t.Errorf("the maxwell user is gone after the purge: %v", err)
+	}
+}
+
+// installAsDocumented runs setup-postfix.md's install commands (as root,
+// without sudo): make deb in the source tree, with the package written
+// to a temporary directory, and apt install there. It returns the
+// package's path.
+func installAsDocumented(t *testing.T, docs setupDocs) string {
+	t.Helper()
+	steps := strings.Split(strings.TrimSuffix(docs.take(t, "setup-postfix.md", "make deb", 1)[0], "\n"), "\n")
+	if len(steps) != 1 || !strings.HasPrefix(steps[0], "sudo ") {
+		t.Fatalf("docs/setup-postfix.md: after make deb, one sudo command expected: %q", steps)
+	}
+	dir := t.TempDir()
+	build := exec.Command("make", "deb")
+	build.Dir = "../.."
+	build.Env = append(os.Environ(), "OUT="+dir)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("make deb: %v\n%s", err, out)
+	}
+	debs, _ := filepath.Glob(filepath.Join(dir, "maxwell_*.deb"))
+	if len(debs) != 1 {
+		t.Fatalf("make deb made %q", debs)
+	}
+	install := exec.Command("sh", "-c", strings.TrimPrefix(steps[0], "sudo "))
+	install.Dir = dir
+	install.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", steps[0], err, out)
+	}
+	return debs[0]
+}
+
+// checkDelivered waits for the next message at the sink and checks that
+// its header holds each of the fields given (by their start).
+func checkDelivered(t *testing.T, sink *mtatest.Sink, daemon *unitDaemon, fields ...string) {
+	t.Helper()
+	m, ok := sink.Next(30 * time.Second)
+	if !ok {
+		t.Fatalf("nothing delivered in 30 s\n%s", daemon.log())
+	}
+	head, _, _ := strings.Cut(m.Data, "\r\n\r\n")
+	for _, want := range fields {
+		if !strings.Contains("\r\n"+head, "\r\n"+want) {
+			t.Errorf("the delivered message lacks %q:\n%s", want, head)
+		}
 	}
 }
 
@@ -289,7 +383,7 @@ type unitDaemon struct {
 // startAsUnit makes the directories the unit declares, owned by its
 // user, and runs its ExecStart as that user, in its WorkingDirectory,
 // under its UMask, as systemd would.
-func startAsUnit(t *testing.T, unit map[string]string) *unitDaemon {
+func startAsUnit(t *testing.T, unit map[string]string, socket string) *unitDaemon {
 	t.Helper()
 	u, err := user.Lookup(unit["User"])
 	if err != nil {
@@ -372,19 +466,9 @@ func (d *unitDaemon) stop(t *testing.T) {
 }
 
 // checkQuickstartConf checks that the settings docs/setup-postfix.md
-// shows as the package's (its first toml block) are, line for line, the
-// settings of the installed configuration: the keys set there, and no
-// other.
-func checkQuickstartConf(t *testing.T) {
-	doc, err := os.ReadFile("../../docs/setup-postfix.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, block, ok := strings.Cut(string(doc), "```toml\n")
-	block, _, ok2 := strings.Cut(block, "```")
-	if !ok || !ok2 {
-		t.Fatal("docs/setup-postfix.md has no toml block")
-	}
+// shows as the package's (block) are, line for line, the settings of the
+// installed configuration: the keys set there, and no other.
+func checkQuickstartConf(t *testing.T, block string) {
 	conf, err := os.ReadFile(conffile)
 	if err != nil {
 		t.Fatal(err)
@@ -413,4 +497,135 @@ func checkQuickstartConf(t *testing.T) {
 	if strings.Join(confKeys, "\n") != strings.Join(docKeys, "\n") {
 		t.Errorf("%s sets\n%s\nbut docs/setup-postfix.md shows\n%s", conffile, strings.Join(confKeys, "\n"), strings.Join(docKeys, "\n"))
 	}
+}
+
+// applyToml sets in the installed configuration the keys of a block of
+// a setup document, section by section, as an administrator edits the
+// file: each replaces the line that sets it or shows it commented out
+// at its default in that section.
+func applyToml(t *testing.T, block string) {
+	t.Helper()
+	b, err := os.ReadFile(conffile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	section := ""
+	for _, l := range strings.Split(block, "\n") {
+		l = strings.TrimSpace(l)
+		switch {
+		case l == "" || strings.HasPrefix(l, "#"):
+		case strings.HasPrefix(l, "["):
+			section = l
+		default:
+			key, _, _ := strings.Cut(l, " = ")
+			if !setTomlLine(lines, section, key, l) {
+				t.Fatalf("%s: no %s %s line to change for %q", conffile, section, key, l)
+			}
+		}
+	}
+	if err := os.WriteFile(conffile, []byte(strings.Join(lines, "\n")), 0o640); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// setTomlLine replaces, in the section of a configuration file's lines,
+// the line that sets key, or else the one that shows it commented out at
+// its default ("# key = ").
+func setTomlLine(lines []string, section, key, line string) bool {
+	for _, prefix := range []string{key + " = ", "# " + key + " = "} {
+		cur := ""
+		for i, l := range lines {
+			switch {
+			case strings.HasPrefix(l, "["):
+				cur = strings.TrimSpace(l)
+			case cur == section && strings.HasPrefix(l, prefix):
+				lines[i] = line
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// envelope opens a session to Postfix as the client ip, named helo
+// (XCLIENT), and sends commands, each of which must be accepted.
+func envelope(t *testing.T, pf *mtatest.Postfix, daemon *unitDaemon, ip, helo string, commands ...string) *mtatest.Client {
+	t.Helper()
+	c, _ := mtatest.Session(t, pf.Addr, ip, helo)
+	for _, cmd := range commands {
+		if r := c.Cmd("%s", cmd); r.Code != 250 {
+			t.Fatalf("%s: %s\n%s", cmd, r, daemon.log())
+		}
+	}
+	return c
+}
+
+// checkWatcher checks setup-postfix.md's watcher section, maxwell
+// restarted with its [watch] mta_log and the test's Postfix running with
+// its main.cf and master.cf lines: a client greylisted that then hangs
+// up is blacklisted.
+func checkWatcher(t *testing.T, pf *mtatest.Postfix, daemon *unitDaemon) {
+	t.Helper()
+	// A bounce is greylisted at DATA.
+	c := envelope(t, pf, daemon, "192.0.2.2", "mail.example.net", "MAIL FROM:<>", "RCPT TO:<you@example.org>")
+	if r := c.Cmd("DATA"); r.Code != 451 {
+		t.Fatalf("DATA from a new client: %s, want 451 (greylisted)\n%s", r, daemon.log())
+	}
+	c.Drop() // no QUIT
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		out, err := exec.Command("/usr/sbin/maxwell", "blacklist", "list").CombinedOutput()
+		if err == nil && strings.Contains(string(out), "192.0.2.2") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("192.0.2.2 not blacklisted 30 s after it hung up when greylisted (%v):\n%s\nmaxwell:\n%s\nPostfix:\n%s", err, out, daemon.log(), pf.Log())
+		}
+	}
+}
+
+// sendmailAsDocumented follows setup-sendmail.md with the installed
+// package: its maxwell.toml lines, maxwell restarted, a private Sendmail
+// on port 25 with its INPUT_MAIL_FILTER line; then its checks from
+// loopback.
+func sendmailAsDocumented(t *testing.T, docs setupDocs, unit map[string]string, sink *mtatest.Sink) {
+	blocks := docs.take(t, "setup-sendmail.md", "# "+conffile, 2)
+	applyToml(t, blocks[0])
+	socket := strings.TrimPrefix(tomlValue(t, blocks[0], "socket"), "unix:")
+	daemon := startAsUnit(t, unit, socket)
+	defer daemon.stop(t)
+	checkFile(t, socket, "maxwell", "maxwell", 0o660|os.ModeSocket)
+	filter := docs.take(t, "setup-sendmail.md", "dnl # /etc/mail/sendmail.mc", 1)[0]
+	mtatest.StartSendmail(t, mtatest.SendmailOptions{Filter: filter, RelayTo: sink.Addr, Domains: "example.org", Addr: "127.0.0.1:25"})
+	checks := docs.commands("setup-sendmail.md")
+	if len(checks) != 3 {
+		t.Fatalf("docs/setup-sendmail.md shows %d commands, want 3 (internal, SPF fail, greylisted)", len(checks))
+	}
+	runCommand(t, checks[0], "/")
+	checkDelivered(t, sink, daemon, `X-Maxwell-Connection: class="INTERNAL LOCAL"`)
+	// loopback_internal is read again on SIGHUP (ExecReload).
+	applyToml(t, blocks[1])
+	daemon.cmd.Process.Signal(syscall.SIGHUP)
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(daemon.log(), "configuration reloaded"); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload 10 s after SIGHUP:\n%s", daemon.log())
+		}
+	}
+	for _, c := range checks[1:] {
+		runCommand(t, c, "/")
+	}
+}
+
+// tomlValue is the string a block of a setup document gives key.
+func tomlValue(t *testing.T, block, key string) string {
+	t.Helper()
+	for _, l := range strings.Split(block, "\n") {
+		if k, v, ok := strings.Cut(l, " = "); ok && k == key {
+			if s, err := strconv.Unquote(v); err == nil {
+				return s
+			}
+		}
+	}
+	t.Fatalf("no %s in\n%s", key, block)
+	return ""
 }
