@@ -3,6 +3,7 @@ package mime
 import (
 	"bufio"
 	"bytes"
+	"os"
 	"testing"
 
 	"github.com/maxwell-milter/maxwell/internal/mailgen"
@@ -33,4 +34,31 @@ func BenchmarkScan(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkScanHTML scans pymilter's amazon message (two HTML parts, one
+// with a script) without and with [defang] scan_html: the filter, and
+// the browser's parse that checks what it leaves, against the scan alone.
+//
+//	go test -run '^$' -bench ScanHTML ./mime
+func BenchmarkScanHTML(b *testing.B) {
+	raw, err := os.ReadFile("testdata/html-amazon.eml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, body := SplitMessage(raw)
+	for _, c := range []struct {
+		name  string
+		o     *Options
+		clean int
+	}{{"baseline=scan", testOptions(b), 0}, {"scan_html", htmlOptions(b), 1}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if res := Scan(h, bytes.NewReader(body), int64(len(body)), c.o); len(res.Banned) != c.clean {
+					b.Fatalf("scan found %+v", res)
+				}
+			}
+		})
+	}
 }
