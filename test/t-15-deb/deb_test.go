@@ -11,7 +11,7 @@
 // directories it declares — without its sandbox, which only systemd sets
 // up, and CI runs no systemd); runs a private Postfix as Debian's runs,
 // in /var/spool/postfix, chrooted, on port 25, with the pages' main.cf
-// and master.cf lines; runs the pages' swaks checks and their watcher
+// lines; runs the pages' swaks checks and their watcher
 // setup; then Sendmail on port 25 with the page's maxwell.toml and
 // sendmail.mc lines and its checks; then purges the package and checks
 // that nothing of it is left.
@@ -46,8 +46,8 @@ const (
 	conffile = "/etc/maxwell/maxwell.toml"
 	// The package's socket, in Postfix's spool.
 	postfixSocket = "/var/spool/postfix/maxwell/maxwell.sock"
-	// The file setup-postfix.md has Postfix log to, for the watcher.
-	postfixLog = "/var/log/postfix.log"
+	// The syslog file setup-postfix.md has the watcher read.
+	mailLog = "/var/log/mail.log"
 )
 
 // What the package installs or its service makes, all gone after a purge.
@@ -85,10 +85,10 @@ func TestInstalledPackage(t *testing.T) {
 		c.Close()
 		t.Fatal("something listens on 127.0.0.1:25: this test runs the setup documents' MTAs there")
 	}
-	if _, err := os.Lstat(postfixLog); err == nil {
-		t.Fatalf("%s exists: it is an administrator's; this test would write and remove it", postfixLog)
+	if _, err := os.Lstat(mailLog); err == nil {
+		t.Fatalf("%s exists: it is an administrator's; this test would write and remove it", mailLog)
 	}
-	t.Cleanup(func() { os.Remove(postfixLog) })
+	t.Cleanup(func() { os.Remove(mailLog) })
 
 	docs := readSetupDocs(t, "setup-postfix.md", "setup-sendmail.md")
 	deb := installAsDocumented(t, docs)
@@ -157,17 +157,20 @@ func TestInstalledPackage(t *testing.T) {
 	daemon := startAsUnit(t, unit, postfixSocket)
 	checkFile(t, postfixSocket, "maxwell", "postfix", 0o660|os.ModeSocket)
 
+	// The syslog file, as Debian's rsyslog makes it: root:adm 0640.
+	if err := os.WriteFile(mailLog, nil, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "chgrp", "adm", mailLog)
 	sink := mtatest.StartSink(t)
 	pf := mtatest.StartPostfix(t, mtatest.PostfixOptions{
 		RelayTo: sink.Addr, Domains: "example.org", Addr: "127.0.0.1:25",
 		QueueDir: "/var/spool/postfix", Chroot: true,
-		// Postfix's default, which the private instance narrows.
-		MainCf:   "maillog_file_prefixes = /var, /dev/stdout\n" + strings.Join(docs.take(t, "setup-postfix.md", "# /etc/postfix/main.cf", 3), ""),
-		MasterCf: docs.take(t, "setup-postfix.md", "# /etc/postfix/master.cf", 1)[0],
+		// Where rsyslog would write Postfix's lines (CI runs no
+		// syslog daemon): Postfix writes them there itself.
+		MainCf: "maillog_file_prefixes = /var\nmaillog_file = " + mailLog + "\n" +
+			strings.Join(docs.take(t, "setup-postfix.md", "# /etc/postfix/main.cf", 2), ""),
 	})
-	if pf.LogPath() != postfixLog {
-		t.Fatalf("Postfix logs to %s, not %s", pf.LogPath(), postfixLog)
-	}
 	checks := docs.commands("setup-postfix.md")
 	if len(checks) != 4 {
 		t.Fatalf("docs/setup-postfix.md shows %d commands, want 4 (internal, SPF fail, greylisted, numeric HELO)", len(checks))
@@ -204,11 +207,14 @@ func TestInstalledPackage(t *testing.T) {
 		checkDelivered(t, sink, daemon, "Received-SPF: pass", "Authentication-Results: ", `X-Maxwell-Connection: class="EXTERNAL"`)
 	})
 
-	// setup-postfix.md's watcher: maxwell restarted with [watch] mta_log.
+	// setup-postfix.md's watcher: maxwell in group adm, restarted with
+	// [watch] mta_log.
+	run(t, "adduser", "maxwell", "adm")
+	t.Cleanup(func() { exec.Command("gpasswd", "-d", "maxwell", "adm").Run() })
 	applyToml(t, docs.take(t, "setup-postfix.md", "# "+conffile, 2)[1])
 	daemon.stop(t)
 	daemon = startAsUnit(t, unit, postfixSocket)
-	t.Run("setup-postfix.md: the watcher reads Postfix's own log", func(t *testing.T) {
+	t.Run("setup-postfix.md: the watcher reads the syslog file", func(t *testing.T) {
 		checkWatcher(t, pf, daemon)
 	})
 
@@ -561,12 +567,16 @@ func envelope(t *testing.T, pf *mtatest.Postfix, daemon *unitDaemon, ip, helo st
 	return c
 }
 
-// checkWatcher checks setup-postfix.md's watcher section, maxwell
-// restarted with its [watch] mta_log and the test's Postfix running with
-// its main.cf and master.cf lines: a client greylisted that then hangs
-// up is blacklisted.
+// checkWatcher checks setup-postfix.md's watcher section, maxwell in
+// group adm and restarted with its [watch] mta_log, Postfix logging to
+// that file as rsyslog makes it: a client greylisted that then hangs up
+// is blacklisted.
 func checkWatcher(t *testing.T, pf *mtatest.Postfix, daemon *unitDaemon) {
 	t.Helper()
+	if !strings.Contains(daemon.log(), `msg="watching the MTA log" log=`+mailLog) {
+		t.Errorf("maxwell does not say it watches %s:\n%s", mailLog, daemon.log())
+	}
+	checkFile(t, mailLog, "root", "adm", 0o640)
 	// A bounce is greylisted at DATA.
 	c := envelope(t, pf, daemon, "192.0.2.2", "mail.example.net", "MAIL FROM:<>", "RCPT TO:<you@example.org>")
 	if r := c.Cmd("DATA"); r.Code != 451 {
