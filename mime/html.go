@@ -770,7 +770,12 @@ func scriptURL(v []byte, whole bool) bool {
 			v = v[:amp]
 		}
 	}
-	s := html.UnescapeString(string(v))
+	return scriptScheme(html.UnescapeString(string(v)), whole)
+}
+
+// scriptScheme is scriptURL for a value whose character references are
+// decoded (as a parser gives it).
+func scriptScheme(s string, whole bool) bool {
 	s = strings.Map(func(r rune) rune {
 		if r == '\t' || r == '\n' || r == '\r' {
 			return -1

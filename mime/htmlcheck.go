@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"strings"
 
 	xhtml "golang.org/x/net/html"
 	"golang.org/x/net/html/charset"
@@ -63,9 +64,9 @@ func activeIn(n *xhtml.Node) string {
 		}
 		for _, a := range n.Attr {
 			switch {
-			case len(a.Key) > 2 && (a.Key[0] == 'o' || a.Key[0] == 'O') && (a.Key[1] == 'n' || a.Key[1] == 'N'):
+			case len(a.Key) > 2 && strings.EqualFold(a.Key[:2], "on"):
 				return "on* attribute"
-			case scriptURL([]byte(xhtml.EscapeString(a.Val)), true):
+			case scriptScheme(a.Val, true):
 				return "script URL"
 			}
 		}
