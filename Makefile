@@ -76,7 +76,7 @@ soak:
 # coordinator races its own deadline): such a run, which wrote no failing
 # input, is run again, twice at most; a failing input always fails.
 FUZZ := mime:FuzzScan mime:FuzzFilterHTML internal/config:FuzzParse spf:FuzzParseAccessMap spf:FuzzEvaluate internal/maillog:FuzzLogLine \
-	watch:FuzzParse report:FuzzRead templates:FuzzDSN policy:FuzzClientInput
+	watch:FuzzParse report:FuzzRead templates:FuzzDSN policy:FuzzClientInput srs:FuzzAddress srs:FuzzMapRequest
 FUZZTIME ?= 10s
 fuzz:
 	@for t in $(FUZZ); do \

@@ -27,7 +27,7 @@ import (
 // no unknown commands, and header fields and body chunks are judged at
 // the end, so they need no reply each.
 const (
-	wantActions  = milter.OptAddHeader | milter.OptChangeHeader | milter.OptChangeBody | milter.OptAddRcpt | milter.OptRemoveRcpt | milter.OptQuarantine | milter.OptSetMacros
+	wantActions  = milter.OptAddHeader | milter.OptChangeHeader | milter.OptChangeBody | milter.OptAddRcpt | milter.OptRemoveRcpt | milter.OptQuarantine | milter.OptSetMacros | milter.OptChangeFrom
 	wantProtocol = milter.OptNoUnknown | milter.OptNoHeaderReply | milter.OptNoBodyReply
 )
 
@@ -387,6 +387,7 @@ var editAction = map[policy.EditKind]milter.OptAction{
 	policy.ReplaceBody:     milter.OptChangeBody,
 	policy.AddRecipient:    milter.OptAddRcpt,
 	policy.DeleteRecipient: milter.OptRemoveRcpt,
+	policy.ChangeSender:    milter.OptChangeFrom,
 }
 
 // edit applies a decision's message edits (only allowed at end of message).
@@ -411,6 +412,8 @@ func (m *session) edit(d policy.Decision, mod milter.Modifier) error {
 			err = mod.AddRecipient(e.Name, "")
 		case policy.DeleteRecipient:
 			err = mod.DeleteRecipient(e.Name)
+		case policy.ChangeSender:
+			err = mod.ChangeFrom(e.Name, "")
 		}
 		if err != nil {
 			return err

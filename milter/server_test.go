@@ -163,12 +163,12 @@ func TestNegotiation(t *testing.T) {
 	if s.ProtocolOption(milter.OptNoConnect) || s.ProtocolOption(milter.OptNoData) || s.ProtocolOption(milter.OptNoBody) {
 		t.Error("connect, data and body steps must stay")
 	}
-	for _, a := range []milter.OptAction{milter.OptAddHeader, milter.OptChangeHeader, milter.OptChangeBody, milter.OptAddRcpt, milter.OptRemoveRcpt, milter.OptQuarantine} {
+	for _, a := range []milter.OptAction{milter.OptAddHeader, milter.OptChangeHeader, milter.OptChangeBody, milter.OptAddRcpt, milter.OptRemoveRcpt, milter.OptQuarantine, milter.OptChangeFrom} {
 		if !s.ActionOption(a) {
 			t.Errorf("action %s not negotiated", a)
 		}
 	}
-	if s.ActionOption(milter.OptChangeFrom) {
+	if s.ActionOption(milter.OptAddRcptWithArgs) {
 		t.Error("actions maxwell does not use were negotiated")
 	}
 }

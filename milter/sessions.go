@@ -1,7 +1,6 @@
 package milter
 
 import (
-	"errors"
 	"log/slog"
 	"net"
 	"sync"
@@ -9,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/maxwell-milter/maxwell/internal/netaccept"
 	"github.com/maxwell-milter/maxwell/internal/ratelog"
 )
 
@@ -85,11 +85,10 @@ func (l *sessionListener) Accept() (net.Conn, error) {
 	for {
 		conn, err := l.Listener.Accept()
 		if err != nil {
-			if !temporary(err) {
+			if !netaccept.Temporary(err) {
 				return nil, err
 			}
-			// As net/http: 5ms, doubling, at most 1s.
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			delay = netaccept.Backoff(delay)
 			l.failures.Warn(acceptWarning, "error", err, "retry_in", delay.String())
 			select {
 			case <-time.After(delay):
@@ -116,25 +115,6 @@ func (l *sessionListener) Accept() (net.Conn, error) {
 func (l *sessionListener) Close() error {
 	l.closing.Do(func() { close(l.done) })
 	return l.Listener.Close()
-}
-
-// temporary reports whether an accept error is worth trying again: the
-// process or system is out of file descriptors or memory, or the
-// connection failed before it was accepted (accept(2) passes on pending
-// network errors, which its manual says to treat as EAGAIN).
-func temporary(err error) bool {
-	var errno syscall.Errno
-	if !errors.As(err, &errno) {
-		return false
-	}
-	switch errno {
-	case syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM,
-		syscall.ECONNABORTED, syscall.EINTR, syscall.EAGAIN, syscall.EPERM,
-		syscall.ENETDOWN, syscall.EPROTO, syscall.ENOPROTOOPT, syscall.EHOSTDOWN,
-		syscall.ENONET, syscall.EHOSTUNREACH, syscall.EOPNOTSUPP, syscall.ENETUNREACH:
-		return true
-	}
-	return false
 }
 
 // sessionConn gives its place back to the listener when it is closed.

@@ -3,7 +3,6 @@ package milter
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -13,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -65,30 +63,6 @@ func TestConnectAndCloseEventsPair(t *testing.T) {
 				t.Errorf("%d connect and %d close events, want %d of each:\n%s", connects, closes, tc.sessions, env.Log)
 			}
 		})
-	}
-}
-
-// Accept errors worth waiting out are those of a shortage (files,
-// memory) or of a connection that failed before it was accepted; a
-// closed listener is not.
-func TestTemporaryAcceptErrors(t *testing.T) {
-	for _, tc := range []struct {
-		err  error
-		want bool
-	}{
-		{&net.OpError{Op: "accept", Err: os.NewSyscallError("accept4", syscall.EMFILE)}, true},
-		{&net.OpError{Op: "accept", Err: os.NewSyscallError("accept4", syscall.ENFILE)}, true},
-		{&net.OpError{Op: "accept", Err: os.NewSyscallError("accept4", syscall.ENOBUFS)}, true},
-		{&net.OpError{Op: "accept", Err: os.NewSyscallError("accept4", syscall.ECONNABORTED)}, true},
-		{&net.OpError{Op: "accept", Err: os.NewSyscallError("accept4", syscall.EHOSTUNREACH)}, true},
-		{&net.OpError{Op: "accept", Err: net.ErrClosed}, false},
-		{&net.OpError{Op: "accept", Err: os.NewSyscallError("accept4", syscall.EBADF)}, false},
-		{&net.OpError{Op: "accept", Err: os.NewSyscallError("accept4", syscall.EINVAL)}, false},
-		{errors.New("something else"), false},
-	} {
-		if got := temporary(tc.err); got != tc.want {
-			t.Errorf("temporary(%v) = %v, want %v", tc.err, got, tc.want)
-		}
 	}
 }
 

@@ -85,6 +85,7 @@ const (
 	ReplaceBody                     // replace the body with what Body writes
 	AddRecipient                    // add Name as a recipient
 	DeleteRecipient                 // remove the recipient Name
+	ChangeSender                    // make Name the envelope sender
 )
 
 // Edit is one message change.

@@ -22,6 +22,7 @@ import (
 	"github.com/maxwell-milter/maxwell/internal/resolver"
 	"github.com/maxwell-milter/maxwell/mime"
 	"github.com/maxwell-milter/maxwell/spf"
+	"github.com/maxwell-milter/maxwell/srs"
 	"github.com/maxwell-milter/maxwell/store"
 	"github.com/maxwell-milter/maxwell/templates"
 )
@@ -94,6 +95,8 @@ type Engine struct {
 	callbacks bool // EnableCallbacks: make them, not only report them
 
 	codes *statusCodes // registeredCodes, or legacyCodes ([milter] legacy_status_codes)
+
+	srs *srs.Site // nil: SRS and SES off ([srs] secret unset)
 }
 
 // lastID numbers sessions for the mail log.
@@ -194,6 +197,9 @@ func New(cfg *config.Config, res *resolver.Resolver, log *maillog.Logger, diag *
 		}
 		e.spfPolicies.Access = m
 	}
+	if e.srs, err = srs.FromConfig(cfg.SRS, func() time.Time { return e.now() }); err != nil {
+		return nil, fmt.Errorf("srs: %w", err)
+	}
 	e.sysHostname, _ = os.Hostname()
 	for _, c := range builtinChecks {
 		e.Append(c)
@@ -215,6 +221,8 @@ var builtinChecks = []Check{
 	{"spf", StageMail, checkSPF},
 	{"sender lists", StageMail, checkSenderLists},
 	{"null mx", StageMail, checkNullMX},
+	{"rrs alias", StageRcpt, checkRRSAlias},
+	{"signed bounce", StageRcpt, checkSignedBounce},
 	{"recipient", StageRcpt, checkRecipient},
 	{"private relay", StageRcpt, checkPrivateRelay},
 	{"blocked sender", StageRcpt, checkBlockedSender},
@@ -227,11 +235,16 @@ var builtinChecks = []Check{
 	{"spf headers", StageEOM, addSPFHeaders},
 	{"connection header", StageEOM, addConnectionHeader},
 	{"supply sender", StageEOM, supplySender},
+	{"sign sender", StageEOM, signSender},
 	{"hide path", StageEOM, hidePath},
 	{"learn correspondents", StageEOM, learnCorrespondents},
 	{"wiretap", StageEOM, wiretap},
 	{"greylist header", StageEOM, addGreylistHeader},
 }
+
+// SRS is the engine's SRS and SES site, nil when [srs] is off: the
+// socket map answers with the same.
+func (e *Engine) SRS() *srs.Site { return e.srs }
 
 // UseStore gives the engine the state it keeps across connections
 // (greylisting needs it). Call it before sessions start; the caller
@@ -250,6 +263,17 @@ func (e *Engine) TraceSPF(f func(format string, args ...any)) { e.spfChecker.Tra
 // use it to add rules of their own; it must be called before sessions start.
 func (e *Engine) Append(c Check) {
 	e.checks[c.Stage] = append(e.checks[c.Stage], stageCheck{c, c.Stage.String() + "/" + c.Name})
+}
+
+// checksAfter are the checks of stage that run after the one called
+// name.
+func (e *Engine) checksAfter(stage Stage, name string) []stageCheck {
+	for i, c := range e.checks[stage] {
+		if c.Name == name {
+			return e.checks[stage][i+1:]
+		}
+	}
+	return nil
 }
 
 // A stageCheck is a check with the name a panic in it is logged under

@@ -232,6 +232,8 @@ func (s *Session) greylistExempt() string {
 	switch {
 	case m.Whitelisted:
 		return "whitelisted sender"
+	case m.rcptSigned:
+		return "bounce to an address we signed"
 	case s.e.greyRcpts.match(m.Rcpt):
 		return "recipient whitelisted"
 	case config.MatchAny(g.WhitelistClients, ip, s.PTR):

@@ -83,7 +83,7 @@ func checkRecipient(s *Session) (*Decision, error) {
 		return reject(550, "5.7.1", "mail to a robot: "+m.Rcpt, "Robots do not read mail"), nil
 	case m.Info.Sender == "" && len(m.Rcpts) > 1:
 		return reject(550, "5.7.1", "DSN to several recipients", "A delivery status notification goes to one recipient"), nil
-	case s.e.checkUser[domain] && !s.e.knownUsers.match(m.Rcpt):
+	case s.e.checkUser[domain] && !m.rcptSigned && !s.e.knownUsers.match(m.Rcpt):
 		s.offence(demeritUnknownUser, "unknown user "+m.Rcpt)
 		return reject(550, "5.1.1", "no such user "+m.Rcpt, "No such user here"), nil
 	}

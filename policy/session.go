@@ -86,6 +86,12 @@ type Message struct {
 
 	Rcpts []string // recipients so far
 	Rcpt  string   // the recipient being checked
+	// rcptSigned: Rcpt is an SRS or SES address of ours, checked (a
+	// bounce to mail we sent), or an RRS alias its forwarder sent to.
+	rcptSigned bool
+	spfRefusal *Decision // what the SPF check decided, kept until DATA or not
+	accepted   int       // recipients taken (no decision at RCPT)
+	rrs        rrsMessage
 
 	Subjects    []string     // decoded Subject fields
 	header      []Header     // every field, as received (up to the limits below)
@@ -175,19 +181,26 @@ func (s *Session) RcptTo(rcpt, args string) Decision {
 		return s.internalError("rcpt", fmt.Errorf("RCPT TO %q without MAIL FROM", rcpt), nil)
 	}
 	s.Msg.Rcpts = append(s.Msg.Rcpts, rcpt)
-	s.Msg.Rcpt = rcpt
+	s.Msg.Rcpt, s.Msg.rcptSigned = rcpt, false
 	if args != "" {
 		s.log("rcpt to", "to", rcpt, "args", args)
 	} else {
 		s.log("rcpt to", "to", rcpt)
 	}
-	return s.run(StageRcpt)
+	d := s.run(StageRcpt)
+	if d.Action == Continue {
+		s.Msg.accepted++
+	}
+	return d
 }
 
 // Data is the DATA command: delayed decisions are answered here.
 func (s *Session) Data() Decision {
 	if s.Msg == nil {
 		return s.internalError("data", fmt.Errorf("DATA without MAIL FROM"), nil)
+	}
+	if d := s.rrsRelease(); d.Final() {
+		return d
 	}
 	for _, p := range []*Decision{s.pending, s.Msg.pending, s.Msg.greyData} {
 		if p != nil {
@@ -383,7 +396,7 @@ func orderEdits(edits []Edit) []Edit {
 			out = append(out, edits[i])
 		}
 	}
-	for _, kind := range []EditKind{ChangeHeader, DeleteRecipient, AddRecipient, ReplaceBody} { // the body last: MTAs want it in one go
+	for _, kind := range []EditKind{ChangeHeader, ChangeSender, DeleteRecipient, AddRecipient, ReplaceBody} { // the body last: MTAs want it in one go
 		for _, e := range edits {
 			if e.Kind == kind {
 				out = append(out, e)
@@ -408,10 +421,13 @@ func (s *Session) hostname() string {
 // run runs the checks of a stage in order until one decides. A panic or
 // error in a check is answered by the exception policy; a temporary DNS
 // failure by 451 4.4.3.
-func (s *Session) run(stage Stage) (d Decision) {
+func (s *Session) run(stage Stage) Decision { return s.runChecks(stage, s.e.checks[stage]) }
+
+// runChecks is run over some of a stage's checks.
+func (s *Session) runChecks(stage Stage, checks []stageCheck) (d Decision) {
 	current := stage.String()
 	defer s.Recover(&current, &d)
-	for _, c := range s.e.checks[stage] {
+	for _, c := range checks {
 		current = c.where
 		dec, err := c.Run(s)
 		if err != nil {

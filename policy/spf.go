@@ -39,6 +39,7 @@ func checkSPF(s *Session) (*Decision, error) {
 	}}}
 	s.Msg.SPF = j.v
 	d := j.judge()
+	s.Msg.spfRefusal = d
 	j.log(d)
 	switch {
 	case j.v.Policy == spf.Ban:

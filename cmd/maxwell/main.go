@@ -7,6 +7,8 @@
 //	maxwell blacklist COMMAND ...    banned IPs and blacklisted senders
 //	maxwell report [FILE ...]        sum up mail logs
 //	maxwell watch [MTA_LOG]          blacklist clients that hang up after greylisting
+//	maxwell srs forward|reverse|rrs  rewrite and reverse SRS addresses, RRS aliases
+//	maxwell ses sign|check ADDR      sign and check SES addresses
 //	maxwell bench --addr A ...       load a milter and measure it
 //	maxwell config check [FILE]      validate a configuration file
 //	maxwell config import MILTER.CFG carry bms.py's milter.cfg over
@@ -56,6 +58,10 @@ const usage = `usage:
                                    banned IPs, blacklisted clients and senders
   maxwell watch [-c FILE] [--once] [MTA_LOG]
                                    blacklist clients that hang up after greylisting
+  maxwell srs forward|reverse|rrs [-c FILE] ADDRESS...
+                                   rewrite senders with SRS ([srs]), reverse them; RRS aliases
+  maxwell ses sign|check [-c FILE] ADDRESS...
+                                   sign senders with SES, and check signed ones
   maxwell report [--json | --html FILE] [FILE ...]
                                    sum up mail logs (plain or .gz; stdin by default)
   maxwell bench --addr A [-n N] [-c C] [flags]
@@ -94,6 +100,8 @@ func run(args []string) int {
 		return blacklistCmd(args[1:])
 	case "watch":
 		return watchCmd(args[1:])
+	case "srs", "ses":
+		return srsCmd(args[0], args[1:])
 	case "config":
 		if len(args) >= 2 && args[1] == "check" {
 			return configCheck(args[2:])
@@ -213,7 +221,11 @@ func configImport(args []string) int {
 	}
 	os.Stdout.Write(out)
 	if len(dropped) > 0 {
-		fmt.Fprintf(os.Stderr, "maxwell config import: %d keys of %s not carried over (also listed at the end of the output):\n", len(dropped), args[0])
+		keys := "keys"
+		if len(dropped) == 1 {
+			keys = "key"
+		}
+		fmt.Fprintf(os.Stderr, "maxwell config import: %d %s of %s not carried over (also listed at the end of the output):\n", len(dropped), keys, args[0])
 		for _, d := range dropped {
 			fmt.Fprintf(os.Stderr, "  %s\n", d)
 		}
@@ -222,13 +234,26 @@ func configImport(args []string) int {
 }
 
 func configCheck(args []string) int {
-	if len(args) > 1 {
-		fmt.Fprint(os.Stderr, "usage: maxwell config check [FILE] (default: "+defaultConfigFile+")\n")
-		return exitUsage
+	flags := flag.NewFlagSet("maxwell config check", flag.ContinueOnError)
+	flags.Usage = func() {
+		fmt.Fprint(flags.Output(), "usage: maxwell config check [FILE | -c FILE] (default: "+defaultConfigFile+")\n")
 	}
 	var file string
-	if len(args) == 1 {
-		file = args[0]
+	flags.StringVar(&file, "c", "", "configuration `file`")
+	flags.StringVar(&file, "config", "", "same as -c")
+	operands, err := parseInterspersed(flags, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if len(operands) > 1 || len(operands) == 1 && file != "" {
+		flags.Usage()
+		return exitUsage
+	}
+	if len(operands) == 1 {
+		file = operands[0]
 	}
 	if _, err := os.Stat(defaultConfigFile); file == "" && errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(os.Stderr, "maxwell config check: no FILE given, and %s does not exist\n", defaultConfigFile)

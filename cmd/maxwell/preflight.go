@@ -50,6 +50,10 @@ func preflight(file string, cfg *config.Config, watching bool) (config.Errors, [
 	if cfg.Metrics.Listen != "" {
 		problem("metrics.listen", milter.CheckTCP("tcp", cfg.Metrics.Listen))
 	}
+	srsMap, srsMapErr := config.ParseSocket(cfg.SRS.Socketmap)
+	if cfg.SRS.Socketmap != "" && srsMapErr == nil { // a bad one is a configuration error already
+		problem("srs.socketmap", milter.CheckListen(srsMap))
+	}
 	_, err := milter.SocketGroup(cfg.Milter.SocketGroup)
 	problem("milter.socket_group", err)
 
@@ -81,6 +85,9 @@ func preflight(file string, cfg *config.Config, watching bool) (config.Errors, [
 	if cfg.Milter.Socket.Network == "unix" {
 		written = append(written, place{"milter.socket", cfg.Milter.Socket.Address})
 	}
+	if srsMapErr == nil && srsMap.Network == "unix" {
+		written = append(written, place{"srs.socketmap", srsMap.Address})
+	}
 	for _, d := range stateDirs(cfg, watching) {
 		problem(d.key, safefile.CheckDir(d.path))
 		foreign(d.key, d.path, plants)
@@ -102,6 +109,23 @@ func preflight(file string, cfg *config.Config, watching bool) (config.Errors, [
 				problem("store.path", safefile.CheckAppend(f))
 			}
 		}
+	}
+	if cfg.SRS.Socketmap != "" && srsMapErr == nil && srsMap.Network != "unix" && !srsMap.Loopback() {
+		warnings = append(warnings, "srs.socketmap: "+srsMap.String()+" is reachable from other hosts, who could have senders rewritten and signed with your secret: keep it on loopback, or firewall it")
+	}
+	for _, secret := range cfg.SRS.Secret {
+		if len(secret) < 16 {
+			warnings = append(warnings, fmt.Sprintf("srs.secret: %d characters: one easy to guess lets anyone make your SRS and SES addresses; use 20 or more random ones (openssl rand -base64 24)", len(secret)))
+			break
+		}
+	}
+	for _, f := range []string{file, cfg.SRS.Config} {
+		if fi, err := os.Stat(f); err == nil && f != "" && cfg.SRS.Enabled() && fi.Mode().Perm()&0o004 != 0 {
+			warnings = append(warnings, fmt.Sprintf("%s may hold srs.secret, and every user may read it: chmod o-r %[1]s (the package makes maxwell.toml root:maxwell, mode 0640)", f))
+		}
+	}
+	if cfg.SRS.Enabled() && cfg.SRS.MaxAge > 30 {
+		warnings = append(warnings, fmt.Sprintf("srs.maxage: SRS and SES addresses stay valid %d days (bms.py's default is 8, pysrs's 21): a forged bounce has as long to use one", cfg.SRS.MaxAge))
 	}
 	return errs, warnings
 }

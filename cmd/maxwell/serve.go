@@ -20,25 +20,28 @@ import (
 	"github.com/maxwell-milter/maxwell/metrics"
 	"github.com/maxwell-milter/maxwell/milter"
 	"github.com/maxwell-milter/maxwell/policy"
+	"github.com/maxwell-milter/maxwell/srs"
 	"github.com/maxwell-milter/maxwell/store"
 )
 
 // daemon is the state `maxwell serve` keeps across reloads.
 type daemon struct {
-	path  string
-	cfg   *config.Config
-	res   *resolver.Resolver
-	ml    *maillog.Logger
-	diag  *slog.Logger
-	level *slog.LevelVar
-	srv   *milter.Server
-	store store.Store
+	path    string
+	cfg     *config.Config
+	started *config.Config // the configuration at start: what restart-only settings still are
+	res     *resolver.Resolver
+	ml      *maillog.Logger
+	diag    *slog.Logger
+	level   *slog.LevelVar
+	srv     *milter.Server
+	store   store.Store
 	// engineStore is store as the engine and the watcher use it: timed
 	// for the metrics when they are on, behind the cache of bans and
 	// whitelist entries.
 	engineStore store.Store
 	metrics     *metrics.Metrics // nil when [metrics] listen is empty
 	watching    bool             // the MTA log watcher runs
+	srsMap      *srs.MapServer   // nil when [srs] socketmap is empty
 }
 
 func serve(args []string) int {
@@ -57,7 +60,7 @@ func serve(args []string) int {
 	if !checkStart(configName(path), cfg, watching, os.Stderr) {
 		return exitUsage
 	}
-	d := &daemon{path: path, cfg: cfg, level: new(slog.LevelVar), watching: watching}
+	d := &daemon{path: path, cfg: cfg, started: cfg, level: new(slog.LevelVar), watching: watching}
 	_ = d.level.UnmarshalText([]byte(cfg.Log.Level))
 	d.diag = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: d.level}))
 	slog.SetDefault(d.diag)
@@ -104,6 +107,13 @@ func serve(args []string) int {
 	defer ln.Close() // if serve stops before serving; Shutdown closes it too
 	if !cfg.Milter.Socket.Loopback() {
 		d.diag.Warn("the milter socket is reachable from other hosts; restrict it with a firewall", "socket", cfg.Milter.Socket.String())
+	}
+	if cfg.SRS.Socketmap != "" {
+		if err := d.serveSocketmap(cfg, eng.SRS()); err != nil {
+			d.diag.Error("cannot serve the SRS socket map", "socketmap", cfg.SRS.Socketmap, "error", err)
+			return exitFailure
+		}
+		defer d.srsMap.Close()
 	}
 	if cfg.Metrics.Listen != "" {
 		if err := d.serveMetrics(ctx, cfg.Metrics.Listen); err != nil {
@@ -172,6 +182,37 @@ func sessionLimit(configured int, diag *slog.Logger) int {
 			"max_sessions", configured, "sessions_allowed", budget)
 	}
 	return configured
+}
+
+// serveSocketmap starts the SRS socket map ([srs] socketmap): Postfix's
+// canonical maps and Sendmail's rules ask it to rewrite senders and
+// reverse recipients. Each answer is a line of the mail log.
+func (d *daemon) serveSocketmap(cfg *config.Config, site *srs.Site) error {
+	sock, err := config.ParseSocket(cfg.SRS.Socketmap)
+	if err != nil {
+		return err
+	}
+	ln, err := milter.Listen(sock, cfg.Milter.SocketGroup)
+	if err != nil {
+		return err
+	}
+	if !sock.Loopback() {
+		d.diag.Warn("the SRS socket map is reachable from other hosts; restrict it with a firewall", "socketmap", sock.String())
+	}
+	d.srsMap = srs.NewMapServer(site, func(mapName, key, answer string, why error) {
+		kv := []any{"map", mapName, "key", key, "answer", answer}
+		if why != nil {
+			kv = append(kv, "reason", why.Error())
+		}
+		d.ml.Log(0, "srsmap", kv...)
+	}, d.diag)
+	go func() {
+		if err := d.srsMap.Serve(ln); err != nil {
+			d.diag.Error("the SRS socket map stopped", "error", err)
+		}
+	}()
+	d.diag.Info("serving the SRS socket map", "socketmap", sock.String(), "listening", ln.Addr().String())
+	return nil
 }
 
 // serveMetrics starts the Prometheus endpoint ([metrics] listen): the
@@ -269,10 +310,13 @@ func (d *daemon) reload() {
 	}
 	eng.UseStore(d.engineStore)
 	eng.EnableCallbacks()
-	for _, k := range restartOnly(d.cfg, cfg) {
-		d.diag.Warn("this setting changes only at restart", "key", k)
+	for _, k := range restartOnly(d.started, cfg) { // what runs is what started
+		d.diag.Warn("this setting changes only at restart; the one started with stays", "key", k)
 	}
 	_ = d.level.UnmarshalText([]byte(cfg.Log.Level))
+	if d.srsMap != nil {
+		d.srsMap.SetSite(eng.SRS())
+	}
 	d.srv.SetEngine(eng)
 	d.cfg, d.res = cfg, res
 	d.diag.Info("configuration reloaded", "file", d.path)
@@ -301,6 +345,7 @@ func restartOnly(old, cur *config.Config) []string {
 		{"milter.datadir", old.Milter.DataDir, cur.Milter.DataDir},
 		{"store", old.Store, cur.Store},
 		{"metrics.listen", old.Metrics.Listen, cur.Metrics.Listen},
+		{"srs.socketmap", old.SRS.Socketmap, cur.SRS.Socketmap},
 		{"watch (the watcher's settings; answer and text apply at once)", watcherSettings(old.Watch), watcherSettings(cur.Watch)},
 	} {
 		if f.old != f.cur {

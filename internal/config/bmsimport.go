@@ -33,7 +33,6 @@ func (d Dropped) String() string {
 // Why keys are not carried over.
 const (
 	whyDSPAM   = "dspam, the spam filter bms.py drove, is no longer maintained; maxwell does not carry its settings"
-	whySRS     = "maxwell does not do SRS yet"
 	whyGossip  = "maxwell does not keep GOSSiP domain reputation yet"
 	whyNotYet  = "maxwell has no such setting yet"
 	whyUnknown = "not a key of bms.py's milter.cfg that maxwell knows"
@@ -90,13 +89,18 @@ var bmsKeys = map[string]bmsKey{
 	"defang.from_words":               {"defang", "from_words", bmsList, ""},
 	"defang.banned_exts":              {"defang", "banned_exts", bmsList, ""},
 	"srs.banned_users":                {"srs", "banned_users", bmsList, ""},
-	"srs.config":                      {why: whySRS},
-	"srs.secret":                      {why: whySRS},
-	"srs.maxage":                      {why: whySRS},
-	"srs.hashlength":                  {why: whySRS},
-	"srs.database":                    {why: whySRS},
-	"srs.fwdomain":                    {why: whySRS},
-	"srs.reject_spoofed":              {why: whySRS},
+	"srs.config":                      {"srs", "config", bmsString, ""},
+	"srs.secret":                      {"srs", "secret", bmsString, ""},
+	"srs.maxage":                      {"srs", "maxage", bmsInt, ""},
+	"srs.hashlength":                  {"srs", "hashlength", bmsInt, ""},
+	"srs.separator":                   {"srs", "separator", bmsString, ""},
+	"srs.database":                    {why: "maxwell writes self-contained SRS addresses (pysrs's Guarded scheme) and keeps no SRS database"},
+	"srs.fwdomain":                    {"srs", "fwdomain", bmsString, ""},
+	"srs.reject_spoofed":              {"srs", "reject_spoofed", bmsBool, ""},
+	"srs.ses":                         {"srs", "ses", bmsList, ""},
+	"srs.sign":                        {"srs", "sign", bmsList, ""},
+	"srs.srs":                         {"srs", "srs", bmsList, ""},
+	"srs.nosrs":                       {"srs", "nosrs", bmsList, ""},
 	"spf.delegate":                    {"spf", "delegate", bmsString, ""},
 	"spf.reject_neutral":              {"spf", "reject_neutral", bmsList, ""},
 	"spf.best_guess":                  {"spf", "best_guess", bmsBool, ""},
@@ -128,7 +132,6 @@ var bmsSectionWhy = map[string]string{
 	"default": "a [DEFAULT] value is used for %(key)s in the other sections; set the key in its own section",
 	"dspam":   whyDSPAM,
 	"gossip":  whyGossip,
-	"srs":     whySRS,
 }
 
 // iniEntry is one key of an INI file.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/maxwell-milter/maxwell/internal/dnsname"
 	"github.com/maxwell-milter/maxwell/internal/oneline"
 	"github.com/maxwell-milter/maxwell/internal/safefile"
 )
@@ -108,11 +109,6 @@ type Scrub struct {
 // virus on Windows.
 var BannedExts = strings.Fields(`ade adp asd asx asp bas bat chm cmd com cpl crt dll exe hlp hta inf ins
 	isp js jse lnk mdb mde msc msi msp mst ocx pcd pif reg scr sct shs url vb vbe vbs wsc wsf wsh`)
-
-// SRS is the [srs] section; bms.py kept banned_users there.
-type SRS struct {
-	BannedUsers []string `toml:"banned_users"`
-}
 
 // BlockedSenders is the [blocked_senders] section: senders whose mail is
 // refused for everyone but a few exception recipients.
@@ -331,6 +327,7 @@ func Default() *Config {
 			MaxParts:      1000,
 			Malformed:     MalformedReject,
 		},
+		SRS: SRS{MaxAge: 8, HashLength: 8, Separator: "="},
 		BlockedSenders: BlockedSenders{
 			Action:     BlockedDefer,
 			DeferText:  "Mailbox full, retry later",
@@ -426,6 +423,13 @@ func Parse(name string, src []byte) (*Config, error) {
 	r := &report{file: name, src: src}
 	decodeKeys(&md, top, cfg, r)
 	cfg.Greylist.applyPreset(md.IsDefined)
+	if cfg.SRS.Config != "" {
+		if err := cfg.SRS.readPysrs(); err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				r.add("srs.config", line)
+			}
+		}
+	}
 	for _, p := range cfg.validate() {
 		r.add(p.key, p.msg)
 	}
@@ -545,6 +549,10 @@ func (c *Config) validate() []problem {
 	positive("store.timeout", c.Store.Timeout)
 	positive("store.expire_interval", c.Store.ExpireInterval)
 	ps = append(ps, c.Greylist.validate()...)
+	ps = append(ps, c.SRS.validate()...)
+	if sock, err := ParseSocket(c.SRS.Socketmap); err == nil && sock.Network == c.Milter.Socket.Network && sock.Address == c.Milter.Socket.Address {
+		ps = append(ps, problem{"srs.socketmap", "is milter.socket's address: the socket map needs one of its own"})
+	}
 	ps = append(ps, c.Store.validate()...)
 	positive("milter.ban_time", c.Milter.BanTime)
 	positive("whitelist.ttl", c.Whitelist.TTL)
@@ -675,7 +683,7 @@ func (c *Config) validate() []problem {
 		{"spf.trusted_forwarder", c.SPF.TrustedForwarder},
 	} {
 		for _, d := range names.list {
-			if d != "" && !validDomain(d) {
+			if d != "" && !dnsname.Valid(d) {
 				ps = append(ps, problem{names.key, fmt.Sprintf("%s is not a domain name", oneline.Quote(d))})
 			}
 		}
@@ -725,26 +733,6 @@ func (b *BlockedSenders) validate(haveOurDomains bool) []problem {
 		}
 	}
 	return ps
-}
-
-// validDomain reports whether s is a plausible host or domain name.
-func validDomain(s string) bool {
-	s = strings.TrimSuffix(s, ".")
-	if s == "" || len(s) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(s, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i] | 0x20
-			if !(c >= 'a' && c <= 'z' || label[i] >= '0' && label[i] <= '9' || label[i] == '-' || label[i] == '_') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // validHeaderName reports whether s is an RFC 5322 field name.

@@ -149,6 +149,17 @@ func TestParseErrors(t *testing.T) {
 		{"bad days", "[greylist]\npass_ttl = \"35days\"\n", 2, "greylist.pass_ttl", "invalid duration"},
 		{"store driver", "[store]\ndriver = \"mysql\"\n", 2, "store.driver", "is not \"sqlite\" or \"postgres\""},
 		{"postgres without dsn", "[store]\n\ndriver = \"postgres\"\n", 0, "store.dsn", "needs a connection string"},
+		{"srs without secret", "[srs]\nfwdomain = \"fwd.example\"\n", 2, "srs.fwdomain", "needs srs.secret"},
+		{"srs empty secret", "[srs]\nsecret = [\"\"]\n", 2, "srs.secret", "secret 1 is empty"},
+		{"srs secret of a number", "[srs]\nsecret = 5\n", 2, "srs.secret", "a secret (a string) or a list of them is expected"},
+		{"srs separator", "[srs]\nsecret = \"s\"\nseparator = \"_\"\n", 3, "srs.separator", "must be =, + or -"},
+		{"srs short hash", "[srs]\nsecret = \"s\"\nhashlength = 2\n", 3, "srs.hashlength", "between 4 and 27"},
+		{"srs maxage", "[srs]\nsecret = \"s\"\nmaxage = 0\n", 3, "srs.maxage", "between 1 and 1023"},
+		{"srs database", "[srs]\nsecret = \"s\"\ndatabase = \"/var/lib/srs\"\n", 3, "srs.database", "keeps no SRS database"},
+		{"srs socketmap without a domain", "[srs]\nsecret = \"s\"\nsocketmap = \"inet:8896@127.0.0.1\"\n", 3, "srs.socketmap", "needs srs.fwdomain"},
+		{"srs socketmap", "[srs]\nsecret = \"s\"\nfwdomain = \"f.example\"\nsocketmap = \"srs.sock\"\n", 4, "srs.socketmap", "invalid socket"},
+		{"srs bad domain", "[srs]\nsecret = \"s\"\nses = [\"not a domain\"]\n", 3, "srs.ses", "is not a domain name"},
+		{"srs missing pysrs file", "[srs]\nsecret = \"s\"\nconfig = \"testdata/no-such-pysrs.cfg\"\n", 3, "srs.config", "no-such-pysrs.cfg"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/maxwell-milter/maxwell/internal/dnsname"
 	"github.com/maxwell-milter/maxwell/internal/oneline"
 )
 
@@ -84,7 +85,7 @@ func (tr *Triple) UnmarshalTOML(v any) error {
 	}
 	// non-standard: HELO, IP prefix, recipient
 	p, err := parseClientPrefix(f[1])
-	if err != nil || !validDomain(f[0]) {
+	if err != nil || !dnsname.Valid(f[0]) {
 		return fmt.Errorf("triple %s: want [IP or CIDR, sender, recipient] or [HELO name, IP prefix, recipient]", oneline.Quote(tr.text))
 	}
 	tr.Helo, tr.Client = f[0], p

@@ -39,3 +39,25 @@ func needsEscape(name string) bool {
 	}
 	return false
 }
+
+// Valid reports whether s is a plausible host or domain name: labels of
+// letters, digits, '-' and '_' (no '-' at either end), a final dot
+// allowed.
+func Valid(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i] | 0x20
+			if !(c >= 'a' && c <= 'z' || label[i] >= '0' && label[i] <= '9' || label[i] == '-' || label[i] == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -34,6 +34,19 @@ type SendmailOptions struct {
 	Filter string
 	// Addr is the daemon's host:port; "" for a free port on 127.0.0.1.
 	Addr string
+	// Hostname is the instance's own name; "" for mx.example.org.
+	Hostname string
+	// Mc holds sendmail.mc lines for before the MAILER lines (FEATUREs),
+	// AfterMailers lines for after them (HACKs); "{dir}" in them is the
+	// instance's directory, where Maps are.
+	Mc, AfterMailers string
+	// Hacks are m4 files for the cf tree's hack/ directory, by name
+	// ("pysrs.m4"), where HACK() finds them: the instance then builds its
+	// .mc from a cf tree of its own, Sendmail's with these added.
+	Hacks map[string][]byte
+	// Maps are hash maps made with makemap in the instance's directory,
+	// by name ("virtusertable"), from their text.
+	Maps map[string]string
 }
 
 // SendmailRoot is where Sendmail's Debian packages are unpacked:
@@ -79,6 +92,15 @@ func StartSendmail(t testing.TB, o SendmailOptions) *Sendmail {
 	if o.Flags == "" {
 		o.Flags = "T"
 	}
+	if o.Hostname == "" {
+		o.Hostname = "mx.example.org"
+	}
+	cfDir := filepath.Join(root, "usr/share/sendmail/cf")
+	if len(o.Hacks) > 0 {
+		cfDir = privateCfTree(t, cfDir, filepath.Join(dir, "cf"), o.Hacks)
+	}
+	o.Mc = strings.ReplaceAll(o.Mc, "{dir}", dir)
+	o.AfterMailers = strings.ReplaceAll(o.AfterMailers, "{dir}", dir)
 	s := &Sendmail{Dir: dir, Addr: o.Addr}
 	if s.Addr == "" {
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
@@ -93,16 +115,16 @@ func StartSendmail(t testing.TB, o SendmailOptions) *Sendmail {
 	var mc bytes.Buffer
 	if err := sendmailMc.Execute(&mc, struct {
 		SendmailOptions
-		Root, Dir, Port, RelayHost, RelayPort string
-	}{o, root, dir, port, relayHost, relayPort}); err != nil {
+		CfDir, Dir, Port, RelayHost, RelayPort string
+	}{o, cfDir, dir, port, relayHost, relayPort}); err != nil {
 		t.Fatal(err)
 	}
 	files := map[string]string{
 		"sendmail.mc": mc.String(),
 		// Sendmail finds its own name before it reads its configuration;
-		// the instance runs with the host name mx.example.org (unshare -u),
-		// and looks names up in these files only: no DNS.
-		"hosts":          "127.0.0.1 mx.example.org localhost\n",
+		// the instance runs with its host name (unshare -u), and looks
+		// names up in these files only: no DNS.
+		"hosts":          "127.0.0.1 " + o.Hostname + " localhost\n",
 		"service.switch": "hosts files\naliases files\n",
 		"aliases":        "",
 	}
@@ -111,15 +133,25 @@ func StartSendmail(t testing.TB, o SendmailOptions) *Sendmail {
 			t.Fatal(err)
 		}
 	}
-	cf, err := exec.Command("m4", filepath.Join(dir, "sendmail.mc")).Output()
-	if err != nil {
-		t.Fatalf("m4 sendmail.mc: %v", err)
+	m4 := exec.Command("m4", filepath.Join(dir, "sendmail.mc"))
+	var m4err bytes.Buffer
+	m4.Stderr = &m4err
+	cf, err := m4.Output()
+	if err != nil || m4err.Len() > 0 { // a hack's warning too (pysrs.m4: HACK before MAILER)
+		t.Fatalf("m4 sendmail.mc: %v\n%s", err, m4err.String())
 	}
 	cfPath := filepath.Join(dir, "sendmail.cf")
 	if err := os.WriteFile(cfPath, cf, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	start := exec.Command("unshare", "-u", "sh", "-c", `hostname mx.example.org && exec "$0" -C "$1" -bd`, bin, cfPath)
+	for name, text := range o.Maps {
+		makemap := exec.Command(filepath.Join(root, "usr/sbin/makemap"), "-C", cfPath, "hash", filepath.Join(dir, name))
+		makemap.Stdin = strings.NewReader(text)
+		if out, err := makemap.CombinedOutput(); err != nil {
+			t.Fatalf("makemap hash %s: %v\n%s", name, err, out)
+		}
+	}
+	start := exec.Command("unshare", "-u", "sh", "-c", `hostname "$2" && exec "$0" -C "$1" -bd`, bin, cfPath, o.Hostname)
 	if out, err := start.CombinedOutput(); err != nil {
 		t.Fatalf("sendmail -bd: %v\n%s\n%s", err, out, s.Log())
 	}
@@ -147,6 +179,36 @@ func (s *Sendmail) QueueFile(kind, qid string) string {
 		return ""
 	}
 	return string(b)
+}
+
+// privateCfTree makes a cf tree at dir: links to Sendmail's directories
+// at cfDir, and a hack/ directory of links to its hacks and the files
+// hacks; it returns dir.
+func privateCfTree(t testing.TB, cfDir, dir string, hacks map[string][]byte) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(dir, "hack"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(cfDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() != "hack" {
+			os.Symlink(filepath.Join(cfDir, e.Name()), filepath.Join(dir, e.Name()))
+		}
+	}
+	sendmails, _ := filepath.Glob(filepath.Join(cfDir, "hack", "*.m4"))
+	for _, h := range sendmails {
+		os.Symlink(h, filepath.Join(dir, "hack", filepath.Base(h)))
+	}
+	for name, text := range hacks {
+		os.Remove(filepath.Join(dir, "hack", name))
+		if err := os.WriteFile(filepath.Join(dir, "hack", name), text, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
 
 // stop ends the daemon by the PID in its pid file.
@@ -211,9 +273,10 @@ func catchSyslog(t testing.TB, path string) {
 var sendmailMc = template.Must(template.New("sendmail.mc").Parse(strings.ReplaceAll(`divert(-1)
 # private test instance written by maxwell's mtatest
 divert(0)dnl
-include(«{{.Root}}/usr/share/sendmail/cf/m4/cf.m4')dnl
+define(«_CF_DIR_', «{{.CfDir}}/')dnl
+include(«{{.CfDir}}/m4/cf.m4')dnl
 OSTYPE(«linux')dnl
-define(«confDOMAIN_NAME', «mx.example.org')dnl
+define(«confDOMAIN_NAME', «{{.Hostname}}')dnl
 define(«confDONT_PROBE_INTERFACES', «true')dnl
 define(«confSERVICE_SWITCH_FILE', «{{.Dir}}/service.switch')dnl
 define(«confHOSTS_FILE', «{{.Dir}}/hosts')dnl
@@ -234,8 +297,11 @@ FEATURE(«nocanonify')dnl
 FEATURE(«accept_unresolvable_domains')dnl
 FEATURE(«no_default_msa')dnl
 RELAY_DOMAIN(«{{.Domains}}')dnl
-DAEMON_OPTIONS(«Port={{.Port}}, Addr=127.0.0.1, Name=MTA')dnl
+{{with .Mc}}{{.}}
+{{end}}DAEMON_OPTIONS(«Port={{.Port}}, Addr=127.0.0.1, Name=MTA')dnl
 {{if .Filter}}{{.Filter}}
 {{else}}INPUT_MAIL_FILTER(«maxwell', «S={{.Milter}}, F={{.Flags}}, T=C:5m;S:20s;R:5m;E:5m')dnl
 {{end}}MAILER(«smtp')dnl
+{{with .AfterMailers}}{{.}}
+{{end}}
 `, "«", "`")))
