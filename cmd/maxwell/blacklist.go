@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/maxwell-milter/maxwell/dnsbl"
 	"github.com/maxwell-milter/maxwell/store"
 	"github.com/maxwell-milter/maxwell/watch"
 )
@@ -24,6 +25,10 @@ const blacklistUsage = `usage: maxwell blacklist COMMAND [-c FILE] [flags]
                                      (for [watch] good_behaviour) or a sender (until deleted)
   delete  --ip A | --client A | --sender S
                                      lift a ban
+  export  [--format rbldnsd] [--ttl D]
+                                     the banned and blacklisted IP addresses as a zone
+                                     for rbldnsd (a "combined" dataset), for other sites
+                                     to query as an RFC 5782 blocklist
 The store is the one the configuration names (without -c,
 /etc/maxwell/maxwell.toml; -defaults for the embedded defaults:
 data/maxwell.db under the current directory); these commands
@@ -32,7 +37,7 @@ create a store: where there is none, they say where they looked and exit 2.
 `
 
 func blacklistCmd(args []string) int {
-	if len(args) == 0 || (args[0] != "list" && args[0] != "add" && args[0] != "delete") {
+	if len(args) == 0 || !slices.Contains([]string{"list", "add", "delete", "export"}, args[0]) {
 		fmt.Fprint(os.Stderr, blacklistUsage)
 		return exitUsage
 	}
@@ -44,11 +49,17 @@ func blacklistCmd(args []string) int {
 	sender := fs.String("sender", "", "the banned sender `address`")
 	reason := fs.String("reason", "by hand", "why (add)")
 	jsonOut := fs.Bool("json", false, "print JSON")
+	format := fs.String("format", "rbldnsd", "export: the zone's `format` (rbldnsd)")
+	ttl := fs.Duration("ttl", 5*time.Minute, "export: the records' time to live")
 	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
 		return exitUsage
 	}
+	if args[0] == "export" && (*format != "rbldnsd" || *ttl < time.Second) {
+		fmt.Fprintf(os.Stderr, "maxwell blacklist export: --format %q --ttl %s: the format is rbldnsd, the TTL a second or more\n", *format, *ttl)
+		return exitUsage
+	}
 	var kind, key, flagName string
-	if args[0] != "list" {
+	if args[0] != "list" && args[0] != "export" {
 		given := 0
 		for _, f := range []string{*ip, *client, *sender} {
 			if f != "" {
@@ -117,10 +128,18 @@ func blacklistCmd(args []string) int {
 		fmt.Printf("%s: ban lifted\n", key)
 		return exitOK
 	}
-	bans, err := st.Bans(ctx, "", time.Now())
+	now := time.Now()
+	bans, err := st.Bans(ctx, "", now)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "maxwell blacklist list:", err)
+		fmt.Fprintln(os.Stderr, "maxwell blacklist "+args[0]+":", err)
 		return exitFailure
+	}
+	if args[0] == "export" {
+		if err := dnsbl.WriteRbldnsd(os.Stdout, bans, *ttl, now); err != nil {
+			fmt.Fprintln(os.Stderr, "maxwell blacklist export:", err)
+			return exitFailure
+		}
+		return exitOK
 	}
 	bans = slices.DeleteFunc(bans, func(b store.Ban) bool { return b.Kind == store.BanLifted }) // no bans
 	if *jsonOut {

@@ -54,7 +54,7 @@ const usage = `usage:
                                    check SPF for a client as maxwell would
   maxwell greylist list|allow|delete|stats|expire [-c FILE] [flags]
                                    look at and change the greylist
-  maxwell blacklist list|add|delete [-c FILE] [--ip A | --client A | --sender S]
+  maxwell blacklist list|add|delete|export [-c FILE] [--ip A | --client A | --sender S]
                                    banned IPs, blacklisted clients and senders
   maxwell watch [-c FILE] [--once] [MTA_LOG]
                                    blacklist clients that hang up after greylisting
