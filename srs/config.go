@@ -23,15 +23,19 @@ func FromConfig(c config.SRS, now func() time.Time) (*Site, error) {
 	}
 	return &Site{
 		SRS: r, SES: ses,
-		FwDomain:   strings.ToLower(strings.TrimSuffix(c.FwDomain, ".")),
-		SESDomains: lower(c.SES), SignDomains: lower(c.Sign), SRSDomains: lower(c.SRS), NoSRS: lower(c.NoSRS),
+		FwDomain:   canonical(c.FwDomain),
+		SESDomains: canonicalAll(c.SES), SignDomains: canonicalAll(c.Sign), SRSDomains: canonicalAll(c.SRS), NoSRS: canonicalAll(c.NoSRS),
 	}, nil
 }
 
-func lower(list []string) []string {
+// canonical is a domain as Site compares them: lower case, without a
+// final dot.
+func canonical(d string) string { return strings.ToLower(strings.TrimSuffix(d, ".")) }
+
+func canonicalAll(list []string) []string {
 	out := make([]string, len(list))
-	for i, s := range list {
-		out[i] = strings.ToLower(strings.TrimSuffix(s, "."))
+	for i, d := range list {
+		out[i] = canonical(d)
 	}
 	return out
 }

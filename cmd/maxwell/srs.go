@@ -50,6 +50,9 @@ func srsCmd(name string, args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return exitUsage
 	}
+	if domain != "" {
+		cfg.SRS.FwDomain = domain
+	}
 	site, err := srs.FromConfig(cfg.SRS, nil)
 	if err != nil || site == nil {
 		if err == nil {
@@ -57,9 +60,6 @@ func srsCmd(name string, args []string) int {
 		}
 		fmt.Fprintf(os.Stderr, "maxwell %s: %v\n", name, err)
 		return exitUsage
-	}
-	if domain != "" {
-		site.FwDomain = strings.ToLower(domain)
 	}
 	if op == "forward" && site.FwDomain == "" {
 		fmt.Fprintf(os.Stderr, "maxwell srs forward: [srs] fwdomain is not set; give --fwdomain\n")

@@ -681,6 +681,11 @@ func (c *Config) validate() []problem {
 		{"milter.hostname", []string{c.Milter.Hostname}},
 		{"spf.delegate", []string{c.SPF.Delegate}},
 		{"spf.trusted_forwarder", c.SPF.TrustedForwarder},
+		{"srs.fwdomain", []string{c.SRS.FwDomain}},
+		{"srs.ses", c.SRS.SES},
+		{"srs.sign", c.SRS.Sign},
+		{"srs.srs", c.SRS.SRS},
+		{"srs.nosrs", c.SRS.NoSRS},
 	} {
 		for _, d := range names.list {
 			if d != "" && !dnsname.Valid(d) {

@@ -301,29 +301,16 @@ func steps0to3(t *testing.T, m mtaA) (srsAddr string) {
 	})
 
 	t.Run("1 forwarded mail leaves with an SRS0 sender that passes SPF at the next hop", func(t *testing.T) {
-		send(t, m.addr, origClient, "mail.orig.example", "alice@orig.example", "bob@fwd.example",
+		msg, head := toCarol(t, m, origClient, "mail.orig.example", "alice@orig.example", "bob@fwd.example", // A's alias for carol
 			"From: Alice <alice@orig.example>\r\nTo: Bob <bob@fwd.example>\r\nSubject: forwarded\r\n\r\nHello Bob.\r\n")
-		msg := m.b.Sink.Wait(t, wait)
-		head, _, _ := strings.Cut(msg.Data, "\r\n\r\n")
-		t.Logf("envelope at B's sink: MAIL FROM:<%s> RCPT TO:%v; header:\n%s", msg.From, msg.To, head)
-		if strings.Join(msg.To, ",") != "carol@next.example" {
-			t.Errorf("delivered to %v, want carol@next.example (A's alias)", msg.To)
-		}
 		if !srs0Form.MatchString(msg.From) {
 			t.Fatalf("envelope sender at B %q, want the form %s", msg.From, srs0Form)
 		}
 		srsAddr = msg.From
-		// Maxwell B checked the SRS0 sender, in fwd.example, from A.
-		for _, want := range []string{
-			"Received-SPF: pass (mx.example.org: domain of " + srsAddr + " designates 127.0.0.1 as permitted sender)",
-			"spf=pass smtp.mailfrom=\"" + srsAddr + "\"", // a quoted local part
-			"\r\nFrom: Alice <alice@orig.example>\r\n",   // the header's sender is not rewritten
-		} {
-			if !strings.Contains(head, want) {
-				t.Errorf("the header at B lacks %q", want)
-			}
+		spfPassAtB(t, m, head, srsAddr, "fwd.example")
+		if !strings.Contains(head, "\r\nFrom: Alice <alice@orig.example>\r\n") {
+			t.Errorf("the header at B lacks the From of alice@orig.example: its sender is not rewritten")
 		}
-		mustLog(t, m.b, "maxwell B", "event=spf result=pass identity=mailfrom domain=fwd.example mechanism=ip4:127.0.0.1")
 		mustLog(t, m.a, "maxwell A", "event=srsmap "+m.forwarded("alice@orig.example", srsAddr))
 	})
 
@@ -331,17 +318,7 @@ func steps0to3(t *testing.T, m mtaA) (srsAddr string) {
 		if srsAddr == "" {
 			t.Fatal("step 1 saw no SRS0 address")
 		}
-		send(t, m.addr, bounceClient, "mx.next.example", "", srsAddr, dsn(srsAddr))
-		msg := m.b.Sink.Wait(t, wait)
-		t.Logf("the bounce to %s at B's sink: MAIL FROM:<%s> RCPT TO:%v", srsAddr, msg.From, msg.To)
-		if msg.From != "" || strings.Join(msg.To, ",") != "alice@orig.example" {
-			t.Errorf("at B's sink: MAIL FROM:<%s> RCPT TO:%v, want <> to alice@orig.example", msg.From, msg.To)
-		}
-		// Maxwell A let it through as signed by us (the milter sees the
-		// recipient as the client gave it); the socket map reversed it
-		// for MTA A.
-		mustLog(t, m.a, "maxwell A", "event=srs rcpt="+q(srsAddr)+" original=alice@orig.example signed=srs")
-		mustLog(t, m.a, "maxwell A", "event=srsmap "+m.reversed(srsAddr, "alice@orig.example"))
+		bounceComesBack(t, m, srsAddr, "alice@orig.example", "srs")
 	})
 
 	t.Run("3 forged bounces are refused at RCPT", func(t *testing.T) {
@@ -379,6 +356,53 @@ func steps0to3(t *testing.T, m mtaA) (srsAddr string) {
 		// its own messages next at B's sink, and nothing before them.
 	})
 	return srsAddr
+}
+
+// toCarol sends msg to MTA A as the client ip named helo, and returns
+// the message B's sink received for carol@next.example and its header.
+func toCarol(t *testing.T, m mtaA, ip, helo, from, rcpt, msg string) (mtatest.Message, string) {
+	t.Helper()
+	send(t, m.addr, ip, helo, from, rcpt, msg)
+	got := m.b.Sink.Wait(t, wait)
+	head, _, _ := strings.Cut(got.Data, "\r\n\r\n")
+	t.Logf("envelope at B's sink: MAIL FROM:<%s> RCPT TO:%v; header:\n%s", got.From, got.To, head)
+	if strings.Join(got.To, ",") != "carol@next.example" {
+		t.Errorf("delivered to %v, want carol@next.example", got.To)
+	}
+	return got, head
+}
+
+// spfPassAtB checks that maxwell B found SPF pass for sender, of
+// domain, from A (127.0.0.1), and told it in head, the header its sink
+// received.
+func spfPassAtB(t *testing.T, m mtaA, head, sender, domain string) {
+	t.Helper()
+	for _, want := range []string{
+		"Received-SPF: pass (mx.example.org: domain of " + sender + " designates 127.0.0.1 as permitted sender)",
+		"spf=pass smtp.mailfrom=\"" + sender + "\"", // a quoted local part
+	} {
+		if !strings.Contains(head, want) {
+			t.Errorf("the header at B lacks %q", want)
+		}
+	}
+	mustLog(t, m.b, "maxwell B", "event=spf result=pass identity=mailfrom domain="+domain+" mechanism=ip4:127.0.0.1")
+}
+
+// bounceComesBack sends MTA A a bounce to signed, an address of ours
+// (signed how: srs or ses), and checks that it reaches orig at B's sink:
+// maxwell A let it through as signed by us (the milter sees the
+// recipient as the client gave it), and the socket map reversed it for
+// MTA A.
+func bounceComesBack(t *testing.T, m mtaA, signed, orig, how string) {
+	t.Helper()
+	send(t, m.addr, bounceClient, "mx.next.example", "", signed, dsn(signed))
+	msg := m.b.Sink.Wait(t, wait)
+	t.Logf("the bounce to %s at B's sink: MAIL FROM:<%s> RCPT TO:%v", signed, msg.From, msg.To)
+	if msg.From != "" || strings.Join(msg.To, ",") != orig {
+		t.Errorf("at B's sink: MAIL FROM:<%s> RCPT TO:%v, want <> to %s", msg.From, msg.To, orig)
+	}
+	mustLog(t, m.a, "maxwell A", "event=srs rcpt="+q(signed)+" original="+orig+" signed="+how)
+	mustLog(t, m.a, "maxwell A", "event=srsmap "+m.reversed(signed, orig))
 }
 
 // reply5xx is a refusal's text as Postfix gives it: each line after the
