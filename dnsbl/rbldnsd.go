@@ -1,5 +1,7 @@
-// Package dnsbl holds maxwell's DNS blocklists as other sites read them
-// (RFC 5782): for now, the blacklist written as a zone for rbldnsd.
+// Package dnsbl is maxwell and the DNS blocklists of RFC 5782, both
+// ways: the lists it asks about its clients (Checker), and its own
+// blacklist as other sites read it, served by maxwell (Server) or
+// written as a zone for rbldnsd (WriteRbldnsd).
 package dnsbl
 
 import (
@@ -21,25 +23,24 @@ const Listed = "127.0.0.2"
 // ::FFFF:7F00:2, so that its users can check it answers.
 var testEntries = []netip.Addr{netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("::ffff:7f00:2")}
 
-// WriteRbldnsd writes the IP addresses bans lists (kinds store.BanIP and
-// store.BanClient; senders are not addresses) as an rbldnsd "combined"
-// dataset: an ip4trie and an ip6trie, both at the zone's base, each
-// address answering 127.0.0.2 and its reason as TXT, with the RFC 5782
-// test entries. ttl is the records' time to live; now stamps the file.
-// Serve it with: rbldnsd -b ADDR/PORT ZONE:combined:FILE.
-func WriteRbldnsd(w io.Writer, bans []store.Ban, ttl time.Duration, now time.Time) error {
-	var v4, v6 []string
+// Entry is one address maxwell's blacklist lists, as other sites see
+// it: the address and the reason its TXT record gives.
+type Entry struct {
+	IP     netip.Addr
+	Reason string
+}
+
+// Entries are the addresses bans lists (kinds store.BanIP and
+// store.BanClient; senders are not addresses), each once, then the
+// RFC 5782 test entries: what the rbldnsd zone and maxwell's own server
+// both answer for.
+func Entries(bans []store.Ban) []Entry {
+	var out []Entry
 	seen := map[netip.Addr]bool{}
 	add := func(ip netip.Addr, reason string) {
-		if seen[ip] {
-			return
-		}
-		seen[ip] = true
-		line := fmt.Sprintf("%s :%s:%s", ip, Listed, txt(reason))
-		if ip.Is4() {
-			v4 = append(v4, line)
-		} else {
-			v6 = append(v6, line)
+		if !seen[ip] {
+			seen[ip] = true
+			out = append(out, Entry{ip, txt(reason)})
 		}
 	}
 	for _, b := range bans {
@@ -55,16 +56,28 @@ func WriteRbldnsd(w io.Writer, bans []store.Ban, ttl time.Duration, now time.Tim
 	for _, ip := range testEntries {
 		add(ip, "RFC 5782 test entry")
 	}
+	return out
+}
+
+// WriteRbldnsd writes Entries(bans) as an rbldnsd "combined" dataset:
+// an ip4trie and an ip6trie, both at the zone's base, each address
+// answering 127.0.0.2 and its reason as TXT. ttl is the records' time
+// to live; now stamps the file. Serve it with:
+// rbldnsd -b ADDR/PORT ZONE:combined:FILE.
+func WriteRbldnsd(w io.Writer, bans []store.Ban, ttl time.Duration, now time.Time) error {
+	entries := Entries(bans)
 	bw := bufio.NewWriter(w)
-	fmt.Fprintf(bw, "# maxwell's blacklist for rbldnsd, written %s: %d addresses\n", now.UTC().Format(time.RFC3339), len(seen)-len(testEntries))
+	fmt.Fprintf(bw, "# maxwell's blacklist for rbldnsd, written %s: %d addresses\n", now.UTC().Format(time.RFC3339), len(entries)-len(testEntries))
 	fmt.Fprintf(bw, "$TTL %d\n", int(ttl/time.Second))
 	for _, set := range []struct {
-		kind  string
-		lines []string
-	}{{"ip4trie", v4}, {"ip6trie", v6}} {
+		kind string
+		v4   bool
+	}{{"ip4trie", true}, {"ip6trie", false}} {
 		fmt.Fprintf(bw, "$DATASET %s:maxwell @\n", set.kind)
-		for _, l := range set.lines {
-			fmt.Fprintln(bw, l)
+		for _, e := range entries {
+			if e.IP.Is4() == set.v4 {
+				fmt.Fprintf(bw, "%s :%s:%s\n", e.IP, Listed, e.Reason)
+			}
 		}
 	}
 	return bw.Flush()

@@ -49,6 +49,9 @@ type Metrics struct {
 	dnsErrors *prometheus.CounterVec
 	storeTime *prometheus.HistogramVec
 	storeErrs *prometheus.CounterVec
+	dnsblAsk  *prometheus.CounterVec
+	dnsblHits *prometheus.CounterVec
+	dnsblSrv  *prometheus.CounterVec
 
 	mu      sync.Mutex
 	reasons map[string]bool // the reason label values in use
@@ -82,8 +85,14 @@ func New(st store.Store, dns Pinger) *Metrics {
 	m.storeTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "maxwell_store_op_seconds",
 		Help: "Store operations made for sessions, by operation.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 9)}, []string{"op"})
 	m.storeErrs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "maxwell_store_errors_total", Help: "Store operations that failed, by operation."}, []string{"op"})
+	m.dnsblAsk = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "maxwell_dnsbl_lookups_total",
+		Help: "DNS blocklist questions asked, by whether the answer came from the cache (\"true\", \"false\")."}, []string{"cached"})
+	m.dnsblHits = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "maxwell_dnsbl_listed_total",
+		Help: "Addresses and names a DNS blocklist listed, by list zone."}, []string{"zone"})
+	m.dnsblSrv = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "maxwell_dnsbl_server_queries_total",
+		Help: "Queries answered by maxwell's own DNS blocklist server, by result (listed, unlisted, apex, refused)."}, []string{"result"})
 	m.reg.MustRegister(m.sessions, m.refused, m.messages, m.decisions, m.greylist, m.autoWhite, m.cbv, m.defanged,
-		m.blacklist, m.dnsTime, m.dnsErrors, m.storeTime, m.storeErrs, greylistGauges{st},
+		m.blacklist, m.dnsTime, m.dnsErrors, m.storeTime, m.storeErrs, m.dnsblAsk, m.dnsblHits, m.dnsblSrv, greylistGauges{st},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -110,8 +119,23 @@ func (m *Metrics) Event(event string, kv []any) {
 		m.defanged.Inc()
 	case "blacklist":
 		m.blacklist.Inc()
+	case "dnsbl":
+		lists, _ := strconv.Atoi(field(kv, "lists"))
+		cached, _ := strconv.Atoi(field(kv, "cached"))
+		m.dnsblAsk.WithLabelValues("true").Add(float64(cached))
+		m.dnsblAsk.WithLabelValues("false").Add(float64(lists - cached))
+		if l := field(kv, "listed"); l != "" {
+			for _, hit := range strings.Split(l, ",") {
+				zone, _, _ := strings.Cut(hit, ":")
+				m.dnsblHits.WithLabelValues(zone).Inc()
+			}
+		}
 	}
 }
+
+// DNSBLServed counts one query answered by maxwell's DNS blocklist
+// server; give it to dnsbl.Server.Count.
+func (m *Metrics) DNSBLServed(result string) { m.dnsblSrv.WithLabelValues(result).Inc() }
 
 // SessionRefused counts a milter connection refused past max_sessions;
 // give it to milter.Server.ObserveRefused.

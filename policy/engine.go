@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/maxwell-milter/maxwell/callback"
+	"github.com/maxwell-milter/maxwell/dnsbl"
 	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/internal/maillog"
 	"github.com/maxwell-milter/maxwell/internal/resolver"
@@ -97,6 +98,8 @@ type Engine struct {
 	codes *statusCodes // registeredCodes, or legacyCodes ([milter] legacy_status_codes)
 
 	srs *srs.Site // nil: SRS and SES off ([srs] secret unset)
+
+	dnsbl *dnsbl.Checker // nil: no [dnsbl] lists
 }
 
 // lastID numbers sessions for the mail log.
@@ -200,6 +203,11 @@ func New(cfg *config.Config, res *resolver.Resolver, log *maillog.Logger, diag *
 	if e.srs, err = srs.FromConfig(cfg.SRS, func() time.Time { return e.now() }); err != nil {
 		return nil, fmt.Errorf("srs: %w", err)
 	}
+	if len(cfg.DNSBL.Lists) > 0 {
+		if e.dnsbl, err = dnsbl.New(cfg.DNSBL, cfg.DNS, res); err != nil {
+			return nil, fmt.Errorf("dnsbl: %w", err)
+		}
+	}
 	e.sysHostname, _ = os.Hostname()
 	for _, c := range builtinChecks {
 		e.Append(c)
@@ -213,12 +221,16 @@ var builtinChecks = []Check{
 	{"ptr", StageConnect, checkPTR},
 	{"banned", StageConnect, checkBanned},
 	{"blacklisted", StageConnect, checkBlacklisted},
+	{"dnsbl client", StageConnect, checkDNSBLClient},
 	{"helo numeric", StageHelo, checkHeloNumeric},
 	{"helo blacklist", StageHelo, checkHeloBlacklist},
+	{"dnsbl helo", StageHelo, checkDNSBLHelo},
 	{"missing helo", StageMail, checkMissingHelo},
 	{"internal mta", StageMail, checkInternalMTA},
 	{"internal domains", StageMail, checkInternalDomains},
+	{"dnsbl sender", StageMail, checkDNSBLSender},
 	{"spf", StageMail, checkSPF},
+	{"dnsbl callback", StageMail, checkDNSBLCallback},
 	{"sender lists", StageMail, checkSenderLists},
 	{"null mx", StageMail, checkNullMX},
 	{"rrs alias", StageRcpt, checkRRSAlias},
@@ -241,6 +253,9 @@ var builtinChecks = []Check{
 	{"wiretap", StageEOM, wiretap},
 	{"greylist header", StageEOM, addGreylistHeader},
 }
+
+// DNSBL is the engine's DNS blocklists, nil when [dnsbl] lists none.
+func (e *Engine) DNSBL() *dnsbl.Checker { return e.dnsbl }
 
 // SRS is the engine's SRS and SES site, nil when [srs] is off: the
 // socket map answers with the same.

@@ -101,7 +101,7 @@ func checkGreylist(s *Session) (*Decision, error) {
 	if err != nil {
 		return s.greylistUnavailable(err, logKV), nil
 	}
-	if listed {
+	if listed && !s.dnsblReached(e.cfg.DNSBL.GreylistScore) {
 		s.log("greylist", append(logKV, "step", "skip", "reason", "auto-whitelisted client")...)
 		return nil, nil
 	}
@@ -244,7 +244,8 @@ func (s *Session) greylistExempt() string {
 		return "whitelisted triple"
 	case matchTriple(g.WhitelistedNonstd, ip, s.Helo, "", m.Rcpt):
 		return "whitelisted non-standard triple"
-	case g.OnlySuspicious && s.Class&Dyn == 0 && s.PTR != "" && s.spfPassDomain() != "":
+	case g.OnlySuspicious && s.Class&Dyn == 0 && s.PTR != "" && s.spfPassDomain() != "" &&
+		!s.dnsblReached(s.e.cfg.DNSBL.GreylistScore):
 		return "not suspicious"
 	}
 	return ""

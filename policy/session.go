@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/maxwell-milter/maxwell/dnsbl"
 	"github.com/maxwell-milter/maxwell/internal/oneline"
 	"github.com/maxwell-milter/maxwell/internal/resolver"
 	"github.com/maxwell-milter/maxwell/internal/spool"
@@ -74,6 +75,9 @@ type Session struct {
 	ipBansOK bool         // ipBans has been asked for
 	spent    *spool.Spool // the body of the message just ended, until Release
 
+	dnsblClient []dnsbl.Result // what the DNS blocklists said of the client and its PTR name
+	dnsblHelo   []dnsbl.Result // ... and of the latest HELO name
+
 	Msg *Message // nil outside a transaction
 }
 
@@ -89,8 +93,9 @@ type Message struct {
 	// rcptSigned: Rcpt is an SRS or SES address of ours, checked (a
 	// bounce to mail we sent), or an RRS alias its forwarder sent to.
 	rcptSigned bool
-	spfRefusal *Decision // what the SPF check decided, kept until DATA or not
-	accepted   int       // recipients taken (no decision at RCPT)
+	spfRefusal *Decision      // what the SPF check decided, kept until DATA or not
+	accepted   int            // recipients taken (no decision at RCPT)
+	dnsbl      []dnsbl.Result // what the DNS blocklists said of the sender's domain
 	rrs        rrsMessage
 
 	Subjects    []string     // decoded Subject fields

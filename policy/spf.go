@@ -110,18 +110,43 @@ func (j *spfJudgement) judge() *Decision {
 				j.v.Report.BestGuess = j.v.Result
 			}
 		}
-		if s.Class&Dyn != 0 && official == spf.None && j.v.Result != spf.Pass && heloRes != spf.Pass && !j.heloNearClient() {
-			j.v.Result = spf.None
-			// Without a valid PTR the rest would not have been asked
-			// for: a reverse DNS validation that failed (RFC 7372).
-			return j.apply(e.spfPolicies.MailFrom(spf.None, o.Sender), "strike3", delayable(reject(550, e.codes.reverseDNS,
-				"no PTR, HELO or SPF",
-				"Your mail server has no valid PTR name, its HELO name is not",
-				"validated and "+o.Domain+" publishes no SPF record for it:",
-				"nothing tells us that "+s.Conn.IP.String()+" may send mail for "+o.Domain+".")))
+		if official == spf.None && j.v.Result != spf.Pass {
+			if d := j.strikes(heloRes); d != nil {
+				j.v.Result = spf.None
+				return j.apply(e.spfPolicies.MailFrom(spf.None, o.Sender), "strike3", d)
+			}
 		}
 	}
 	return j.applyResult()
+}
+
+// strikes is bms.py's "three strikes" for a sender without SPF pass: a
+// client with no valid PTR name whose HELO name is not valid either is
+// refused. A DNS blocklist listing at [dnsbl] strike_score counts as a
+// strike too, so that a listed client is refused for two of the three.
+func (j *spfJudgement) strikes(heloRes spf.Result) *Decision {
+	s, domain := j.s, j.v.Report.Check.Domain
+	dyn, listed := s.Class&Dyn != 0, s.dnsblReached(s.e.cfg.DNSBL.StrikeScore)
+	if !dyn && !listed {
+		return nil
+	}
+	badHelo := !(dyn && listed) && heloRes != spf.Pass && !j.heloNearClient()
+	var reason, first string
+	switch {
+	case dyn && badHelo:
+		reason, first = "no PTR, HELO or SPF", "Your mail server has no valid PTR name, its HELO name is not"
+	case dyn && listed:
+		reason, first = "DNSBL listed, no PTR or SPF", "Your mail server is on a DNS blocklist, it has no valid PTR name,"
+	case listed && badHelo:
+		reason, first = "DNSBL listed, no HELO or SPF", "Your mail server is on a DNS blocklist, its HELO name is not"
+	default:
+		return nil
+	}
+	// Without a valid PTR or HELO the rest would not have been asked
+	// for: a reverse DNS validation that failed (RFC 7372).
+	return delayable(reject(550, s.e.codes.reverseDNS, reason, first,
+		"validated and "+domain+" publishes no SPF record for it:",
+		"nothing tells us that "+s.Conn.IP.String()+" may send mail for "+domain+"."))
 }
 
 // checkHelo checks the HELO name (RFC 7208 §2.3) when the MAIL FROM did

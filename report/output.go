@@ -32,6 +32,14 @@ func (r *Report) WriteText(w io.Writer) error {
 	g := r.Greylist
 	fmt.Fprintf(w, "greylisting: %d new triplets, %d passed later, %.0f%% never retried; delays of the passed: %s\n",
 		g.Triplets, g.Passed, 100*g.NeverRetried, delayList(g.Delays))
+	if b := r.DNSBL; b.Lookups > 0 {
+		perMessage := 0.0
+		if r.Total.Messages > 0 {
+			perMessage = float64(b.Lookups) / float64(r.Total.Messages)
+		}
+		fmt.Fprintf(w, "DNS blocklists: %d lookups (%.2f per message, %.0f%% from the cache), %d failed, %d refusals; listings by list: %s\n",
+			b.Lookups, perMessage, 100*b.CacheShare(), b.Errors, b.Refused, countList(b.Listed))
+	}
 	for _, t := range []struct {
 		title string
 		list  []Count

@@ -47,12 +47,30 @@ type Greylist struct {
 	Delays       map[string]int `json:"delays"`        // passed triplets by delay bucket
 }
 
+// DNSBL is what the DNS blocklists said over the log (dnsbl events).
+type DNSBL struct {
+	Lookups int            `json:"lookups"` // questions asked of the lists
+	Cached  int            `json:"cached"`  // of those, answered from the cache
+	Errors  int            `json:"errors"`  // lists that could not be asked
+	Listed  map[string]int `json:"listed"`  // listings by zone
+	Refused int            `json:"refused"` // refusals for a listing (reasons "DNSBL…")
+}
+
+// CacheShare is the part of the lookups answered from the cache.
+func (d *DNSBL) CacheShare() float64 {
+	if d.Lookups == 0 {
+		return 0
+	}
+	return float64(d.Cached) / float64(d.Lookups)
+}
+
 // Report is the whole summary.
 type Report struct {
 	Total      Counts             `json:"total"`
 	Days       map[string]*Counts `json:"days"`
 	Hours      map[string]int     `json:"decisions_per_hour"` // "2006-01-02T15" → decisions
 	Greylist   Greylist           `json:"greylist"`
+	DNSBL      DNSBL              `json:"dnsbl"`
 	TopClients []Count            `json:"top_clients"`
 	TopDomains []Count            `json:"top_sender_domains"`
 	TopReasons []Count            `json:"top_reasons"`
@@ -89,7 +107,8 @@ var delayBuckets = []struct {
 
 // Read sums up a mail log; year dates syslog lines, which carry none.
 func Read(r io.Reader, year int, top int) (*Report, error) {
-	rep := &Report{Days: map[string]*Counts{}, Hours: map[string]int{}, Greylist: Greylist{Delays: map[string]int{}}}
+	rep := &Report{Days: map[string]*Counts{}, Hours: map[string]int{}, Greylist: Greylist{Delays: map[string]int{}},
+		DNSBL: DNSBL{Listed: map[string]int{}}}
 	rep.Total = newCounts()
 	clients, domains, reasons := map[string]int{}, map[string]int{}, map[string]int{}
 	newTriplets, passed := map[string]bool{}, map[string]bool{}
@@ -159,11 +178,28 @@ func Read(r io.Reader, year int, top int) (*Report, error) {
 				}
 			})
 			reasons[maillog.ReasonKind(f["reason"])]++
+			if strings.HasPrefix(f["reason"], "DNSBL") && code >= 400 {
+				rep.DNSBL.Refused++
+			}
 			if !l.Time.IsZero() {
 				rep.Hours[l.Time.UTC().Format("2006-01-02T15")]++
 			}
 		case "defang":
 			add(func(c *Counts) { c.Defanged++ })
+		case "dnsbl":
+			lists, _ := strconv.Atoi(f["lists"])
+			cached, _ := strconv.Atoi(f["cached"])
+			rep.DNSBL.Lookups += lists
+			rep.DNSBL.Cached += cached
+			if e := f["error"]; e != "" {
+				rep.DNSBL.Errors += strings.Count(e, "; ") + 1
+			}
+			if l := f["listed"]; l != "" {
+				for _, hit := range strings.Split(l, ",") {
+					zone, _, _ := strings.Cut(hit, ":")
+					rep.DNSBL.Listed[zone]++
+				}
+			}
 		case "cbv":
 			if st := f["status"]; st != "pending" {
 				add(func(c *Counts) { c.CBV[st]++ })

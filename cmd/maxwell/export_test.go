@@ -14,6 +14,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/maxwell-milter/maxwell/dnsbl"
 	"github.com/maxwell-milter/maxwell/store"
 )
 
@@ -48,7 +49,7 @@ func TestBlacklistExportRbldnsd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	st.Close()
+	defer st.Close()
 
 	code, out, stderr := capture(t, func() int { return run([]string{"blacklist", "export", "-c", cfg, "--ttl", "10m"}) })
 	if code != exitOK {
@@ -81,19 +82,26 @@ func TestBlacklistExportRbldnsd(t *testing.T) {
 			t.Logf("rbldnsd:\n%s\nthe zone:\n%s", log.String(), out)
 		}
 	})
-	ask := func(name string, qtype uint16) *dns.Msg {
+	// maxwell's own server of the same blacklist, read from the same store.
+	own := &dnsbl.Server{Zone: "bl.example", TTL: 10 * time.Minute, Refresh: time.Hour, Store: st, Now: time.Now}
+	if err := own.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer own.Close()
+	rbl := fmt.Sprintf("127.0.0.1:%d", port)
+	ask := func(server, name string, qtype uint16) *dns.Msg {
 		t.Helper()
 		m := new(dns.Msg)
 		m.SetQuestion(dns.Fqdn(name), qtype)
 		c := &dns.Client{Timeout: 2 * time.Second}
 		for range 50 { // until it has loaded the zone
-			r, _, err := c.Exchange(m, fmt.Sprintf("127.0.0.1:%d", port))
+			r, _, err := c.Exchange(m, server)
 			if err == nil {
 				return r
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		t.Fatalf("rbldnsd does not answer %s", name)
+		t.Fatalf("%s does not answer %s", server, name)
 		return nil
 	}
 	for _, tc := range []struct {
@@ -107,20 +115,25 @@ func TestBlacklistExportRbldnsd(t *testing.T) {
 		{"2.0.0.0.0.0.f.7.f.f.f.f.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.bl.example", true, "RFC 5782 test entry"},
 		{"1.0.0.127.bl.example", false, ""},
 		{"8.2.0.192.bl.example", false, ""},
+		{"not.an.address.bl.example", false, ""},
 	} {
-		a := ask(tc.query, dns.TypeA)
-		if !tc.listed {
-			if a.Rcode != dns.RcodeNameError {
-				t.Errorf("%s: %s, want NXDOMAIN", tc.query, a)
+		// rbldnsd as the reference, then maxwell's server answering the same.
+		for _, server := range []string{rbl, own.Addr()} {
+			who := map[string]string{rbl: "rbldnsd", own.Addr(): "maxwell"}[server]
+			a := ask(server, tc.query, dns.TypeA)
+			if !tc.listed {
+				if a.Rcode != dns.RcodeNameError || len(a.Answer) != 0 {
+					t.Errorf("%s %s: %s, want NXDOMAIN", who, tc.query, a)
+				}
+				continue
 			}
-			continue
-		}
-		if len(a.Answer) != 1 || a.Answer[0].(*dns.A).A.String() != "127.0.0.2" || a.Answer[0].Header().Ttl != 600 {
-			t.Errorf("%s A: %v, want 127.0.0.2 with a TTL of 600", tc.query, a.Answer)
-		}
-		txt := ask(tc.query, dns.TypeTXT)
-		if len(txt.Answer) != 1 || strings.Join(txt.Answer[0].(*dns.TXT).Txt, "") != tc.reason {
-			t.Errorf("%s TXT: %v, want %q", tc.query, txt.Answer, tc.reason)
+			if a.Rcode != dns.RcodeSuccess || len(a.Answer) != 1 || a.Answer[0].(*dns.A).A.String() != "127.0.0.2" || a.Answer[0].Header().Ttl != 600 {
+				t.Errorf("%s %s A: %v, want 127.0.0.2 with a TTL of 600", who, tc.query, a.Answer)
+			}
+			txt := ask(server, tc.query, dns.TypeTXT)
+			if len(txt.Answer) != 1 || strings.Join(txt.Answer[0].(*dns.TXT).Txt, "") != tc.reason || txt.Answer[0].Header().Ttl != 600 {
+				t.Errorf("%s %s TXT: %v, want %q with a TTL of 600", who, tc.query, txt.Answer, tc.reason)
+			}
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/maxwell-milter/maxwell/dnsbl"
 	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/internal/maillog"
 	"github.com/maxwell-milter/maxwell/internal/ratelog"
@@ -42,6 +43,7 @@ type daemon struct {
 	metrics     *metrics.Metrics // nil when [metrics] listen is empty
 	watching    bool             // the MTA log watcher runs
 	srsMap      *srs.MapServer   // nil when [srs] socketmap is empty
+	dnsblServer *dnsbl.Server    // nil when [dnsbl_server] listen is empty
 }
 
 func serve(args []string) int {
@@ -121,6 +123,14 @@ func serve(args []string) int {
 			return exitFailure
 		}
 	}
+	if cfg.DNSBLServer.Listen != "" {
+		if err := d.serveDNSBL(cfg); err != nil {
+			d.diag.Error("cannot serve the DNS blocklist", "listen", cfg.DNSBLServer.Listen, "error", err)
+			return exitFailure
+		}
+		defer d.dnsblServer.Close()
+	}
+	go probeDNSBL(ctx, eng.DNSBL(), d.diag)
 	// The bans and whitelist entries asked at every message are
 	// remembered for [store] cache_ttl; the watcher bans through the same
 	// cache, so its bans count at once.
@@ -213,6 +223,38 @@ func (d *daemon) serveSocketmap(cfg *config.Config, site *srs.Site) error {
 	}()
 	d.diag.Info("serving the SRS socket map", "socketmap", sock.String(), "listening", ln.Addr().String())
 	return nil
+}
+
+// serveDNSBL starts the RFC 5782 server of maxwell's blacklist
+// ([dnsbl_server]), which reads the bans from the store every refresh.
+func (d *daemon) serveDNSBL(cfg *config.Config) error {
+	c := cfg.DNSBLServer
+	d.dnsblServer = &dnsbl.Server{Zone: c.Zone, TTL: c.TTL.D(), Refresh: c.Refresh.D(), Store: d.store, Now: time.Now, Diag: d.diag}
+	if d.metrics != nil {
+		d.dnsblServer.Count = d.metrics.DNSBLServed
+	}
+	if err := d.dnsblServer.Start(c.Listen); err != nil {
+		return err
+	}
+	if ap, _ := netip.ParseAddrPort(c.Listen); !ap.Addr().IsLoopback() {
+		d.diag.Warn("the DNS blocklist is served to other hosts: let only your group's resolvers ask it", "listen", c.Listen)
+	}
+	d.diag.Info("serving the DNS blocklist", "zone", c.Zone, "listen", d.dnsblServer.Addr())
+	return nil
+}
+
+// probeDNSBL asks each configured list about its RFC 5782 test entries
+// once, and warns about a list that does not answer as a list should:
+// a dead list, a typo in its zone, or a list that refuses this site.
+func probeDNSBL(ctx context.Context, c *dnsbl.Checker, diag *slog.Logger) {
+	if c == nil {
+		return
+	}
+	for _, l := range c.Lists {
+		if err := l.Probe(ctx); err != nil {
+			diag.Warn("a DNS blocklist does not answer as RFC 5782 says", "zone", l.Zone, "problem", err)
+		}
+	}
 }
 
 // serveMetrics starts the Prometheus endpoint ([metrics] listen): the
@@ -346,6 +388,7 @@ func restartOnly(old, cur *config.Config) []string {
 		{"store", old.Store, cur.Store},
 		{"metrics.listen", old.Metrics.Listen, cur.Metrics.Listen},
 		{"srs.socketmap", old.SRS.Socketmap, cur.SRS.Socketmap},
+		{"dnsbl_server", old.DNSBLServer, cur.DNSBLServer},
 		{"watch (the watcher's settings; answer and text apply at once)", watcherSettings(old.Watch), watcherSettings(cur.Watch)},
 	} {
 		if f.old != f.cur {

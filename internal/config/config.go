@@ -36,6 +36,8 @@ type Config struct {
 	Whitelist      Whitelist      `toml:"whitelist"`
 	Wiretap        Wiretap        `toml:"wiretap"`
 	Watch          Watch          `toml:"watch"`
+	DNSBL          DNSBL          `toml:"dnsbl"`
+	DNSBLServer    DNSBLServer    `toml:"dnsbl_server"`
 	Metrics        Metrics        `toml:"metrics"`
 	DNS            DNS            `toml:"dns"`
 	Log            Log            `toml:"log"`
@@ -367,6 +369,13 @@ func Default() *Config {
 			Answer:        WatchTempfail,
 			Text:          "Too many impolite connections from your address, try again later",
 		},
+		DNSBL: DNSBL{
+			RejectScore:   1,
+			GreylistScore: 0.5,
+			OnError:       DNSBLIgnore,
+			Text:          "Listed by {lists}",
+		},
+		DNSBLServer: DNSBLServer{TTL: Duration(5 * time.Minute), Refresh: Duration(time.Minute)},
 		CBV: CBV{
 			Port:           25,
 			ConnectTimeout: Duration(20 * time.Second),
@@ -554,6 +563,8 @@ func (c *Config) validate() []problem {
 		ps = append(ps, problem{"srs.socketmap", "is milter.socket's address: the socket map needs one of its own"})
 	}
 	ps = append(ps, c.Store.validate()...)
+	ps = append(ps, c.DNSBL.validate()...)
+	ps = append(ps, c.DNSBLServer.validate()...)
 	positive("milter.ban_time", c.Milter.BanTime)
 	positive("whitelist.ttl", c.Whitelist.TTL)
 	positive("watch.good_behaviour", c.Watch.GoodBehaviour)

@@ -150,13 +150,20 @@ type Answer struct {
 // Lookup asks one question, from the cache when it can. A lookup that goes
 // to the network is charged to the Budget in ctx, if any.
 func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (*Answer, error) {
+	a, _, err := r.LookupCached(ctx, name, qtype)
+	return a, err
+}
+
+// LookupCached is Lookup that also says whether the answer came from the
+// cache, for those who count their hit rate (DNS blocklists).
+func (r *Resolver) LookupCached(ctx context.Context, name string, qtype uint16) (ans *Answer, cached bool, err error) {
 	name = dnsname.Canonical(name)
 	key := cacheKey{name, qtype}
 	if a, ok := r.cache.get(key); ok {
-		return a, nil
+		return a, true, nil
 	}
 	if b := budgetFrom(ctx); b != nil && !b.take() {
-		return nil, &TempError{name, dns.TypeToString[qtype], fmt.Sprintf("lookup budget of %d exhausted", b.limit)}
+		return nil, false, &TempError{name, dns.TypeToString[qtype], fmt.Sprintf("lookup budget of %d exhausted", b.limit)}
 	}
 
 	// One query on the wire per question, however many sessions ask.
@@ -165,9 +172,9 @@ func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (*Answ
 		r.mu.Unlock()
 		select {
 		case <-c.done:
-			return c.ans, c.err
+			return c.ans, false, c.err
 		case <-ctx.Done():
-			return nil, &TempError{name, dns.TypeToString[qtype], ctx.Err().Error()}
+			return nil, false, &TempError{name, dns.TypeToString[qtype], ctx.Err().Error()}
 		}
 	}
 	c := &call{done: make(chan struct{})}
@@ -182,7 +189,7 @@ func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (*Answ
 	delete(r.inflight, key)
 	r.mu.Unlock()
 	close(c.done)
-	return c.ans, c.err
+	return c.ans, false, c.err
 }
 
 type call struct {
