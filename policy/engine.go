@@ -21,6 +21,7 @@ import (
 	"github.com/maxwell-milter/maxwell/internal/maillog"
 	"github.com/maxwell-milter/maxwell/internal/resolver"
 	"github.com/maxwell-milter/maxwell/mime"
+	"github.com/maxwell-milter/maxwell/reputation"
 	"github.com/maxwell-milter/maxwell/spf"
 	"github.com/maxwell-milter/maxwell/srs"
 	"github.com/maxwell-milter/maxwell/store"
@@ -97,6 +98,8 @@ type Engine struct {
 	codes *statusCodes // registeredCodes, or legacyCodes ([milter] legacy_status_codes)
 
 	srs *srs.Site // nil: SRS and SES off ([srs] secret unset)
+
+	peers *reputation.Client // nil: no reputation peers to ask
 }
 
 // lastID numbers sessions for the mail log.
@@ -200,6 +203,9 @@ func New(cfg *config.Config, res *resolver.Resolver, log *maillog.Logger, diag *
 	if e.srs, err = srs.FromConfig(cfg.SRS, func() time.Time { return e.now() }); err != nil {
 		return nil, fmt.Errorf("srs: %w", err)
 	}
+	if r := cfg.Reputation; r.Enabled && len(r.Peers) > 0 {
+		e.peers = reputation.NewClient(r, func() time.Time { return e.now() })
+	}
 	e.sysHostname, _ = os.Hostname()
 	for _, c := range builtinChecks {
 		e.Append(c)
@@ -221,6 +227,7 @@ var builtinChecks = []Check{
 	{"spf", StageMail, checkSPF},
 	{"sender lists", StageMail, checkSenderLists},
 	{"null mx", StageMail, checkNullMX},
+	{"reputation", StageMail, checkReputation},
 	{"rrs alias", StageRcpt, checkRRSAlias},
 	{"signed bounce", StageRcpt, checkSignedBounce},
 	{"recipient", StageRcpt, checkRecipient},

@@ -101,7 +101,7 @@ func checkGreylist(s *Session) (*Decision, error) {
 	if err != nil {
 		return s.greylistUnavailable(err, logKV), nil
 	}
-	if listed {
+	if listed && !m.rep.forceGrey {
 		s.log("greylist", append(logKV, "step", "skip", "reason", "auto-whitelisted client")...)
 		return nil, nil
 	}
@@ -244,7 +244,9 @@ func (s *Session) greylistExempt() string {
 		return "whitelisted triple"
 	case matchTriple(g.WhitelistedNonstd, ip, s.Helo, "", m.Rcpt):
 		return "whitelisted non-standard triple"
-	case g.OnlySuspicious && s.Class&Dyn == 0 && s.PTR != "" && s.spfPassDomain() != "":
+	case m.rep.skipGrey:
+		return "good reputation"
+	case g.OnlySuspicious && s.Class&Dyn == 0 && s.PTR != "" && s.spfPassDomain() != "" && !m.rep.forceGrey:
 		return "not suspicious"
 	}
 	return ""

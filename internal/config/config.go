@@ -39,6 +39,7 @@ type Config struct {
 	Metrics        Metrics        `toml:"metrics"`
 	DNS            DNS            `toml:"dns"`
 	Log            Log            `toml:"log"`
+	Reputation     Reputation     `toml:"reputation"`
 }
 
 // Milter is the [milter] section: the socket, timeouts and the connection
@@ -390,6 +391,7 @@ func Default() *Config {
 			FlushInterval:  Duration(100 * time.Millisecond),
 			Level:          "info",
 		},
+		Reputation: defaultReputation(),
 	}
 }
 
@@ -554,6 +556,7 @@ func (c *Config) validate() []problem {
 		ps = append(ps, problem{"srs.socketmap", "is milter.socket's address: the socket map needs one of its own"})
 	}
 	ps = append(ps, c.Store.validate()...)
+	ps = append(ps, c.Reputation.validate()...)
 	positive("milter.ban_time", c.Milter.BanTime)
 	positive("whitelist.ttl", c.Whitelist.TTL)
 	positive("watch.good_behaviour", c.Watch.GoodBehaviour)
