@@ -96,4 +96,3 @@ func TestServer(t *testing.T) {
 		t.Errorf("a lifted ban is still served: %s", r)
 	}
 }
-

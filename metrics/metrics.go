@@ -45,6 +45,7 @@ type Metrics struct {
 	cbv       *prometheus.CounterVec
 	defanged  prometheus.Counter
 	blacklist prometheus.Counter
+	repAction *prometheus.CounterVec
 	dnsTime   *prometheus.HistogramVec
 	dnsErrors *prometheus.CounterVec
 	storeTime *prometheus.HistogramVec
@@ -79,6 +80,8 @@ func New(st store.Store, dns Pinger) *Metrics {
 	m.cbv = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "maxwell_cbv_total", Help: "Call-back verifications, by outcome."}, []string{"status"})
 	m.defanged = prometheus.NewCounter(prometheus.CounterOpts{Name: "maxwell_defanged_parts_total", Help: "Attachments replaced by a warning."})
 	m.blacklist = prometheus.NewCounter(prometheus.CounterOpts{Name: "maxwell_watch_blacklisted_total", Help: "Clients blacklisted by the MTA log watcher."})
+	m.repAction = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "maxwell_reputation_actions_total",
+		Help: "Messages whose reputation was weighed, by action (none, skip_greylist, greylist, callback, refuse)."}, []string{"action"})
 	m.dnsTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "maxwell_dns_query_seconds",
 		Help: "DNS lookups sent to the servers (cache misses), by type.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 8)}, []string{"type"})
 	m.dnsErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "maxwell_dns_errors_total", Help: "DNS lookups that failed (timeout, SERVFAIL), by type."}, []string{"type"})
@@ -92,7 +95,7 @@ func New(st store.Store, dns Pinger) *Metrics {
 	m.dnsblSrv = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "maxwell_dnsbl_server_queries_total",
 		Help: "Queries answered by maxwell's own DNS blocklist server, by result (listed, unlisted, apex, refused)."}, []string{"result"})
 	m.reg.MustRegister(m.sessions, m.refused, m.messages, m.decisions, m.greylist, m.autoWhite, m.cbv, m.defanged,
-		m.blacklist, m.dnsTime, m.dnsErrors, m.storeTime, m.storeErrs, m.dnsblAsk, m.dnsblHits, m.dnsblSrv, greylistGauges{st},
+		m.blacklist, m.repAction, m.dnsTime, m.dnsErrors, m.storeTime, m.storeErrs, m.dnsblAsk, m.dnsblHits, m.dnsblSrv, greylistGauges{st},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -130,6 +133,8 @@ func (m *Metrics) Event(event string, kv []any) {
 				m.dnsblHits.WithLabelValues(zone).Inc()
 			}
 		}
+	case "reputation":
+		m.repAction.WithLabelValues(field(kv, "action")).Inc()
 	}
 }
 

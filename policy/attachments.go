@@ -75,6 +75,7 @@ func checkAttachments(s *Session) (*Decision, error) {
 			continue
 		}
 		s.log("defang", "name", p.Name, "reason", p.Reason, "type", p.Type)
+		m.rep.defanged = true
 		if virus == nil {
 			virus = &banned[i]
 		}

@@ -39,6 +39,7 @@ func checkCallback(s *Session) (*Decision, error) {
 			s.e.diag.Warn("CBV cache unavailable", "conn", s.ID, "error", err)
 		case r != nil:
 			s.log("cbv", "tag", "CBV", "status", "cached", "sender", cb.Sender, "code", r.Code, "text", r.Text)
+			s.Msg.rep.cbvRefuse = r.Code >= 500
 			return callbackAnswer(cb, callback.Outcome{Code: r.Code, Text: r.Text}), nil
 		}
 	}
@@ -64,6 +65,7 @@ func checkCallback(s *Session) (*Decision, error) {
 		kv = append(kv, "error", o.Err)
 	}
 	s.log("cbv", kv...)
+	s.Msg.rep.cbvRefuse = o.Permanent() || o.Fraud
 	if s.e.store != nil && o.Err == nil && (o.Accepted() || o.Permanent() || o.Fraud) {
 		r := store.CBVResult{Sender: cb.Sender, Code: o.Code, Text: o.Text, Checked: now, Expires: now.Add(s.e.cfg.CBV.PositiveTTL.D())}
 		if !o.Accepted() {

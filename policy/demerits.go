@@ -39,6 +39,7 @@ func (s *Session) offence(n int, why string) {
 	}
 	s.banned = true
 	s.log("banned ip", "ip", s.Conn.IP, "demerits", s.demerits, "reason", why, "until", now.Add(s.e.cfg.Milter.BanTime.D()).UTC().Format(time.RFC3339))
+	s.learnBan()
 }
 
 // checkBanned refuses a client whose IP is banned for demerits. bms.py

@@ -22,6 +22,7 @@ import (
 	"github.com/maxwell-milter/maxwell/internal/maillog"
 	"github.com/maxwell-milter/maxwell/internal/resolver"
 	"github.com/maxwell-milter/maxwell/mime"
+	"github.com/maxwell-milter/maxwell/reputation"
 	"github.com/maxwell-milter/maxwell/spf"
 	"github.com/maxwell-milter/maxwell/srs"
 	"github.com/maxwell-milter/maxwell/store"
@@ -99,7 +100,8 @@ type Engine struct {
 
 	srs *srs.Site // nil: SRS and SES off ([srs] secret unset)
 
-	dnsbl *dnsbl.Checker // nil: no [dnsbl] lists
+	dnsbl *dnsbl.Checker     // nil: no [dnsbl] lists
+	peers *reputation.Client // nil: no reputation peers to ask
 }
 
 // lastID numbers sessions for the mail log.
@@ -208,6 +210,9 @@ func New(cfg *config.Config, res *resolver.Resolver, log *maillog.Logger, diag *
 			return nil, fmt.Errorf("dnsbl: %w", err)
 		}
 	}
+	if r := cfg.Reputation; r.Enabled && len(r.Peers) > 0 {
+		e.peers = reputation.NewClient(r, func() time.Time { return e.now() })
+	}
 	e.sysHostname, _ = os.Hostname()
 	for _, c := range builtinChecks {
 		e.Append(c)
@@ -233,6 +238,7 @@ var builtinChecks = []Check{
 	{"dnsbl callback", StageMail, checkDNSBLCallback},
 	{"sender lists", StageMail, checkSenderLists},
 	{"null mx", StageMail, checkNullMX},
+	{"reputation", StageMail, checkReputation},
 	{"rrs alias", StageRcpt, checkRRSAlias},
 	{"signed bounce", StageRcpt, checkSignedBounce},
 	{"recipient", StageRcpt, checkRecipient},

@@ -101,7 +101,7 @@ func checkGreylist(s *Session) (*Decision, error) {
 	if err != nil {
 		return s.greylistUnavailable(err, logKV), nil
 	}
-	if listed && !s.dnsblReached(e.cfg.DNSBL.GreylistScore) {
+	if listed && !s.forceGreylist() {
 		s.log("greylist", append(logKV, "step", "skip", "reason", "auto-whitelisted client")...)
 		return nil, nil
 	}
@@ -244,11 +244,20 @@ func (s *Session) greylistExempt() string {
 		return "whitelisted triple"
 	case matchTriple(g.WhitelistedNonstd, ip, s.Helo, "", m.Rcpt):
 		return "whitelisted non-standard triple"
-	case g.OnlySuspicious && s.Class&Dyn == 0 && s.PTR != "" && s.spfPassDomain() != "" &&
-		!s.dnsblReached(s.e.cfg.DNSBL.GreylistScore):
+	case m.rep.skipGrey && !s.dnsblReached(s.e.cfg.DNSBL.GreylistScore):
+		return "good reputation"
+	case g.OnlySuspicious && s.Class&Dyn == 0 && s.PTR != "" && s.spfPassDomain() != "" && !s.forceGreylist():
 		return "not suspicious"
 	}
 	return ""
+}
+
+// forceGreylist reports whether the message is greylisted even where
+// only_suspicious or the auto-whitelist would spare it: a DNS blocklist
+// listing at [dnsbl] greylist_score, or a reputation below [reputation]
+// greylist_below.
+func (s *Session) forceGreylist() bool {
+	return s.Msg.rep.forceGrey || s.dnsblReached(s.e.cfg.DNSBL.GreylistScore)
 }
 
 // matchTriple reports whether a Kamaelia triple matches: standard

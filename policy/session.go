@@ -120,6 +120,7 @@ type Message struct {
 	greyDelay time.Duration // how long greylisting delayed the message
 	greyData  *Decision     // a null sender's greylisting, answered at DATA
 	greyPass  []string      // client identities of the triplets that passed, counted if the message is accepted
+	rep       repMessage    // what reputation made of it, and what it taught
 	edits     []Edit
 }
 
@@ -333,6 +334,7 @@ func (s *Session) EndOfMessage() Decision {
 		s.countGreylistPasses()
 		s.messages++
 	}
+	s.learnReputation(d.Action == Accept)
 	s.Release()
 	s.spent, s.Msg = s.Msg.body, nil // the edits may still read it
 	return d
@@ -353,6 +355,7 @@ func (s *Session) Abort() {
 	s.Release()
 	if s.Msg != nil {
 		s.log("abort", "from", s.Msg.Info.Sender, "rcpts", len(s.Msg.Rcpts))
+		s.learnReputation(false)
 		if s.Msg.body != nil {
 			s.Msg.body.Close()
 		}
@@ -477,6 +480,7 @@ func (s *Session) logDecision(d Decision, delayed bool) {
 		kv = append(kv, "delayed", true)
 	}
 	s.log("decision", kv...)
+	s.noteRefusal(d)
 }
 
 func (s *Session) log(event string, kv ...any) { s.e.log.Log(s.ID, event, kv...) }

@@ -29,6 +29,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	if len(r.Total.CBV) > 0 {
 		fmt.Fprintf(w, "call-backs: %s\n", countList(r.Total.CBV))
 	}
+	if len(r.Total.Reputation) > 0 {
+		fmt.Fprintf(w, "reputation: %s\n", countList(r.Total.Reputation))
+	}
 	g := r.Greylist
 	fmt.Fprintf(w, "greylisting: %d new triplets, %d passed later, %.0f%% never retried; delays of the passed: %s\n",
 		g.Triplets, g.Passed, 100*g.NeverRetried, delayList(g.Delays))

@@ -28,6 +28,7 @@ type Counts struct {
 	Defanged    int            `json:"defanged"`   // attachments replaced
 	ByTag       map[string]int `json:"by_tag"`     // decisions by tag
 	CBV         map[string]int `json:"cbv"`        // call-backs by status
+	Reputation  map[string]int `json:"reputation"` // reputation lines by action
 }
 
 // RefusedShare is the part of the answered messages and recipients that
@@ -204,6 +205,8 @@ func Read(r io.Reader, year int, top int) (*Report, error) {
 			if st := f["status"]; st != "pending" {
 				add(func(c *Counts) { c.CBV[st]++ })
 			}
+		case "reputation":
+			add(func(c *Counts) { c.Reputation[f["action"]]++ })
 		case "greylist":
 			key := f["client"] + " " + f["sender"] + " " + f["rcpt"]
 			switch f["step"] {
@@ -234,7 +237,9 @@ func Read(r io.Reader, year int, top int) (*Report, error) {
 	return rep, sc.Err()
 }
 
-func newCounts() Counts { return Counts{ByTag: map[string]int{}, CBV: map[string]int{}} }
+func newCounts() Counts {
+	return Counts{ByTag: map[string]int{}, CBV: map[string]int{}, Reputation: map[string]int{}}
+}
 
 func topN(m map[string]int, n int) []Count {
 	out := make([]Count, 0, len(m))

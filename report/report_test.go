@@ -60,3 +60,23 @@ Nov 23 10:00:06 mx sm-mta[99]: x: from=<a@b>
 		t.Errorf("the HTML page lacks the period (%v)", err)
 	}
 }
+
+// The reputation lines are summed by action.
+func TestReputationActions(t *testing.T) {
+	log := `2026-11-23T10:00:00Z conn=1 event=reputation id=spf:example.com score=0.800 own=0.800 evidence=20.000 peers=0.000 action=skip_greylist
+2026-11-23T10:00:01Z conn=2 event=reputation id=net:192.0.2.0/24 score=-0.900 own=-0.900 evidence=45.000 peers=0.000 action=refuse
+2026-11-23T10:00:02Z conn=3 event=reputation id=spf:example.com score=0.810 own=0.810 evidence=21.000 peers=0.000 action=skip_greylist
+`
+	r, err := Read(strings.NewReader(log), 2026, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Total.Reputation; got["skip_greylist"] != 2 || got["refuse"] != 1 {
+		t.Errorf("reputation actions %v", got)
+	}
+	var text strings.Builder
+	r.WriteText(&text)
+	if !strings.Contains(text.String(), "reputation: ") || !strings.Contains(text.String(), "skip_greylist") {
+		t.Errorf("no reputation line:\n%s", text.String())
+	}
+}

@@ -37,6 +37,13 @@ var migrations = [][]string{
 			PRIMARY KEY (kind, name))`,
 		`CREATE INDEX blacklist_expires ON blacklist (expires)`,
 	},
+	{ // 2: reputation of SPF-pass domains, HELO names and networks
+		`CREATE TABLE reputation (
+			id TEXT NOT NULL PRIMARY KEY, good DOUBLE PRECISION NOT NULL, bad DOUBLE PRECISION NOT NULL,
+			events BIGINT NOT NULL, first_seen BIGINT NOT NULL, updated BIGINT NOT NULL, expires BIGINT NOT NULL)`,
+		`CREATE INDEX reputation_expires ON reputation (expires)`,
+		`CREATE INDEX reputation_updated ON reputation (updated)`,
+	},
 }
 
 // SchemaVersion is the schema version this maxwell writes.

@@ -536,6 +536,7 @@ var expiring = []struct{ table, key, expired string }{
 	{"autowhitelist", "kind, name", "expires <= $1"},
 	{"cbv_cache", "sender", "expires <= $1"},
 	{"blacklist", "kind, name", "expires <> 0 AND expires <= $1"},
+	{"reputation", "id", "expires <= $1"},
 }
 
 func (s *sqlStore) Expire(ctx context.Context, now time.Time, batch int) (int, error) {

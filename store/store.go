@@ -8,6 +8,7 @@ package store
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 )
 
@@ -72,6 +73,18 @@ type Store interface {
 	Bans(ctx context.Context, kind string, now time.Time) ([]Ban, error)
 	// Unban lifts a ban.
 	Unban(ctx context.Context, kind, key string) (bool, error)
+
+	// Learn adds what a message (or a ban) taught about identities to
+	// their reputation, in one transaction: each identity's counts are
+	// decayed from their last update to now (halfLife), then the
+	// observation added. Concurrent learners lose nothing.
+	Learn(ctx context.Context, obs []Observation, now time.Time, halfLife time.Duration) error
+	// Reputation returns the stored reputation of those of ids that have
+	// one, counts as of their last update (see Reputation.At).
+	Reputation(ctx context.Context, ids ...string) ([]Reputation, error)
+	// Reputations lists at most limit reputations (0: all), the most
+	// recently updated first.
+	Reputations(ctx context.Context, limit int) ([]Reputation, error)
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
@@ -199,6 +212,38 @@ type Ban struct {
 	Reason    string
 	Created   time.Time
 	Expires   time.Time // zero: until lifted
+}
+
+// Reputation is what is known of one identity ("spf:example.com",
+// "helo:mx.example.com", "net:192.0.2.0/24"): the good and bad it did,
+// each event weighed and decayed to Updated.
+type Reputation struct {
+	ID      string
+	Good    float64
+	Bad     float64
+	Events  int       // observations learned, not decayed
+	First   time.Time // the first observation
+	Updated time.Time // the latest
+}
+
+// Observation is what one message, or one ban, taught of an identity.
+type Observation struct {
+	ID        string
+	Good, Bad float64
+}
+
+// forgetAfter is how many half-lives after its last update a reputation
+// is expired: its counts are then below a millionth of what they were.
+const forgetAfter = 20
+
+// At is r with its counts decayed from Updated to now: halved every
+// halfLife. A now before Updated (clocks of two MX hosts) decays nothing.
+func (r Reputation) At(now time.Time, halfLife time.Duration) Reputation {
+	if age := now.Sub(r.Updated); age > 0 && halfLife > 0 {
+		f := math.Exp2(-float64(age) / float64(halfLife))
+		r.Good, r.Bad = r.Good*f, r.Bad*f
+	}
+	return r
 }
 
 // ErrNoStore is returned by OpenExistingSQLite and OpenExistingPostgres

@@ -85,6 +85,8 @@ func TestConformance(t *testing.T) {
 		{"expire in batches", testExpire},
 		{"reopen keeps state", testReopen},
 		{"ping", testPing},
+		{"reputation", testReputation},
+		{"concurrent learners", testConcurrentLearners},
 	}
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -738,4 +740,75 @@ func count(t *testing.T, driver, dsn, query string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// Learn decays an identity's counts to now and adds the observation; a
+// reputation is read back as stored, and expires twenty half-lives
+// after its last update.
+func testReputation(t *testing.T, st store.Store, _ func() (store.Store, error)) {
+	const hl = 30 * 24 * time.Hour
+	if err := st.Learn(ctx, []store.Observation{{ID: "spf:example.com", Good: 4}, {ID: "net:192.0.2.0/24", Bad: 2}}, t0, hl); err != nil {
+		t.Fatal(err)
+	}
+	later := t0.Add(hl)
+	if err := st.Learn(ctx, []store.Observation{{ID: "spf:example.com", Good: 1, Bad: 1}}, later, hl); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := st.Reputation(ctx, "spf:example.com", "net:192.0.2.0/24", "spf:unknown.example")
+	if err != nil || len(rs) != 2 {
+		t.Fatalf("Reputation = %+v, %v; want two", rs, err)
+	}
+	net, spf := rs[0], rs[1] // by id
+	if spf.ID != "spf:example.com" || spf.Good != 3 || spf.Bad != 1 || spf.Events != 2 || !spf.First.Equal(t0) || !spf.Updated.Equal(later) {
+		t.Errorf("spf:example.com = %+v, want good 4/2+1, bad 1, 2 events, first t0, updated t0+half-life", spf)
+	}
+	if net.Good != 0 || net.Bad != 2 || net.Events != 1 {
+		t.Errorf("net = %+v", net)
+	}
+	if d := net.At(t0.Add(2*hl), hl); d.Bad != 0.5 || !d.Updated.Equal(t0) {
+		t.Errorf("decayed two half-lives: %+v, want bad 0.5", d)
+	}
+	if d := net.At(t0.Add(-time.Hour), hl); d.Bad != 2 {
+		t.Errorf("decayed to a time before the update: %+v, want unchanged", d)
+	}
+	all, err := st.Reputations(ctx, 0)
+	if err != nil || len(all) != 2 || all[0].ID != "spf:example.com" {
+		t.Errorf("Reputations = %+v, %v; want the latest updated first", all, err)
+	}
+	if one, _ := st.Reputations(ctx, 1); len(one) != 1 {
+		t.Errorf("Reputations(limit 1) = %d rows", len(one))
+	}
+	n, err := st.Expire(ctx, t0.Add(20*hl+time.Millisecond), 100)
+	if err != nil || n != 1 {
+		t.Errorf("Expire = %d, %v; want the net (not updated for 20 half-lives) only", n, err)
+	}
+	if rs, _ := st.Reputation(ctx, "net:192.0.2.0/24"); len(rs) != 0 {
+		t.Errorf("expired reputation still there: %+v", rs)
+	}
+}
+
+// Learners at once, in several goroutines (and through PostgreSQL,
+// several connections), lose no observation.
+func testConcurrentLearners(t *testing.T, st store.Store, _ func() (store.Store, error)) {
+	const n = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- st.Learn(ctx, []store.Observation{{ID: "spf:busy.example", Good: 1}, {ID: fmt.Sprintf("net:198.51.100.%d/32", i), Bad: 1}}, t0, time.Hour)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	rs, err := st.Reputation(ctx, "spf:busy.example")
+	if err != nil || len(rs) != 1 || rs[0].Good != n || rs[0].Events != n {
+		t.Errorf("after %d learners: %+v, %v", n, rs, err)
+	}
 }

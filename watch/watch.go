@@ -25,6 +25,7 @@ import (
 	"github.com/maxwell-milter/maxwell/internal/maillog"
 	"github.com/maxwell-milter/maxwell/internal/oneline"
 	"github.com/maxwell-milter/maxwell/internal/safefile"
+	"github.com/maxwell-milter/maxwell/reputation"
 	"github.com/maxwell-milter/maxwell/store"
 )
 
@@ -344,6 +345,13 @@ func (w *Watcher) ban(ctx context.Context, ip netip.Addr, reason string, at time
 	}
 	w.log.Log(0, "blacklist", "ip", ip, "reason", reason, "at", at.UTC().Format(time.RFC3339), "until", until.UTC().Format(time.RFC3339))
 	w.blacklisted.Add(1)
+	if r := w.cfg.Reputation; r.Enabled && r.Rat > 0 {
+		// A rat's network is taught so, once a blacklisting.
+		obs := []store.Observation{{ID: reputation.Net(w.prefix(ip)), Bad: r.Rat}}
+		if err := w.st.Learn(ctx, obs, now, r.HalfLife.D()); err != nil {
+			w.diag.Warn("cannot learn reputations", "ip", ip, "error", err)
+		}
+	}
 	return nil
 }
 

@@ -7,6 +7,7 @@
 //	maxwell blacklist COMMAND ...    banned IPs and blacklisted senders
 //	maxwell report [FILE ...]        sum up mail logs
 //	maxwell watch [MTA_LOG]          blacklist clients that hang up after greylisting
+//	maxwell reputation show|list     reputations, the site's own and its peers'
 //	maxwell srs forward|reverse|rrs  rewrite and reverse SRS addresses, RRS aliases
 //	maxwell ses sign|check ADDR      sign and check SES addresses
 //	maxwell bench --addr A ...       load a milter and measure it
@@ -56,6 +57,8 @@ const usage = `usage:
                                    look at and change the greylist
   maxwell blacklist list|add|delete|export [-c FILE] [--ip A | --client A | --sender S]
                                    banned IPs, blacklisted clients and senders
+  maxwell reputation show ID | list [--limit N] [-c FILE]
+                                   reputations: the site's own, and what its peers say
   maxwell watch [-c FILE] [--once] [MTA_LOG]
                                    blacklist clients that hang up after greylisting
   maxwell srs forward|reverse|rrs [-c FILE] ADDRESS...
@@ -100,6 +103,8 @@ func run(args []string) int {
 		return blacklistCmd(args[1:])
 	case "watch":
 		return watchCmd(args[1:])
+	case "reputation":
+		return reputationCmd(args[1:])
 	case "srs", "ses":
 		return srsCmd(args[0], args[1:])
 	case "config":

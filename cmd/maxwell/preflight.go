@@ -127,6 +127,10 @@ func preflight(file string, cfg *config.Config, watching bool) (config.Errors, [
 	if cfg.SRS.Enabled() && cfg.SRS.MaxAge > 30 {
 		warnings = append(warnings, fmt.Sprintf("srs.maxage: SRS and SES addresses stay valid %d days (bms.py's default is 8, pysrs's 21): a forged bounce has as long to use one", cfg.SRS.MaxAge))
 	}
+	warnings = append(warnings, cfg.Reputation.Warnings()...)
+	if r := cfg.Reputation; r.Enabled && r.Listen != "" && len(r.Peers) > 0 {
+		problem("reputation.listen", milter.CheckTCP("tcp", r.Listen))
+	}
 	return errs, warnings
 }
 

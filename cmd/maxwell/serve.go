@@ -117,6 +117,12 @@ func serve(args []string) int {
 		}
 		defer d.srsMap.Close()
 	}
+	if r := cfg.Reputation; r.Enabled && r.Listen != "" && len(r.Peers) > 0 {
+		if err := d.servePeers(ctx, r); err != nil {
+			d.diag.Error("cannot serve the reputation peers", "listen", r.Listen, "error", err)
+			return exitFailure
+		}
+	}
 	if cfg.Metrics.Listen != "" {
 		if err := d.serveMetrics(ctx, cfg.Metrics.Listen); err != nil {
 			d.diag.Error("cannot serve the metrics", "listen", cfg.Metrics.Listen, "error", err)
@@ -387,6 +393,7 @@ func restartOnly(old, cur *config.Config) []string {
 		{"milter.datadir", old.Milter.DataDir, cur.Milter.DataDir},
 		{"store", old.Store, cur.Store},
 		{"metrics.listen", old.Metrics.Listen, cur.Metrics.Listen},
+		{"reputation (the peer server's settings)", fmt.Sprint(old.Reputation.Listen, old.Reputation.Peers, old.Reputation.PeerRate), fmt.Sprint(cur.Reputation.Listen, cur.Reputation.Peers, cur.Reputation.PeerRate)},
 		{"srs.socketmap", old.SRS.Socketmap, cur.SRS.Socketmap},
 		{"dnsbl_server", old.DNSBLServer, cur.DNSBLServer},
 		{"watch (the watcher's settings; answer and text apply at once)", watcherSettings(old.Watch), watcherSettings(cur.Watch)},

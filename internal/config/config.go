@@ -41,6 +41,7 @@ type Config struct {
 	Metrics        Metrics        `toml:"metrics"`
 	DNS            DNS            `toml:"dns"`
 	Log            Log            `toml:"log"`
+	Reputation     Reputation     `toml:"reputation"`
 }
 
 // Milter is the [milter] section: the socket, timeouts and the connection
@@ -399,6 +400,7 @@ func Default() *Config {
 			FlushInterval:  Duration(100 * time.Millisecond),
 			Level:          "info",
 		},
+		Reputation: defaultReputation(),
 	}
 }
 
@@ -565,6 +567,7 @@ func (c *Config) validate() []problem {
 	ps = append(ps, c.Store.validate()...)
 	ps = append(ps, c.DNSBL.validate()...)
 	ps = append(ps, c.DNSBLServer.validate()...)
+	ps = append(ps, c.Reputation.validate()...)
 	positive("milter.ban_time", c.Milter.BanTime)
 	positive("whitelist.ttl", c.Whitelist.TTL)
 	positive("watch.good_behaviour", c.Watch.GoodBehaviour)
