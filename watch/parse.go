@@ -12,29 +12,35 @@ type Kind int
 
 // The kinds of lines the watcher reads; other lines are ignored.
 const (
-	// Connect: a new connection (Postfix's "connect from").
+	// Connect: a new connection (Postfix's "connect from", Exim's "SMTP
+	// connection from … (TCP/IP connection count = N)").
 	Connect Kind = iota + 1
 	// Refused: the MTA passed on a milter's 4xx or 5xx answer (Postfix
-	// "milter-reject", Sendmail "Milter: ... reject="); Reply holds it.
+	// "milter-reject", Sendmail "Milter: ... reject="), or refused with
+	// 4xx itself (Exim's ACLs: "temporarily rejected RCPT"); Reply holds
+	// it.
 	Refused
 	// Lost: the client dropped or stalled the connection (Postfix "lost
 	// connection after X", "timeout after X"; Sendmail "lost input
-	// channel", "did not issue MAIL/EXPN/VRFY/ETRN").
+	// channel", "did not issue MAIL/EXPN/VRFY/ETRN"; Exim "unexpected
+	// disconnection", "SMTP connection … lost", "SMTP command timeout").
 	Lost
-	// Disconnect: Postfix's "disconnect from", with its command counters.
+	// Disconnect: Postfix's "disconnect from", with its command counters;
+	// Exim's "SMTP connection from … closed by QUIT".
 	Disconnect
 	// Mail: the client got as far as a queued message (Postfix "client=",
 	// Sendmail "from=... relay=").
 	Mail
 	// Queued: a message from Sender entered the queue (Postfix qmgr,
-	// Sendmail), from whichever client.
+	// Sendmail, Exim "<="), from whichever client (IP, when the line
+	// names it).
 	Queued
 )
 
 // Event is one MTA log line that matters to the watcher.
 type Event struct {
 	Time    time.Time  // zero when the line has no time
-	Process string     // "host program[pid]": a connection's lines share it
+	Process string     // "host program[pid]", Exim's "exim [ip]:port": a connection's lines share it
 	Kind    Kind       //
 	IP      netip.Addr // the client; invalid when the line does not say
 	Sender  string     // Refused, Queued: the envelope sender
@@ -44,15 +50,31 @@ type Event struct {
 	Quit    bool       // Disconnect: the client said QUIT
 	Counted bool       // Disconnect: the line has Postfix's command counters (3.0 and later)
 	Mailed  bool       // Disconnect: the client issued MAIL
+	// Began is when the connection began, when a Lost line says how long
+	// it lasted (Exim's D=): a line of an earlier connection under the
+	// same Process (Exim's client address) is not of this one.
+	Began time.Time
+	// Ends: nothing of the connection follows the line (Exim's Lost).
+	Ends bool
 }
 
-// Parse reads one syslog-format line of Postfix or Sendmail ("Nov 29
-// 21:44:09 host postfix/smtpd[6744]: message"); a line without a year is
-// dated in the year that puts it closest before now. ok is false for a
-// line the watcher has no use for.
+// Parse reads one syslog-format line of Postfix, Sendmail or Exim ("Nov
+// 29 21:44:09 host postfix/smtpd[6744]: message"), or a line of Exim's
+// main log ("2026-11-29 21:44:09 message"); a line without a year is
+// dated in the year that puts it closest before now, one without a zone
+// in now's. ok is false for a line the watcher has no use for.
 func Parse(line string, now time.Time) (ev Event, ok bool) {
 	line = strings.TrimRight(line, "\r\n")
-	ev.Time, line = stamp(line, now)
+	if t, rest, found := eximStamp(line, now); found {
+		if ev.Time = t; exim(&ev, rest, "") {
+			return ev, true
+		}
+		// Not Exim's, or not of use: a syslog line stamped the same way
+		// ("2026-11-29 21:44:09 host postfix/smtpd[6744]: …") is read on.
+		ev, line = Event{Time: t}, rest
+	} else {
+		ev.Time, line = stamp(line, now)
+	}
 	// "host program[pid]: message"
 	head, msg, found := strings.Cut(line, ": ")
 	if !found || !strings.HasSuffix(head, "]") || !strings.Contains(head, "[") {
@@ -66,6 +88,12 @@ func Parse(line string, now time.Time) (ev Event, ok bool) {
 		return ev, postfix(&ev, msg)
 	case prog == "sendmail" || prog == "sm-mta":
 		return ev, sendmail(&ev, msg)
+	case prog == "exim" || prog == "exim4":
+		// Exim's own stamp follows unless syslog_timestamp is false.
+		if t, rest, found := eximStamp(msg, now); found {
+			ev.Time, msg = t, rest
+		}
+		return ev, exim(&ev, msg, head)
 	}
 	return ev, false
 }

@@ -1,5 +1,5 @@
 // Package watch is maxwell's log watcher, after mailsys's "rats": it
-// tails the MTA's log (Postfix or Sendmail) for clients that maxwell
+// tails the MTA's log (Postfix, Sendmail or Exim) for clients that maxwell
 // greylisted and that then hung up without QUIT, lost the connection, or
 // never came back, and blacklists them in the store — shared by every MX
 // host on the same PostgreSQL — until they have behaved for [watch]
@@ -45,6 +45,7 @@ type Watcher struct {
 	diag   *slog.Logger
 	now    func() time.Time
 	marker string // how maxwell's greylisting reply starts: "451 4.7.1 Greylisted, please retry in"
+	text   string // the same without its code, as Exim logs an ACL's message that has none
 
 	sessions map[string]*Session // by Event.Process
 	state    State
@@ -98,9 +99,11 @@ type State struct {
 // New returns a Watcher that blacklists in st and logs to ml.
 func New(cfg *config.Config, st store.Store, ml *maillog.Logger, diag *slog.Logger) *Watcher {
 	marker, _, _ := strings.Cut(cfg.Greylist.Text, "{seconds}")
+	marker = strings.TrimSpace(marker)
 	return &Watcher{
 		cfg: cfg, st: st, log: ml, diag: diag, now: time.Now,
-		marker:   strings.TrimSpace("451 4.7.1 " + strings.TrimSpace(marker)),
+		marker:   strings.TrimSpace("451 4.7.1 " + marker),
+		text:     marker,
 		sessions: map[string]*Session{},
 		state:    State{Pending: map[netip.Prefix]*Pending{}},
 	}
@@ -189,7 +192,11 @@ func (w *Watcher) Process(ctx context.Context, ev Event) error {
 		return nil
 	}
 	s := w.sessions[ev.Process]
-	if s == nil || ev.Kind == Connect {
+	// A connection that began after the session was last heard of (Exim
+	// by address, whose end went unlogged) is a new one: a second's
+	// slack for stamps in whole seconds.
+	fresh := s != nil && !ev.Began.IsZero() && s.Seen.Before(ev.Began.Add(-time.Second))
+	if s == nil || ev.Kind == Connect || fresh {
 		if len(w.sessions) >= maxSessions {
 			w.forgetSessions(at)
 		}
@@ -210,7 +217,7 @@ func (w *Watcher) Process(ctx context.Context, ev Event) error {
 	s.Seen = at
 	switch ev.Kind {
 	case Refused:
-		if !strings.HasPrefix(ev.Reply, w.marker) {
+		if !w.greylisting(ev.Reply) {
 			return nil // not maxwell's greylisting
 		}
 		w.cameBack(s.ID, s.IP, ev.Sender) // greylisted again: it came back
@@ -226,6 +233,9 @@ func (w *Watcher) Process(ctx context.Context, ev Event) error {
 			}
 			s.Offended = true
 		}
+		if ev.Ends {
+			delete(w.sessions, ev.Process)
+		}
 	case Mail:
 		w.cameBack(s.ID, s.IP, "")
 	case Disconnect:
@@ -240,6 +250,18 @@ func (w *Watcher) Process(ctx context.Context, ev Event) error {
 		delete(w.sessions, ev.Process)
 	}
 	return nil
+}
+
+// greylisting reports whether reply is maxwell's greylisting reply (or
+// the one an Exim ACL gives in its words): it starts with marker, or,
+// having no SMTP code of its own (an Exim ACL's message as logged), with
+// [greylist] text up to {seconds}.
+func (w *Watcher) greylisting(reply string) bool {
+	if strings.HasPrefix(reply, w.marker) {
+		return true
+	}
+	coded := len(reply) >= 4 && digits(reply[:3]) && (reply[3] == ' ' || reply[3] == '-')
+	return !coded && w.text != "" && strings.HasPrefix(reply, w.text)
 }
 
 // Sweep blacklists the greylisted clients that did not come back within

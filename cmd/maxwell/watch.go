@@ -16,9 +16,10 @@ import (
 )
 
 const watchUsage = `usage: maxwell watch [-c FILE] [--once] [MTA_LOG]
-Tail the MTA's log (Postfix or Sendmail; MTA_LOG, else [watch] mta_log) and
-blacklist, in the store, clients that maxwell greylisted and that then hung
-up without QUIT or never came back; they are answered at connect as
+Tail the MTA's log (Postfix or Sendmail, or Exim 4's main log; MTA_LOG, else
+[watch] mta_log) and blacklist, in the store, clients that maxwell (or, at an
+Exim site, Exim's ACL) greylisted and that then hung up without QUIT or never
+came back; they are answered at connect as
 [watch] answer says until [watch] good_behaviour has passed without a new
 offence. The place in the log is kept in [watch] state_file.
 The store is maxwell serve's: watch does not create one, and exits 2 when
