@@ -5,7 +5,7 @@ GO      ?= go
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test test-dates test-deb vet fmt clean bench soak fuzz deb
+.PHONY: all build run test test-dates test-deb vet fmt clean bench bench-cooperation soak fuzz deb
 
 all: build
 
@@ -49,6 +49,12 @@ test-dates:
 # output into docs/performance.md (bench/docs.sh).
 bench:
 	BENCH_DOCS=docs/performance.md bench/run.sh
+
+# DNS blocklists: their cost per message, lookups per message and the
+# cache's share; maxwell's [dnsbl_server] against rbldnsd. Writes the
+# output into docs/cooperation.md.
+bench-cooperation:
+	BENCH_DOCS=docs/cooperation.md bench/cooperation.sh
 
 # The Debian package, built, installed, run as its unit runs it behind a
 # private Postfix, and purged (test/t-15-deb): root only, on its own, as

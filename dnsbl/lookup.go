@@ -117,28 +117,43 @@ func (c *Checker) Name(ctx context.Context, what, name string) []Result {
 	})
 }
 
-// ask asks every list that query names a question for, at once: a list
-// that times out does not hold up the others. The results are in the
-// lists' order.
+// ask asks every list that query names a question for. The cache
+// answers what it can; the rest are asked at once, so that a list that
+// times out does not hold up the others. The results are in the lists'
+// order.
 func (c *Checker) ask(ctx context.Context, what, key string, query func(*List) string) []Result {
 	results := make([]Result, len(c.Lists))
-	var wg sync.WaitGroup
+	queries := make([]string, len(c.Lists))
+	var uncached []int
 	for i, l := range c.Lists {
-		q := query(l)
-		if q == "" {
+		if queries[i] = query(l); queries[i] == "" {
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i] = l.lookup(ctx, q)
-			results[i].What, results[i].Key = what, key
-		}()
+		if a, ok := l.res.Cached(queries[i], dns.TypeA); ok {
+			results[i] = l.read(ctx, queries[i], a)
+			results[i].Cached = true
+		} else {
+			uncached = append(uncached, i)
+		}
 	}
-	wg.Wait()
+	if len(uncached) == 1 { // no goroutine for one question
+		i := uncached[0]
+		results[i] = c.Lists[i].lookup(ctx, queries[i])
+	} else if len(uncached) > 1 {
+		var wg sync.WaitGroup
+		for _, i := range uncached {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] = c.Lists[i].lookup(ctx, queries[i])
+			}()
+		}
+		wg.Wait()
+	}
 	out := results[:0]
 	for _, r := range results {
 		if r.List != nil {
+			r.What, r.Key = what, key
 			out = append(out, r)
 		}
 	}
@@ -147,13 +162,19 @@ func (c *Checker) ask(ctx context.Context, what, key string, query func(*List) s
 
 // lookup asks the list about one query name.
 func (l *List) lookup(ctx context.Context, q string) Result {
-	r := Result{List: l}
 	a, cached, err := l.res.LookupCached(ctx, q, dns.TypeA)
-	r.Cached = cached
 	if err != nil {
-		r.Err = err
-		return r
+		return Result{List: l, Err: err}
 	}
+	r := l.read(ctx, q, a)
+	r.Cached = cached
+	return r
+}
+
+// read is what the list's answer to query name q says: listed or not,
+// and the listing's TXT record.
+func (l *List) read(ctx context.Context, q string, a *resolver.Answer) Result {
+	r := Result{List: l}
 	for _, rr := range a.RRs {
 		ip, ok := netip.AddrFromSlice(rr.(*dns.A).A)
 		if !ok {

@@ -33,7 +33,7 @@ func (d Dropped) String() string {
 // Why keys are not carried over.
 const (
 	whyDSPAM   = "dspam, the spam filter bms.py drove, is no longer maintained; maxwell does not carry its settings"
-	whyGossip  = "maxwell does not keep GOSSiP domain reputation yet"
+	whyGossip  = "maxwell keeps reputation itself and asks its peers over HTTP with a secret per peer, not GOSSiP's protocol: set [reputation] and [[reputation.peers]] (docs/cooperation.md)"
 	whyNotYet  = "maxwell has no such setting yet"
 	whyUnknown = "not a key of bms.py's milter.cfg that maxwell knows"
 	whyGreyDB  = "maxwell keeps greylisting in its store ([store]), not a file of its own"

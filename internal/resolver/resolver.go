@@ -154,6 +154,13 @@ func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (*Answ
 	return a, err
 }
 
+// Cached returns the cached answer to a question, if there is one, and
+// asks no server: for callers that ask many questions at once and go to
+// the network (in parallel) only for those the cache cannot answer.
+func (r *Resolver) Cached(name string, qtype uint16) (*Answer, bool) {
+	return r.cache.get(cacheKey{dnsname.Canonical(name), qtype})
+}
+
 // LookupCached is Lookup that also says whether the answer came from the
 // cache, for those who count their hit rate (DNS blocklists).
 func (r *Resolver) LookupCached(ctx context.Context, name string, qtype uint16) (ans *Answer, cached bool, err error) {
