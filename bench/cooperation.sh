@@ -105,7 +105,7 @@ refresh = "1h"'
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 start_maxwell() { # name port
 	listening "$2" && { echo "port $2 is already in use"; exit 1; }
-	"$MX" serve -c "$TMP/$1.toml" 2>"$TMP/$1.stderr" &
+	"$MX" serve -c "$TMP/$1.toml" >/dev/null 2>"$TMP/$1.stderr" &
 	local pid=$!
 	PIDS+=($pid)
 	eval "PID_$2=$pid"
@@ -157,7 +157,7 @@ measure() {
 
 dnsbl_server_figures() {
 	start_maxwell maxwell-server 7493
-	local banned=() asked=() i
+	local banned=() asked=() i rbl
 	for i in $(seq 0 999); do banned+=("198.18.$((i / 250)).$((i % 250 + 1))"); done
 	for i in $(seq 0 999); do
 		"$MX" blacklist add -c "$TMP/maxwell-server.toml" --client "${banned[$i]}" --reason "bench $i" >/dev/null || exit 1
@@ -172,12 +172,15 @@ dnsbl_server_figures() {
 	for _ in $(seq 50); do "$TMP/dnsq" -addr 127.0.0.1:7494 -zone rats.bench.test -ips 127.0.0.2 -n 1 -c 1 >/dev/null 2>&1 && break; sleep 0.1; done
 	"$MX" blacklist export -c "$TMP/maxwell-server.toml" --ttl 5m >"$TMP/rbldnsd.zone" || exit 1
 	rbldnsd -n -b 127.0.0.1/7495 -r "$TMP" -u nobody rats.bench.test:combined:rbldnsd.zone >"$TMP/rbldnsd.out" 2>&1 &
-	PIDS+=($!)
+	rbl=$!
 	for _ in $(seq 50); do "$TMP/dnsq" -addr 127.0.0.1:7495 -zone rats.bench.test -ips 127.0.0.2 -n 1 -c 1 2>/dev/null | awk '{ exit !($3 == 1) }' && break; sleep 0.1; done
 	{
 		"$TMP/dnsq" -label rbldnsd -addr 127.0.0.1:7495 -zone rats.bench.test -ips "$ips" -n "$Q" -c "$C"
 		"$TMP/dnsq" -label maxwell -addr 127.0.0.1:7494 -zone rats.bench.test -ips "$ips" -n "$Q" -c "$C"
 	} >"$TMP/servers"
+	# This runs in measure's pipeline, a subshell: what it started, it stops.
+	kill "$PID_7493" "$rbl"
+	wait "$PID_7493" "$rbl" 2>/dev/null
 	awk 'BEGIN { printf "%-10s %10s %9s %8s %7s %7s\n", "server", "queries/s", "vs_rbl", "listed", "p99_ms", "failed" }
 	NR == 1 { base = $2 }
 	{ printf "%-10s %10.0f %9.2f %8.3f %7.3f %7d\n", $1, $2, $2 / base, $3, $4, $5 }' "$TMP/servers"

@@ -122,6 +122,18 @@ func CheckTCP(network, address string) error {
 	return ln.Close()
 }
 
+// CheckUDP is CheckTCP for a UDP address (a DNS server's).
+func CheckUDP(address string) error {
+	pc, err := net.ListenPacket("udp", address)
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return nil
+	case err != nil:
+		return listenError(address, err)
+	}
+	return pc.Close()
+}
+
 // tcpAddress is where a TCP socket listens: its address, with localhost
 // as the loopback address. Nothing is looked up: the configuration
 // refuses any other name (see config.Socket.CheckHost).

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"slices"
 
@@ -49,6 +50,13 @@ func preflight(file string, cfg *config.Config, watching bool) (config.Errors, [
 	problem("milter.socket", milter.CheckListen(cfg.Milter.Socket))
 	if cfg.Metrics.Listen != "" {
 		problem("metrics.listen", milter.CheckTCP("tcp", cfg.Metrics.Listen))
+	}
+	if l := cfg.DNSBLServer.Listen; l != "" {
+		err := milter.CheckTCP("tcp", l)
+		if err == nil {
+			err = milter.CheckUDP(l)
+		}
+		problem("dnsbl_server.listen", err)
 	}
 	srsMap, srsMapErr := config.ParseSocket(cfg.SRS.Socketmap)
 	if cfg.SRS.Socketmap != "" && srsMapErr == nil { // a bad one is a configuration error already
@@ -126,6 +134,9 @@ func preflight(file string, cfg *config.Config, watching bool) (config.Errors, [
 	}
 	if cfg.SRS.Enabled() && cfg.SRS.MaxAge > 30 {
 		warnings = append(warnings, fmt.Sprintf("srs.maxage: SRS and SES addresses stay valid %d days (bms.py's default is 8, pysrs's 21): a forged bounce has as long to use one", cfg.SRS.MaxAge))
+	}
+	if ap, err := netip.ParseAddrPort(cfg.DNSBLServer.Listen); err == nil && !ap.Addr().IsLoopback() {
+		warnings = append(warnings, "dnsbl_server.listen: "+ap.String()+" answers anyone who reaches it: firewall it to your group's resolvers (an open DNS server can amplify floods)")
 	}
 	warnings = append(warnings, cfg.Reputation.Warnings()...)
 	if r := cfg.Reputation; r.Enabled && r.Listen != "" && len(r.Peers) > 0 {
