@@ -141,6 +141,7 @@ measure() {
 	for row in "maxwell-default 7491" "maxwell-clean 7496" "maxwell-dnsbl 7492"; do
 		read -r name port <<<"$row"
 		eval "pid=\$PID_$port"
+		bench warmup "$port" "$pid" 1000 >/dev/null
 		bench "$name" "$port" "$pid" "$N"
 	done >"$TMP/rows"
 	awk 'BEGIN { printf "%-16s %9s %8s %11s %9s  %s\n", "milter", "msgs/s", "p99_ms", "cpu_ms/msg", "vs_base", "actions" }

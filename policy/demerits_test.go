@@ -131,3 +131,34 @@ func TestBlacklistedClientAnsweredAtConnect(t *testing.T) {
 		}
 	}
 }
+
+// With [reputation] on, a demerit ban teaches the client's network
+// ("ban"), once: the refusals after it teach "refused" as any refusal.
+func TestDemeritBanTeachesReputation(t *testing.T) {
+	env := enginetest.New(t, `
+[milter]
+max_demerits = 3
+delayed_reject = false
+hello_blacklist = ["mx.example.org"]
+[greylist]
+enabled = false
+[reputation]
+enabled = true
+refused = 0
+[dns]
+timeout = "200ms"
+attempts = 1
+`, "7.100.51.198.in-addr.arpa. PTR mail.sender.example.", "mail.sender.example. A 198.51.100.7")
+	st, _, _ := withStore(t, env, 5*time.Second)
+	env.Engine.Run(policy.Transaction{
+		Conn: policy.ConnInfo{IP: netip.MustParseAddr("198.51.100.7"), DaemonPort: "25"}, Helo: "mx.example.org",
+		Mail: policy.MailInfo{Sender: "joe@other.example"}, Rcpts: []string{"bob@example.org"},
+	})
+	rs, err := st.Reputation(context.Background(), "net:198.51.100.0/24")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 1 || rs[0].Bad != 5 || rs[0].Good != 0 || rs[0].Events != 1 {
+		t.Errorf("the banned client's network: %+v, want bad 5 ([reputation] ban) in one event", rs)
+	}
+}

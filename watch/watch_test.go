@@ -321,3 +321,27 @@ func TestOneWatcherAtATime(t *testing.T) {
 	}
 	f.run()
 }
+
+// With [reputation] on, a rat's network is taught so once a blacklisting
+// (reputation event "rat"), and a client that behaved is taught
+// nothing.
+func TestWatchTeachesReputation(t *testing.T) {
+	f := newFixture(t, postfixLog(t))
+	f.cfg.Reputation.Enabled = true
+	f.run()
+	rs, err := f.st.Reputation(context.Background(), "net:198.51.100.0/24", "net:192.0.2.0/24", "net:203.0.113.0/24")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := map[string]float64{}
+	for _, r := range rs {
+		bad[r.ID] = r.Bad
+		if r.Good != 0 {
+			t.Errorf("%s: good %v, want 0", r.ID, r.Good)
+		}
+	}
+	want := map[string]float64{"net:198.51.100.0/24": f.cfg.Reputation.Rat, "net:192.0.2.0/24": f.cfg.Reputation.Rat}
+	if len(bad) != len(want) || bad["net:198.51.100.0/24"] != want["net:198.51.100.0/24"] || bad["net:192.0.2.0/24"] != want["net:192.0.2.0/24"] {
+		t.Errorf("reputations taught %v, want %v", bad, want)
+	}
+}
