@@ -129,9 +129,8 @@ func (c *Checker) ask(ctx context.Context, what, key string, query func(*List) s
 		if queries[i] = query(l); queries[i] == "" {
 			continue
 		}
-		if a, ok := l.res.Cached(queries[i], dns.TypeA); ok {
-			results[i] = l.read(ctx, queries[i], a)
-			results[i].Cached = true
+		if r, ok := l.cached(queries[i]); ok {
+			results[i] = r
 		} else {
 			uncached = append(uncached, i)
 		}
@@ -160,20 +159,46 @@ func (c *Checker) ask(ctx context.Context, what, key string, query func(*List) s
 	return out
 }
 
+// cached is the list's answer to query name q from the cache alone,
+// TXT record included; ok is false when the cache cannot answer it
+// whole, and the list must be asked.
+func (l *List) cached(q string) (r Result, ok bool) {
+	a, ok := l.res.Cached(q, dns.TypeA)
+	if !ok {
+		return Result{}, false
+	}
+	r = l.read(a)
+	r.Cached = true
+	if r.Listed && l.txt {
+		t, ok := l.res.Cached(q, dns.TypeTXT)
+		if !ok {
+			return Result{}, false // the TXT lookup goes with the others, at once
+		}
+		r.Reason = txtOf(t)
+	}
+	return r, true
+}
+
 // lookup asks the list about one query name.
 func (l *List) lookup(ctx context.Context, q string) Result {
 	a, cached, err := l.res.LookupCached(ctx, q, dns.TypeA)
 	if err != nil {
 		return Result{List: l, Err: err}
 	}
-	r := l.read(ctx, q, a)
+	r := l.read(a)
 	r.Cached = cached
+	if r.Listed && l.txt {
+		// The listing stands without its reason if that cannot be had.
+		if t, err := l.res.Lookup(ctx, q, dns.TypeTXT); err == nil {
+			r.Reason = txtOf(t)
+		}
+	}
 	return r
 }
 
-// read is what the list's answer to query name q says: listed or not,
-// and the listing's TXT record.
-func (l *List) read(ctx context.Context, q string, a *resolver.Answer) Result {
+// read is what the list's A answer says: listed or not, by which
+// answer.
+func (l *List) read(a *resolver.Answer) Result {
 	r := Result{List: l}
 	for _, rr := range a.RRs {
 		ip, ok := netip.AddrFromSlice(rr.(*dns.A).A)
@@ -192,9 +217,6 @@ func (l *List) read(ctx context.Context, q string, a *resolver.Answer) Result {
 		if !r.Answer.IsValid() {
 			r.Answer = ip // an answer the list does not count, shown in the log
 		}
-	}
-	if r.Listed && l.txt {
-		r.Reason = l.reason(ctx, q)
 	}
 	return r
 }
@@ -215,12 +237,10 @@ func (l *List) counts(ip netip.Addr) bool {
 	return false
 }
 
-// reason is a listing's TXT record, one line of at most 255 bytes; ""
-// when the list has none or it cannot be had (the listing stands
-// without it).
-func (l *List) reason(ctx context.Context, q string) string {
-	a, err := l.res.Lookup(ctx, q, dns.TypeTXT)
-	if err != nil || len(a.RRs) == 0 {
+// txtOf is a listing's reason from its TXT answer: the first record,
+// one line of at most 255 bytes; "" when there is none.
+func txtOf(a *resolver.Answer) string {
+	if len(a.RRs) == 0 {
 		return ""
 	}
 	return oneline.Cut(oneline.Clean(strings.Join(a.RRs[0].(*dns.TXT).Txt, "")), 255)

@@ -84,7 +84,7 @@ func TestClientLists(t *testing.T) {
 	c := checker(t, srv,
 		config.DNSBLList{Zone: "ip.test", Type: "ip"},
 		// ZEN's SBL (2), XBL (4-7), not the PBL (10, 11).
-		config.DNSBLList{Zone: "zen.test", Type: "ip", Codes: []string{"127.0.0.2", "127.0.0.4/30"}, Weight: 0.5},
+		config.DNSBLList{Zone: "zen.test", Type: "ip", Codes: []string{"127.0.0.2", "127.0.0.4/30"}, Weight: new(0.5)},
 		config.DNSBLList{Zone: "bits.test", Type: "ip", Mask: 8},
 		config.DNSBLList{Zone: "dead.test", Type: "ip"},
 	)

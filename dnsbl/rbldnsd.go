@@ -76,11 +76,22 @@ func WriteRbldnsd(w io.Writer, bans []store.Ban, ttl time.Duration, now time.Tim
 		fmt.Fprintf(bw, "$DATASET %s:maxwell @\n", set.kind)
 		for _, e := range entries {
 			if e.IP.Is4() == set.v4 {
-				fmt.Fprintf(bw, "%s :%s:%s\n", e.IP, Listed, e.Reason)
+				fmt.Fprintf(bw, "%s :%s:%s\n", rbldnsdAddr(e.IP), Listed, e.Reason)
 			}
 		}
 	}
 	return bw.Flush()
+}
+
+// rbldnsdAddr writes an address as rbldnsd reads it: an IPv4-mapped
+// IPv6 address in hex (::ffff:7f00:2), which it takes, not in the dotted
+// form Go writes (::ffff:127.0.0.2), which it refuses.
+func rbldnsdAddr(ip netip.Addr) string {
+	if !ip.Is4In6() {
+		return ip.String()
+	}
+	b := ip.As16()
+	return fmt.Sprintf("::ffff:%x:%x", uint16(b[12])<<8|uint16(b[13]), uint16(b[14])<<8|uint16(b[15]))
 }
 
 // txt makes a reason fit an rbldnsd TXT template: one line, no '$'

@@ -74,7 +74,7 @@ func TestReputationDecides(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g := newGreyEnv(t, repConfig(""))
+			g := newGreyEnv(t, repConfig("refuse_below = -0.7\n"))
 			if tt.good+tt.bad > 0 {
 				g.learn(t, goodSPF, tt.good, tt.bad)
 			}

@@ -118,7 +118,7 @@ func (c *Client) Ask(ctx context.Context, ids []string, budget int) [][]Answer {
 
 // ask asks one peer about one identity.
 func (c *Client) ask(ctx context.Context, p config.Peer, id string, now time.Time) Answer {
-	a := Answer{Peer: p.Name, Weight: p.Weight}
+	a := Answer{Peer: p.Name, Weight: p.EffectiveWeight()}
 	a.Score, a.Observations, a.Err = c.query(ctx, p, id, now)
 	if a.Err != nil {
 		a.Score, a.Observations = 0, 0

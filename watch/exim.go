@@ -78,7 +78,7 @@ func exim(ev *Event, msg, proc string) bool {
 	switch {
 	case queued && strings.HasPrefix(msg, "<= "):
 		// "1xYoxw-0001tN-19 <= alice@polite.example H=(helo) [ip] P=esmtp S=242"
-		from, rest, _ := strings.Cut(msg[3:], " ")
+		from, rest := eximAddress(msg[3:])
 		if from == "<>" {
 			from = ""
 		}
@@ -168,35 +168,69 @@ func exim(ev *Event, msg, proc string) bool {
 
 // eximHost reads the client in Exim's host field, "name (helo)
 // [192.0.2.1]:port U=ident …" (name, helo, port and ident each when
-// there): the first "[…]" after a space, an "=" or at the start, so that
-// an address literal given as HELO ("([192.0.2.9])") is not taken for it.
-// end is where the field's address and port end in s (0 without one).
+// there): the "[…]" after a space, an "=" or at the start, so that an
+// address literal given as HELO ("([192.0.2.9])") is not taken for it.
+// A client chooses its HELO name, and a site that lets Exim take junk
+// HELOs (helo_accept_junk_hosts) logs them as they came: "(x
+// [192.0.2.66]) [203.0.113.5]" would blame another address. So when s
+// holds a second such "[address]", after the first, nothing is read:
+// the line is ambiguous, and no one is blamed for it. end is where the
+// field's address and port end in s (0 without one).
 func eximHost(s string) (ip netip.Addr, port string, end int) {
-	for i := 0; i < len(s); i++ {
+	ip, end = bracketAddr(s, 0)
+	if !ip.IsValid() {
+		return netip.Addr{}, "", 0
+	}
+	if other, _ := bracketAddr(s, end); other.IsValid() {
+		return netip.Addr{}, "", 0
+	}
+	if strings.HasPrefix(s[end:], ":") {
+		n := 1
+		for end+n < len(s) && n <= 5 && s[end+n] >= '0' && s[end+n] <= '9' {
+			n++
+		}
+		if n > 1 {
+			port, end = s[end+1:end+n], end+n
+		}
+	}
+	return ip.Unmap(), port, end
+}
+
+// bracketAddr finds, from s[from:], the first address in brackets after
+// a space, an "=" or at the start of s ("[192.0.2.1]", "[IPv6:…]"), and
+// where it ends; the zero Addr if there is none.
+func bracketAddr(s string, from int) (netip.Addr, int) {
+	for i := from; i < len(s); i++ {
 		if s[i] != '[' || i > 0 && s[i-1] != ' ' && s[i-1] != '=' {
 			continue
 		}
 		j := strings.IndexByte(s[i:], ']')
 		if j < 0 {
-			return netip.Addr{}, "", 0
+			return netip.Addr{}, 0
 		}
-		ip, err := netip.ParseAddr(strings.TrimPrefix(s[i+1:i+j], "IPv6:"))
-		if err != nil {
-			return netip.Addr{}, "", 0
+		if ip, err := netip.ParseAddr(strings.TrimPrefix(s[i+1:i+j], "IPv6:")); err == nil {
+			return ip, i + j + 1
 		}
-		end = i + j + 1
-		if strings.HasPrefix(s[end:], ":") {
-			n := 1
-			for end+n < len(s) && n <= 5 && s[end+n] >= '0' && s[end+n] <= '9' {
-				n++
-			}
-			if n > 1 {
-				port, end = s[end+1:end+n], end+n
-			}
-		}
-		return ip.Unmap(), port, end
 	}
-	return netip.Addr{}, "", 0
+	return netip.Addr{}, 0
+}
+
+// eximAddress reads the address at the start of s, as Exim writes it:
+// up to the first space, but a quoted local part ("a b"@example.org,
+// which RFC 5321 allows) whole. rest is what follows the space.
+func eximAddress(s string) (addr, rest string) {
+	i := 0
+	if strings.HasPrefix(s, `"`) {
+		for i = 1; i < len(s) && s[i] != '"'; i++ {
+			if s[i] == '\\' {
+				i++
+			}
+		}
+	}
+	if sp := strings.IndexByte(s[min(i, len(s)):], ' '); sp >= 0 {
+		return s[:i+sp], s[i+sp+1:]
+	}
+	return s, ""
 }
 
 // cutField returns the text after key in s, up to the next space: "0s"

@@ -56,6 +56,10 @@ func TestParseExim(t *testing.T) {
 			Event{Kind: Lost, IP: ip("127.0.0.4"), Detail: "SMTP command timeout", Ends: true}},
 		{"2026-12-02 18:27:19 1xYp31-0003na-0k <= alice@polite.example H=(mail.polite.example) [127.0.0.3] P=esmtp S=234",
 			Event{Kind: Queued, IP: ip("127.0.0.3"), Sender: "alice@polite.example"}},
+		// A quoted local part holding " H=[…]" is the sender's, not the
+		// client's address.
+		{`2026-12-02 18:27:19 1xYp31-0003na-0k <= "a H=[192.0.2.66]"@x.example H=(helo) [203.0.113.5] P=esmtp S=234`,
+			Event{Kind: Queued, IP: ip("203.0.113.5"), Sender: `"a h=[192.0.2.66]"@x.example`}},
 		// With +pid +incoming_port +smtp_connection +millisec, log_timezone.
 		{"2026-12-02 18:27:21.626 +0000 [14634] SMTP connection from [127.0.0.3]:59079 (TCP/IP connection count = 1)",
 			Event{Kind: Connect, IP: ip("127.0.0.3")}},
@@ -113,6 +117,12 @@ func TestParseExim(t *testing.T) {
 		"2026-12-02 18:30:01 SMTP connection from [192.0.2.1] refused: too many connections",
 		"2026-12-02 18:30:01 unexpected disconnection while reading SMTP command from [192.0.2.1",
 		"2026-12-02 18:30:01 unexpected disconnection while reading SMTP command from ([192.0.2.9])",
+		// A junk HELO (helo_accept_junk_hosts) naming another address:
+		// ambiguous, so no one is blamed, least of all 192.0.2.66.
+		"2026-12-02 18:30:01 H=(x [192.0.2.66]) [203.0.113.5] F=<a@b.example> temporarily rejected RCPT <c@d.example>: 451 4.7.1 Greylisted",
+		"2026-12-02 18:30:01 SMTP connection from (x [192.0.2.66]) [203.0.113.5] lost D=3s",
+		"2026-12-02 18:30:01 unexpected disconnection while reading SMTP command from (x [192.0.2.66]) [203.0.113.5] D=0s",
+		"2026-12-02 18:30:01 H=(x temporarily rejected [192.0.2.66]) [203.0.113.5] F=<a@b> temporarily rejected RCPT <c@d>: 451 x",
 	} {
 		if ev, ok := Parse(line, now); ok {
 			t.Errorf("Parse(%q) = %+v, want nothing", line, ev)

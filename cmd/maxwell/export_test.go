@@ -78,6 +78,9 @@ func TestBlacklistExportRbldnsd(t *testing.T) {
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
+		if strings.Contains(log.String(), "invalid") {
+			t.Errorf("rbldnsd refused lines of the export:\n%s", log.String())
+		}
 		if t.Failed() {
 			t.Logf("rbldnsd:\n%s\nthe zone:\n%s", log.String(), out)
 		}

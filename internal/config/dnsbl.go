@@ -42,7 +42,7 @@ type DNSBL struct {
 type DNSBLList struct {
 	Zone   string   `toml:"zone"`
 	Type   string   `toml:"type"`   // DNSBLTypeIP or DNSBLTypeDomain
-	Weight float64  `toml:"weight"` // 0 is 1
+	Weight *float64 `toml:"weight"` // nil is 1; 0 logs the list's listings and counts them for nothing
 	Codes  []string `toml:"codes"`  // answers that count: addresses, prefixes, ranges a-b
 	Mask   int      `toml:"mask"`   // bits of the answer's last octet that count, 0 for any
 	Check  []string `toml:"check"`  // domain lists: the names asked, of DNSBLChecks
@@ -83,10 +83,10 @@ func (l *DNSBLList) WantTXT() bool { return l.TXT == nil || *l.TXT }
 
 // EffectiveWeight is the list's weight, 1 when unset.
 func (l *DNSBLList) EffectiveWeight() float64 {
-	if l.Weight == 0 {
+	if l.Weight == nil {
 		return 1
 	}
-	return l.Weight
+	return *l.Weight
 }
 
 // EffectiveCheck is what a domain list is asked about, every name of
@@ -189,8 +189,8 @@ func (d *DNSBL) validate() []problem {
 		default:
 			ps = append(ps, problem{key + ".type", fmt.Sprintf("%s is neither %q nor %q", oneline.Quote(l.Type), DNSBLTypeIP, DNSBLTypeDomain)})
 		}
-		if math.IsNaN(l.Weight) || math.IsInf(l.Weight, 0) || l.Weight < 0 {
-			ps = append(ps, problem{key + ".weight", "must be a positive number (unset is 1)"})
+		if w := l.EffectiveWeight(); math.IsNaN(w) || math.IsInf(w, 0) || w < 0 {
+			ps = append(ps, problem{key + ".weight", "must be 0 (listings logged, counted for nothing) or a positive number (unset is 1)"})
 		}
 		if _, err := l.CodeRanges(); err != nil {
 			ps = append(ps, problem{key + ".codes", err.Error()})

@@ -46,14 +46,22 @@ type Reputation struct {
 // Peer is one [[reputation.peers]] entry: a site maxwell asks, and
 // answers, signing with the secret the two share.
 type Peer struct {
-	Name   string  `toml:"name"`
-	URL    string  `toml:"url"`
-	Secret string  `toml:"secret"`
-	Weight float64 `toml:"weight"`
+	Name   string   `toml:"name"`
+	URL    string   `toml:"url"`
+	Secret string   `toml:"secret"`
+	Weight *float64 `toml:"weight"` // nil: DefaultPeerWeight
 }
 
 // DefaultPeerWeight is the weight of a peer whose entry sets none.
 const DefaultPeerWeight = 0.3
+
+// EffectiveWeight is the peer's weight, DefaultPeerWeight when unset.
+func (p *Peer) EffectiveWeight() float64 {
+	if p.Weight == nil {
+		return DefaultPeerWeight
+	}
+	return *p.Weight
+}
 
 // MinSecretLength is the length below which a peer's secret is warned
 // about: 16 random bytes, written as 22 or more characters.
@@ -68,7 +76,7 @@ func defaultReputation() Reputation {
 		SkipGreylist:    0.5,
 		GreylistBelow:   -0.2,
 		CallbackBelow:   -0.4,
-		RefuseBelow:     -0.7,
+		RefuseBelow:     0, // off: see docs/cooperation.md, Limits
 		GreylistPassed:  1,
 		Accepted:        1,
 		Refused:         1,
@@ -86,8 +94,7 @@ func defaultReputation() Reputation {
 	}
 }
 
-// validate checks the thresholds, weights and peers. A peer without a
-// weight gets DefaultPeerWeight.
+// validate checks the thresholds, weights and peers.
 func (r *Reputation) validate() []problem {
 	var ps []problem
 	add := func(key, format string, args ...any) {
@@ -161,11 +168,8 @@ func (r *Reputation) validate() []problem {
 		if p.Secret == "" {
 			add("peers", "peer %s: no secret: the requests and answers are signed with it", oneline.Quote(p.Name))
 		}
-		if p.Weight == 0 {
-			p.Weight = DefaultPeerWeight
-		}
-		if !finite(p.Weight) || p.Weight <= 0 || p.Weight > 1 {
-			add("peers", "peer %s: weight %v must be above 0 and at most 1: a peer's word never counts more than the site's own", oneline.Quote(p.Name), p.Weight)
+		if w := p.EffectiveWeight(); !finite(w) || w <= 0 || w > 1 {
+			add("peers", "peer %s: weight %v must be above 0 and at most 1: a peer's word never counts more than the site's own (to stop asking a peer, remove it)", oneline.Quote(p.Name), w)
 		}
 	}
 	return ps

@@ -337,13 +337,17 @@ var wordClasses = map[string]string{
 // ServerAddr normalises a DNS server ("192.0.2.53", "[::1]:5353") to
 // host:port.
 func ServerAddr(s string) (string, error) {
-	if _, _, err := net.SplitHostPort(s); err == nil {
-		return s, nil
+	if host, _, err := net.SplitHostPort(s); err == nil {
+		// An address, not a name: a name would be looked up by the
+		// system's resolver, not maxwell's.
+		if _, err := netip.ParseAddr(host); err == nil {
+			return s, nil
+		}
 	}
 	if ip, err := netip.ParseAddr(strings.Trim(s, "[]")); err == nil {
 		return net.JoinHostPort(ip.String(), "53"), nil
 	}
-	return "", fmt.Errorf("invalid DNS server %s: want an address, optionally with :port", oneline.Quote(s))
+	return "", fmt.Errorf("invalid DNS server %s: want an address (not a name), optionally with :port (53 by default)", oneline.Quote(s))
 }
 
 // SyslogFacility maps a facility name to its syslog value.
