@@ -102,23 +102,11 @@ listen = "127.0.0.1:7494"
 zone = "rats.bench.test"
 refresh = "1h"'
 
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-start_maxwell() { # name port
-	listening "$2" && { echo "port $2 is already in use"; exit 1; }
-	"$MX" serve -c "$TMP/$1.toml" >/dev/null 2>"$TMP/$1.stderr" &
-	local pid=$!
-	PIDS+=($pid)
-	eval "PID_$2=$pid"
-	for _ in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		listening "$2" && return
-		sleep 0.1
-	done
-	echo "maxwell ($1) did not start:"; cat "$TMP/$1.stderr"; exit 1
-}
-start_maxwell maxwell-default 7491
-start_maxwell maxwell-clean 7496
-start_maxwell maxwell-dnsbl 7492
+MXD=$MX
+. bench/lib.sh
+start_maxwell maxwell-default "$TMP/maxwell-default.toml" 7491
+start_maxwell maxwell-clean "$TMP/maxwell-clean.toml" 7496
+start_maxwell maxwell-dnsbl "$TMP/maxwell-dnsbl.toml" 7492
 for name in maxwell-default maxwell-clean maxwell-dnsbl; do
 	for f in ${FROMS//,/ }; do
 		"$MX" greylist allow -c "$TMP/$name.toml" --client sender.example --sender "$f" --rcpt bob@example.org >/dev/null || exit 1
@@ -158,7 +146,7 @@ measure() {
 }
 
 dnsbl_server_figures() {
-	start_maxwell maxwell-server 7493
+	start_maxwell maxwell-server "$TMP/maxwell-server.toml" 7493
 	local banned=() asked=() i rbl
 	for i in $(seq 0 999); do banned+=("198.18.$((i / 250)).$((i % 250 + 1))"); done
 	for i in $(seq 0 999); do
@@ -170,7 +158,7 @@ dnsbl_server_figures() {
 	ips=$(IFS=,; echo "${asked[*]}")
 	# maxwell read the store at start: start it again to serve the bans.
 	kill "$PID_7493"; wait "$PID_7493" 2>/dev/null
-	start_maxwell maxwell-server 7493
+	start_maxwell maxwell-server "$TMP/maxwell-server.toml" 7493
 	for _ in $(seq 50); do "$TMP/dnsq" -addr 127.0.0.1:7494 -zone rats.bench.test -ips 127.0.0.2 -n 1 -c 1 >/dev/null 2>&1 && break; sleep 0.1; done
 	"$MX" blacklist export -c "$TMP/maxwell-server.toml" --ttl 5m >"$TMP/rbldnsd.zone" || exit 1
 	rbldnsd -n -b 127.0.0.1/7495 -r "$TMP" -u nobody rats.bench.test:combined:rbldnsd.zone >"$TMP/rbldnsd.out" 2>&1 &

@@ -87,20 +87,7 @@ EOT
 
 # Greylisting sees the bench's triplets as passed, as a server in steady
 # state sees most of its mail.
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-start_maxwell() { # name config port
-	listening "$3" && { echo "port $3 is already in use"; exit 1; }
-	"$MXD" serve -c "$2" 2>"$TMP/$1.stderr" &
-	local pid=$!
-	PIDS+=($pid)
-	eval "PID_$3=$pid"
-	for _ in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		listening "$3" && return
-		sleep 0.1
-	done
-	echo "maxwell ($1) did not start:"; cat "$TMP/$1.stderr"; exit 1
-}
+. bench/lib.sh
 start_maxwell maxwell-noop "$TMP/noop.toml" 7390
 start_maxwell maxwell-default "$TMP/default.toml" 7391
 # The bench's triplets have passed greylisting (only serve creates the

@@ -3,6 +3,7 @@ package milter
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -112,26 +113,25 @@ func ListenTCP(network, address string) (net.Listener, error) {
 
 // CheckTCP is CheckListen for a TCP address.
 func CheckTCP(network, address string) error {
-	ln, err := net.Listen(network, address)
-	switch {
-	case errors.Is(err, syscall.EADDRINUSE):
-		return nil
-	case err != nil:
-		return listenError(address, err)
-	}
-	return ln.Close()
+	return checkBind(address, func() (io.Closer, error) { return net.Listen(network, address) })
 }
 
 // CheckUDP is CheckTCP for a UDP address (a DNS server's).
 func CheckUDP(address string) error {
-	pc, err := net.ListenPacket("udp", address)
+	return checkBind(address, func() (io.Closer, error) { return net.ListenPacket("udp", address) })
+}
+
+// checkBind binds as listen does and lets go at once: an address in use
+// is no problem of the configuration's (it may be our own running).
+func checkBind(address string, listen func() (io.Closer, error)) error {
+	c, err := listen()
 	switch {
 	case errors.Is(err, syscall.EADDRINUSE):
 		return nil
 	case err != nil:
 		return listenError(address, err)
 	}
-	return pc.Close()
+	return c.Close()
 }
 
 // tcpAddress is where a TCP socket listens: its address, with localhost

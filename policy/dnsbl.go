@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -75,10 +76,10 @@ func checkDNSBLCallback(s *Session) (*Decision, error) {
 	if !s.asksDNSBL() || m.Info.Sender == "" || m.callback != nil || !s.dnsblReached(s.e.cfg.DNSBL.CallbackScore) {
 		return nil, nil
 	}
-	_, lists := s.dnsblScore()
+	_, hits := s.dnsblScore()
 	m.callback = &Callback{Policy: spf.CBV, Sender: m.Info.Sender, Template: "dnsbl"}
 	s.log("cbv", "tag", "CBV", "status", "pending", "policy", spf.CBV, "sender", m.Info.Sender,
-		"template", "dnsbl", "lists", strings.Join(lists, ","))
+		"template", "dnsbl", "lists", strings.Join(hitNames(hits), ","))
 	return nil, nil
 }
 
@@ -152,22 +153,30 @@ func (s *Session) dnsblResults() [][]dnsbl.Result {
 
 // dnsblScore is the sum of the weights of the lists that listed any of
 // results (those of the message when none are given), each list once,
-// and the zones that listed, with what they answered.
-func (s *Session) dnsblScore(results ...[]dnsbl.Result) (score float64, lists []string) {
+// and the first listing of each of those lists.
+func (s *Session) dnsblScore(results ...[]dnsbl.Result) (score float64, hits []dnsbl.Result) {
 	if results == nil {
 		results = s.dnsblResults()
 	}
-	seen := map[*dnsbl.List]bool{}
 	for _, rs := range results {
 		for _, r := range rs {
-			if r.Listed && !seen[r.List] {
-				seen[r.List] = true
+			if r.Listed && !slices.ContainsFunc(hits, func(h dnsbl.Result) bool { return h.List == r.List }) {
 				score += r.List.Weight
-				lists = append(lists, r.List.Zone+"/"+r.Answer.String())
+				hits = append(hits, r)
 			}
 		}
 	}
-	return score, lists
+	return score, hits
+}
+
+// hitNames names listings as the log and the header show them:
+// "zone/answer".
+func hitNames(hits []dnsbl.Result) []string {
+	names := make([]string, len(hits))
+	for i, h := range hits {
+		names[i] = h.List.Zone + "/" + h.Answer.String()
+	}
+	return names
 }
 
 // dnsblReached reports whether the score is at a [dnsbl] threshold (0:
@@ -188,8 +197,11 @@ func (s *Session) dnsblRefusal() *Decision {
 	if !s.dnsblReached(c.RejectScore) {
 		return nil
 	}
-	score, lists := s.dnsblScore()
-	zones, reason := make([]string, 0, len(lists)), ""
+	score, hits := s.dnsblScore()
+	zones, reason := make([]string, len(hits)), ""
+	for i, h := range hits {
+		zones[i] = h.List.Zone
+	}
 	for _, rs := range s.dnsblResults() {
 		for _, r := range rs {
 			if r.Listed && reason == "" {
@@ -197,14 +209,10 @@ func (s *Session) dnsblRefusal() *Decision {
 			}
 		}
 	}
-	for _, l := range lists {
-		zone, _, _ := strings.Cut(l, "/")
-		zones = append(zones, zone)
-	}
 	text := []string{strings.ReplaceAll(c.Text, "{lists}", strings.Join(zones, ", "))}
 	if reason != "" {
 		text = append(text, reason)
 	}
-	return delayable(reject(550, "5.7.1", fmt.Sprintf("DNSBL: %s (score %s)", strings.Join(lists, " "),
+	return delayable(reject(550, "5.7.1", fmt.Sprintf("DNSBL: %s (score %s)", strings.Join(hitNames(hits), " "),
 		strconv.FormatFloat(score, 'g', 4, 64)), text...))
 }

@@ -36,8 +36,8 @@ func addConnectionHeader(s *Session) (*Decision, error) {
 	if s.Conn.MTAName != "" {
 		b.WriteString("; by=" + headerToken(s.Conn.MTAName))
 	}
-	if score, lists := s.dnsblScore(); len(lists) > 0 {
-		b.WriteString("; dnsbl=" + headerToken(strings.Join(lists, ",")) + "; dnsbl_score=" + strconv.FormatFloat(score, 'g', 4, 64))
+	if score, hits := s.dnsblScore(); len(hits) > 0 {
+		b.WriteString("; dnsbl=" + headerToken(strings.Join(hitNames(hits), ",")) + "; dnsbl_score=" + strconv.FormatFloat(score, 'g', 4, 64))
 	}
 	s.AddEdit(Edit{Kind: InsertHeader, Name: name, Value: b.String(), Index: 0})
 	return nil, nil
