@@ -53,6 +53,9 @@ type Metrics struct {
 	dnsblAsk  *prometheus.CounterVec
 	dnsblHits *prometheus.CounterVec
 	dnsblSrv  *prometheus.CounterVec
+	dkim      *prometheus.CounterVec
+	dkimSign  prometheus.Counter
+	dmarc     *prometheus.CounterVec
 
 	mu      sync.Mutex
 	reasons map[string]bool // the reason label values in use
@@ -94,8 +97,14 @@ func New(st store.Store, dns Pinger) *Metrics {
 		Help: "Addresses and names a DNS blocklist listed, by list zone."}, []string{"zone"})
 	m.dnsblSrv = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "maxwell_dnsbl_server_queries_total",
 		Help: "Queries answered by maxwell's own DNS blocklist server, by result (listed, unlisted, apex, refused)."}, []string{"result"})
+	m.dkim = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "maxwell_dkim_signatures_total",
+		Help: "DKIM signatures checked, by result (pass, fail, policy, neutral, temperror, permerror)."}, []string{"result"})
+	m.dkimSign = prometheus.NewCounter(prometheus.CounterOpts{Name: "maxwell_dkim_signed_total", Help: "DKIM signatures made."})
+	m.dmarc = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "maxwell_dmarc_total",
+		Help: "Messages evaluated for DMARC, by result (pass, fail, none, temperror, permerror) and disposition (none, quarantine, reject)."}, []string{"result", "disposition"})
 	m.reg.MustRegister(m.sessions, m.refused, m.messages, m.decisions, m.greylist, m.autoWhite, m.cbv, m.defanged,
-		m.blacklist, m.repAction, m.dnsTime, m.dnsErrors, m.storeTime, m.storeErrs, m.dnsblAsk, m.dnsblHits, m.dnsblSrv, greylistGauges{st},
+		m.blacklist, m.repAction, m.dnsTime, m.dnsErrors, m.storeTime, m.storeErrs, m.dnsblAsk, m.dnsblHits, m.dnsblSrv,
+		m.dkim, m.dkimSign, m.dmarc, greylistGauges{st},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -135,6 +144,16 @@ func (m *Metrics) Event(event string, kv []any) {
 		}
 	case "reputation":
 		m.repAction.WithLabelValues(field(kv, "action")).Inc()
+	case "dkim":
+		m.dkim.WithLabelValues(field(kv, "result")).Inc()
+	case "dkim sign":
+		m.dkimSign.Inc()
+	case "dmarc":
+		disposition := field(kv, "disposition")
+		if disposition == "" {
+			disposition = "none"
+		}
+		m.dmarc.WithLabelValues(field(kv, "result"), disposition).Inc()
 	}
 }
 

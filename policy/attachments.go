@@ -19,7 +19,11 @@ import (
 // file past [milter] spool_threshold) up to [milter] max_scan_size.
 func (s *Session) Body(chunk []byte) {
 	m := s.Msg
-	if m == nil || m.bodyErr != nil {
+	if m == nil {
+		return
+	}
+	m.dkimBody(chunk)
+	if m.bodyErr != nil {
 		return
 	}
 	if m.body == nil {

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/maxwell-milter/maxwell/callback"
+	"github.com/maxwell-milter/maxwell/dkim"
+	"github.com/maxwell-milter/maxwell/dmarc"
 	"github.com/maxwell-milter/maxwell/dnsbl"
 	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/internal/maillog"
@@ -102,6 +104,9 @@ type Engine struct {
 
 	dnsbl *dnsbl.Checker     // nil: no [dnsbl] lists
 	peers *reputation.Client // nil: no reputation peers to ask
+
+	dkimKeys []dkim.Key // [dkim] keys, read at start
+	dmarc    *dmarc.Checker
 }
 
 // lastID numbers sessions for the mail log.
@@ -213,6 +218,10 @@ func New(cfg *config.Config, res *resolver.Resolver, log *maillog.Logger, diag *
 	if r := cfg.Reputation; r.Enabled && len(r.Peers) > 0 {
 		e.peers = reputation.NewClient(r, func() time.Time { return e.now() })
 	}
+	if e.dkimKeys, err = loadDKIMKeys(cfg); err != nil {
+		return nil, err
+	}
+	e.dmarc = e.newDMARC()
 	e.sysHostname, _ = os.Hostname()
 	for _, c := range builtinChecks {
 		e.Append(c)
@@ -248,9 +257,11 @@ var builtinChecks = []Check{
 	{"subject", StageEOH, checkSubject},
 	{"charsets", StageEOH, checkCharsets},
 	{"headers", StageEOH, checkHeaders},
+	{"dkim", StageEOM, checkDKIM},
+	{"dmarc", StageEOM, checkDMARC},
 	{"attachments", StageEOM, checkAttachments},
 	{"callback", StageEOM, checkCallback},
-	{"spf headers", StageEOM, addSPFHeaders},
+	{"authentication headers", StageEOM, addAuthHeaders},
 	{"connection header", StageEOM, addConnectionHeader},
 	{"supply sender", StageEOM, supplySender},
 	{"sign sender", StageEOM, signSender},
@@ -258,6 +269,7 @@ var builtinChecks = []Check{
 	{"learn correspondents", StageEOM, learnCorrespondents},
 	{"wiretap", StageEOM, wiretap},
 	{"greylist header", StageEOM, addGreylistHeader},
+	{"dkim sign", StageEOM, signDKIM},
 }
 
 // DNSBL is the engine's DNS blocklists, nil when [dnsbl] lists none.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/maxwell-milter/maxwell/dmarc"
 	"github.com/maxwell-milter/maxwell/dnsbl"
 	"github.com/maxwell-milter/maxwell/internal/oneline"
 	"github.com/maxwell-milter/maxwell/internal/resolver"
@@ -121,6 +122,9 @@ type Message struct {
 	greyData  *Decision     // a null sender's greylisting, answered at DATA
 	greyPass  []string      // client identities of the triplets that passed, counted if the message is accepted
 	rep       repMessage    // what reputation made of it, and what it taught
+	dkim      dkimMessage
+	dmarc     *dmarc.Verdict // nil when DMARC was not evaluated
+	hold      *Decision      // a quarantine decided on the way: the message ends held, its edits made
 	edits     []Edit
 }
 
@@ -313,7 +317,11 @@ func (s *Session) EndOfHeaders() Decision {
 		return s.internalError("eoh", fmt.Errorf("end of headers without MAIL FROM"), nil)
 	}
 	s.readHeader()
-	return s.run(StageEOH)
+	d := s.run(StageEOH)
+	if d.Action == Continue {
+		s.startDKIM()
+	}
+	return d
 }
 
 // EndOfMessage runs the last checks and returns the final decision: if no
@@ -327,6 +335,11 @@ func (s *Session) EndOfMessage() Decision {
 	if d.Action == Continue {
 		d = Decision{Action: Accept, Edits: orderEdits(s.Msg.edits), Callback: s.Msg.callback}
 		kv := []any{"action", "accept"}
+		if h := s.Msg.hold; h != nil {
+			d.Action, d.Tag, d.Reason, d.Text = Quarantine, h.Tag, h.Reason, h.Text
+			s.logDecision(d, false)
+			kv[1] = "quarantine"
+		}
 		if qid := s.Msg.Info.QueueID; qid != "" {
 			kv = append(kv, "qid", qid)
 		}
@@ -356,6 +369,7 @@ func (s *Session) Abort() {
 	if s.Msg != nil {
 		s.log("abort", "from", s.Msg.Info.Sender, "rcpts", len(s.Msg.Rcpts))
 		s.learnReputation(false)
+		s.Msg.dkimAbort()
 		if s.Msg.body != nil {
 			s.Msg.body.Close()
 		}

@@ -298,15 +298,28 @@ func (j *spfJudgement) log(d *Decision) {
 	}
 }
 
-// addSPFHeaders inserts Received-SPF and Authentication-Results into
-// messages that SPF was checked for and that reached the end: rendered
-// only for mail that is accepted.
-func addSPFHeaders(s *Session) (*Decision, error) {
-	if s.Msg.SPF == nil {
-		return nil, nil
-	}
-	for _, h := range s.Msg.SPF.Headers(s.e.cfg.SPF.Headers) {
-		s.AddEdit(Edit{Kind: InsertHeader, Name: h.Name, Value: h.Value})
+// addAuthHeaders inserts Received-SPF (when SPF was checked) and one
+// Authentication-Results field with the SPF, DKIM and DMARC results, as
+// [spf] headers names them, into messages that reached the end:
+// rendered only for mail that is accepted.
+func addAuthHeaders(s *Session) (*Decision, error) {
+	m := s.Msg
+	for _, n := range s.e.cfg.SPF.Headers {
+		switch n {
+		case config.HeaderReceivedSPF:
+			if m.SPF != nil {
+				s.AddEdit(Edit{Kind: InsertHeader, Name: "Received-SPF", Value: m.SPF.Report.ReceivedSPF()})
+			}
+		case config.HeaderAuthResults:
+			var parts []string
+			if m.SPF != nil {
+				parts = m.SPF.Report.AuthResultParts()
+			}
+			parts = append(append(parts, m.dkimParts()...), m.dmarcPart()...)
+			if len(parts) > 0 {
+				s.AddEdit(Edit{Kind: InsertHeader, Name: "Authentication-Results", Value: spf.AuthResults(s.hostname(), parts)})
+			}
+		}
 	}
 	return nil, nil
 }

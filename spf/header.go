@@ -83,35 +83,47 @@ func (r Report) explain(res Result) string {
 }
 
 // AuthenticationResults renders the Authentication-Results field (RFC
-// 8601): the SPF results of the MAIL FROM (or HELO, for the null sender)
-// and of the HELO, each best guess in a comment, and iprev. Property
-// values are tokens, local-part@domain, or quoted-strings (arValue).
+// 8601) of the SPF checks alone.
 func (r Report) AuthenticationResults() string {
+	return AuthResults(r.Receiver, r.AuthResultParts())
+}
+
+// AuthResults renders an Authentication-Results value: receiver's
+// authserv-id and the results, folded.
+func AuthResults(receiver string, parts []string) string {
+	return fold(len("Authentication-Results: "), ARValue(receiver)+";", parts, ";")
+}
+
+// AuthResultParts are the SPF results of an Authentication-Results
+// field: the MAIL FROM's (or the HELO's, for the null sender) and the
+// HELO's, each best guess in a comment, and iprev. Property values are
+// tokens, local-part@domain, or quoted-strings (ARValue).
+func (r Report) AuthResultParts() []string {
 	var parts []string
 	spfPart := "spf=" + string(r.Check.Official())
 	if r.BestGuess != "" {
 		spfPart += " (best guess " + string(r.BestGuess) + ")"
 	}
 	if r.Check.Identity == Helo {
-		parts = append(parts, spfPart+" smtp.helo="+arValue(r.Helo))
+		parts = append(parts, spfPart+" smtp.helo="+ARValue(r.Helo))
 	} else {
-		parts = append(parts, spfPart+" smtp.mailfrom="+arValue(r.Sender))
+		parts = append(parts, spfPart+" smtp.mailfrom="+ARValue(r.Sender))
 		if r.HeloResult != "" {
 			helo := "spf=" + string(r.HeloResult)
 			if r.HeloGuess != "" {
 				helo += " (best guess " + string(r.HeloGuess) + ")"
 			}
-			parts = append(parts, helo+" smtp.helo="+arValue(r.Helo))
+			parts = append(parts, helo+" smtp.helo="+ARValue(r.Helo))
 		}
 	}
 	if r.IPRev != "" {
 		ipr := "iprev=" + r.IPRev
 		if r.PTR != "" {
-			ipr += " (" + arComment(r.PTR) + ")"
+			ipr += " (" + ARComment(r.PTR) + ")"
 		}
-		parts = append(parts, ipr+" policy.iprev="+arValue(r.IP.String()))
+		parts = append(parts, ipr+" policy.iprev="+ARValue(r.IP.String()))
 	}
-	return fold(len("Authentication-Results: "), arValue(r.Receiver)+";", parts, ";")
+	return parts
 }
 
 // maxValueLen bounds client-chosen text copied into a header.
@@ -141,7 +153,7 @@ func quote(s string) string {
 	return `"` + quotedPair.Replace(s) + `"`
 }
 
-// arValue renders s as an Authentication-Results pvalue (RFC 8601 §2.2):
+// ARValue renders s as an Authentication-Results pvalue (RFC 8601 §2.2):
 // an RFC 2045 token, local-part@domain-name with a local part that is
 // both a dot-atom and a token (no "=", "/" or "?" to look like another
 // property), or else a quoted-string. Control characters and bytes outside ASCII
@@ -149,7 +161,7 @@ func quote(s string) string {
 // (go-msgauth's authres among them) split the field at every ';' and a
 // result at white space, quoted or not, so a client's HELO could
 // otherwise add a result for them.
-func arValue(s string) string {
+func ARValue(s string) string {
 	s = strings.Map(func(r rune) rune {
 		if r == ';' || r == ' ' {
 			return '?'
@@ -167,9 +179,9 @@ func arValue(s string) string {
 	return quote(s)
 }
 
-// arComment makes s safe in an Authentication-Results comment: as
-// comment, with ';' replaced for the parsers arValue tells of.
-func arComment(s string) string {
+// ARComment makes s safe in an Authentication-Results comment: as
+// comment, with ';' replaced for the parsers ARValue tells of.
+func ARComment(s string) string {
 	return strings.ReplaceAll(comment(s), ";", "?")
 }
 

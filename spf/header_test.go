@@ -103,7 +103,7 @@ func unquoted(v string) string {
 // Authentication-Results by go-msgauth and python3-authres alike, with
 // the values the client gave coming back as they were written (control
 // and 8-bit bytes become '?'; in Authentication-Results ';' and white
-// space too, see arValue).
+// space too, see ARValue).
 func TestHeadersParse(t *testing.T) {
 	v6 := netip.MustParseAddr("2001:db8::25")
 	cases := []struct {

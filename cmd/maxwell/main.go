@@ -61,6 +61,8 @@ const usage = `usage:
                                    reputations: the site's own, and what its peers say
   maxwell watch [-c FILE] [--once] [MTA_LOG]
                                    blacklist clients that hang up after greylisting
+  maxwell dkim keygen [--algorithm rsa|ed25519] DOMAIN SELECTOR
+                                   write a DKIM signing key, print its DNS record
   maxwell srs forward|reverse|rrs [-c FILE] ADDRESS...
                                    rewrite senders with SRS ([srs]), reverse them; RRS aliases
   maxwell ses sign|check [-c FILE] ADDRESS...
@@ -105,6 +107,8 @@ func run(args []string) int {
 		return watchCmd(args[1:])
 	case "reputation":
 		return reputationCmd(args[1:])
+	case "dkim":
+		return dkimCmd(args[1:])
 	case "srs", "ses":
 		return srsCmd(args[0], args[1:])
 	case "config":

@@ -42,6 +42,8 @@ type Config struct {
 	DNS            DNS            `toml:"dns"`
 	Log            Log            `toml:"log"`
 	Reputation     Reputation     `toml:"reputation"`
+	DKIM           DKIM           `toml:"dkim"`
+	DMARC          DMARC          `toml:"dmarc"`
 }
 
 // Milter is the [milter] section: the socket, timeouts and the connection
@@ -401,6 +403,8 @@ func Default() *Config {
 			Level:          "info",
 		},
 		Reputation: defaultReputation(),
+		DKIM:       defaultDKIM(),
+		DMARC:      defaultDMARC(),
 	}
 }
 
@@ -568,6 +572,8 @@ func (c *Config) validate() []problem {
 	ps = append(ps, c.DNSBL.validate()...)
 	ps = append(ps, c.DNSBLServer.validate()...)
 	ps = append(ps, c.Reputation.validate()...)
+	ps = append(ps, c.DKIM.validate()...)
+	ps = append(ps, c.DMARC.validate()...)
 	positive("milter.ban_time", c.Milter.BanTime)
 	positive("whitelist.ttl", c.Whitelist.TTL)
 	positive("watch.good_behaviour", c.Watch.GoodBehaviour)

@@ -261,10 +261,21 @@ func ParseAuthResults(field string) (AuthResults, error) {
 }
 
 // normal drops what only one parser reports: reasons go-msgauth keeps
-// only for some methods are kept; empty property maps are nil.
+// only for some methods are kept; empty property maps are nil; the DKIM
+// properties go-msgauth's DKIMResult has no place for (header.s,
+// header.a, header.b) are dropped.
 func normal(a AuthResults) AuthResults {
 	out := AuthResults{AuthservID: a.AuthservID}
 	for _, m := range a.Results {
+		if m.Method == "dkim" && len(m.Props) > 0 {
+			props := map[string]string{}
+			for k, v := range m.Props {
+				if k == "header.d" || k == "header.i" {
+					props[k] = v
+				}
+			}
+			m.Props = props
+		}
 		if len(m.Props) == 0 {
 			m.Props = nil
 		}
