@@ -7,7 +7,9 @@
 #   maxwell-default  the default policy for external clients: PTR and HELO,
 #                    SPF through a DNS server on 127.0.0.1 (bench/zone.txt),
 #                    greylisting on SQLite with the bench's triplets already
-#                    passed, MIME scan, the headers
+#                    passed, MIME scan, DMARC, the headers
+#   maxwell-dkim     the same daemon, each message with one DKIM signature
+#                    (RSA 2048, relaxed/relaxed) to verify: what DKIM costs
 #   c-noop, go-noop  the peers of ../shared/milterbench (if it is there and
 #                    libmilter-dev is installed)
 #
@@ -44,7 +46,11 @@ MX=$TMP/maxwell
 # load generator and the figures' scripts stay this tree's.
 MXD=${BENCH_MAXWELL:-$MX}
 
-"$TMP/dnszone" -zone bench/zone.txt -addr-file "$TMP/dns.addr" >/dev/null &
+# A DKIM key of sender.example, its record in the bench's zone.
+"$MX" dkim keygen --dir "$TMP" sender.example bench >"$TMP/keygen" || exit 1
+cp bench/zone.txt "$TMP/zone.txt"
+echo "bench._domainkey.sender.example. TXT $(sed -n '/IN TXT (/,/)/p' "$TMP/keygen" | grep -o '"[^"]*"' | paste -sd' ')" >>"$TMP/zone.txt"
+"$TMP/dnszone" -zone "$TMP/zone.txt" -addr-file "$TMP/dns.addr" >/dev/null &
 PIDS+=($!)
 for _ in $(seq 50); do [ -s "$TMP/dns.addr" ] && break; sleep 0.1; done
 DNS=$(cat "$TMP/dns.addr")
@@ -97,7 +103,7 @@ for f in ${FROMS//,/ }; do
 done
 
 ROWS=()
-add() { ROWS+=("$1 $2 $3"); }   # name port pid
+add() { ROWS+=("$1 $2 $3 ${4:-}"); }   # name port pid [bench flags]
 PEERS=""
 if [ -x "$MB/peers/peer.sh" ] && "$MB/build.sh" >/dev/null 2>&1; then
 	for p in c-noop go-noop; do
@@ -110,6 +116,7 @@ else
 fi
 add maxwell-noop 7390 "$PID_7390"
 add maxwell-default 7391 "$PID_7391"
+add maxwell-dkim 7391 "$PID_7391" "-dkim-key $TMP/sender.example.bench.key"
 
 bench() { # label port pid n c [more flags]: one row (maxwell bench -row)
 	local label=$1 port=$2 pid=$3 n=$4 c=$5
@@ -134,9 +141,11 @@ measure() {
 	echo
 	echo "n=$N c=$C, 8 KiB bodies, one message per milter connection"
 	for row in "${ROWS[@]}"; do
-		read -r name port pid <<<"$row"
-		bench warmup "$port" "$pid" 1000 "$C" >/dev/null
-		bench "$name" "$port" "$pid" "$N" "$C"
+		read -r name port pid extra <<<"$row"
+		# shellcheck disable=SC2086 # extra is flags, split on purpose
+		bench warmup "$port" "$pid" 1000 "$C" $extra >/dev/null
+		# shellcheck disable=SC2086
+		bench "$name" "$port" "$pid" "$N" "$C" $extra
 	done >"$TMP/rows"
 	awk 'BEGIN { printf "%-16s %9s %8s %6s %11s %8s  %s\n", "milter", "msgs/s", "p99_ms", "vs_C", "cpu_ms/msg", "rss_MiB", "actions" }
 	$1 == "c-noop" { base = $2 }
@@ -145,6 +154,8 @@ measure() {
 		fig "$name.rate" "$rate"
 		fig "$name.cpu" "$cpu"
 	done <"$TMP/rows"
+	awk -v d="$(figure maxwell-dkim.cpu)" -v b="$(figure maxwell-default.cpu)" 'BEGIN {
+		if (d != "" && b > 0) printf "DKIM verification of one signature: %+.3f ms CPU per message (maxwell-dkim - maxwell-default), x%.2f\n", d - b, d / b }'
 
 	echo
 	echo "the .eml corpus of the attachment tests (mime/testdata), maxwell-default, c=$C"

@@ -132,6 +132,7 @@ var bmsSectionWhy = map[string]string{
 	"default": "a [DEFAULT] value is used for %(key)s in the other sections; set the key in its own section",
 	"dspam":   whyDSPAM,
 	"gossip":  whyGossip,
+	"dkim":    "bms.py's [dkim] domain, selector and privkey are one entry of [dkim] keys here, {domain, selector, privkey} under the same names: copy them over (docs/dkim-dmarc.md)",
 }
 
 // iniEntry is one key of an INI file.
