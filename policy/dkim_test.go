@@ -182,7 +182,7 @@ func TestDMARCAnswers(t *testing.T) {
 		log    string
 	}{
 		{"p=reject refused", "", spoof("<ceo@example.org>"), policy.Reject,
-			`event=dmarc result=fail from=example.org policy_domain=example.org p=reject sp="" pct=100 adkim=r aspf=r policy=reject disposition=reject override=none ip=198.51.100.7 mailfrom=sender.example spf=pass spf_aligned=false dkim_aligned=none dkim=""`},
+			`event=dmarc result=fail from=example.org policy_domain=example.org p=reject sp="" pct=100 adkim=r aspf=r fo=0 policy=reject disposition=reject override=none ip=198.51.100.7 mailfrom=sender.example spf=pass spf_scope=mfrom spf_aligned=false dkim_aligned=none dkim=""`},
 		{"p=reject quarantined as configured", `on_reject = "quarantine"`, spoof("<ceo@example.org>"), policy.Quarantine, "disposition=quarantine override=none"},
 		{"p=reject only reported", `on_reject = "report"`, spoof("<ceo@example.org>"), policy.Accept, "disposition=none override=local_policy"},
 		{"p=quarantine held", "", spoof("x@quiet.example"), policy.Quarantine, "event=decision tag=QUARANTINE"},

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 
+	msgauth "github.com/emersion/go-msgauth/dmarc"
+
 	"github.com/maxwell-milter/maxwell/dkim"
 	"github.com/maxwell-milter/maxwell/dmarc"
 	"github.com/maxwell-milter/maxwell/internal/config"
@@ -145,7 +147,7 @@ func (s *Session) logDMARC(v dmarc.Verdict, disposition dmarc.Policy, override s
 			pct = *r.Percent
 		}
 		kv = append(kv, "policy_domain", v.PolicyDomain, "p", string(r.Policy), "sp", string(r.SubdomainPolicy),
-			"pct", pct, "adkim", string(r.DKIMAlignment), "aspf", string(r.SPFAlignment),
+			"pct", pct, "adkim", string(r.DKIMAlignment), "aspf", string(r.SPFAlignment), "fo", failureOptions(r.FailureOptions),
 			"policy", v.Policy, "disposition", disposition)
 		if override == "" {
 			override = "none"
@@ -165,7 +167,11 @@ func (s *Session) logDMARC(v dmarc.Verdict, disposition dmarc.Policy, override s
 	for _, r := range m.dkim.results {
 		sigs = append(sigs, r.Domain+"/"+r.Selector+":"+string(r.Status))
 	}
-	kv = append(kv, "ip", s.Conn.IP, "mailfrom", ids.SPFDomain, "spf", spfResult, "spf_aligned", v.SPFAligned,
+	scope := "mfrom"
+	if m.Info.Sender == "" {
+		scope = "helo"
+	}
+	kv = append(kv, "ip", s.Conn.IP, "mailfrom", ids.SPFDomain, "spf", spfResult, "spf_scope", scope, "spf_aligned", v.SPFAligned,
 		"dkim_aligned", aligned, "dkim", strings.Join(sigs, " "))
 	if qid := m.Info.QueueID; qid != "" {
 		kv = append(kv, "qid", qid)
@@ -174,6 +180,24 @@ func (s *Session) logDMARC(v dmarc.Verdict, disposition dmarc.Policy, override s
 		kv = append(kv, "reason", v.Reason)
 	}
 	s.log("dmarc", kv...)
+}
+
+// failureOptions renders fo= as published ("0" when absent), for the
+// aggregate reports' policy_published.
+func failureOptions(fo msgauth.FailureOptions) string {
+	var opts []string
+	for _, o := range []struct {
+		bit  msgauth.FailureOptions
+		name string
+	}{{msgauth.FailureAll, "0"}, {msgauth.FailureAny, "1"}, {msgauth.FailureDKIM, "d"}, {msgauth.FailureSPF, "s"}} {
+		if fo&o.bit != 0 {
+			opts = append(opts, o.name)
+		}
+	}
+	if len(opts) == 0 {
+		return "0"
+	}
+	return strings.Join(opts, ":")
 }
 
 // dmarcPart is the DMARC result of Authentication-Results (RFC 7489

@@ -2,7 +2,8 @@
 // all, what came, what was accepted, refused (by tag and reason),
 // greylisted and passed later, defanged, called back; the busiest
 // clients, sender domains and reasons. It streams: memory grows with the
-// number of distinct keys counted, not with the number of lines.
+// number of distinct keys counted, not with the number of lines. From
+// the same log it also makes DMARC aggregate reports (ReadAggregate).
 package report
 
 import (
