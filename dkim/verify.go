@@ -7,6 +7,7 @@ package dkim
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -63,7 +64,15 @@ const bLen = 12
 type Verifier struct {
 	results []Result
 	pw      *io.PipeWriter
-	done    chan []*msgauth.Verification
+	cancel  context.CancelFunc // stops the key lookups of a message gone
+	done    chan verdicts
+}
+
+// verdicts are what the verifying goroutine found: go-msgauth's
+// verifications, or why there are none.
+type verdicts struct {
+	vs  []*msgauth.Verification
+	err error
 }
 
 // NewVerifier starts verifying the signatures of header (the message's
@@ -84,20 +93,30 @@ func NewVerifier(ctx context.Context, header []byte, max int, lookup LookupTXT) 
 		v.results = append(v.results, r)
 	}
 	pr, pw := io.Pipe()
-	v.pw, v.done = pw, make(chan []*msgauth.Verification, 1)
+	ctx, v.cancel = context.WithCancel(ctx)
+	v.pw, v.done = pw, make(chan verdicts, 1)
 	opts := &msgauth.VerifyOptions{
 		MaxVerifications: max,
 		LookupTXT:        func(name string) ([]string, error) { return lookup(ctx, name) },
 	}
 	go func() {
+		var d verdicts
+		defer func() {
+			// This goroutine is not the session's: a panic here would
+			// take the daemon down, so it becomes the signatures' error.
+			if r := recover(); r != nil {
+				d = verdicts{err: fmt.Errorf("verifier failed: %v", r)}
+				pr.CloseWithError(d.err)
+			}
+			io.Copy(io.Discard, pr) // a verifier that gave up early leaves the body unread
+			v.done <- d
+		}()
 		msg := io.MultiReader(strings.NewReader(string(header)+"\r\n"), pr)
-		vs, err := msgauth.VerifyWithOptions(msg, opts)
-		if err != nil && !errors.Is(err, msgauth.ErrTooManySignatures) {
-			pr.CloseWithError(err)
-			vs = nil
+		d.vs, d.err = msgauth.VerifyWithOptions(msg, opts)
+		if d.err != nil && !errors.Is(d.err, msgauth.ErrTooManySignatures) {
+			pr.CloseWithError(d.err)
+			d.vs = nil
 		}
-		io.Copy(io.Discard, pr) // a verifier that gave up early leaves the body unread
-		v.done <- vs
 	}()
 	return v
 }
@@ -118,18 +137,22 @@ func (v *Verifier) Close() []Result {
 		return v.results
 	}
 	v.pw.Close()
-	vs := <-v.done
+	d := <-v.done
+	v.cancel()
 	v.pw = nil
 	for i := range v.results {
 		r := &v.results[i]
 		if r.Status != "" {
 			continue
 		}
-		if i >= len(vs) || vs[i] == nil {
-			r.Status, r.Reason = PermError, "the header could not be read"
+		if i >= len(d.vs) || d.vs[i] == nil {
+			r.Status, r.Reason = PermError, "the message could not be read"
+			if d.err != nil {
+				r.Reason = d.err.Error()
+			}
 			continue
 		}
-		r.Status, r.Reason = status(vs[i].Err)
+		r.Status, r.Reason = status(d.vs[i].Err)
 	}
 	return v.results
 }
@@ -137,6 +160,7 @@ func (v *Verifier) Close() []Result {
 // Abort stops a verifier whose message went away.
 func (v *Verifier) Abort() {
 	if v.pw != nil {
+		v.cancel()
 		v.pw.CloseWithError(errors.New("message aborted"))
 		<-v.done
 		v.pw = nil

@@ -72,7 +72,7 @@ func (s *Session) external() bool {
 // arrives (Body).
 func (s *Session) startDKIM() {
 	m := s.Msg
-	verify := s.e.cfg.DKIM.Verify && s.external()
+	verify := s.e.cfg.DKIM.Verify && s.external() && m.hasField("DKIM-Signature")
 	keys := s.signingKeys()
 	if !verify && len(keys) == 0 {
 		return
@@ -257,6 +257,16 @@ func (s *Session) fromDomains() []string {
 	return out
 }
 
+// hasField reports whether the message has a field called name.
+func (m *Message) hasField(name string) bool {
+	for _, h := range m.header {
+		if strings.EqualFold(h.Name, name) {
+			return true
+		}
+	}
+	return false
+}
+
 // fromFields counts the message's From: fields.
 func (m *Message) fromFields() int {
 	n := 0
@@ -285,7 +295,7 @@ func addressDomains(v string) []string {
 			out = append(out, d)
 		}
 	}
-	v = strings.NewReplacer("\r", "", "\n", "").Replace(v)
+	v = unfold.Replace(v)
 	list, err := mail.ParseAddressList(v)
 	if err != nil {
 		// Unparseable: every "@domain" counts, so that a broken field
