@@ -114,11 +114,16 @@ func KeyRecord(key crypto.Signer) (string, error) {
 // ZoneLine renders record as a zone file line for selector._domainkey.domain,
 // split in strings of at most 255 octets as a TXT record needs.
 func ZoneLine(domain, selector, record string) string {
+	return fmt.Sprintf("%s._domainkey.%s. IN TXT ( %s )", selector, strings.TrimSuffix(domain, "."), strings.Join(TXTStrings(record), "\n\t"))
+}
+
+// TXTStrings splits a record into the quoted strings of at most 255
+// octets a TXT record is made of, as a zone file writes them.
+func TXTStrings(record string) []string {
 	var parts []string
 	for len(record) > 255 {
-		parts = append(parts, record[:255])
+		parts = append(parts, `"`+record[:255]+`"`)
 		record = record[255:]
 	}
-	parts = append(parts, record)
-	return fmt.Sprintf("%s._domainkey.%s. IN TXT ( \"%s\" )", selector, strings.TrimSuffix(domain, "."), strings.Join(parts, "\"\n\t\""))
+	return append(parts, `"`+record+`"`)
 }

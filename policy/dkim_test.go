@@ -40,7 +40,7 @@ func dkimEnv(t *testing.T, extra string) *enginetest.Env {
 			t.Fatal(err)
 		}
 		keys = append(keys, fmt.Sprintf("{domain = \"example.org\", selector = %q, privkey = %q}", k.sel, path))
-		zone = append(zone, fmt.Sprintf("%s._domainkey.example.org. TXT %s", k.sel, txtStrings(record)))
+		zone = append(zone, fmt.Sprintf("%s._domainkey.example.org. TXT %s", k.sel, strings.Join(dkim.TXTStrings(record), " ")))
 	}
 	return enginetest.New(t, `
 [milter]
@@ -54,15 +54,6 @@ keys = [`+strings.Join(keys, ", ")+`]
 `+extra, zone...)
 }
 
-// txtStrings splits a TXT record into quoted strings of 255 octets.
-func txtStrings(s string) string {
-	var parts []string
-	for len(s) > 255 {
-		parts = append(parts, `"`+s[:255]+`"`)
-		s = s[255:]
-	}
-	return strings.Join(append(parts, `"`+s+`"`), " ")
-}
 
 // signed has env sign a message from an internal client and returns
 // its header fields, the signatures on top, as they leave.

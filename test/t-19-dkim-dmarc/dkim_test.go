@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/maxwell-milter/maxwell/dkim"
 	"github.com/maxwell-milter/maxwell/internal/hdrcheck"
 	"github.com/maxwell-milter/maxwell/internal/mtatest"
 )
@@ -79,8 +80,8 @@ func TestDKIMAndDMARCThroughPostfix(t *testing.T) {
 		`sender.example. TXT "v=spf1 ip4:198.51.100.7 -all"`,
 		`_dmarc.example.org. TXT "v=DMARC1; p=reject"`,
 		`_dmarc.news.example. TXT "v=DMARC1; p=reject"`,
-		"m2026._domainkey.example.org. TXT "+quoted(record),
-		"s1._domainkey.news.example. TXT "+quoted(newsRecord),
+		"m2026._domainkey.example.org. TXT "+strings.Join(dkim.TXTStrings(record), " "),
+		"s1._domainkey.news.example. TXT "+strings.Join(dkim.TXTStrings(newsRecord), " "),
 	)
 	pf, sink := st.Postfix, st.Sink
 	zone := fmt.Sprintf(`{"m2026._domainkey.example.org": %q, "s1._domainkey.news.example": %q}`, record, newsRecord)
@@ -173,15 +174,6 @@ func zoneRecord(t *testing.T, out string) string {
 	return record
 }
 
-// quoted renders a record as TXT strings of at most 255 octets.
-func quoted(s string) string {
-	var parts []string
-	for len(s) > 255 {
-		parts = append(parts, `"`+s[:255]+`"`)
-		s = s[255:]
-	}
-	return strings.Join(append(parts, `"`+s+`"`), " ")
-}
 
 // authResults reads the Authentication-Results field on top of a
 // delivered message.
