@@ -57,7 +57,7 @@ func checkDMARC(s *Session) (*Decision, error) {
 		text := strings.ReplaceAll(cfg.RejectText, "{domain}", v.From)
 		return reject(550, "5.7.1", "DMARC policy "+string(v.Policy)+" of "+v.From, text), nil
 	case dmarc.PolicyQuarantine:
-		m.hold = &Decision{Action: Quarantine, Tag: "QUARANTINE", Reason: "DMARC policy quarantine of " + v.From,
+		m.hold = &Decision{Action: Quarantine, Tag: "QUARANTINE", Reason: "DMARC policy " + string(v.Policy) + " of " + v.From,
 			Text: []string{"DMARC policy of " + v.From}}
 	}
 	return nil, nil

@@ -195,3 +195,35 @@ func authResults(t *testing.T, data string) hdrcheck.AuthResults {
 	t.Fatalf("no Authentication-Results:\n%s", data)
 	return hdrcheck.AuthResults{}
 }
+
+// With [dmarc] on_reject = "quarantine", a message failing p=reject is
+// taken into Postfix's hold queue, not delivered.
+func TestDMARCQuarantineThroughPostfix(t *testing.T) {
+	st := mtatest.StartStack(t, "[milter]\nsocket = \"inet:{port}@127.0.0.1\"\n[greylist]\nenabled = false\n[dmarc]\non_reject = \"quarantine\"\n", "example.org",
+		"7.100.51.198.in-addr.arpa. PTR mail.sender.example.",
+		"mail.sender.example. A 198.51.100.7",
+		`sender.example. TXT "v=spf1 ip4:198.51.100.7 -all"`,
+		`_dmarc.bank.example. TXT "v=DMARC1; p=reject"`,
+	)
+	msg := "From: Your Bank <security@bank.example>\r\nTo: bob@example.org\r\nSubject: verify your account\r\n\r\nClick.\r\n"
+	send(t, st.Postfix.Addr, "198.51.100.7", "mail.sender.example", "x@sender.example", "bob@example.org", msg, 250)
+	var held []string
+	for deadline := time.Now().Add(10 * time.Second); len(held) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		held, _ = filepath.Glob(filepath.Join(st.Postfix.Dir, "spool", "hold", "*"))
+	}
+	if len(held) != 1 {
+		t.Errorf("%d messages in the hold queue, want 1", len(held))
+	}
+	if m, ok := st.Sink.Next(2 * time.Second); ok {
+		t.Errorf("the quarantined message was delivered:\n%s", m.Data)
+	}
+	for _, want := range []string{
+		`event=dmarc result=fail from=bank.example policy_domain=bank.example p=reject`,
+		`policy=reject disposition=quarantine override=none`,
+		`event=decision tag=QUARANTINE reason="DMARC policy reject of bank.example"`,
+	} {
+		if !strings.Contains(st.Log(), want) {
+			t.Errorf("mail log lacks %q", want)
+		}
+	}
+}
