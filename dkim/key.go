@@ -12,15 +12,21 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/maxwell-milter/maxwell/internal/safefile"
 )
 
 // LoadKey reads a private key file: PEM, PKCS #8 or PKCS #1 (RSA, as
 // opendkim-genkey writes it), or PKCS #8 Ed25519; or, for Ed25519, the
 // base64 of the 32-byte seed alone, as dkimpy's dknewkey writes it.
 func LoadKey(path string) (crypto.Signer, error) {
-	b, err := os.ReadFile(path)
+	b, err := safefile.Read(path) // a regular file: a named pipe would hang the reload
 	if err != nil {
 		return nil, err
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o004 != 0 {
+		// As OpenDKIM refuses them: every local user could sign as the domain.
+		return nil, fmt.Errorf("%s: every user may read this private key: chmod o-rwx %[1]s", path)
 	}
 	k, err := ParseKey(b)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	msgauth "github.com/emersion/go-msgauth/dmarc"
+	"golang.org/x/net/idna"
 	"golang.org/x/net/publicsuffix"
 )
 
@@ -68,6 +69,10 @@ type Verdict struct {
 	SPFAligned  bool   // SPF passed for a domain aligned with From
 	DKIMAligned string // the d= of a passing signature aligned with From, if any
 	Reason      string // why the result is not pass or none
+	// BadFrom: the From: domain is no domain name (an empty label, one
+	// of more than 63 octets): permerror, and the message is as one
+	// with several From: fields.
+	BadFrom bool
 }
 
 // LookupTXT fetches the TXT records of a name, as dkim.LookupTXT does:
@@ -122,18 +127,24 @@ func (c *Checker) Check(ctx context.Context, fromDomains []string, ids Identifie
 	return *worst
 }
 
-// worse orders verdicts: a temporary error over anything (the message
-// is asked again later), then failures by the strictness of their
-// policy, a malformed record, and last a pass or none.
+// worse orders verdicts: a From: domain that is no domain name first,
+// then failures that a policy refuses or holds, a temporary error (what
+// its policy would ask is unknown), a failure under p=none, a
+// malformed record, and last a pass or none. A domain that cannot be
+// looked up must not hide another that fails.
 func worse(a, b Verdict) bool { return a.rank() > b.rank() }
 
 func (v Verdict) rank() int {
-	switch v.Result {
-	case TempError:
-		return 5
-	case Fail:
-		return 2 + v.Policy.strictness()
-	case PermError:
+	switch {
+	case v.BadFrom:
+		return 6
+	case v.Result == Fail && v.Policy != PolicyNone:
+		return 3 + v.Policy.strictness() // 4, 5
+	case v.Result == TempError:
+		return 3
+	case v.Result == Fail:
+		return 2
+	case v.Result == PermError:
 		return 1
 	}
 	return 0
@@ -142,6 +153,19 @@ func (v Verdict) rank() int {
 func (c *Checker) checkOne(ctx context.Context, from string, ids Identifiers) Verdict {
 	from = strings.ToLower(strings.TrimSuffix(from, "."))
 	v := Verdict{From: from, Result: None}
+	// An internationalized domain publishes its policy under its
+	// A-labels (RFC 5890).
+	ascii, err := idna.Lookup.ToASCII(from)
+	if err == nil && !strings.Contains(ascii, ".") {
+		v.Reason = "a From: domain of one label publishes no policy"
+		return v // root@localhost
+	}
+	if err != nil || !validName(ascii) {
+		v.Result, v.BadFrom, v.Reason = PermError, true, "the From: domain is not a domain name"
+		return v
+	}
+	from = ascii
+	v.From = from
 	rec, where, err := c.discover(ctx, from)
 	switch {
 	case err != nil && isTemporary(err):
@@ -226,6 +250,20 @@ func (c *Checker) record(ctx context.Context, domain string) (*msgauth.Record, e
 		return nil, &RecordError{Domain: domain, Err: err}
 	}
 	return rec, nil
+}
+
+// validName reports whether name can be looked up: labels of 1 to 63
+// octets, 253 in all.
+func validName(name string) bool {
+	if len(name) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(name, ".") {
+		if l == "" || len(l) > 63 {
+			return false
+		}
+	}
+	return true
 }
 
 // RecordError is a malformed policy record.

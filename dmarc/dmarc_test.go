@@ -3,6 +3,7 @@ package dmarc
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	msgauth "github.com/emersion/go-msgauth/dmarc"
@@ -52,13 +53,14 @@ func TestAlignmentAppendixB1(t *testing.T) {
 
 func TestCheck(t *testing.T) {
 	z := zone{
-		"_dmarc.example.com":     {"v=DMARC1; p=reject; sp=quarantine; aspf=s"},
-		"_dmarc.none.example":    {"v=DMARC1; p=none; rua=mailto:d@none.example"},
-		"_dmarc.half.example":    {"v=DMARC1; p=reject; pct=50"},
-		"_dmarc.twice.example":   {"v=DMARC1; p=reject", "v=DMARC1; p=none"},
-		"_dmarc.bad.example":     {"v=DMARC1; p=sometimes"},
-		"_dmarc.other.example":   {"some other record", "v=DMARC1; p=quarantine; adkim=s"},
-		"_dmarc.sub.example.com": nil,
+		"_dmarc.example.com":           {"v=DMARC1; p=reject; sp=quarantine; aspf=s"},
+		"_dmarc.none.example":          {"v=DMARC1; p=none; rua=mailto:d@none.example"},
+		"_dmarc.half.example":          {"v=DMARC1; p=reject; pct=50"},
+		"_dmarc.twice.example":         {"v=DMARC1; p=reject", "v=DMARC1; p=none"},
+		"_dmarc.bad.example":           {"v=DMARC1; p=sometimes"},
+		"_dmarc.other.example":         {"some other record", "v=DMARC1; p=quarantine; adkim=s"},
+		"_dmarc.sub.example.com":       nil,
+		"_dmarc.xn--bcher-kva.example": {"v=DMARC1; p=reject"},
 	}
 	for _, tc := range []struct {
 		name    string
@@ -85,6 +87,12 @@ func TestCheck(t *testing.T) {
 		{"temporary failure", []string{"broken.example"}, Identifiers{}, 0, TempError, "", false, ""},
 		{"several From: domains: the strictest failure", []string{"none.example", "example.com", "example.org"}, Identifiers{}, 0, Fail, PolicyReject, true, "example.com"},
 		{"no From: domain", nil, Identifiers{}, 0, None, "", false, ""},
+		{"a failure p=reject refuses outranks a temporary error", []string{"broken.example", "example.com"}, Identifiers{}, 0, Fail, PolicyReject, true, "example.com"},
+		{"a temporary error outranks p=none", []string{"none.example", "broken.example"}, Identifiers{}, 0, TempError, "", false, ""},
+		{"a label of 64 octets is no domain", []string{strings.Repeat("a", 64) + ".example.com"}, Identifiers{}, 0, PermError, "", false, ""},
+		{"an empty label is no domain", []string{"a..example.com"}, Identifiers{}, 0, PermError, "", false, ""},
+		{"one label: no policy", []string{"localhost"}, Identifiers{}, 0, None, "", false, ""},
+		{"an internationalized domain by its A-labels", []string{"Bücher.example"}, Identifiers{}, 0, Fail, PolicyReject, true, "xn--bcher-kva.example"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &Checker{Lookup: z.lookup, Percent: func() int { return tc.draw }}

@@ -2,8 +2,10 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/mail"
 	"regexp"
 	"strings"
@@ -31,6 +33,9 @@ func loadDKIMKeys(cfg *config.Config) ([]dkim.Key, error) {
 	var keys []dkim.Key
 	for _, k := range cfg.DKIM.Keys {
 		signer, err := dkim.LoadKey(cfg.KeyPath(k))
+		if errors.Is(err, fs.ErrPermission) {
+			err = fmt.Errorf("%w (the key must be readable by the user maxwell runs as: chown maxwell: %s)", err, cfg.KeyPath(k))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("dkim.keys %s._domainkey.%s: %w", k.Selector, k.Domain, err)
 		}
@@ -83,7 +88,11 @@ func (s *Session) startDKIM() {
 	}
 	m.dkim.header = hb.Bytes()
 	if verify {
-		m.dkim.verify = dkim.NewVerifier(s.ctx, m.dkim.header, s.e.cfg.DKIM.MaxSignatures, s.e.lookupTXT)
+		// Key lookups have a budget of their own, a lookup per
+		// signature checked: the message's may be spent by SPF.
+		max := s.e.cfg.DKIM.MaxSignatures
+		ctx := resolver.WithBudget(context.Background(), resolver.NewBudget(max))
+		m.dkim.verify = dkim.NewVerifier(ctx, m.dkim.header, max, s.e.lookupTXT)
 	}
 	if len(keys) > 0 && !m.headersCut {
 		var err error
@@ -107,8 +116,8 @@ func (s *Session) signingKeys() []dkim.Key {
 	if s.Class&Internal == 0 || len(s.e.dkimKeys) == 0 {
 		return nil
 	}
-	froms := s.fromDomains()
-	if len(froms) != 1 {
+	froms, hidden := s.fromDomains()
+	if len(froms) != 1 || hidden || s.Msg.fromFields() != 1 {
 		return nil
 	}
 	var keys []dkim.Key
@@ -202,8 +211,10 @@ func (m *Message) dkimParts() []string {
 }
 
 // signDKIM, last at end of message, adds the signatures of mail from
-// internal clients: over the body as received, or over the body that
-// replaced it (a defanged attachment).
+// internal clients. When maxwell changed the message — replaced its body
+// (a defanged attachment), changed or added fields it signs — the
+// message is signed again as it will leave: the new header, and the new
+// body or the spooled one.
 func signDKIM(s *Session) (*Decision, error) {
 	m := s.Msg
 	sg := m.dkim.sign
@@ -211,18 +222,11 @@ func signDKIM(s *Session) (*Decision, error) {
 		return nil, nil
 	}
 	m.dkim.sign = nil
-	for _, e := range m.edits {
-		if e.Kind != ReplaceBody {
-			continue
-		}
+	if s.changedSigned() {
 		sg.Abort()
 		var err error
-		if sg, err = dkim.NewSigning(m.dkim.header, m.dkim.keys, s.e.signOptions()); err != nil {
+		if sg, err = s.signAgain(); sg == nil {
 			return nil, err
-		}
-		if err := e.Body(writerFunc(func(p []byte) (int, error) { return sg.Write(p) })); err != nil {
-			sg.Abort()
-			return nil, fmt.Errorf("signing the new body: %w", err)
 		}
 	}
 	sigs, err := sg.Close()
@@ -238,6 +242,102 @@ func signDKIM(s *Session) (*Decision, error) {
 	return nil, nil
 }
 
+// changedSigned reports whether an edit of the message touches what a
+// signature covers: the body, or a field of [dkim] sign_headers.
+func (s *Session) changedSigned() bool {
+	for _, e := range s.Msg.edits {
+		switch e.Kind {
+		case ReplaceBody:
+			return true
+		case InsertHeader, ChangeHeader, DeleteHeader:
+			for _, n := range s.e.cfg.DKIM.SignHeaders {
+				if strings.EqualFold(n, e.Name) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// signAgain signs the message as maxwell's edits leave it. It returns
+// nil, and logs why, when that body is not at hand (past [milter]
+// max_scan_size): the message then leaves unsigned.
+func (s *Session) signAgain() (*dkim.Signing, error) {
+	m := s.Msg
+	var hb dkim.HeaderBuilder
+	for _, h := range m.editedHeader() {
+		hb.Add(h.Name, h.Value, false)
+	}
+	writeBody := func(w io.Writer) error {
+		if m.body == nil {
+			return nil
+		}
+		_, err := io.Copy(w, m.body.Reader())
+		return err
+	}
+	for _, e := range m.edits {
+		if e.Kind == ReplaceBody {
+			writeBody = e.Body
+		}
+	}
+	if m.body != nil && m.body.Truncated() && !m.replacedBody() {
+		s.log("error", "where", "dkim sign", "error", "not signed: the message was changed and its body is larger than max_scan_size")
+		return nil, nil
+	}
+	sg, err := dkim.NewSigning(hb.Bytes(), m.dkim.keys, s.e.signOptions())
+	if err != nil {
+		return nil, err
+	}
+	if err := writeBody(writerFunc(func(p []byte) (int, error) { return sg.Write(p) })); err != nil {
+		sg.Abort()
+		return nil, fmt.Errorf("signing the changed message: %w", err)
+	}
+	return sg, nil
+}
+
+// replacedBody reports whether an edit replaces the body.
+func (m *Message) replacedBody() bool {
+	for _, e := range m.edits {
+		if e.Kind == ReplaceBody {
+			return true
+		}
+	}
+	return false
+}
+
+// editedHeader is the header as the MTA will have it once the edits
+// are made: inserted fields on top, in the order they were added;
+// changed fields changed, deleted ones gone (Index counts the fields
+// of that name from 1, as the milter protocol does).
+func (m *Message) editedHeader() []Header {
+	var out []Header
+	for _, e := range m.edits {
+		if e.Kind == InsertHeader {
+			out = append(out, Header{Name: e.Name, Value: e.Value})
+		}
+	}
+	seen := map[string]int{}
+	for _, h := range m.header {
+		name := strings.ToLower(h.Name)
+		seen[name]++
+		keep := true
+		for _, e := range m.edits {
+			if (e.Kind == ChangeHeader || e.Kind == DeleteHeader) && strings.EqualFold(e.Name, h.Name) && e.Index == seen[name] {
+				if e.Kind == DeleteHeader || e.Value == "" {
+					keep = false
+				} else {
+					h.Value = e.Value
+				}
+			}
+		}
+		if keep {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
 // writerFunc makes a function an io.Writer.
 type writerFunc func([]byte) (int, error)
 
@@ -246,15 +346,16 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 var _ io.Writer = writerFunc(nil)
 
 // fromDomains are the domains of the addresses of the message's From:
-// fields.
-func (s *Session) fromDomains() []string {
-	var out []string
+// fields, and whether a field holds an '@' maxwell could not read as
+// an address (its domain hidden from DMARC, not from the reader).
+func (s *Session) fromDomains() (domains []string, hidden bool) {
 	for _, h := range s.Msg.header {
 		if strings.EqualFold(h.Name, "From") {
-			out = append(out, addressDomains(h.Value)...)
+			ds, ok := addressDomains(h.Value)
+			domains, hidden = append(domains, ds...), hidden || !ok
 		}
 	}
-	return out
+	return domains, hidden
 }
 
 // hasField reports whether the message has a field called name.
@@ -280,10 +381,10 @@ func (m *Message) fromFields() int {
 
 // addressDomains returns the domains of the addresses in an address
 // list field, lower case, each once. Comments, display names and
-// groups are skipped; what cannot be parsed is read for its last
-// "@domain".
-func addressDomains(v string) []string {
-	var out []string
+// groups are skipped; what net/mail cannot parse is read for every
+// "@domain". ok is false when the field, its encoded words decoded,
+// holds an '@' and yet no domain was found.
+func addressDomains(v string) (out []string, ok bool) {
 	add := func(d string) {
 		d = strings.ToLower(strings.Trim(d, " \t\r\n.>"))
 		for _, o := range out {
@@ -295,23 +396,60 @@ func addressDomains(v string) []string {
 			out = append(out, d)
 		}
 	}
-	v = unfold.Replace(v)
-	list, err := mail.ParseAddressList(v)
-	if err != nil {
-		// Unparseable: every "@domain" counts, so that a broken field
-		// cannot hide its domain from DMARC.
-		for _, m := range atDomain.FindAllStringSubmatch(v, -1) {
+	// Comments may sit anywhere, even between '@' and the domain
+	// (RFC 5322 §3.4.1's CFWS), where net/mail does not take them.
+	v = stripComments(unfold.Replace(v))
+	if list, err := mail.ParseAddressList(v); err == nil {
+		for _, a := range list {
+			if at := strings.LastIndexByte(a.Address, '@'); at >= 0 {
+				add(a.Address[at+1:])
+			}
+		}
+	} else {
+		// obs-domain allows white space around the dots.
+		for _, m := range atDomain.FindAllStringSubmatch(spacedDots.ReplaceAllString(v, "."), -1) {
 			add(m[1])
 		}
-		return out
 	}
-	for _, a := range list {
-		if at := strings.LastIndexByte(a.Address, '@'); at >= 0 {
-			add(a.Address[at+1:])
-		}
-	}
-	return out
+	return out, len(out) > 0 || !strings.Contains(decodeHeader(v), "@")
 }
 
+// stripComments removes the comments of a structured field value:
+// parenthesized, nested, with quoted-pairs, not within quoted-strings.
+func stripComments(v string) string {
+	if !strings.Contains(v, "(") {
+		return v
+	}
+	var b strings.Builder
+	depth, quoted := 0, false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c == '\\' && (quoted || depth > 0) && i+1 < len(v):
+			if depth == 0 {
+				b.WriteByte(c)
+				b.WriteByte(v[i+1])
+			}
+			i++
+			continue
+		case c == '"' && depth == 0:
+			quoted = !quoted
+		case c == '(' && !quoted:
+			depth++
+			continue
+		case c == ')' && !quoted && depth > 0:
+			depth--
+			continue
+		}
+		if depth == 0 {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// spacedDots are dots with white space around them.
+var spacedDots = regexp.MustCompile(`\s*\.\s*`)
+
 // atDomain finds the domains of addresses in text.
-var atDomain = regexp.MustCompile(`@([A-Za-z0-9][A-Za-z0-9.-]*)`)
+var atDomain = regexp.MustCompile(`@\s*\[?([\pL\pN][\pL\pN.-]*)`)

@@ -5,10 +5,13 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/maxwell-milter/maxwell/dkim"
+	"github.com/maxwell-milter/maxwell/internal/dnstest"
 	"github.com/maxwell-milter/maxwell/internal/enginetest"
 	"github.com/maxwell-milter/maxwell/internal/hdrcheck"
 	"github.com/maxwell-milter/maxwell/policy"
@@ -53,7 +56,6 @@ keys = [`+strings.Join(keys, ", ")+`]
 [dmarc]
 `+extra, zone...)
 }
-
 
 // signed has env sign a message from an internal client and returns
 // its header fields, the signatures on top, as they leave.
@@ -164,7 +166,8 @@ func TestDMARCAnswers(t *testing.T) {
 		tx.Body = []byte("hi\r\n")
 		return tx
 	}
-	listID := policy.Header{Name: "List-Id", Value: "Friends <friends.lists.example.net>"}
+	listID := policy.Header{Name: "List-Id", Value: "Friends <friends.lists.sender.example>"}
+	forgedListID := policy.Header{Name: "List-Id", Value: "Friends <friends.lists.example.net>"}
 	for _, tc := range []struct {
 		name   string
 		config string // [dmarc]
@@ -174,12 +177,18 @@ func TestDMARCAnswers(t *testing.T) {
 	}{
 		{"p=reject refused", "", spoof("<ceo@example.org>"), policy.Reject,
 			`event=dmarc result=fail from=example.org policy_domain=example.org p=reject sp="" pct=100 adkim=r aspf=r fo=0 policy=reject disposition=reject override=none ip=198.51.100.7 mailfrom=sender.example spf=pass spf_scope=mfrom spf_aligned=false dkim_aligned=none dkim=""`},
-		{"p=reject quarantined as configured", `on_reject = "quarantine"`, spoof("<ceo@example.org>"), policy.Quarantine, "disposition=quarantine override=none"},
+		{"p=reject quarantined as configured", `on_reject = "quarantine"`, spoof("<ceo@example.org>"), policy.Quarantine, "disposition=quarantine override=local_policy"},
 		{"p=reject only reported", `on_reject = "report"`, spoof("<ceo@example.org>"), policy.Accept, "disposition=none override=local_policy"},
 		{"p=quarantine held", "", spoof("x@quiet.example"), policy.Quarantine, "event=decision tag=QUARANTINE"},
 		{"p=quarantine refused as configured", `on_quarantine = "refuse"`, spoof("x@quiet.example"), policy.Reject, "disposition=reject"},
-		{"a mailing list of list_ids", `list_ids = ["*.lists.example.net"]`, spoof("<ceo@example.org>", listID), policy.Accept, "disposition=none override=mailing_list"},
-		{"another list", `list_ids = ["other.lists.example.net"]`, spoof("<ceo@example.org>", listID), policy.Reject, "override=none"},
+		{"a mailing list of list_ids, SPF passing for its domain", `list_ids = ["*.lists.sender.example"]`, spoof("<ceo@example.org>", listID), policy.Accept, "disposition=none override=mailing_list"},
+		{"another list", `list_ids = ["other.lists.sender.example"]`, spoof("<ceo@example.org>", listID), policy.Reject, "override=none"},
+		{"a list's List-Id written by someone else", `list_ids = ["*.lists.example.net"]`, spoof("<ceo@example.org>", forgedListID), policy.Reject, "override=none"},
+		{"a comment between @ and the domain", "", spoof("ceo@(x)example.org"), policy.Reject, "from=example.org"},
+		{"a comment in the domain", "", spoof(`"ceo"@example(x).org`), policy.Reject, "from=example.org"},
+		{"an address that cannot be read", "", spoof("=?utf-8?q?ceo=40example.org?= <@>"), policy.Reject, `reason="a From: address that cannot be read"`},
+		{"a label of 64 octets", "", spoof("ceo@" + strings.Repeat("a", 64) + ".example.org"), policy.Reject, "not a domain name"},
+		{"a group without addresses", "", spoof("undisclosed-recipients:;"), policy.Accept, "event=dmarc result=none"},
 		{"a trusted forwarder", `trusted_forwarders = ["mail.sender.example"]`, spoof("<ceo@example.org>"), policy.Accept, "override=trusted_forwarder"},
 		{"aligned SPF passes", "", spoof("news@sender.example"), policy.Accept, "event=dmarc result=none from=sender.example"},
 		{"two From: fields refused", "", spoof("news@sender.example", policy.Header{Name: "From", Value: "ceo@example.org"}), policy.Reject, `reason="2 From: fields"`},
@@ -198,6 +207,134 @@ func TestDMARCAnswers(t *testing.T) {
 			}
 			if !strings.Contains(env.Log.String(), tc.log) {
 				t.Errorf("mail log lacks %s:\n%s", tc.log, env.Log)
+			}
+		})
+	}
+}
+
+// A message maxwell changes before it leaves (the whole message was a
+// banned attachment: new body, new Content-* fields) is signed as it
+// leaves, and verifies where it arrives.
+func TestDKIMSignsTheChangedMessage(t *testing.T) {
+	env := dkimEnv(t, "")
+	headers := []policy.Header{
+		{Name: "From", Value: "Alice <alice@example.org>"},
+		{Name: "To", Value: "bob@sender.example"},
+		{Name: "Subject", Value: "update"},
+		{Name: "MIME-Version", Value: "1.0"},
+		{Name: "Content-Type", Value: `application/octet-stream; name="update.exe"`},
+		{Name: "Content-Transfer-Encoding", Value: "base64"},
+		{Name: "Content-Disposition", Value: `attachment; filename="update.exe"`},
+	}
+	out := env.Engine.Run(policy.Transaction{
+		Conn: policy.ConnInfo{IP: netip.MustParseAddr("192.0.2.10")}, Helo: "pc.example.org",
+		Mail: policy.MailInfo{Sender: "alice@example.org"}, Rcpts: []string{"bob@sender.example"},
+		Headers: headers, Body: []byte("TVqQAE1akABNWpAATVqQAA==\r\n"),
+	})
+	if out.Final.Action != policy.Accept || out.Body == nil {
+		t.Fatalf("%s, body replaced %v\n%s", out.Final.Action, out.Body != nil, env.Log)
+	}
+	delivered := applyHeaderEdits(headers, out.Final.Edits)
+	tx := tx("198.51.100.7", "mail.sender.example", "fwd@sender.example", "")
+	tx.Headers, tx.Body = delivered, out.Body
+	env.Log.Reset()
+	in := env.Engine.Run(tx)
+	if in.Final.Action != policy.Accept {
+		t.Fatalf("on the way in: %s %q\n%s", in.Final.Action, in.Final.Text, env.Log)
+	}
+	for _, r := range authResults(t, in.Final).Results {
+		if r.Method == "dkim" && r.Result != "pass" {
+			t.Errorf("%+v, want pass\n%s", r, env.Log)
+		}
+	}
+}
+
+// applyHeaderEdits makes the header edits of a decision as an MTA
+// does: deletions and changes by the index of the field among those of
+// its name, insertions on top (orderEdits has them last first).
+func applyHeaderEdits(hs []policy.Header, edits []policy.Edit) []policy.Header {
+	out := append([]policy.Header{}, hs...)
+	for _, e := range edits {
+		switch e.Kind {
+		case policy.ChangeHeader, policy.DeleteHeader:
+			n := 0
+			for i := range out {
+				if strings.EqualFold(out[i].Name, e.Name) {
+					if n++; n == e.Index {
+						if e.Kind == policy.DeleteHeader || e.Value == "" {
+							out = append(out[:i], out[i+1:]...)
+						} else {
+							out[i].Value = e.Value
+						}
+						break
+					}
+				}
+			}
+		case policy.InsertHeader:
+			out = append([]policy.Header{{Name: e.Name, Value: e.Value}}, out...)
+		}
+	}
+	return out
+}
+
+// A message refused at its end by an internal client's site leaves no
+// signer running.
+func TestDKIMRefusedMessageLeavesNoSigner(t *testing.T) {
+	env := dkimEnv(t, "[scrub]\nreject_virus_from = [\"example.org\"]\n")
+	refused := func() policy.Outcome {
+		return env.Engine.Run(policy.Transaction{
+			Conn: policy.ConnInfo{IP: netip.MustParseAddr("192.0.2.10")}, Helo: "pc.example.org",
+			Mail: policy.MailInfo{Sender: "alice@example.org"}, Rcpts: []string{"bob@sender.example"},
+			Headers: []policy.Header{{Name: "From", Value: "alice@example.org"},
+				{Name: "Content-Type", Value: `application/octet-stream; name="update.exe"`}},
+			Body: []byte("TVqQAE1akABNWpAATVqQAA==\r\n"),
+		})
+	}
+	refused() // whatever starts once
+	before := runtime.NumGoroutine()
+	for range 50 {
+		if out := refused(); out.Final.Action != policy.Reject {
+			t.Fatalf("%s, want refused by reject_virus_from", out.Final.Action)
+		}
+	}
+	for i := 0; runtime.NumGoroutine() > before && i < 100; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines after 50 refused messages, %d before", n, before)
+	}
+}
+
+// A From: domain whose policy cannot be fetched now, or whose
+// signatures' keys cannot, is deferred when a policy would refuse it:
+// a failure then may be a pass.
+func TestDMARCTemporaryFailures(t *testing.T) {
+	env := dkimEnv(t, "")
+	env.DNS.Fail("_dmarc.slow.example.", dnstest.ServFail)
+	env.DNS.Fail("gone._domainkey.example.org.", dnstest.ServFail)
+	for _, tc := range []struct {
+		name    string
+		from    string
+		extra   []policy.Header
+		code    int
+		logLine string
+	}{
+		{"the policy cannot be fetched", "x@slow.example", nil, 451, "event=dmarc result=temperror from=slow.example"},
+		{"a domain that cannot be fetched hides no other", "x@slow.example, ceo@example.org", nil, 550, "event=dmarc result=fail from=example.org"},
+		{"an aligned key cannot be fetched", "ceo@example.org",
+			[]policy.Header{{Name: "DKIM-Signature", Value: "v=1; a=rsa-sha256; d=example.org; s=gone; h=From; bh=AAAA; b=AAAA"}}, 451, "event=dkim result=temperror d=example.org s=gone"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env.Log.Reset()
+			tx := tx("198.51.100.7", "mail.sender.example", "news@sender.example", "hi")
+			tx.Headers = append(append([]policy.Header{}, tc.extra...), policy.Header{Name: "From", Value: tc.from})
+			tx.Body = []byte("hi\r\n")
+			out := env.Engine.Run(tx)
+			if out.Final.Code != tc.code {
+				t.Errorf("%s %d %q, want %d\n%s", out.Final.Action, out.Final.Code, out.Final.Text, tc.code, env.Log)
+			}
+			if !strings.Contains(env.Log.String(), tc.logLine) {
+				t.Errorf("mail log lacks %s:\n%s", tc.logLine, env.Log)
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"context"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -10,6 +11,8 @@ import (
 	"github.com/maxwell-milter/maxwell/dkim"
 	"github.com/maxwell-milter/maxwell/dmarc"
 	"github.com/maxwell-milter/maxwell/internal/config"
+	"github.com/maxwell-milter/maxwell/internal/dnsname"
+	"github.com/maxwell-milter/maxwell/internal/resolver"
 	"github.com/maxwell-milter/maxwell/spf"
 )
 
@@ -30,28 +33,38 @@ func checkDMARC(s *Session) (*Decision, error) {
 	if !cfg.Enabled || !s.external() {
 		return nil, nil
 	}
+	domains, hidden := s.fromDomains()
 	switch n := m.fromFields(); {
 	case n == 0:
 		// Nobody to impersonate: RFC 7489 §6.6.1 leaves it to local policy.
-		v := dmarc.Verdict{Result: dmarc.None, Reason: "no From: field"}
-		m.dmarc = &v
-		s.log("dmarc", "result", v.Result, "reason", v.Reason, "ip", s.Conn.IP)
-		return nil, nil
+		return s.malformedFrom(dmarc.None, "no From: field", false), nil
 	case n > 1:
 		// Which one would the reader see? Checking one and showing the
 		// other is the oldest way around DMARC (§6.6.1).
-		v := dmarc.Verdict{Result: dmarc.PermError, Reason: strconv.Itoa(n) + " From: fields"}
-		m.dmarc = &v
-		s.log("dmarc", "result", v.Result, "reason", v.Reason, "ip", s.Conn.IP)
-		if cfg.MalformedFrom == config.MalformedFromReject {
-			return reject(550, "5.7.1", "DMARC: "+v.Reason, "A message must have exactly one From: field (RFC 5322)"), nil
-		}
-		return nil, nil
+		return s.malformedFrom(dmarc.PermError, strconv.Itoa(n)+" From: fields", true), nil
+	case len(domains) > maxFromDomains:
+		return s.malformedFrom(dmarc.PermError, strconv.Itoa(len(domains))+" From: domains", true), nil
+	case hidden:
+		// An address maxwell cannot read is one whose domain the
+		// reader's program may well show.
+		return s.malformedFrom(dmarc.PermError, "a From: address that cannot be read", true), nil
 	}
-	v := s.e.dmarc.Check(s.ctx, s.fromDomains(), s.dmarcIdentifiers())
+	// DMARC's lookups have a budget of their own: a sender must not be
+	// able to spend the message's (an SPF record of many lookups) and
+	// get a temperror delivered in place of a failure.
+	ctx := resolver.WithBudget(context.Background(), resolver.NewBudget(2*max(len(domains), 1)))
+	v := s.e.dmarc.Check(ctx, domains, s.dmarcIdentifiers())
 	m.dmarc = &v
+	if v.BadFrom {
+		return s.malformedFrom(dmarc.PermError, v.Reason+": "+v.From, true), nil
+	}
 	disposition, override := s.dmarcDisposition(v)
 	s.logDMARC(v, disposition, override)
+	if disposition != dmarc.PolicyNone && s.authUnknown() || v.Result == dmarc.TempError {
+		// What the policy asks, or whether the message passes, cannot
+		// be known now: the sender retries (as for any DNS failure).
+		return tempfail(451, "4.4.3", "DMARC: temporary failure of "+v.From, "Temporary DNS failure, try again later"), nil
+	}
 	switch disposition {
 	case dmarc.PolicyReject:
 		text := strings.ReplaceAll(cfg.RejectText, "{domain}", v.From)
@@ -63,6 +76,37 @@ func checkDMARC(s *Session) (*Decision, error) {
 	return nil, nil
 }
 
+// maxFromDomains bounds the domains of a From: field checked; a field
+// with more is malformed (each costs up to two lookups).
+const maxFromDomains = 10
+
+// malformedFrom logs a message whose From: DMARC cannot judge, and,
+// when it is refused by [dmarc] malformed_from, answers 550 5.7.1.
+func (s *Session) malformedFrom(result dmarc.Result, reason string, refuse bool) *Decision {
+	v := dmarc.Verdict{Result: result, Reason: reason}
+	s.Msg.dmarc = &v
+	s.log("dmarc", "result", v.Result, "reason", v.Reason, "ip", s.Conn.IP)
+	if refuse && s.e.cfg.DMARC.MalformedFrom == config.MalformedFromReject {
+		return reject(550, "5.7.1", "DMARC: "+reason, "A message must have exactly one From: field (RFC 5322) with an address that can be read")
+	}
+	return nil
+}
+
+// authUnknown reports whether SPF or a DKIM signature could not be
+// checked for a temporary reason: a failure may then be a pass.
+func (s *Session) authUnknown() bool {
+	m := s.Msg
+	if m.SPF != nil && m.SPF.Report.Check.Official() == spf.TempError {
+		return true
+	}
+	for _, r := range m.dkim.results {
+		if r.Status == dkim.TempError {
+			return true
+		}
+	}
+	return false
+}
+
 // dmarcIdentifiers are what SPF and DKIM authenticated of the message:
 // the MAIL FROM domain (the HELO name for the null sender) if SPF
 // passed for it, and the domains of the signatures that passed.
@@ -72,8 +116,14 @@ func (s *Session) dmarcIdentifiers() dmarc.Identifiers {
 	if m.Info.Sender == "" {
 		ids.SPFDomain = strings.ToLower(s.Helo)
 	}
-	if m.SPF != nil {
-		ids.SPFPass = m.SPF.Report.Check.Official() == spf.Pass
+	if r := m.SPF; r != nil {
+		// The pass counts for the identity it was for, not one that a
+		// trusted forwarder passed for.
+		want := spf.MailFrom
+		if m.Info.Sender == "" {
+			want = spf.Helo
+		}
+		ids.SPFPass = r.Report.Check.Official() == spf.Pass && r.Report.Check.Identity == want && r.Report.Forwarder == ""
 	}
 	for _, r := range m.dkim.results {
 		if r.Status == dkim.Pass {
@@ -108,18 +158,26 @@ func (s *Session) dmarcDisposition(v dmarc.Verdict) (dmarc.Policy, string) {
 	if v.Policy == dmarc.PolicyQuarantine {
 		action = cfg.OnQuarantine
 	}
+	disposition := dmarc.PolicyNone
 	switch action {
 	case config.DMARCRefuse:
-		return dmarc.PolicyReject, override
+		disposition = dmarc.PolicyReject
 	case config.DMARCQuarantine:
-		return dmarc.PolicyQuarantine, override
+		disposition = dmarc.PolicyQuarantine
 	}
-	return dmarc.PolicyNone, "local_policy"
+	if disposition != v.Policy {
+		override = "local_policy" // [dmarc] on_reject, on_quarantine
+	}
+	return disposition, override
 }
 
 // listExempt reports whether the message comes from a mailing list of
-// [dmarc] list_ids, by its List-Id field (RFC 2919: "name <id>").
+// [dmarc] list_ids, by its List-Id field (RFC 2919: "name <id>"), and
+// the list vouches for it: SPF passed for its MAIL FROM, or a DKIM
+// signature passed, of the organizational domain of the list's id.
+// Anyone can write a List-Id field.
 func (s *Session) listExempt() bool {
+	ids := s.dmarcIdentifiers()
 	for _, h := range s.Msg.header {
 		if !strings.EqualFold(h.Name, "List-Id") {
 			continue
@@ -129,8 +187,16 @@ func (s *Session) listExempt() bool {
 			id = id[i+1:]
 		}
 		id = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(id), ">"))
-		if s.e.cfg.DMARC.ListExempt(id) {
+		if !s.e.cfg.DMARC.ListExempt(id) {
+			continue
+		}
+		if ids.SPFPass && dmarc.Aligned(ids.SPFDomain, id, msgauth.AlignmentRelaxed) {
 			return true
+		}
+		for _, d := range ids.DKIM {
+			if dmarc.Aligned(d, id, msgauth.AlignmentRelaxed) {
+				return true
+			}
 		}
 	}
 	return false
@@ -165,7 +231,11 @@ func (s *Session) logDMARC(v dmarc.Verdict, disposition dmarc.Policy, override s
 	}
 	var sigs []string
 	for _, r := range m.dkim.results {
-		sigs = append(sigs, r.Domain+"/"+r.Selector+":"+string(r.Status))
+		// A signature without a domain and selector that can be read
+		// says nothing a report could carry.
+		if dnsname.Valid(r.Domain) && dnsname.Valid(r.Selector) {
+			sigs = append(sigs, r.Domain+"/"+r.Selector+":"+string(r.Status))
+		}
 	}
 	scope := "mfrom"
 	if m.Info.Sender == "" {

@@ -348,6 +348,7 @@ func (s *Session) EndOfMessage() Decision {
 		s.messages++
 	}
 	s.learnReputation(d.Action == Accept)
+	s.Msg.dkimAbort() // a message refused before it was signed leaves no signer running
 	s.Release()
 	s.spent, s.Msg = s.Msg.body, nil // the edits may still read it
 	return d

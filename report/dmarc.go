@@ -568,17 +568,20 @@ func parseDMARC(f map[string]string) (dmarcLine, error) {
 	default:
 		return d, bad("dkim_aligned")
 	}
-	sigs := strings.Fields(f["dkim"])
-	for i, sig := range sigs {
+	// A signature that cannot be read is left out, not the message: a
+	// sender could otherwise hide its spoofing from the report with a
+	// junk signature.
+	var sigs []string
+	for _, sig := range strings.Fields(f["dkim"]) {
 		dom, res, ok := cutLast(sig, ":")
 		dom, sel, _ := strings.Cut(dom, "/")
 		if !ok || dom == "" || !printableWord(sig) || !dkimResults[res] {
-			return d, fmt.Errorf("bad dkim signature %q", sig)
+			continue
 		}
 		if sel != "" {
 			sel = "/" + sel
 		}
-		sigs[i] = strings.ToLower(strings.TrimSuffix(dom, ".")) + sel + ":" + res
+		sigs = append(sigs, strings.ToLower(strings.TrimSuffix(dom, "."))+sel+":"+res)
 	}
 	k.dkim = strings.Join(sigs, " ")
 	return d, nil

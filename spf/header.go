@@ -157,13 +157,14 @@ func quote(s string) string {
 // an RFC 2045 token, local-part@domain-name with a local part that is
 // both a dot-atom and a token (no "=", "/" or "?" to look like another
 // property), or else a quoted-string. Control characters and bytes outside ASCII
-// become '?', and so do ';' and white space: widely used parsers
+// become '?', and so do ';', white space and parentheses: widely used parsers
 // (go-msgauth's authres among them) split the field at every ';' and a
 // result at white space, quoted or not, so a client's HELO could
-// otherwise add a result for them.
+// otherwise add a result for them; python3-authres takes a '(' in a
+// quoted-string for a comment and refuses the field.
 func ARValue(s string) string {
 	s = strings.Map(func(r rune) rune {
-		if r == ';' || r == ' ' {
+		if r == ';' || r == ' ' || r == '(' || r == ')' {
 			return '?'
 		}
 		return r

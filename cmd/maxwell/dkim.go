@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/maxwell-milter/maxwell/dkim"
+	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/internal/dnsname"
 )
 
@@ -19,7 +20,7 @@ const dkimUsage = `usage: maxwell dkim keygen [--algorithm rsa|ed25519] [--bits 
   and the [dkim] keys entry that uses it.
   --algorithm  rsa (default; every verifier knows it) or ed25519 (RFC 8463)
   --bits       RSA key size (default 2048; at least 2048)
-  --dir        where the key goes (default: the current directory)
+  --dir        where the key goes, made if missing (default: the current directory)
 `
 
 func dkimCmd(args []string) int {
@@ -33,7 +34,10 @@ func dkimCmd(args []string) int {
 	bits := fset.Int("bits", 2048, "RSA key size")
 	dir := fset.String("dir", ".", "where the key goes")
 	operands, err := parseInterspersed(fset, args[1:])
-	if err != nil || len(operands) != 2 {
+	if err != nil { // the flag package has said why, and shown the usage
+		return exitUsage
+	}
+	if len(operands) != 2 {
 		fset.Usage()
 		return exitUsage
 	}
@@ -42,14 +46,18 @@ func dkimCmd(args []string) int {
 		fmt.Fprintf(os.Stderr, "maxwell dkim keygen: %q is not a domain name\n", operands[0])
 		return exitUsage
 	}
-	if !dnsname.Valid(selector) || strings.ContainsAny(selector, "_.") {
-		fmt.Fprintf(os.Stderr, "maxwell dkim keygen: %q is not a selector (a label of letters, digits and hyphens)\n", selector)
+	if !config.ValidSelector(selector) {
+		fmt.Fprintf(os.Stderr, "maxwell dkim keygen: %q is not a selector (labels of letters, digits and hyphens, separated by dots)\n", selector)
 		return exitUsage
 	}
 	pem, record, err := dkim.GenerateKey(*alg, *bits)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "maxwell dkim keygen:", err)
 		return exitUsage
+	}
+	if err := os.MkdirAll(*dir, 0o750); err != nil {
+		fmt.Fprintln(os.Stderr, "maxwell dkim keygen:", err)
+		return exitFailure
 	}
 	path := filepath.Join(*dir, domain+"."+selector+".key")
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)

@@ -139,6 +139,9 @@ func preflight(file string, cfg *config.Config, watching bool) (config.Errors, [
 		warnings = append(warnings, "dnsbl_server.listen: "+ap.String()+" answers anyone who reaches it: firewall it to your group's resolvers (an open DNS server can amplify floods)")
 	}
 	warnings = append(warnings, cfg.Reputation.Warnings()...)
+	if cfg.DMARC.Enabled && !cfg.DKIM.Verify && (cfg.DMARC.OnReject != config.DMARCReport || cfg.DMARC.OnQuarantine != config.DMARCReport) {
+		warnings = append(warnings, "dkim.verify is off and DMARC is enforced: mail that only DKIM authenticates (forwarded, sent through a mailing list or a mail service) fails DMARC and is refused or held; turn dkim.verify on, or set dmarc on_reject and on_quarantine to \"report\"")
+	}
 	if r := cfg.Reputation; r.Enabled && r.Listen != "" && len(r.Peers) > 0 {
 		problem("reputation.listen", milter.CheckTCP("tcp", r.Listen))
 	}

@@ -489,8 +489,30 @@ func decodeKeys(md *toml.MetaData, top map[string]toml.Primitive, cfg *Config, r
 				continue
 			}
 			setting.Set(v.Elem())
+		case len(k) == 3 && !hasKey(setting.Type(), k[2]):
+			// A key of a table in a list of tables ([[dkim.keys]]):
+			// read with the setting, but checked here, or a misspelt
+			// one would go unnoticed.
+			r.unknown(k, md.Type(k...) == "Hash")
 		} // deeper keys are part of a setting's value, read with it
 	}
+}
+
+// hasKey reports whether key names a field of the struct t, or of the
+// structs a list t holds; keys of other types (maps) are not checked.
+func hasKey(t reflect.Type, key string) bool {
+	if t.Kind() == reflect.Slice {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return true
+	}
+	f := tomlFields(t)
+	_, ok := f.exact[key]
+	if !ok {
+		_, ok = f.folded[strings.ToLower(key)]
+	}
+	return ok
 }
 
 // readSection returns the keys of a section, or nil if it is not a

@@ -124,6 +124,7 @@ func TestParseErrors(t *testing.T) {
 		{"swapped letters", "[greylist]\nretry_widnow = \"2d\"\n", 2, "greylist.retry_widnow", "did you mean `retry_window`?"},
 		{"key of another section", "[greylist]\ndelayed_reject = false\n", 2, "greylist.delayed_reject", "unknown key; `delayed_reject` belongs in [milter]"},
 		{"nothing like it", "[greylist]\nfrobnicate = 1\n", 2, "greylist.frobnicate", "unknown key"},
+		{"unknown key in a list of tables", "[[dkim.keys]]\ndomain = \"example.org\"\nselectr = \"a\"\n", 3, "dkim.keys.selectr", "unknown key"},
 		{"wrong type", "[milter]\ndelayed_reject = \"yes\"\n", 2, "milter.delayed_reject", "true or false is expected, not a string"},
 		{"list expected", "[milter]\ninternal_connect = \"10.0.0.0/8\"\n", 2, "milter.internal_connect", `a list is expected, not a string: write ["a", "b"]`},
 		{"number expected", "[milter]\nmax_demerits = \"5\"\n", 2, "milter.max_demerits", "a number is expected, not a string: write it without quotes"},

@@ -57,6 +57,12 @@ func (d DKIM) Canons() (header, body string) {
 	return h, b
 }
 
+// ValidSelector reports whether s is an RFC 6376 §3.1 selector: labels
+// of letters, digits and hyphens, separated by dots.
+func ValidSelector(s string) bool {
+	return dnsname.Valid(s) && !strings.Contains(s, "_") && !strings.HasSuffix(s, ".")
+}
+
 // KeyPath is where a key's file is.
 func (c *Config) KeyPath(k DKIMKey) string { return c.dataPath(k.PrivKey) }
 
@@ -81,13 +87,13 @@ func (d *DKIM) validate() []problem {
 		if !dnsname.Valid(k.Domain) || !strings.Contains(k.Domain, ".") {
 			ps = append(ps, problem{key + ".domain", fmt.Sprintf("%s is not a domain name", oneline.Quote(k.Domain))})
 		}
-		if !dnsname.Valid(k.Selector) || strings.Contains(k.Selector, "_") {
-			ps = append(ps, problem{key + ".selector", fmt.Sprintf("%s is not a selector (labels of letters, digits and hyphens)", oneline.Quote(k.Selector))})
+		if !ValidSelector(k.Selector) {
+			ps = append(ps, problem{key + ".selector", fmt.Sprintf("%s is not a selector (labels of letters, digits and hyphens, separated by dots)", oneline.Quote(k.Selector))})
 		}
 		if k.PrivKey == "" {
 			ps = append(ps, problem{key + ".privkey", "must name the key file (maxwell dkim keygen writes one)"})
 		}
-		id := strings.ToLower(k.Selector + "._domainkey." + k.Domain)
+		id := strings.ToLower(k.Selector + "._domainkey." + strings.TrimSuffix(k.Domain, "."))
 		if seen[id] {
 			ps = append(ps, problem{key, id + " is listed twice"})
 		}

@@ -174,7 +174,6 @@ func zoneRecord(t *testing.T, out string) string {
 	return record
 }
 
-
 // authResults reads the Authentication-Results field on top of a
 // delivered message.
 func authResults(t *testing.T, data string) hdrcheck.AuthResults {
@@ -219,7 +218,7 @@ func TestDMARCQuarantineThroughPostfix(t *testing.T) {
 	}
 	for _, want := range []string{
 		`event=dmarc result=fail from=bank.example policy_domain=bank.example p=reject`,
-		`policy=reject disposition=quarantine override=none`,
+		`policy=reject disposition=quarantine override=local_policy`,
 		`event=decision tag=QUARANTINE reason="DMARC policy reject of bank.example"`,
 	} {
 		if !strings.Contains(st.Log(), want) {
