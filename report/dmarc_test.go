@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -37,7 +38,16 @@ func readTestLog(t *testing.T, opt AggregateOptions) *Aggregate {
 	return agg
 }
 
-func day(d int) time.Time { return time.Date(2026, 12, d, 0, 0, 0, 0, time.UTC) }
+// The test log's days and times: its dates are the test's clock.
+func day(d int) time.Time { return at(fmt.Sprintf("2026-12-%02dT00:00:00Z", d)) }
+
+func at(s string) time.Time {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
 
 // Each policy domain gets its file, named as RFC 7489 §7.2.1.1 says, over
 // the period asked for (or that of the lines read); messages alike are
@@ -53,7 +63,7 @@ func TestDMARCAggregateFiles(t *testing.T) {
 		skipped      int
 		noPolicy     int
 	}{
-		{name: "the whole log", begin: time.Date(2026, 12, 2, 23, 59, 59, 0, time.UTC), end: day(4),
+		{name: "the whole log", begin: at("2026-12-02T23:59:59Z"), end: day(4),
 			files: map[string]file{
 				// 192.0.2.99; 192.0.2.1 twice; 198.51.100.7; 198.51.100.8;
 				// 2001:db8::25; 192.0.2.1 sampled out on 4 December
@@ -64,11 +74,11 @@ func TestDMARCAggregateFiles(t *testing.T) {
 		{name: "3 December", since: day(3), until: day(4), begin: day(3), end: day(4).Add(-time.Second),
 			files:   map[string]file{"example.com": {4, 5}, "example.org": {1, 2}},
 			skipped: 4, noPolicy: 2},
-		{name: "since 11:00", since: time.Date(2026, 12, 3, 11, 0, 0, 0, time.UTC), begin: time.Date(2026, 12, 3, 11, 0, 0, 0, time.UTC), end: day(4),
+		{name: "since 11:00", since: at("2026-12-03T11:00:00Z"), begin: at("2026-12-03T11:00:00Z"), end: day(4),
 			files:   map[string]file{"example.com": {4, 4}, "example.org": {1, 2}},
 			skipped: 4, noPolicy: 2},
-		{name: "until 10:30", until: time.Date(2026, 12, 3, 10, 30, 0, 0, time.UTC),
-			begin: time.Date(2026, 12, 2, 23, 59, 59, 0, time.UTC), end: time.Date(2026, 12, 3, 10, 29, 59, 0, time.UTC),
+		{name: "until 10:30", until: at("2026-12-03T10:30:00Z"),
+			begin: at("2026-12-02T23:59:59Z"), end: at("2026-12-03T10:29:59Z"),
 			files:   map[string]file{"example.com": {2, 3}},
 			skipped: 1}, // the line that is no mail-log line has no time: it is told whatever the period
 		{name: "a period without lines", since: day(10), files: map[string]file{}, skipped: 1},
@@ -406,14 +416,14 @@ func TestDMARCAggregateSkips(t *testing.T) {
 
 // --since and --until take RFC 3339 times, dates, today and yesterday.
 func TestDMARCReportTime(t *testing.T) {
-	now := time.Date(2026, 12, 3, 0, 30, 0, 0, time.FixedZone("CET", 3600)) // 2 December, 23:30 UTC
+	now := at("2026-12-03T00:30:00+01:00") // 2 December, 23:30 UTC
 	for _, tc := range []struct {
 		in   string
 		want time.Time
 	}{
 		{"2026-12-01", day(1)},
-		{"2026-12-01T10:00:00Z", time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)},
-		{"2026-12-01T10:00:00+01:00", time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)},
+		{"2026-12-01T10:00:00Z", at("2026-12-01T10:00:00Z")},
+		{"2026-12-01T10:00:00+01:00", at("2026-12-01T09:00:00Z")},
 		{"today", day(2)},
 		{"yesterday", day(1)},
 		{"tomorrow", time.Time{}},
