@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -309,8 +310,14 @@ func (s *sqlStore) Triplets(ctx context.Context, f Filter) ([]Entry, error) {
 		return nil, err
 	}
 	q := `SELECT ` + entryColumns + ` FROM greylist` + where + ` ORDER BY first_seen, client, sender, rcpt`
-	if f.Limit > 0 {
+	switch {
+	case f.Limit > 0:
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+		if f.Offset > 0 {
+			q += fmt.Sprintf(" OFFSET %d", f.Offset)
+		}
+	case f.Offset > 0: // SQLite wants a LIMIT before an OFFSET; -1 and ALL are not common to both
+		q += fmt.Sprintf(" LIMIT %d OFFSET %d", math.MaxInt32, f.Offset)
 	}
 	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {

@@ -157,6 +157,7 @@ type Filter struct {
 	State                string    // "", StatePending, StatePassed or StateExpired
 	Now                  time.Time // when State is judged; required with State
 	Limit                int       // 0: no limit
+	Offset               int       // Triplets: entries skipped first (paging); DeleteTriplets ignores it
 }
 
 // Stats counts greylist and auto-whitelist entries in the states of

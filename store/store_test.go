@@ -178,6 +178,9 @@ func testTripletFilters(t *testing.T, st store.Store, _ func() (store.Store, err
 		{store.Filter{Sender: "100%_c@*"}, []int{3}},
 		{store.Filter{Sender: "100__c@*"}, nil}, // LIKE's wildcards are literal
 		{store.Filter{Limit: 2}, []int{0, 1}},
+		{store.Filter{Limit: 2, Offset: 1}, []int{1, 2}},
+		{store.Filter{Offset: 3}, []int{3}},
+		{store.Filter{Limit: 2, Offset: 4}, nil},
 	}
 	for _, tt := range tests {
 		got, err := st.Triplets(ctx, tt.f)

@@ -44,6 +44,7 @@ type Config struct {
 	Reputation     Reputation     `toml:"reputation"`
 	DKIM           DKIM           `toml:"dkim"`
 	DMARC          DMARC          `toml:"dmarc"`
+	Web            Web            `toml:"web"`
 }
 
 // Milter is the [milter] section: the socket, timeouts and the connection
@@ -405,6 +406,7 @@ func Default() *Config {
 		Reputation: defaultReputation(),
 		DKIM:       defaultDKIM(),
 		DMARC:      defaultDMARC(),
+		Web:        defaultWeb(),
 	}
 }
 
@@ -596,6 +598,7 @@ func (c *Config) validate() []problem {
 	ps = append(ps, c.Reputation.validate()...)
 	ps = append(ps, c.DKIM.validate()...)
 	ps = append(ps, c.DMARC.validate()...)
+	ps = append(ps, c.Web.validate()...)
 	positive("milter.ban_time", c.Milter.BanTime)
 	positive("whitelist.ttl", c.Whitelist.TTL)
 	positive("watch.good_behaviour", c.Watch.GoodBehaviour)
