@@ -205,17 +205,7 @@ func greylistAllow(ctx context.Context, st store.Store, cfg *config.Config, f *g
 		return nil
 	}
 	t := store.Triplet{Client: flt.Client, Sender: flt.Sender, Rcpt: flt.Rcpt}
-	_, err = st.UpdateTriplet(ctx, t, func(old *store.Entry) store.Entry {
-		e := store.Entry{First: now, Attempts: 0}
-		if old != nil {
-			e = *old
-		}
-		e.Last, e.Expires = now, now.Add(ttl)
-		if e.Pending() {
-			e.Passed, e.Delay = now, now.Sub(e.First)
-		}
-		return e
-	})
+	_, err = store.PassTriplet(ctx, st, t, now, ttl)
 	if err == nil {
 		fmt.Printf("triplet %s %s %s passed until %s\n", t.Client, t.Sender, t.Rcpt, stamp(now.Add(ttl)))
 	}

@@ -1,0 +1,559 @@
+// Package web is maxwell's web console for the mail administrator
+// (docs/web.md): server-rendered pages, without JavaScript or assets
+// from elsewhere, to look at the greylist and let through or delete its
+// entries. Users and their bcrypt password hashes come from the [web]
+// configuration section; sessions live in memory; every change asks for
+// the session's CSRF token and is logged in the mail log with its user.
+package web
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/maxwell-milter/maxwell/internal/config"
+	"github.com/maxwell-milter/maxwell/internal/maillog"
+	"github.com/maxwell-milter/maxwell/policy"
+	"github.com/maxwell-milter/maxwell/store"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Limits of the console.
+const (
+	// PageSize is the most entries a list shows on one page.
+	PageSize = 100
+	// MaxPage is the last page a list goes to (0-based): past it, the
+	// search must be narrowed.
+	MaxPage = 999
+	// LoginFailures is how many failed logins an address may make in
+	// LoginWindow; past them it gets 429 until the window moves on.
+	LoginFailures = 5
+	// LoginWindow is the span LoginFailures are counted in.
+	LoginWindow = time.Minute
+	// MaxSessions bounds the sessions kept: at the bound, a login drops
+	// the oldest one.
+	MaxSessions = 1000
+	// maxTracked bounds the addresses whose failures are remembered.
+	maxTracked = 10000
+	// maxBody bounds a form posted.
+	maxBody = 64 << 10
+)
+
+// ContentSecurityPolicy is sent with every response: nothing from
+// elsewhere, no script at all, forms only to the console itself, and
+// never in a frame.
+const ContentSecurityPolicy = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'"
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+var pages = func() map[string]*template.Template {
+	m := map[string]*template.Template{}
+	for _, name := range []string{"login", "overview", "greylist"} {
+		m[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
+	}
+	return m
+}()
+
+// Deps is what the console works with.
+type Deps struct {
+	// Store holds the greylist.
+	Store store.Store
+	// Log is the mail log, where every change is logged (event=web).
+	Log *maillog.Logger
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+	// Diag is the diagnostic log, for errors; nil discards them.
+	Diag *slog.Logger
+}
+
+// console is the handler New returns.
+type console struct {
+	cfg      config.Web
+	greylist config.Greylist
+	deps     Deps
+	users    map[string]config.WebUser
+	cookie   string
+	mux      *http.ServeMux
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	failures map[string][]time.Time // failed logins by address, oldest first
+}
+
+// session is one login.
+type session struct {
+	user     string
+	readOnly bool
+	csrf     string
+	created  time.Time
+	expires  time.Time
+}
+
+// dummyHash is compared with the password of an unknown user, so that
+// answering takes as long as for a known one.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("no such user"), bcrypt.DefaultCost)
+
+// New returns the console's handler for the [web] and [greylist]
+// settings of cfg.
+func New(cfg *config.Config, deps Deps) http.Handler {
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.Diag == nil {
+		deps.Diag = slog.New(slog.DiscardHandler)
+	}
+	c := &console{
+		cfg: cfg.Web, greylist: cfg.Greylist, deps: deps,
+		users:    map[string]config.WebUser{},
+		cookie:   "maxwell_session",
+		sessions: map[string]*session{},
+		failures: map[string][]time.Time{},
+		mux:      http.NewServeMux(),
+	}
+	if cfg.Web.TLS() {
+		c.cookie = "__Host-maxwell_session" // the browser keeps it only if Secure, for this host, at /
+	}
+	for _, u := range cfg.Web.Users {
+		c.users[u.Name] = u
+	}
+	c.mux.HandleFunc("GET /login", c.loginForm)
+	c.mux.HandleFunc("POST /login", c.login)
+	c.mux.HandleFunc("POST /logout", c.change(c.logout))
+	c.mux.HandleFunc("GET /{$}", c.page(c.overview))
+	c.mux.HandleFunc("GET /greylist", c.page(c.greylistPage))
+	c.mux.HandleFunc("POST /greylist/allow", c.change(c.allow))
+	c.mux.HandleFunc("POST /greylist/delete", c.change(c.delete))
+	return c
+}
+
+// ServeHTTP sets the security headers of every answer and serves r.
+func (c *console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", ContentSecurityPolicy)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cache-Control", "no-store")
+	if c.cfg.TLS() {
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+	}
+	if r.Method == http.MethodPost {
+		// Defence in depth behind the CSRF token and SameSite: a form
+		// another site made a browser send is refused unread.
+		if s := r.Header.Get("Sec-Fetch-Site"); s != "" && s != "same-origin" && s != "none" {
+			http.Error(w, "cross-site request refused", http.StatusForbidden)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	}
+	c.mux.ServeHTTP(w, r)
+}
+
+// view is what every template is given.
+type view struct {
+	Title, User, CSRF, Note, Error string
+	ReadOnly                       bool
+	Data                           any
+}
+
+func (c *console) render(w http.ResponseWriter, status int, name string, v view) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := pages[name].ExecuteTemplate(w, name+".html", v); err != nil {
+		c.deps.Diag.Error("web: rendering a page", "page", name, "error", err)
+	}
+}
+
+// token is a random 32-byte value, base64url.
+func token() string {
+	b := make([]byte, 32)
+	rand.Read(b) // never fails (crypto/rand)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// session returns the request's live session, nil if none.
+func (c *console) session(r *http.Request) *session {
+	ck, err := r.Cookie(c.cookie)
+	if err != nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.sessions[ck.Value]
+	if s == nil {
+		return nil
+	}
+	if !c.deps.Now().Before(s.expires) {
+		delete(c.sessions, ck.Value)
+		return nil
+	}
+	return s
+}
+
+// page wraps a GET page: without a session, the browser is sent to the
+// login form.
+func (c *console) page(h func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s := c.session(r)
+		if s == nil {
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return
+		}
+		h(w, r, s)
+	}
+}
+
+// change wraps a POST that changes something: it needs a session, its
+// CSRF token, and (but for logging out) a user who may change things.
+func (c *console) change(h func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s := c.session(r)
+		if s == nil {
+			http.Error(w, "not logged in", http.StatusForbidden)
+			return
+		}
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, "bad form", http.StatusBadRequest)
+			return
+		}
+		if got := r.PostForm.Get("csrf"); subtle.ConstantTimeCompare([]byte(got), []byte(s.csrf)) != 1 {
+			http.Error(w, "invalid or missing CSRF token: reload the page", http.StatusForbidden)
+			return
+		}
+		if s.readOnly && r.URL.Path != "/logout" {
+			http.Error(w, "read-only user", http.StatusForbidden)
+			return
+		}
+		h(w, r, s)
+	}
+}
+
+// remoteKey is what failed logins are counted by: the client's
+// address (its /64 for IPv6), or "local" over a unix socket.
+func remoteKey(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return "local"
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
+}
+
+// limited reports whether key has failed too often lately, and drops
+// failures past the window.
+func (c *console) limited(key string, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fs := c.failures[key]
+	for len(fs) > 0 && now.Sub(fs[0]) >= LoginWindow {
+		fs = fs[1:]
+	}
+	if len(fs) == 0 {
+		delete(c.failures, key)
+	} else {
+		c.failures[key] = fs
+	}
+	return len(fs) >= LoginFailures
+}
+
+// fail counts a failed login of key. Past maxTracked addresses, those
+// without recent failures are forgotten; if all have some, the failure
+// is not counted for want of room, but logged as any other.
+func (c *console) fail(key string, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.failures[key]; !ok && len(c.failures) >= maxTracked {
+		for k, fs := range c.failures {
+			if now.Sub(fs[len(fs)-1]) >= LoginWindow {
+				delete(c.failures, k)
+			}
+		}
+		if len(c.failures) >= maxTracked {
+			return
+		}
+	}
+	c.failures[key] = append(c.failures[key], now)
+}
+
+func (c *console) loginForm(w http.ResponseWriter, r *http.Request) {
+	if c.session(r) != nil {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	c.render(w, http.StatusOK, "login", view{Title: "Log in"})
+}
+
+func (c *console) login(w http.ResponseWriter, r *http.Request) {
+	now := c.deps.Now()
+	key := remoteKey(r)
+	if c.limited(key, now) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(LoginWindow/time.Second)))
+		c.render(w, http.StatusTooManyRequests, "login", view{Title: "Log in", Error: "Too many failed logins: wait a minute."})
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	name, password := r.PostForm.Get("user"), r.PostForm.Get("password")
+	u, known := c.users[name]
+	hash := dummyHash
+	if known {
+		hash = []byte(u.PasswordHash)
+	}
+	if err := bcrypt.CompareHashAndPassword(hash, []byte(password)); err != nil || !known {
+		c.fail(key, now)
+		c.deps.Log.Log(0, "web", "user", name, "action", "login", "result", "fail", "remote", key)
+		c.render(w, http.StatusUnauthorized, "login", view{Title: "Log in", Error: "Unknown user or wrong password."})
+		return
+	}
+	id := token()
+	s := &session{user: u.Name, readOnly: u.ReadOnly, csrf: token(), created: now, expires: now.Add(c.cfg.SessionTTL.D())}
+	c.mu.Lock()
+	if len(c.sessions) >= MaxSessions {
+		var oldest string
+		for k, o := range c.sessions {
+			if !now.Before(o.expires) {
+				delete(c.sessions, k)
+			} else if oldest == "" || o.created.Before(c.sessions[oldest].created) {
+				oldest = k
+			}
+		}
+		if len(c.sessions) >= MaxSessions {
+			delete(c.sessions, oldest)
+		}
+	}
+	c.sessions[id] = s
+	c.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{
+		Name: c.cookie, Value: id, Path: "/",
+		MaxAge:   int(c.cfg.SessionTTL.D() / time.Second),
+		Secure:   c.cfg.TLS(),
+		HttpOnly: true,
+		SameSite: http.SameSiteStrictMode,
+	})
+	c.deps.Log.Log(0, "web", "user", u.Name, "action", "login", "result", "ok", "remote", key)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (c *console) logout(w http.ResponseWriter, r *http.Request, s *session) {
+	c.mu.Lock()
+	for k, o := range c.sessions {
+		if o == s {
+			delete(c.sessions, k)
+		}
+	}
+	c.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: c.cookie, Value: "", Path: "/", MaxAge: -1,
+		Secure: c.cfg.TLS(), HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	c.deps.Log.Log(0, "web", "user", s.user, "action", "logout", "remote", remoteKey(r))
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+func (c *console) base(s *session, title string) view {
+	return view{Title: title, User: s.user, CSRF: s.csrf, ReadOnly: s.readOnly}
+}
+
+func (c *console) overview(w http.ResponseWriter, r *http.Request, s *session) {
+	v := c.base(s, "Overview")
+	st, err := c.deps.Store.GreylistStats(r.Context(), c.deps.Now())
+	if err != nil {
+		c.deps.Diag.Error("web: greylist stats", "error", err)
+		v.Error = "The store did not answer: see the diagnostic log."
+		c.render(w, http.StatusInternalServerError, "overview", v)
+		return
+	}
+	st.AvgDelay = st.AvgDelay.Round(time.Second)
+	v.Data = st
+	c.render(w, http.StatusOK, "overview", v)
+}
+
+// row is one greylist entry as shown.
+type row struct {
+	State, Client, Sender, Rcpt, First, Last, Expires string
+	Attempts, Passes                                  int
+}
+
+// greylistView is the greylist page's data.
+type greylistView struct {
+	Client, Sender, Rcpt, State string
+	Query                       string // the search, to come back to after a change
+	Rows                        []row
+	From, To                    int
+	More                        bool
+	Prev, Next                  string
+}
+
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") }
+
+// searchQuery keeps the search fields of q, and the page, encoded.
+func searchQuery(q url.Values, page int) url.Values {
+	out := url.Values{}
+	for _, k := range []string{"client", "sender", "rcpt", "state"} {
+		if v := q.Get(k); v != "" {
+			out.Set(k, v)
+		}
+	}
+	if page > 0 {
+		out.Set("page", strconv.Itoa(page))
+	}
+	return out
+}
+
+// filter turns a search into a store filter, keyed as greylisting keys
+// triplets: an address is its network, a sender is normalised.
+func (c *console) filter(q url.Values, now time.Time) (store.Filter, error) {
+	f := store.Filter{Client: strings.ToLower(strings.TrimSpace(q.Get("client"))), Rcpt: strings.ToLower(strings.TrimSpace(q.Get("rcpt")))}
+	if ip, err := netip.ParseAddr(f.Client); err == nil {
+		f.Client = policy.GreylistNetwork(&c.greylist, ip)
+	}
+	switch s := strings.TrimSpace(q.Get("sender")); {
+	case s == "<>":
+		f.Sender = "<>"
+	case strings.Contains(s, "*"):
+		f.Sender = strings.ToLower(s)
+	case s != "":
+		f.Sender = policy.NormaliseSender(s)
+	}
+	switch f.State = q.Get("state"); f.State {
+	case "":
+	case store.StatePending, store.StatePassed, store.StateExpired:
+		f.Now = now
+	default:
+		return f, errBadState
+	}
+	return f, nil
+}
+
+type webError string
+
+func (e webError) Error() string { return string(e) }
+
+const errBadState = webError("state: pending, passed or expired")
+
+func (c *console) greylistPage(w http.ResponseWriter, r *http.Request, s *session) {
+	now := c.deps.Now()
+	q := r.URL.Query()
+	v := c.base(s, "Greylist")
+	switch q.Get("done") {
+	case "allow":
+		v.Note = "The triplet passed."
+	case "delete":
+		v.Note = "The triplet was deleted."
+	}
+	page, err := strconv.Atoi(q.Get("page"))
+	if err != nil || page < 0 {
+		page = 0
+	}
+	page = min(page, MaxPage)
+	gv := &greylistView{Client: q.Get("client"), Sender: q.Get("sender"), Rcpt: q.Get("rcpt"), State: q.Get("state"),
+		Query: searchQuery(q, page).Encode()}
+	v.Data = gv
+	f, err := c.filter(q, now)
+	if err != nil {
+		v.Error = err.Error()
+		c.render(w, http.StatusBadRequest, "greylist", v)
+		return
+	}
+	f.Limit, f.Offset = PageSize+1, page*PageSize
+	es, err := c.deps.Store.Triplets(r.Context(), f)
+	if err != nil {
+		c.deps.Diag.Error("web: listing the greylist", "error", err)
+		v.Error = "The store did not answer: see the diagnostic log."
+		c.render(w, http.StatusInternalServerError, "greylist", v)
+		return
+	}
+	if len(es) > PageSize {
+		es = es[:PageSize]
+		if page < MaxPage {
+			gv.More = true
+			gv.Next = "/greylist?" + searchQuery(q, page+1).Encode()
+		}
+	}
+	if page > 0 {
+		gv.Prev = "/greylist?" + searchQuery(q, page-1).Encode()
+	}
+	for _, e := range es {
+		gv.Rows = append(gv.Rows, row{State: e.State(now), Client: e.Client, Sender: e.Sender, Rcpt: e.Rcpt,
+			First: stamp(e.First), Last: stamp(e.Last), Expires: stamp(e.Expires), Attempts: e.Attempts, Passes: e.Passes})
+	}
+	if len(es) > 0 {
+		gv.From, gv.To = page*PageSize+1, page*PageSize+len(es)
+	}
+	c.render(w, http.StatusOK, "greylist", v)
+}
+
+// triplet reads the exact triplet a change names: all three parts, no
+// wildcards.
+func triplet(r *http.Request) (store.Triplet, bool) {
+	t := store.Triplet{Client: r.PostForm.Get("client"), Sender: r.PostForm.Get("sender"), Rcpt: r.PostForm.Get("rcpt")}
+	if t.Client == "" || t.Sender == "" || t.Rcpt == "" || strings.Contains(t.Client+t.Sender+t.Rcpt, "*") {
+		return t, false
+	}
+	return t, true
+}
+
+// back is the greylist page to return to after a change: the search
+// the form came from, its known fields only.
+func back(r *http.Request, done string) string {
+	q, _ := url.ParseQuery(r.PostForm.Get("back"))
+	page, _ := strconv.Atoi(q.Get("page"))
+	out := searchQuery(q, max(0, min(page, MaxPage)))
+	out.Set("done", done)
+	return "/greylist?" + out.Encode()
+}
+
+func (c *console) allow(w http.ResponseWriter, r *http.Request, s *session) {
+	t, ok := triplet(r)
+	if !ok {
+		http.Error(w, "allow needs a client, a sender and a recipient, without wildcards", http.StatusBadRequest)
+		return
+	}
+	now := c.deps.Now()
+	e, err := store.PassTriplet(r.Context(), c.deps.Store, t, now, c.greylist.PassTTL.D())
+	if err != nil {
+		c.deps.Diag.Error("web: allowing a triplet", "error", err)
+		http.Error(w, "the store failed: see the diagnostic log", http.StatusInternalServerError)
+		return
+	}
+	c.deps.Log.Log(0, "web", "user", s.user, "action", "allow", "client", t.Client, "sender", t.Sender, "rcpt", t.Rcpt,
+		"until", e.Expires.UTC().Format(time.RFC3339), "remote", remoteKey(r))
+	http.Redirect(w, r, back(r, "allow"), http.StatusSeeOther)
+}
+
+func (c *console) delete(w http.ResponseWriter, r *http.Request, s *session) {
+	t, ok := triplet(r)
+	if !ok {
+		http.Error(w, "delete needs a client, a sender and a recipient, without wildcards", http.StatusBadRequest)
+		return
+	}
+	n, err := c.deps.Store.DeleteTriplets(r.Context(), store.Filter{Client: t.Client, Sender: t.Sender, Rcpt: t.Rcpt})
+	if err != nil {
+		c.deps.Diag.Error("web: deleting a triplet", "error", err)
+		http.Error(w, "the store failed: see the diagnostic log", http.StatusInternalServerError)
+		return
+	}
+	c.deps.Log.Log(0, "web", "user", s.user, "action", "delete", "client", t.Client, "sender", t.Sender, "rcpt", t.Rcpt,
+		"deleted", n, "remote", remoteKey(r))
+	http.Redirect(w, r, back(r, "delete"), http.StatusSeeOther)
+}
