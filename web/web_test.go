@@ -1,0 +1,406 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/maxwell-milter/maxwell/internal/config"
+	"github.com/maxwell-milter/maxwell/internal/maillog"
+	"github.com/maxwell-milter/maxwell/store"
+	"golang.org/x/crypto/bcrypt"
+)
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// syncBuffer is the mail log, written by the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// fixture is a console on a real SQLite store.
+type fixture struct {
+	t     *testing.T
+	srv   *httptest.Server
+	st    store.Store
+	log   *syncBuffer
+	mu    sync.Mutex
+	now   time.Time
+	clock func() time.Time
+}
+
+func (f *fixture) advance(d time.Duration) {
+	f.mu.Lock()
+	f.now = f.now.Add(d)
+	f.mu.Unlock()
+}
+
+func hash(t *testing.T, pw string) string {
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(h)
+}
+
+func newFixture(t *testing.T) *fixture {
+	ctx := context.Background()
+	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "maxwell.db"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cfg := config.Default()
+	cfg.Web.Listen = "127.0.0.1:0"
+	cfg.Web.Users = []config.WebUser{
+		{Name: "admin", PasswordHash: hash(t, "correct horse")},
+		{Name: "viewer", PasswordHash: hash(t, "battery staple"), ReadOnly: true},
+	}
+	f := &fixture{t: t, st: st, log: &syncBuffer{}, now: t0}
+	f.clock = func() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.now }
+	ml := maillog.New(f.log)
+	f.srv = httptest.NewServer(New(cfg, Deps{Store: st, Log: ml, Now: f.clock}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// client is a browser: cookies kept, redirects not followed.
+func (f *fixture) client() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+func (f *fixture) do(c *http.Client, method, path string, form url.Values) (*http.Response, string) {
+	f.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, f.srv.URL+path, body)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func (f *fixture) login(user, pw string) *http.Client {
+	f.t.Helper()
+	c := f.client()
+	resp, _ := f.do(c, "POST", "/login", url.Values{"user": {user}, "password": {pw}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+		f.t.Fatalf("login %s: %s, Location %q", user, resp.Status, resp.Header.Get("Location"))
+	}
+	return c
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func (f *fixture) csrf(c *http.Client) string {
+	f.t.Helper()
+	_, body := f.do(c, "GET", "/", nil)
+	m := csrfRE.FindStringSubmatch(body)
+	if m == nil {
+		f.t.Fatalf("no CSRF token in the overview:\n%s", body)
+	}
+	return m[1]
+}
+
+func (f *fixture) put(es ...store.Entry) {
+	f.t.Helper()
+	if err := f.st.PutTriplets(context.Background(), es); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func pending(client, sender, rcpt string) store.Entry {
+	return store.Entry{Triplet: store.Triplet{Client: client, Sender: sender, Rcpt: rcpt},
+		First: t0.Add(-time.Minute), Last: t0.Add(-time.Minute), Expires: t0.Add(48 * time.Hour), Attempts: 1}
+}
+
+func TestLoginAndSession(t *testing.T) {
+	f := newFixture(t)
+	c := f.client()
+	// No session: every page sends the browser to the login form.
+	for _, p := range []string{"/", "/greylist", "/greylist?client=x"} {
+		resp, _ := f.do(c, "GET", p, nil)
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login" {
+			t.Errorf("GET %s without a session: %s, Location %q", p, resp.Status, resp.Header.Get("Location"))
+		}
+	}
+	resp, body := f.do(c, "GET", "/login", nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, `type="password"`) {
+		t.Fatalf("login form: %s\n%s", resp.Status, body)
+	}
+	for h, want := range map[string]string{
+		"Content-Security-Policy": ContentSecurityPolicy,
+		"X-Content-Type-Options":  "nosniff",
+		"Referrer-Policy":         "no-referrer",
+	} {
+		if got := resp.Header.Get(h); got != want {
+			t.Errorf("%s: %q, want %q", h, got, want)
+		}
+	}
+	for _, bad := range []url.Values{
+		{"user": {"admin"}, "password": {"wrong"}},
+		{"user": {"nobody"}, "password": {"correct horse"}},
+	} {
+		resp, body := f.do(c, "POST", "/login", bad)
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "wrong password") || len(resp.Cookies()) != 0 {
+			t.Errorf("bad login %v: %s, cookies %v", bad, resp.Status, resp.Cookies())
+		}
+	}
+	if !strings.Contains(f.log.String(), "event=web user=admin action=login result=fail") {
+		t.Errorf("failed login not logged:\n%s", f.log)
+	}
+
+	resp, _ = f.do(c, "POST", "/login", url.Values{"user": {"admin"}, "password": {"correct horse"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: %s", resp.Status)
+	}
+	ck := resp.Cookies()
+	if len(ck) != 1 || !ck[0].HttpOnly || ck[0].SameSite != http.SameSiteStrictMode || ck[0].Secure || len(ck[0].Value) < 43 {
+		t.Errorf("session cookie: %+v", ck)
+	}
+	resp, body = f.do(c, "GET", "/", nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, "Pending triplets") || !strings.Contains(body, "admin") {
+		t.Fatalf("overview: %s\n%s", resp.Status, body)
+	}
+	if strings.Contains(body, "<script") {
+		t.Error("a page with a script")
+	}
+
+	// The session ends after session_ttl (12h).
+	f.advance(12*time.Hour + time.Second)
+	if resp, _ := f.do(c, "GET", "/", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("expired session: %s", resp.Status)
+	}
+
+	// Logging out ends the session.
+	c = f.login("admin", "correct horse")
+	resp, _ = f.do(c, "POST", "/logout", url.Values{"csrf": {f.csrf(c)}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: %s", resp.Status)
+	}
+	if resp, _ := f.do(c, "GET", "/", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("after logout: %s", resp.Status)
+	}
+}
+
+func TestLoginRateLimit(t *testing.T) {
+	f := newFixture(t)
+	c := f.client()
+	for i := 0; i < LoginFailures; i++ {
+		if resp, _ := f.do(c, "POST", "/login", url.Values{"user": {"admin"}, "password": {"guess"}}); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %s", i+1, resp.Status)
+		}
+	}
+	// Even the right password is refused now, unread.
+	resp, _ := f.do(c, "POST", "/login", url.Values{"user": {"admin"}, "password": {"correct horse"}})
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("past the limit: %s", resp.Status)
+	}
+	f.advance(LoginWindow)
+	f.login("admin", "correct horse")
+}
+
+func TestCSRFAndReadOnly(t *testing.T) {
+	f := newFixture(t)
+	f.put(pending("192.0.2.0/24", "a@example.com", "x@example.org"))
+	form := url.Values{"client": {"192.0.2.0/24"}, "sender": {"a@example.com"}, "rcpt": {"x@example.org"}}
+
+	// Without a session.
+	if resp, _ := f.do(f.client(), "POST", "/greylist/delete", form); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("POST without a session: %s", resp.Status)
+	}
+	admin := f.login("admin", "correct horse")
+	for _, token := range []string{"", "forged"} {
+		form.Set("csrf", token)
+		for _, p := range []string{"/greylist/allow", "/greylist/delete", "/logout"} {
+			if resp, _ := f.do(admin, "POST", p, form); resp.StatusCode != http.StatusForbidden {
+				t.Errorf("POST %s with CSRF token %q: %s", p, token, resp.Status)
+			}
+		}
+	}
+	// Another session's token is no good either.
+	viewer := f.login("viewer", "battery staple")
+	form.Set("csrf", f.csrf(viewer))
+	if resp, _ := f.do(admin, "POST", "/greylist/delete", form); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("another session's token: %s", resp.Status)
+	}
+	// A form another site made the browser send.
+	req, _ := http.NewRequest("POST", f.srv.URL+"/greylist/delete", strings.NewReader(url.Values{"csrf": {f.csrf(admin)}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	if resp, err := admin.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site POST: %v %v", resp.Status, err)
+	}
+
+	// A read-only user sees no buttons and may change nothing.
+	_, body := f.do(viewer, "GET", "/greylist", nil)
+	if !strings.Contains(body, "a@example.com") || strings.Contains(body, "/greylist/allow") || strings.Contains(body, "/greylist/delete") {
+		t.Errorf("read-only user's greylist page:\n%s", body)
+	}
+	for _, p := range []string{"/greylist/allow", "/greylist/delete"} {
+		if resp, _ := f.do(viewer, "POST", p, form); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("read-only POST %s: %s", p, resp.Status)
+		}
+	}
+	if es, _ := f.st.Triplets(context.Background(), store.Filter{}); len(es) != 1 || !es[0].Pending() {
+		t.Errorf("the store changed: %+v", es)
+	}
+	if strings.Contains(f.log.String(), "action=allow") || strings.Contains(f.log.String(), "action=delete") {
+		t.Errorf("a refused change was logged:\n%s", f.log)
+	}
+	// But may log out.
+	if resp, _ := f.do(viewer, "POST", "/logout", url.Values{"csrf": {f.csrf(viewer)}}); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("read-only logout: %s", resp.Status)
+	}
+}
+
+func TestGreylistSearchAllowDelete(t *testing.T) {
+	f := newFixture(t)
+	f.put(
+		pending("192.0.2.0/24", "a@example.com", "x@example.org"),
+		pending("192.0.2.0/24", "b@example.com", "y@example.org"),
+		pending("198.51.100.0/24", "c@example.net", "x@example.org"),
+	)
+	c := f.login("admin", "correct horse")
+	// By address: keyed as greylisting keys it (its /24).
+	_, body := f.do(c, "GET", "/greylist?client=192.0.2.77", nil)
+	if !strings.Contains(body, "a@example.com") || !strings.Contains(body, "b@example.com") || strings.Contains(body, "c@example.net") {
+		t.Errorf("search by client:\n%s", body)
+	}
+	_, body = f.do(c, "GET", "/greylist?sender=*@example.net", nil)
+	if strings.Contains(body, "a@example.com") || !strings.Contains(body, "c@example.net") {
+		t.Errorf("search by sender:\n%s", body)
+	}
+	_, body = f.do(c, "GET", "/greylist?rcpt=Y@Example.org", nil)
+	if strings.Contains(body, "a@example.com") || !strings.Contains(body, "b@example.com") {
+		t.Errorf("search by recipient:\n%s", body)
+	}
+	if resp, _ := f.do(c, "GET", "/greylist?state=bogus", nil); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("bad state: %s", resp.Status)
+	}
+
+	token := f.csrf(c)
+	form := url.Values{"csrf": {token}, "client": {"192.0.2.0/24"}, "sender": {"a@example.com"}, "rcpt": {"x@example.org"},
+		"back": {"client=192.0.2.77&page=0&evil=1"}}
+	resp, _ := f.do(c, "POST", "/greylist/allow", form)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/greylist?client=192.0.2.77&done=allow" {
+		t.Fatalf("allow: %s, Location %q", resp.Status, resp.Header.Get("Location"))
+	}
+	es, _ := f.st.Triplets(context.Background(), store.Filter{Sender: "a@example.com"})
+	if len(es) != 1 || es[0].Pending() || !es[0].Expires.Equal(t0.Add(35*24*time.Hour)) {
+		t.Errorf("after allow: %+v", es)
+	}
+	if !strings.Contains(f.log.String(), `event=web user=admin action=allow client=192.0.2.0/24 sender=a@example.com rcpt=x@example.org`) {
+		t.Errorf("allow not logged:\n%s", f.log)
+	}
+
+	form.Set("sender", "b@example.com")
+	form.Set("rcpt", "y@example.org")
+	if resp, _ := f.do(c, "POST", "/greylist/delete", form); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("delete: %s", resp.Status)
+	}
+	if es, _ := f.st.Triplets(context.Background(), store.Filter{Sender: "b@example.com"}); len(es) != 0 {
+		t.Errorf("after delete: %+v", es)
+	}
+	if !strings.Contains(f.log.String(), `event=web user=admin action=delete client=192.0.2.0/24 sender=b@example.com rcpt=y@example.org deleted=1`) {
+		t.Errorf("delete not logged:\n%s", f.log)
+	}
+	// Wildcards and partial triplets are refused: a button deletes one entry.
+	form.Set("sender", "*")
+	if resp, _ := f.do(c, "POST", "/greylist/delete", form); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("delete with a wildcard: %s", resp.Status)
+	}
+	if es, _ := f.st.Triplets(context.Background(), store.Filter{}); len(es) != 2 {
+		t.Errorf("%d entries left, want 2", len(es))
+	}
+}
+
+func TestGreylistPaging(t *testing.T) {
+	f := newFixture(t)
+	var es []store.Entry
+	for i := 0; i < PageSize+5; i++ {
+		e := pending("192.0.2.0/24", "s"+strings.Repeat("x", i%3)+"@example.com", "r"+string(rune('a'+i%26))+"@example.org")
+		e.Rcpt = e.Rcpt + "." + strings.Repeat("z", i/26)
+		e.First = t0.Add(time.Duration(i) * time.Second)
+		es = append(es, e)
+	}
+	f.put(es...)
+	c := f.login("admin", "correct horse")
+	_, body := f.do(c, "GET", "/greylist", nil)
+	if n := strings.Count(body, "<tr><td>pending"); n != PageSize {
+		t.Errorf("first page: %d rows, want %d", n, PageSize)
+	}
+	if !strings.Contains(body, `href="/greylist?page=1"`) {
+		t.Errorf("no link to the next page:\n%s", body)
+	}
+	_, body = f.do(c, "GET", "/greylist?page=1", nil)
+	if n := strings.Count(body, "<tr><td>pending"); n != 5 || strings.Contains(body, "Next page") || !strings.Contains(body, "Previous page") {
+		t.Errorf("second page: %d rows\n%s", n, body)
+	}
+	if resp, _ := f.do(c, "GET", "/greylist?page=99999999999999999999", nil); resp.StatusCode != 200 {
+		t.Errorf("a page far out: %s", resp.Status)
+	}
+}
+
+func TestMailValuesEscaped(t *testing.T) {
+	f := newFixture(t)
+	evil := `<script>alert(1)</script>"'@example.com`
+	f.put(pending("192.0.2.0/24", evil, `<img src=x onerror=alert(2)>@example.org`))
+	c := f.login("admin", "correct horse")
+	_, body := f.do(c, "GET", "/greylist", nil)
+	if strings.Contains(body, "<script>") || strings.Contains(body, "<img") {
+		t.Fatalf("a value from mail unescaped:\n%s", body)
+	}
+	if !strings.Contains(body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+		t.Errorf("the sender is not shown escaped:\n%s", body)
+	}
+	// The search box shows what was searched for, escaped too.
+	_, body = f.do(c, "GET", "/greylist?sender="+url.QueryEscape(`"><script>x</script>`), nil)
+	if strings.Contains(body, "<script>") {
+		t.Errorf("the search echoed unescaped:\n%s", body)
+	}
+	// And the hidden field's value survives the round trip: allow works.
+	token := f.csrf(c)
+	form := url.Values{"csrf": {token}, "client": {"192.0.2.0/24"}, "sender": {evil}, "rcpt": {`<img src=x onerror=alert(2)>@example.org`}}
+	if resp, _ := f.do(c, "POST", "/greylist/allow", form); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("allow: %s", resp.Status)
+	}
+	if es, _ := f.st.Triplets(context.Background(), store.Filter{}); len(es) != 1 || es[0].Pending() {
+		t.Errorf("after allow: %+v", es)
+	}
+}
