@@ -7,6 +7,7 @@
 //	maxwell blacklist COMMAND ...    banned IPs and blacklisted senders
 //	maxwell report [FILE ...]        sum up mail logs
 //	maxwell watch [MTA_LOG]          blacklist clients that hang up after greylisting
+//	maxwell web passwd [USER]        hash a password for the web console
 //	maxwell reputation show|list     reputations, the site's own and its peers'
 //	maxwell srs forward|reverse|rrs  rewrite and reverse SRS addresses, RRS aliases
 //	maxwell ses sign|check ADDR      sign and check SES addresses
@@ -61,6 +62,7 @@ const usage = `usage:
                                    reputations: the site's own, and what its peers say
   maxwell watch [-c FILE] [--once] [MTA_LOG]
                                    blacklist clients that hang up after greylisting
+  maxwell web passwd [USER]        read a password on stdin, print its hash for [[web.users]]
   maxwell dkim keygen [--algorithm rsa|ed25519] DOMAIN SELECTOR
                                    write a DKIM signing key, print its DNS record
   maxwell srs forward|reverse|rrs [-c FILE] ADDRESS...
@@ -109,6 +111,8 @@ func run(args []string) int {
 		return reputationCmd(args[1:])
 	case "dkim":
 		return dkimCmd(args[1:])
+	case "web":
+		return webCmd(args[1:])
 	case "srs", "ses":
 		return srsCmd(args[0], args[1:])
 	case "config":

@@ -58,6 +58,21 @@ func preflight(file string, cfg *config.Config, watching bool) (config.Errors, [
 		}
 		problem("dnsbl_server.listen", err)
 	}
+	if l := cfg.Web.Listen; l != "" {
+		if p := cfg.Web.UnixPath(); p != "" {
+			sock, _ := config.ParseSocket(l)
+			problem("web.listen", milter.CheckListen(sock))
+		} else {
+			problem("web.listen", milter.CheckTCP("tcp", l))
+		}
+		for _, f := range []struct{ key, path string }{{"web.cert_file", cfg.Web.CertFile}, {"web.key_file", cfg.Web.KeyFile}} {
+			if f.path != "" {
+				if _, err := os.Stat(f.path); err != nil {
+					problem(f.key, err)
+				}
+			}
+		}
+	}
 	srsMap, srsMapErr := config.ParseSocket(cfg.SRS.Socketmap)
 	if cfg.SRS.Socketmap != "" && srsMapErr == nil { // a bad one is a configuration error already
 		problem("srs.socketmap", milter.CheckListen(srsMap))
@@ -139,6 +154,7 @@ func preflight(file string, cfg *config.Config, watching bool) (config.Errors, [
 		warnings = append(warnings, "dnsbl_server.listen: "+ap.String()+" answers anyone who reaches it: firewall it to your group's resolvers (an open DNS server can amplify floods)")
 	}
 	warnings = append(warnings, cfg.Reputation.Warnings()...)
+	warnings = append(warnings, cfg.Web.Warnings()...)
 	if cfg.DMARC.Enabled && !cfg.DKIM.Verify && (cfg.DMARC.OnReject != config.DMARCReport || cfg.DMARC.OnQuarantine != config.DMARCReport) {
 		warnings = append(warnings, "dkim.verify is off and DMARC is enforced: mail that only DKIM authenticates (forwarded, sent through a mailing list or a mail service) fails DMARC and is refused or held; turn dkim.verify on, or set dmarc on_reject and on_quarantine to \"report\"")
 	}

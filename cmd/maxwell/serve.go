@@ -143,6 +143,12 @@ func serve(args []string) int {
 	d.engineStore = store.Cached(d.engineStore, cfg.Store.CacheTTL.D(), store.DefaultCacheKeys)
 	eng.UseStore(d.engineStore)
 	eng.EnableCallbacks()
+	if cfg.Web.Listen != "" { // before the goroutines that make files: a unix socket is bound under a umask of its own
+		if err := d.serveWeb(ctx, cfg); err != nil {
+			d.diag.Error("cannot serve the web console", "listen", cfg.Web.Listen, "error", err)
+			return exitFailure
+		}
+	}
 	go expireLoop(ctx, d.store, cfg.Store, d.diag)
 	if *watchLog == "" {
 		*watchLog = cfg.Watch.MTALog
@@ -396,6 +402,7 @@ func restartOnly(old, cur *config.Config) []string {
 		{"reputation (the peer server's settings)", fmt.Sprint(old.Reputation.Listen, old.Reputation.Peers, old.Reputation.PeerRate), fmt.Sprint(cur.Reputation.Listen, cur.Reputation.Peers, cur.Reputation.PeerRate)},
 		{"srs.socketmap", old.SRS.Socketmap, cur.SRS.Socketmap},
 		{"dnsbl_server", old.DNSBLServer, cur.DNSBLServer},
+		{"web", fmt.Sprintf("%+v", old.Web), fmt.Sprintf("%+v", cur.Web)},
 		{"watch (the watcher's settings; answer and text apply at once)", watcherSettings(old.Watch), watcherSettings(cur.Watch)},
 	} {
 		if f.old != f.cur {
