@@ -8,6 +8,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -402,5 +403,36 @@ func TestMailValuesEscaped(t *testing.T) {
 	}
 	if es, _ := f.st.Triplets(context.Background(), store.Filter{}); len(es) != 1 || es[0].Pending() {
 		t.Errorf("after allow: %+v", es)
+	}
+}
+
+// The console's mail-log event and its actions are in docs/logs.md
+// (policy's test reads only policy/).
+func TestLogEventDocumented(t *testing.T) {
+	docs, err := os.ReadFile(filepath.Join("..", "docs", "logs.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := os.ReadFile("web.go")
+	events := regexp.MustCompile(`\.Log\(0, "([^"]+)"`).FindAllSubmatch(src, -1)
+	actions := regexp.MustCompile(`"action", "([^"]+)"`).FindAllSubmatch(src, -1)
+	if len(events) < 4 || len(actions) < 4 {
+		t.Fatalf("found %d events, %d actions: the patterns are stale", len(events), len(actions))
+	}
+	row := ""
+	for _, line := range strings.Split(string(docs), "\n") {
+		if strings.HasPrefix(line, "| `web` |") {
+			row = line
+		}
+	}
+	for _, m := range events {
+		if string(m[1]) != "web" || row == "" {
+			t.Errorf("event %q is not in the tables of docs/logs.md", m[1])
+		}
+	}
+	for _, m := range actions {
+		if !strings.Contains(row, "`"+string(m[1])+"`") {
+			t.Errorf("action %q is not in docs/logs.md's web row", m[1])
+		}
 	}
 }
