@@ -90,6 +90,11 @@ type console struct {
 	mu       sync.Mutex
 	sessions map[string]*session
 	failures map[string][]time.Time // failed logins by address, oldest first
+
+	// dummyHash is compared with the password of an unknown user, so
+	// that answering takes as long as for a known one: made at first
+	// need, at the highest cost of the users' hashes.
+	dummyHash func() []byte
 }
 
 // session is one login.
@@ -100,10 +105,6 @@ type session struct {
 	created  time.Time
 	expires  time.Time
 }
-
-// dummyHash is compared with the password of an unknown user, so that
-// answering takes as long as for a known one.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("no such user"), bcrypt.DefaultCost)
 
 // New returns the console's handler for the [web] and [greylist]
 // settings of cfg.
@@ -125,9 +126,17 @@ func New(cfg *config.Config, deps Deps) http.Handler {
 	if cfg.Web.TLS() {
 		c.cookie = "__Host-maxwell_session" // the browser keeps it only if Secure, for this host, at /
 	}
+	cost := bcrypt.MinCost
 	for _, u := range cfg.Web.Users {
 		c.users[u.Name] = u
+		if n, err := bcrypt.Cost([]byte(u.PasswordHash)); err == nil && n > cost {
+			cost = n
+		}
 	}
+	c.dummyHash = sync.OnceValue(func() []byte {
+		h, _ := bcrypt.GenerateFromPassword([]byte("no such user"), cost)
+		return h
+	})
 	c.mux.HandleFunc("GET /login", c.loginForm)
 	c.mux.HandleFunc("POST /login", c.login)
 	c.mux.HandleFunc("POST /logout", c.change(c.logout))
@@ -317,9 +326,11 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	name, password := r.PostForm.Get("user"), r.PostForm.Get("password")
 	u, known := c.users[name]
-	hash := dummyHash
+	var hash []byte
 	if known {
 		hash = []byte(u.PasswordHash)
+	} else {
+		hash = c.dummyHash()
 	}
 	if err := bcrypt.CompareHashAndPassword(hash, []byte(password)); err != nil || !known {
 		c.fail(key, now)
