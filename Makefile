@@ -5,7 +5,7 @@ GO      ?= go
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test test-dates test-deb vet fmt clean bench bench-cooperation soak fuzz deb
+.PHONY: all build run test test-dates test-deb vet fmt clean bench bench-cooperation soak fuzz deb screenshots
 
 all: build
 
@@ -42,6 +42,12 @@ test-dates:
 		echo "MAXWELL_TEST_DATE=$$d"; \
 		MAXWELL_TEST_DATE=$$d $(GO) test -count=1 $$pkgs || exit 1; \
 	done
+
+# docs/web/*.png, the screenshots of docs/web.md, as test/t-20-web's
+# browser sees the pages.
+screenshots:
+	mkdir -p docs/web
+	MAXWELL_SCREENSHOTS=$(CURDIR)/docs/web $(GO) test -count=1 -run '^TestWebConsoleInBrowser$$' ./test/t-20-web
 
 # Loopback only: maxwell with every check off and with the default policy,
 # next to the C and Go noop milters of ../shared/milterbench if present;

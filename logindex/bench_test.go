@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/maxwell-milter/maxwell/internal/testclock"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -60,7 +61,7 @@ func genLog(path string, size int64) (conns, msgs int, err error) {
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
 	r := rand.New(rand.NewPCG(1, 2))
-	t := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	t := testclock.Epoch()
 	const open = 40
 	active := make([][]string, open)
 	next := func() []string {
@@ -162,11 +163,11 @@ func getFixture(b *testing.B) *benchFixture {
 			_, err = fmt.Sscan(string(m), &fixture.conns, &fixture.msgs)
 			fixtureErr = err
 		} else {
-			start := time.Now()
+			start := time.Now() // wall clock: a stopwatch
 			if fixture.conns, fixture.msgs, fixtureErr = genLog(fixture.log, size); fixtureErr != nil {
 				return
 			}
-			b.Logf("generated %s (%d connections, %d messages) in %v", fixture.log, fixture.conns, fixture.msgs, time.Since(start).Round(time.Millisecond))
+			b.Logf("generated %s (%d connections, %d messages) in %v", fixture.log, fixture.conns, fixture.msgs, time.Since(start).Round(time.Millisecond)) // wall clock: a stopwatch
 			fixtureErr = os.WriteFile(meta, fmt.Appendf(nil, "%d %d", fixture.conns, fixture.msgs), 0o640)
 		}
 		if fixtureErr != nil {
@@ -176,7 +177,7 @@ func getFixture(b *testing.B) *benchFixture {
 		if fixture.x, fixtureErr = Open(dbPath); fixtureErr != nil {
 			return
 		}
-		start := time.Now()
+		start := time.Now() // wall clock: a stopwatch
 		n, err := fixture.x.Update(context.Background(), fixture.log)
 		if fixtureErr = err; err != nil {
 			return
@@ -190,7 +191,7 @@ func getFixture(b *testing.B) *benchFixture {
 				walSize = wal.Size()
 			}
 			b.Logf("indexed %d lines of %d MB in %v: index %d MB (+%d MB WAL)", n, fi.Size()>>20,
-				time.Since(start).Round(time.Millisecond), db.Size()>>20, walSize>>20)
+				time.Since(start).Round(time.Millisecond), db.Size()>>20, walSize>>20) // wall clock: a stopwatch
 		}
 	})
 	if fixtureErr != nil {

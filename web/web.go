@@ -24,6 +24,7 @@ import (
 
 	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/internal/maillog"
+	"github.com/maxwell-milter/maxwell/logindex"
 	"github.com/maxwell-milter/maxwell/policy"
 	"github.com/maxwell-milter/maxwell/store"
 	"golang.org/x/crypto/bcrypt"
@@ -60,7 +61,7 @@ var templateFS embed.FS
 
 var pages = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
-	for _, name := range []string{"login", "overview", "greylist"} {
+	for _, name := range []string{"login", "overview", "greylist", "log", "conn"} {
 		m[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return m
@@ -68,6 +69,11 @@ var pages = func() map[string]*template.Template {
 
 // Deps is what the console works with.
 type Deps struct {
+	// Index is the index of the mail log, LogFile the log: the log
+	// pages search the one and read connections from the other. Nil
+	// when the mail log is no file (stderr, syslog).
+	Index   *logindex.Index
+	LogFile string
 	// Store holds the greylist.
 	Store store.Store
 	// Log is the mail log, where every change is logged (event=web).
@@ -144,6 +150,8 @@ func New(cfg *config.Config, deps Deps) http.Handler {
 	c.mux.HandleFunc("GET /greylist", c.page(c.greylistPage))
 	c.mux.HandleFunc("POST /greylist/allow", c.change(c.allow))
 	c.mux.HandleFunc("POST /greylist/delete", c.change(c.delete))
+	c.mux.HandleFunc("GET /log", c.page(c.logPage))
+	c.mux.HandleFunc("GET /conn", c.page(c.connPage))
 	return c
 }
 
@@ -567,4 +575,84 @@ func (c *console) delete(w http.ResponseWriter, r *http.Request, s *session) {
 	c.deps.Log.Log(0, "web", "user", s.user, "action", "delete", "client", t.Client, "sender", t.Sender, "rcpt", t.Rcpt,
 		"deleted", n, "remote", remoteKey(r))
 	http.Redirect(w, r, back(r, "delete"), http.StatusSeeOther)
+}
+
+// logSearch is what the log page shows: the query and the connections
+// it found, newest first, and the query of the next page.
+type logSearch struct {
+	Kinds       []string
+	Kind, Value string
+	Conns       []logindex.Conn
+	Next        string // the query string of the next page, "" if none
+	Indexed     bool   // the mail log is a file, indexed
+}
+
+// logPage searches the mail log's index by client address, sender,
+// recipient, queue id, HELO name or connection: indexed lookups, never
+// a scan of the log.
+func (c *console) logPage(w http.ResponseWriter, r *http.Request, s *session) {
+	v := c.base(s, "Mail log")
+	q := r.URL.Query()
+	d := logSearch{Kinds: []string{"ip", "sender", "rcpt", "qid", "helo", "conn"}, Kind: q.Get("kind"), Value: q.Get("q"), Indexed: c.deps.Index != nil}
+	if d.Kind == "" {
+		d.Kind = "ip"
+	}
+	v.Data = &d
+	if c.deps.Index == nil || d.Value == "" {
+		c.render(w, http.StatusOK, "log", v)
+		return
+	}
+	query := logindex.Query{Kind: d.Kind, Value: d.Value, Limit: logPageSize}
+	if b := q.Get("before"); b != "" {
+		t, err := time.Parse(time.RFC3339, b)
+		id, err2 := strconv.ParseUint(q.Get("beforeconn"), 10, 64)
+		if err != nil || err2 != nil {
+			v.Error = "That page is not one of this search's."
+			c.render(w, http.StatusBadRequest, "log", v)
+			return
+		}
+		query.Before, query.BeforeConn = t, id
+	}
+	conns, err := c.deps.Index.Search(r.Context(), query)
+	if err != nil {
+		v.Error = "The search failed: " + err.Error()
+		c.render(w, http.StatusBadRequest, "log", v)
+		return
+	}
+	d.Conns = conns
+	if len(conns) == logPageSize {
+		last := conns[len(conns)-1]
+		d.Next = url.Values{"kind": {d.Kind}, "q": {d.Value}, "before": {last.Time.UTC().Format(time.RFC3339)}, "beforeconn": {strconv.FormatUint(last.ID, 10)}}.Encode()
+	}
+	c.render(w, http.StatusOK, "log", v)
+}
+
+// logPageSize is how many connections a log page lists.
+const logPageSize = 50
+
+// connTrace is one connection's lines of the mail log.
+type connTrace struct {
+	ID    uint64
+	Lines []string
+}
+
+// connPage shows a connection's whole trace: every line of the mail log
+// it wrote, read at their offsets.
+func (c *console) connPage(w http.ResponseWriter, r *http.Request, s *session) {
+	v := c.base(s, "Connection")
+	id, err := strconv.ParseUint(r.URL.Query().Get("id"), 10, 64)
+	if err != nil || c.deps.Index == nil {
+		v.Error = "No such connection."
+		c.render(w, http.StatusNotFound, "conn", v)
+		return
+	}
+	lines, err := c.deps.Index.Trace(r.Context(), c.deps.LogFile, id)
+	if err != nil {
+		v.Error = "The connection could not be read: " + err.Error()
+		c.render(w, http.StatusInternalServerError, "conn", v)
+		return
+	}
+	v.Title = "Connection " + strconv.FormatUint(id, 10)
+	v.Data = connTrace{ID: id, Lines: lines}
+	c.render(w, http.StatusOK, "conn", v)
 }

@@ -18,11 +18,12 @@ import (
 
 	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/internal/maillog"
+	"github.com/maxwell-milter/maxwell/internal/testclock"
 	"github.com/maxwell-milter/maxwell/store"
 	"golang.org/x/crypto/bcrypt"
 )
 
-var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+var t0 = testclock.Epoch()
 
 // syncBuffer is the mail log, written by the server's goroutines.
 type syncBuffer struct {

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/internal/ratelog"
+	"github.com/maxwell-milter/maxwell/logindex"
 	"github.com/maxwell-milter/maxwell/milter"
 	"github.com/maxwell-milter/maxwell/web"
 	"golang.org/x/crypto/bcrypt"
@@ -85,8 +88,17 @@ func webPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // daemon at once. It stops when ctx ends.
 func (d *daemon) serveWeb(ctx context.Context, cfg *config.Config) error {
 	c := cfg.Web
+	deps := web.Deps{Store: d.engineStore, Log: d.ml, Now: time.Now, Diag: d.diag}
+	if f := cfg.Log.MailLog; f != "" && f != "stderr" && f != "stdout" && f != "syslog" {
+		idx, err := logindex.Open(cfg.UserFile("logindex.db"))
+		if err != nil {
+			return fmt.Errorf("the mail log's index: %w", err)
+		}
+		deps.Index, deps.LogFile = idx, f
+		go indexMailLog(ctx, idx, f, d.diag)
+	}
 	hs := &http.Server{
-		Handler:           web.New(cfg, web.Deps{Store: d.engineStore, Log: d.ml, Now: time.Now, Diag: d.diag}),
+		Handler:           web.New(cfg, deps),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -140,3 +152,26 @@ func (d *daemon) serveWeb(ctx context.Context, cfg *config.Config) error {
 	d.diag.Info("serving the web console", "listen", lnr.Addr().String(), "tls", c.TLS())
 	return nil
 }
+
+// indexMailLog keeps the mail log's index up to date for the log pages:
+// what was appended since, every logIndexInterval, until ctx ends; then
+// it closes the index. A rotated log is indexed again from its start.
+func indexMailLog(ctx context.Context, idx *logindex.Index, file string, diag *slog.Logger) {
+	defer idx.Close()
+	tick := time.NewTicker(logIndexInterval)
+	defer tick.Stop()
+	for {
+		if _, err := idx.Update(ctx, file); err != nil && ctx.Err() == nil && !errors.Is(err, fs.ErrNotExist) {
+			diag.Warn("indexing the mail log", "file", file, "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// logIndexInterval is how soon a line of the mail log can be searched
+// in the web console.
+const logIndexInterval = 2 * time.Second

@@ -77,7 +77,7 @@ func Submit(ctx context.Context, sel, wait string) error {
 
 // Screenshot saves the whole page as a PNG.
 func Screenshot(ctx context.Context, path string) error {
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG; below, JPEG
 	if err != nil {
 		return err
 	}
