@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -98,9 +99,15 @@ type console struct {
 	failures map[string][]time.Time // failed logins by address, oldest first
 
 	// dummyHash is compared with the password of an unknown user, so
-	// that answering takes as long as for a known one: made at first
-	// need, at the highest cost of the users' hashes.
-	dummyHash func() []byte
+	// that answering takes as long as for a known one: made at start,
+	// at the highest cost of the users' hashes (config check warns
+	// when their costs differ).
+	dummyHash []byte
+
+	// comparing bounds the password comparisons running at once: each
+	// costs a core for a tenth of a second, and a flood of logins must
+	// not take the machine.
+	comparing chan struct{}
 }
 
 // session is one login.
@@ -139,10 +146,8 @@ func New(cfg *config.Config, deps Deps) http.Handler {
 			cost = n
 		}
 	}
-	c.dummyHash = sync.OnceValue(func() []byte {
-		h, _ := bcrypt.GenerateFromPassword([]byte("no such user"), cost)
-		return h
-	})
+	c.dummyHash, _ = bcrypt.GenerateFromPassword([]byte("no such user"), cost)
+	c.comparing = make(chan struct{}, runtime.GOMAXPROCS(0))
 	c.mux.HandleFunc("GET /login", c.loginForm)
 	c.mux.HandleFunc("POST /login", c.login)
 	c.mux.HandleFunc("POST /logout", c.change(c.logout))
@@ -276,40 +281,47 @@ func remoteKey(r *http.Request) string {
 	return ip.String()
 }
 
-// limited reports whether key has failed too often lately, and drops
-// failures past the window.
-func (c *console) limited(key string, now time.Time) bool {
+// reserve counts a login attempt of key as failed before its password
+// is compared, so that attempts sent at once cannot all pass the limit
+// while the comparisons run; a login that succeeds gives it back
+// (refund). It reports false when key has failed too often lately, or
+// when maxTracked addresses have failures and key is not one of them:
+// a full table refuses newcomers rather than stop counting.
+func (c *console) reserve(key string, now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	fs := c.failures[key]
 	for len(fs) > 0 && now.Sub(fs[0]) >= LoginWindow {
 		fs = fs[1:]
 	}
-	if len(fs) == 0 {
-		delete(c.failures, key)
-	} else {
+	if len(fs) >= LoginFailures {
 		c.failures[key] = fs
+		return false
 	}
-	return len(fs) >= LoginFailures
-}
-
-// fail counts a failed login of key. Past maxTracked addresses, those
-// without recent failures are forgotten; if all have some, the failure
-// is not counted for want of room, but logged as any other.
-func (c *console) fail(key string, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if _, ok := c.failures[key]; !ok && len(c.failures) >= maxTracked {
-		for k, fs := range c.failures {
-			if now.Sub(fs[len(fs)-1]) >= LoginWindow {
+		for k, o := range c.failures {
+			if now.Sub(o[len(o)-1]) >= LoginWindow {
 				delete(c.failures, k)
 			}
 		}
 		if len(c.failures) >= maxTracked {
-			return
+			return false
 		}
 	}
-	c.failures[key] = append(c.failures[key], now)
+	c.failures[key] = append(fs, now)
+	return true
+}
+
+// refund gives back the attempt reserve counted, for a login that
+// succeeded.
+func (c *console) refund(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if fs := c.failures[key]; len(fs) > 1 {
+		c.failures[key] = fs[:len(fs)-1]
+	} else {
+		delete(c.failures, key)
+	}
 }
 
 func (c *console) loginForm(w http.ResponseWriter, r *http.Request) {
@@ -323,7 +335,7 @@ func (c *console) loginForm(w http.ResponseWriter, r *http.Request) {
 func (c *console) login(w http.ResponseWriter, r *http.Request) {
 	now := c.deps.Now()
 	key := remoteKey(r)
-	if c.limited(key, now) {
+	if !c.reserve(key, now) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(LoginWindow/time.Second)))
 		c.render(w, http.StatusTooManyRequests, "login", view{Title: "Log in", Error: "Too many failed logins: wait a minute."})
 		return
@@ -334,21 +346,34 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	name, password := r.PostForm.Get("user"), r.PostForm.Get("password")
 	u, known := c.users[name]
-	var hash []byte
+	hash := c.dummyHash
 	if known {
 		hash = []byte(u.PasswordHash)
-	} else {
-		hash = c.dummyHash()
 	}
-	if err := bcrypt.CompareHashAndPassword(hash, []byte(password)); err != nil || !known {
-		c.fail(key, now)
+	select {
+	case c.comparing <- struct{}{}:
+	default:
+		w.Header().Set("Retry-After", "1")
+		c.render(w, http.StatusServiceUnavailable, "login", view{Title: "Log in", Error: "Too many logins at once: try again."})
+		return
+	}
+	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
+	<-c.comparing
+	if err != nil || !known {
+		if !known {
+			name = "(unknown)" // a password typed into the user field stays out of the log
+		}
 		c.deps.Log.Log(0, "web", "user", name, "action", "login", "result", "fail", "remote", key)
 		c.render(w, http.StatusUnauthorized, "login", view{Title: "Log in", Error: "Unknown user or wrong password."})
 		return
 	}
+	c.refund(key)
 	id := token()
 	s := &session{user: u.Name, readOnly: u.ReadOnly, csrf: token(), created: now, expires: now.Add(c.cfg.SessionTTL.D())}
 	c.mu.Lock()
+	if old, err := r.Cookie(c.cookie); err == nil {
+		delete(c.sessions, old.Value) // a new login ends the session it replaces
+	}
 	if len(c.sessions) >= MaxSessions {
 		var oldest string
 		for k, o := range c.sessions {
@@ -615,7 +640,8 @@ func (c *console) logPage(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	conns, err := c.deps.Index.Search(r.Context(), query)
 	if err != nil {
-		v.Error = "The search failed: " + err.Error()
+		c.deps.Diag.Error("web: searching the mail log", "error", err)
+		v.Error = "The search failed: see the diagnostic log."
 		c.render(w, http.StatusBadRequest, "log", v)
 		return
 	}
@@ -640,7 +666,7 @@ type connTrace struct {
 // it wrote, read at their offsets.
 func (c *console) connPage(w http.ResponseWriter, r *http.Request, s *session) {
 	v := c.base(s, "Connection")
-	id, err := strconv.ParseUint(r.URL.Query().Get("id"), 10, 64)
+	id, err := strconv.ParseUint(r.URL.Query().Get("id"), 10, 63)
 	if err != nil || c.deps.Index == nil {
 		v.Error = "No such connection."
 		c.render(w, http.StatusNotFound, "conn", v)
@@ -648,7 +674,8 @@ func (c *console) connPage(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	lines, err := c.deps.Index.Trace(r.Context(), c.deps.LogFile, id)
 	if err != nil {
-		v.Error = "The connection could not be read: " + err.Error()
+		c.deps.Diag.Error("web: reading a connection of the mail log", "conn", id, "error", err)
+		v.Error = "The connection could not be read: see the diagnostic log."
 		c.render(w, http.StatusInternalServerError, "conn", v)
 		return
 	}

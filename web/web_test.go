@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -435,5 +436,67 @@ func TestLogEventDocumented(t *testing.T) {
 		if !strings.Contains(row, "`"+string(m[1])+"`") {
 			t.Errorf("action %q is not in docs/logs.md's web row", m[1])
 		}
+	}
+}
+
+// loginConsole is a console of one user, admin, on the test's clock.
+func loginConsole(t *testing.T, password string, cost int) *console {
+	h, err := bcrypt.GenerateFromPassword([]byte(password), cost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "m.db"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cfg := config.Default()
+	cfg.Web.Listen = "127.0.0.1:0"
+	cfg.Web.Users = []config.WebUser{{Name: "admin", PasswordHash: string(h)}}
+	return New(cfg, Deps{Store: st, Log: maillog.New(&syncBuffer{}), Now: func() time.Time { return t0 }}).(*console)
+}
+
+// postLogin posts a login from remote and returns the status.
+func postLogin(c *console, remote, user, password string) int {
+	r := httptest.NewRequest("POST", "/login", strings.NewReader(url.Values{"user": {user}, "password": {password}}.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.RemoteAddr = remote
+	w := httptest.NewRecorder()
+	c.ServeHTTP(w, r)
+	return w.Code
+}
+
+// Guesses sent at once from one address are limited as those sent one
+// after another: an attempt counts before its password is compared.
+func TestLoginLimitHoldsForGuessesAtOnce(t *testing.T) {
+	c := loginConsole(t, "correct horse", bcrypt.MinCost+4)
+	var mu sync.Mutex
+	codes := map[int]int{}
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code := postLogin(c, "198.51.100.7:1234", "admin", fmt.Sprint("guess", i))
+			mu.Lock()
+			codes[code]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if codes[http.StatusUnauthorized] > LoginFailures {
+		t.Errorf("%d passwords compared from one address at once (limit %d a minute): %v", codes[http.StatusUnauthorized], LoginFailures, codes)
+	}
+}
+
+// With the failures of maxTracked addresses remembered, a new address
+// is refused rather than left uncounted.
+func TestLoginLimitWithTheTableFull(t *testing.T) {
+	c := loginConsole(t, "correct horse", bcrypt.MinCost)
+	for i := range maxTracked { // what the /64s of one /48 do with a bad login each a minute
+		c.reserve(fmt.Sprintf("2001:db8:0:%x::/64", i), t0)
+	}
+	if code := postLogin(c, "[2001:db8:1:1::5]:1234", "admin", "guess"); code != http.StatusTooManyRequests {
+		t.Errorf("a new address with the table full: %d, want 429", code)
 	}
 }

@@ -63,10 +63,22 @@ func (w *Web) Local() bool {
 // Warnings are what `config check` says of a console others can reach
 // without TLS.
 func (w *Web) Warnings() []string {
-	if w.Listen == "" || w.Local() || w.TLS() {
-		return nil
+	var ws []string
+	if w.Listen != "" && !w.Local() && !w.TLS() {
+		ws = append(ws, "web.listen: "+w.Listen+" is reachable from other hosts over plain HTTP: passwords and session cookies cross the network in clear; set web.cert_file and web.key_file, or keep it on loopback (an SSH tunnel, a reverse proxy with TLS)")
 	}
-	return []string{"web.listen: " + w.Listen + " is reachable from other hosts over plain HTTP: passwords and session cookies cross the network in clear; set web.cert_file and web.key_file, or keep it on loopback (an SSH tunnel, a reverse proxy with TLS)"}
+	costs := map[int]bool{}
+	for _, u := range w.Users {
+		if n, err := bcrypt.Cost([]byte(u.PasswordHash)); err == nil {
+			costs[n] = true
+		}
+	}
+	if len(costs) > 1 {
+		// An unknown name is compared at the highest cost: a user whose
+		// hash is cheaper answers sooner, which tells the name exists.
+		ws = append(ws, "web.users: the password hashes have different bcrypt costs, so how long a login takes tells which user names exist; make them all again with maxwell web passwd (cost 12)")
+	}
+	return ws
 }
 
 // maxWebUsers bounds the accounts.
