@@ -276,12 +276,13 @@ func (s *Session) signAgain() (*dkim.Signing, error) {
 		_, err := io.Copy(w, m.body.Reader())
 		return err
 	}
+	replaced := false
 	for _, e := range m.edits {
 		if e.Kind == ReplaceBody {
-			writeBody = e.Body
+			writeBody, replaced = e.Body, true
 		}
 	}
-	if m.body != nil && m.body.Truncated() && !m.replacedBody() {
+	if !replaced && m.body != nil && m.body.Truncated() {
 		s.log("error", "where", "dkim sign", "error", "not signed: the message was changed and its body is larger than max_scan_size")
 		return nil, nil
 	}
@@ -289,21 +290,11 @@ func (s *Session) signAgain() (*dkim.Signing, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeBody(writerFunc(func(p []byte) (int, error) { return sg.Write(p) })); err != nil {
+	if err := writeBody(sg); err != nil {
 		sg.Abort()
 		return nil, fmt.Errorf("signing the changed message: %w", err)
 	}
 	return sg, nil
-}
-
-// replacedBody reports whether an edit replaces the body.
-func (m *Message) replacedBody() bool {
-	for _, e := range m.edits {
-		if e.Kind == ReplaceBody {
-			return true
-		}
-	}
-	return false
 }
 
 // editedHeader is the header as the MTA will have it once the edits
@@ -337,13 +328,6 @@ func (m *Message) editedHeader() []Header {
 	}
 	return out
 }
-
-// writerFunc makes a function an io.Writer.
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
-
-var _ io.Writer = writerFunc(nil)
 
 // fromDomains are the domains of the addresses of the message's From:
 // fields, and whether a field holds an '@' maxwell could not read as

@@ -53,13 +53,14 @@ func checkDMARC(s *Session) (*Decision, error) {
 	// able to spend the message's (an SPF record of many lookups) and
 	// get a temperror delivered in place of a failure.
 	ctx := resolver.WithBudget(context.Background(), resolver.NewBudget(2*max(len(domains), 1)))
-	v := s.e.dmarc.Check(ctx, domains, s.dmarcIdentifiers())
+	ids := s.dmarcIdentifiers()
+	v := s.e.dmarc.Check(ctx, domains, ids)
 	m.dmarc = &v
 	if v.BadFrom {
 		return s.malformedFrom(dmarc.PermError, v.Reason+": "+v.From, true), nil
 	}
-	disposition, override := s.dmarcDisposition(v)
-	s.logDMARC(v, disposition, override)
+	disposition, override := s.dmarcDisposition(v, ids)
+	s.logDMARC(v, ids, disposition, override)
 	if disposition != dmarc.PolicyNone && s.authUnknown() || v.Result == dmarc.TempError {
 		// What the policy asks, or whether the message passes, cannot
 		// be known now: the sender retries (as for any DNS failure).
@@ -136,7 +137,7 @@ func (s *Session) dmarcIdentifiers() dmarc.Identifiers {
 // dmarcDisposition is what maxwell does with a message given its
 // verdict (RFC 7489's DispositionType) and, when that is less than the
 // policy asks, why (its PolicyOverrideType).
-func (s *Session) dmarcDisposition(v dmarc.Verdict) (dmarc.Policy, string) {
+func (s *Session) dmarcDisposition(v dmarc.Verdict, ids dmarc.Identifiers) (dmarc.Policy, string) {
 	cfg := &s.e.cfg.DMARC
 	if v.Result != dmarc.Fail {
 		return dmarc.PolicyNone, ""
@@ -151,7 +152,7 @@ func (s *Session) dmarcDisposition(v dmarc.Verdict) (dmarc.Policy, string) {
 	switch {
 	case config.MatchAny(cfg.TrustedForwarders, s.Conn.IP, s.PTR):
 		return dmarc.PolicyNone, "trusted_forwarder"
-	case s.listExempt():
+	case s.listExempt(ids):
 		return dmarc.PolicyNone, "mailing_list"
 	}
 	action := cfg.OnReject
@@ -176,8 +177,7 @@ func (s *Session) dmarcDisposition(v dmarc.Verdict) (dmarc.Policy, string) {
 // the list vouches for it: SPF passed for its MAIL FROM, or a DKIM
 // signature passed, of the organizational domain of the list's id.
 // Anyone can write a List-Id field.
-func (s *Session) listExempt() bool {
-	ids := s.dmarcIdentifiers()
+func (s *Session) listExempt(ids dmarc.Identifiers) bool {
 	for _, h := range s.Msg.header {
 		if !strings.EqualFold(h.Name, "List-Id") {
 			continue
@@ -204,7 +204,7 @@ func (s *Session) listExempt() bool {
 
 // logDMARC writes the dmarc line of the mail log: what `maxwell report
 // --dmarc-aggregate` builds its reports from.
-func (s *Session) logDMARC(v dmarc.Verdict, disposition dmarc.Policy, override string) {
+func (s *Session) logDMARC(v dmarc.Verdict, ids dmarc.Identifiers, disposition dmarc.Policy, override string) {
 	m := s.Msg
 	kv := []any{"result", v.Result, "from", v.From}
 	if r := v.Record; r != nil {
@@ -220,7 +220,6 @@ func (s *Session) logDMARC(v dmarc.Verdict, disposition dmarc.Policy, override s
 		}
 		kv = append(kv, "override", override)
 	}
-	ids := s.dmarcIdentifiers()
 	spfResult := "none"
 	if m.SPF != nil {
 		spfResult = string(m.SPF.Report.Check.Official())

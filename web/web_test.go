@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/internal/maillog"
+	"github.com/maxwell-milter/maxwell/internal/mtatest"
 	"github.com/maxwell-milter/maxwell/internal/testclock"
 	"github.com/maxwell-milter/maxwell/store"
 	"golang.org/x/crypto/bcrypt"
@@ -26,30 +26,12 @@ import (
 
 var t0 = testclock.Epoch()
 
-// syncBuffer is the mail log, written by the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // fixture is a console on a real SQLite store.
 type fixture struct {
 	t     *testing.T
 	srv   *httptest.Server
 	st    store.Store
-	log   *syncBuffer
+	log   *mtatest.Buffer
 	mu    sync.Mutex
 	now   time.Time
 	clock func() time.Time
@@ -82,7 +64,7 @@ func newFixture(t *testing.T) *fixture {
 		{Name: "admin", PasswordHash: hash(t, "correct horse")},
 		{Name: "viewer", PasswordHash: hash(t, "battery staple"), ReadOnly: true},
 	}
-	f := &fixture{t: t, st: st, log: &syncBuffer{}, now: t0}
+	f := &fixture{t: t, st: st, log: &mtatest.Buffer{}, now: t0}
 	f.clock = func() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.now }
 	ml := maillog.New(f.log)
 	f.srv = httptest.NewServer(New(cfg, Deps{Store: st, Log: ml, Now: f.clock}))
@@ -453,7 +435,7 @@ func loginConsole(t *testing.T, password string, cost int) *console {
 	cfg := config.Default()
 	cfg.Web.Listen = "127.0.0.1:0"
 	cfg.Web.Users = []config.WebUser{{Name: "admin", PasswordHash: string(h)}}
-	return New(cfg, Deps{Store: st, Log: maillog.New(&syncBuffer{}), Now: func() time.Time { return t0 }}).(*console)
+	return New(cfg, Deps{Store: st, Log: maillog.New(&mtatest.Buffer{}), Now: func() time.Time { return t0 }}).(*console)
 }
 
 // postLogin posts a login from remote and returns the status.

@@ -89,7 +89,7 @@ func webPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func (d *daemon) serveWeb(ctx context.Context, cfg *config.Config) error {
 	c := cfg.Web
 	deps := web.Deps{Store: d.engineStore, Log: d.ml, Now: time.Now, Diag: d.diag}
-	if f := cfg.Log.MailLog; f != "" && f != "stderr" && f != "stdout" && f != "syslog" {
+	if f := d.ml.Path(); f != "" {
 		idx, err := logindex.Open(cfg.UserFile("logindex.db"))
 		if err != nil {
 			return fmt.Errorf("the mail log's index: %w", err)

@@ -57,6 +57,10 @@ const flushSize = 64 << 10
 // pairs as given to Log. Call it before the Logger is used.
 func (l *Logger) Observe(f func(event string, kv []any)) { l.observe = f }
 
+// Path is the file the log is written to, "" when it goes to stderr,
+// stdout or syslog.
+func (l *Logger) Path() string { return l.path }
+
 // New returns a Logger writing to w.
 func New(w io.Writer) *Logger { return &Logger{w: w, now: time.Now} }
 

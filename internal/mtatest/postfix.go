@@ -155,6 +155,16 @@ func (p *Postfix) Log() string {
 	return string(b)
 }
 
+// Held waits up to d for messages in the hold queue (quarantined by a
+// milter) and returns their queue files.
+func (p *Postfix) Held(d time.Duration) []string {
+	var held []string
+	for deadline := time.Now().Add(d); len(held) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		held, _ = filepath.Glob(filepath.Join(p.queue, "hold", "*"))
+	}
+	return held
+}
+
 // LogPath is the file Postfix logs to (its maillog_file).
 func (p *Postfix) LogPath() string { return p.log }
 

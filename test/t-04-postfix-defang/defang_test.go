@@ -101,11 +101,7 @@ func TestPostfixQuarantine(t *testing.T) {
 	if r.Code != 250 {
 		t.Fatalf("end of data: %s", r)
 	}
-	var held []string
-	for deadline := time.Now().Add(10 * time.Second); len(held) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		held, _ = filepath.Glob(filepath.Join(st.Postfix.Dir, "spool", "hold", "*"))
-	}
-	if len(held) != 1 {
+	if held := st.Postfix.Held(10 * time.Second); len(held) != 1 {
 		t.Errorf("%d messages in the hold queue, want 1", len(held))
 	}
 	if m, ok := st.Sink.Next(2 * time.Second); ok {

@@ -206,11 +206,7 @@ func TestDMARCQuarantineThroughPostfix(t *testing.T) {
 	)
 	msg := "From: Your Bank <security@bank.example>\r\nTo: bob@example.org\r\nSubject: verify your account\r\n\r\nClick.\r\n"
 	send(t, st.Postfix.Addr, "198.51.100.7", "mail.sender.example", "x@sender.example", "bob@example.org", msg, 250)
-	var held []string
-	for deadline := time.Now().Add(10 * time.Second); len(held) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		held, _ = filepath.Glob(filepath.Join(st.Postfix.Dir, "spool", "hold", "*"))
-	}
-	if len(held) != 1 {
+	if held := st.Postfix.Held(10 * time.Second); len(held) != 1 {
 		t.Errorf("%d messages in the hold queue, want 1", len(held))
 	}
 	if m, ok := st.Sink.Next(2 * time.Second); ok {
