@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -215,6 +216,49 @@ func GreylistNetwork(g *config.Greylist, ip netip.Addr) string {
 	}
 	p, _ := ip.Prefix(bits)
 	return p.String()
+}
+
+// GreylistSearch is a search of the greylist as an administrator types
+// it (maxwell greylist, the web console).
+type GreylistSearch struct {
+	IP     string // a client address, searched as the network greylisting keys it by
+	Client string // a client identity: a network ("192.0.2.0/24") or an SPF-pass domain
+	Sender string // an address, normalised as greylisting keys it; "<>" for the null sender
+	Rcpt   string
+	State  string // "", store.StatePending, StatePassed or StateExpired
+}
+
+// Filter is the store filter of the search, its states judged at now.
+// Each part may be a '*' glob (an IP may not); its error says which
+// part is wrong.
+func (q GreylistSearch) Filter(g *config.Greylist, now time.Time) (store.Filter, error) {
+	f := store.Filter{Client: strings.ToLower(strings.TrimSpace(q.Client)), Rcpt: strings.ToLower(strings.TrimSpace(q.Rcpt)), State: q.State}
+	if ip := strings.TrimSpace(q.IP); ip != "" {
+		if f.Client != "" {
+			return f, errors.New("give an IP address or a client, not both")
+		}
+		addr, err := netip.ParseAddr(ip)
+		if err != nil {
+			return f, fmt.Errorf("%s is not an IP address", oneline.Quote(ip))
+		}
+		f.Client = GreylistNetwork(g, addr)
+	}
+	switch s := strings.TrimSpace(q.Sender); {
+	case s == "<>":
+		f.Sender = "<>"
+	case strings.Contains(s, "*"):
+		f.Sender = strings.ToLower(s)
+	case s != "":
+		f.Sender = NormaliseSender(s)
+	}
+	switch f.State {
+	case "":
+	case store.StatePending, store.StatePassed, store.StateExpired:
+		f.Now = now
+	default:
+		return f, fmt.Errorf("the state %s is not pending, passed or expired", oneline.Quote(f.State))
+	}
+	return f, nil
 }
 
 // spfPassDomain is the domain that the MAIL FROM (or, for the null

@@ -44,6 +44,10 @@ var migrations = [][]string{
 		`CREATE INDEX reputation_expires ON reputation (expires)`,
 		`CREATE INDEX reputation_updated ON reputation (updated)`,
 	},
+	{ // 3: the greylist searched by sender or recipient (the web console), a page at a time in key order
+		`CREATE INDEX greylist_sender ON greylist (sender, client, rcpt)`,
+		`CREATE INDEX greylist_rcpt ON greylist (rcpt, client, sender)`,
+	},
 }
 
 // SchemaVersion is the schema version this maxwell writes.

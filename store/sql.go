@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -28,6 +27,9 @@ type dialect struct {
 	// batchTx: a batch of triplet updates is one transaction (SQLite's
 	// group commit); otherwise each statement commits by itself.
 	batchTx bool
+	// binaryText: text compares byte by byte (SQLite's BINARY), so a
+	// prefix is a range of an index (see Filter.where).
+	binaryText bool
 }
 
 // sqlStore is the Store on a SQL database. Times are stored as
@@ -258,41 +260,101 @@ func (s *sqlStore) RenewTriplets(ctx context.Context, renewals []Renewal) error 
 	})
 }
 
-// where renders a Filter as a WHERE clause and its arguments.
-func (f Filter) where() (string, []any, error) {
+// where renders a Filter as a WHERE clause and its arguments. With
+// ranges (SQLite, whose text compares byte by byte), a prefix glob is
+// also given as a range of its column, which the indexes serve; where
+// text is ordered by a locale (PostgreSQL's collation), such a range
+// could leave matches out, so LIKE alone decides there.
+func (f Filter) where(ranges bool) (string, []any, error) {
 	var conds []string
 	var args []any
-	for _, c := range []struct{ col, v string }{{"client", f.Client}, {"sender", f.Sender}, {"rcpt", f.Rcpt}} {
-		if c.v == "" {
-			continue
-		}
-		args = append(args, c.v)
-		if strings.Contains(c.v, "*") {
-			args[len(args)-1] = globToLike(c.v)
-			conds = append(conds, fmt.Sprintf(`%s LIKE $%d ESCAPE '\'`, c.col, len(args)))
-		} else {
-			conds = append(conds, fmt.Sprintf("%s = $%d", c.col, len(args)))
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	keys := []struct{ col, v string }{{"client", f.Client}, {"sender", f.Sender}, {"rcpt", f.Rcpt}}
+	for _, c := range keys {
+		switch {
+		case c.v == "":
+		case !strings.Contains(c.v, "*"):
+			conds = append(conds, c.col+" = "+arg(c.v))
+		default:
+			if p, ok := Prefix(c.v); ok && ranges && p != "" {
+				conds = append(conds, c.col+" >= "+arg(p))
+				if hi, ok := successor(p); ok {
+					conds = append(conds, c.col+" < "+arg(hi))
+				}
+			}
+			conds = append(conds, c.col+" LIKE "+arg(globToLike(c.v))+` ESCAPE '\'`)
 		}
 	}
 	if f.State != "" {
 		if f.Now.IsZero() {
 			return "", nil, errors.New("store: a filter by state needs the time to judge it at")
 		}
-		args = append(args, ms(f.Now))
 		cond, ok := map[string]string{ // as Entry.State, and Expire's "expired"
-			StatePending: "passed = 0 AND expires > $%d",
-			StatePassed:  "passed <> 0 AND expires > $%d",
-			StateExpired: "expires <= $%d",
+			StatePending: "passed = 0 AND expires > %s",
+			StatePassed:  "passed <> 0 AND expires > %s",
+			StateExpired: "expires <= %s",
 		}[f.State]
 		if !ok {
 			return "", nil, fmt.Errorf("store: no such state %q", f.State)
 		}
-		conds = append(conds, fmt.Sprintf(cond, len(args)))
+		conds = append(conds, fmt.Sprintf(cond, arg(ms(f.Now))))
+	}
+	if f.ByKey && f.After != nil {
+		// After the last of the previous page, in the key columns
+		// that equality does not fix: the comparison then follows the
+		// index that serves the search.
+		var cols, vals []string
+		for i, after := range []string{f.After.Client, f.After.Sender, f.After.Rcpt} {
+			if keys[i].v == "" || strings.Contains(keys[i].v, "*") {
+				cols, vals = append(cols, keys[i].col), append(vals, arg(after))
+			}
+		}
+		if len(cols) == 0 {
+			conds = append(conds, "1 = 0") // one triplet, already listed
+		} else {
+			conds = append(conds, "("+strings.Join(cols, ", ")+") > ("+strings.Join(vals, ", ")+")")
+		}
 	}
 	if len(conds) == 0 {
 		return "", nil, nil
 	}
 	return " WHERE " + strings.Join(conds, " AND "), args, nil
+}
+
+// orderBy is the ORDER BY clause of Triplets: oldest first, or for
+// ByKey the key columns that equality does not fix (an index on the
+// others then gives the rows in order, unsorted).
+func (f Filter) orderBy() string {
+	if !f.ByKey {
+		return " ORDER BY first_seen, client, sender, rcpt"
+	}
+	var cols []string
+	for _, c := range []struct{ col, v string }{{"client", f.Client}, {"sender", f.Sender}, {"rcpt", f.Rcpt}} {
+		if c.v == "" || strings.Contains(c.v, "*") {
+			cols = append(cols, c.col)
+		}
+	}
+	if len(cols) == 0 {
+		return ""
+	}
+	return " ORDER BY " + strings.Join(cols, ", ")
+}
+
+// successor is the least string above every string that starts with p,
+// byte by byte; false when there is none (p is all 0xff bytes).
+func successor(p string) (string, bool) {
+	b := []byte(p)
+	for len(b) > 0 && b[len(b)-1] == 0xff {
+		b = b[:len(b)-1]
+	}
+	if len(b) == 0 {
+		return "", false
+	}
+	b[len(b)-1]++
+	return string(b), true
 }
 
 // globToLike turns a '*' glob into a LIKE pattern, escaping LIKE's own
@@ -305,19 +367,13 @@ func globToLike(g string) string {
 func (s *sqlStore) Triplets(ctx context.Context, f Filter) ([]Entry, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	where, args, err := f.where()
+	where, args, err := f.where(s.d.binaryText)
 	if err != nil {
 		return nil, err
 	}
-	q := `SELECT ` + entryColumns + ` FROM greylist` + where + ` ORDER BY first_seen, client, sender, rcpt`
-	switch {
-	case f.Limit > 0:
+	q := `SELECT ` + entryColumns + ` FROM greylist` + where + f.orderBy()
+	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
-		if f.Offset > 0 {
-			q += fmt.Sprintf(" OFFSET %d", f.Offset)
-		}
-	case f.Offset > 0: // SQLite wants a LIMIT before an OFFSET; -1 and ALL are not common to both
-		q += fmt.Sprintf(" LIMIT %d OFFSET %d", math.MaxInt32, f.Offset)
 	}
 	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -338,7 +394,8 @@ func (s *sqlStore) Triplets(ctx context.Context, f Filter) ([]Entry, error) {
 func (s *sqlStore) DeleteTriplets(ctx context.Context, f Filter) (int, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	where, args, err := f.where()
+	f.ByKey, f.After = false, nil
+	where, args, err := f.where(s.d.binaryText)
 	if err != nil {
 		return 0, err
 	}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -157,7 +158,23 @@ type Filter struct {
 	State                string    // "", StatePending, StatePassed or StateExpired
 	Now                  time.Time // when State is judged; required with State
 	Limit                int       // 0: no limit
-	Offset               int       // Triplets: entries skipped first (paging); DeleteTriplets ignores it
+	// ByKey lists Triplets in key order (client, sender, rcpt) instead
+	// of oldest first: the order the store's indexes keep, so that a
+	// page of a large greylist searched by exact values or prefixes
+	// ("abc*") is a range of an index, not a sort of every match (the
+	// web console). After, with ByKey, starts the list after that
+	// triplet: the last of the previous page. DeleteTriplets ignores
+	// both.
+	ByKey bool
+	After *Triplet
+}
+
+// Prefix reports whether a filter value is a prefix glob ("abc*": one
+// '*', at the end), and returns the prefix. Prefix globs and exact
+// values are what an index can serve.
+func Prefix(v string) (string, bool) {
+	p, ok := strings.CutSuffix(v, "*")
+	return p, ok && !strings.Contains(p, "*")
 }
 
 // Stats counts greylist and auto-whitelist entries in the states of

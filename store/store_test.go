@@ -178,9 +178,23 @@ func testTripletFilters(t *testing.T, st store.Store, _ func() (store.Store, err
 		{store.Filter{Sender: "100%_c@*"}, []int{3}},
 		{store.Filter{Sender: "100__c@*"}, nil}, // LIKE's wildcards are literal
 		{store.Filter{Limit: 2}, []int{0, 1}},
-		{store.Filter{Limit: 2, Offset: 1}, []int{1, 2}},
-		{store.Filter{Offset: 3}, []int{3}},
-		{store.Filter{Limit: 2, Offset: 4}, nil},
+		// In key order, paged after a triplet: the byte order of the
+		// clients puts 198.51.100.0/24 before example.net.
+		{store.Filter{ByKey: true}, []int{0, 1, 3, 2}},
+		{store.Filter{ByKey: true, Limit: 2}, []int{0, 1}},
+		{store.Filter{ByKey: true, After: &put[1].Triplet}, []int{3, 2}},
+		{store.Filter{ByKey: true, After: &put[2].Triplet}, nil},
+		{store.Filter{ByKey: true, Client: "19*"}, []int{0, 1, 3}},
+		{store.Filter{ByKey: true, Client: "19*", After: &put[0].Triplet, Limit: 1}, []int{1}},
+		{store.Filter{ByKey: true, Client: "192.0.2.0/24", After: &put[0].Triplet}, []int{1}},
+		{store.Filter{ByKey: true, Rcpt: "x@example.org"}, []int{0, 3, 2}},
+		{store.Filter{ByKey: true, Rcpt: "x@example.org", After: &put[3].Triplet}, []int{2}},
+		{store.Filter{ByKey: true, Sender: "b@example.com", After: &put[1].Triplet}, nil},
+		{store.Filter{ByKey: true, Sender: "b@*", State: store.StatePassed, Now: t0}, []int{1, 2}},
+		{store.Filter{ByKey: true, Client: "192.0.2.0/24", Sender: "a@example.com", Rcpt: "x@example.org"}, []int{0}},
+		{store.Filter{ByKey: true, Client: "192.0.2.0/24", Sender: "a@example.com", Rcpt: "x@example.org", After: &put[0].Triplet}, nil},
+		{store.Filter{ByKey: true, Sender: "100%_c@*"}, []int{3}},
+		{store.Filter{ByKey: true, Sender: "*@example.com"}, []int{0, 1, 3}},
 	}
 	for _, tt := range tests {
 		got, err := st.Triplets(ctx, tt.f)

@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"net/url"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,9 +36,6 @@ import (
 const (
 	// PageSize is the most entries a list shows on one page.
 	PageSize = 100
-	// MaxPage is the last page a list goes to (0-based): past it, the
-	// search must be narrowed.
-	MaxPage = 999
 	// LoginFailures is how many failed logins an address may make in
 	// LoginWindow; past them it gets 429 until the window moves on.
 	LoginFailures = 5
@@ -441,50 +439,58 @@ type row struct {
 // greylistView is the greylist page's data.
 type greylistView struct {
 	Client, Sender, Rcpt, State string
-	Query                       string // the search, to come back to after a change
+	Query                       string // the search and page, to come back to after a change
 	Rows                        []row
-	From, To                    int
-	More                        bool
-	Prev, Next                  string
+	Next, First                 string // links to the next page and back to the first, "" if none
 }
 
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") }
 
-// searchQuery keeps the search fields of q, and the page, encoded.
-func searchQuery(q url.Values, page int) url.Values {
+// searchFields are the greylist search's fields; afterFields name the
+// last triplet of the previous page.
+var (
+	searchFields = []string{"client", "sender", "rcpt", "state"}
+	afterFields  = []string{"after_client", "after_sender", "after_rcpt"}
+)
+
+// searchQuery keeps the known fields of q: the search, and with page
+// the page's start.
+func searchQuery(q url.Values, page bool) url.Values {
 	out := url.Values{}
-	for _, k := range []string{"client", "sender", "rcpt", "state"} {
+	fields := searchFields
+	if page {
+		fields = append(slices.Clip(fields), afterFields...)
+	}
+	for _, k := range fields {
 		if v := q.Get(k); v != "" {
 			out.Set(k, v)
 		}
-	}
-	if page > 0 {
-		out.Set("page", strconv.Itoa(page))
 	}
 	return out
 }
 
 // filter turns a search into a store filter, keyed as greylisting keys
-// triplets: an address is its network, a sender is normalised.
+// triplets (an address is its network, a sender is normalised), paged
+// in key order: every search is a range of one of the store's indexes.
+// A '*' is allowed only at the end of a value (a prefix), which an
+// index serves; other patterns are for maxwell greylist list.
 func (c *console) filter(q url.Values, now time.Time) (store.Filter, error) {
-	f := store.Filter{Client: strings.ToLower(strings.TrimSpace(q.Get("client"))), Rcpt: strings.ToLower(strings.TrimSpace(q.Get("rcpt")))}
-	if ip, err := netip.ParseAddr(f.Client); err == nil {
-		f.Client = policy.GreylistNetwork(&c.greylist, ip)
+	search := policy.GreylistSearch{Client: q.Get("client"), Sender: q.Get("sender"), Rcpt: q.Get("rcpt"), State: q.Get("state")}
+	if _, err := netip.ParseAddr(strings.TrimSpace(search.Client)); err == nil {
+		search.IP, search.Client = search.Client, ""
 	}
-	switch s := strings.TrimSpace(q.Get("sender")); {
-	case s == "<>":
-		f.Sender = "<>"
-	case strings.Contains(s, "*"):
-		f.Sender = strings.ToLower(s)
-	case s != "":
-		f.Sender = policy.NormaliseSender(s)
+	f, err := search.Filter(&c.greylist, now)
+	if err != nil {
+		return f, err
 	}
-	switch f.State = q.Get("state"); f.State {
-	case "":
-	case store.StatePending, store.StatePassed, store.StateExpired:
-		f.Now = now
-	default:
-		return f, errBadState
+	for _, v := range []string{f.Client, f.Sender, f.Rcpt} {
+		if _, prefix := store.Prefix(v); strings.Contains(v, "*") && !prefix {
+			return f, errPattern
+		}
+	}
+	f.ByKey = true
+	if a := (store.Triplet{Client: q.Get("after_client"), Sender: q.Get("after_sender"), Rcpt: q.Get("after_rcpt")}); a != (store.Triplet{}) {
+		f.After = &a
 	}
 	return f, nil
 }
@@ -493,7 +499,7 @@ type webError string
 
 func (e webError) Error() string { return string(e) }
 
-const errBadState = webError("state: pending, passed or expired")
+const errPattern = webError("'*' may only end a value here (a prefix, as in 192.0.2.* or *): for other patterns use maxwell greylist list")
 
 func (c *console) greylistPage(w http.ResponseWriter, r *http.Request, s *session) {
 	now := c.deps.Now()
@@ -505,13 +511,8 @@ func (c *console) greylistPage(w http.ResponseWriter, r *http.Request, s *sessio
 	case "delete":
 		v.Note = "The triplet was deleted."
 	}
-	page, err := strconv.Atoi(q.Get("page"))
-	if err != nil || page < 0 {
-		page = 0
-	}
-	page = min(page, MaxPage)
 	gv := &greylistView{Client: q.Get("client"), Sender: q.Get("sender"), Rcpt: q.Get("rcpt"), State: q.Get("state"),
-		Query: searchQuery(q, page).Encode()}
+		Query: searchQuery(q, true).Encode()}
 	v.Data = gv
 	f, err := c.filter(q, now)
 	if err != nil {
@@ -519,7 +520,7 @@ func (c *console) greylistPage(w http.ResponseWriter, r *http.Request, s *sessio
 		c.render(w, http.StatusBadRequest, "greylist", v)
 		return
 	}
-	f.Limit, f.Offset = PageSize+1, page*PageSize
+	f.Limit = PageSize + 1
 	es, err := c.deps.Store.Triplets(r.Context(), f)
 	if err != nil {
 		c.deps.Diag.Error("web: listing the greylist", "error", err)
@@ -529,20 +530,19 @@ func (c *console) greylistPage(w http.ResponseWriter, r *http.Request, s *sessio
 	}
 	if len(es) > PageSize {
 		es = es[:PageSize]
-		if page < MaxPage {
-			gv.More = true
-			gv.Next = "/greylist?" + searchQuery(q, page+1).Encode()
+		next := searchQuery(q, false)
+		last := es[len(es)-1]
+		for i, v := range []string{last.Client, last.Sender, last.Rcpt} {
+			next.Set(afterFields[i], v)
 		}
+		gv.Next = "/greylist?" + next.Encode()
 	}
-	if page > 0 {
-		gv.Prev = "/greylist?" + searchQuery(q, page-1).Encode()
+	if f.After != nil {
+		gv.First = "/greylist?" + searchQuery(q, false).Encode()
 	}
 	for _, e := range es {
 		gv.Rows = append(gv.Rows, row{State: e.State(now), Client: e.Client, Sender: e.Sender, Rcpt: e.Rcpt,
 			First: stamp(e.First), Last: stamp(e.Last), Expires: stamp(e.Expires), Attempts: e.Attempts, Passes: e.Passes})
-	}
-	if len(es) > 0 {
-		gv.From, gv.To = page*PageSize+1, page*PageSize+len(es)
 	}
 	c.render(w, http.StatusOK, "greylist", v)
 }
@@ -558,11 +558,10 @@ func triplet(r *http.Request) (store.Triplet, bool) {
 }
 
 // back is the greylist page to return to after a change: the search
-// the form came from, its known fields only.
+// and page the form came from, their known fields only.
 func back(r *http.Request, done string) string {
 	q, _ := url.ParseQuery(r.PostForm.Get("back"))
-	page, _ := strconv.Atoi(q.Get("page"))
-	out := searchQuery(q, max(0, min(page, MaxPage)))
+	out := searchQuery(q, true)
 	out.Set("done", done)
 	return "/greylist?" + out.Encode()
 }

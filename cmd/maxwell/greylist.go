@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -69,34 +68,10 @@ func newGreylistFlags(name string) *greylistFlags {
 // filter builds the store filter from the flags, keyed as greylisting
 // keys triplets, with states judged at now.
 func (f *greylistFlags) filter(g *config.Greylist, now time.Time) (store.Filter, error) {
-	flt := store.Filter{Client: strings.ToLower(*f.client), State: *f.state, Limit: *f.limit}
-	if *f.ip != "" {
-		if flt.Client != "" {
-			return flt, fmt.Errorf("give --ip or --client, not both")
-		}
-		ip, err := netip.ParseAddr(*f.ip)
-		if err != nil {
-			return flt, fmt.Errorf("--ip: %q is not an IP address", *f.ip)
-		}
-		flt.Client = policy.GreylistNetwork(g, ip)
-	}
-	switch s := *f.sender; {
-	case s == "<>":
-		flt.Sender = "<>"
-	case strings.Contains(s, "*"):
-		flt.Sender = strings.ToLower(s)
-	case s != "":
-		flt.Sender = policy.NormaliseSender(s)
-	}
-	flt.Rcpt = strings.ToLower(*f.rcpt)
-	switch flt.State {
-	case "":
-	case store.StatePending, store.StatePassed, store.StateExpired:
-		flt.Now = now
-	default:
-		return flt, fmt.Errorf("--state: %q is not pending, passed or expired", flt.State)
-	}
-	return flt, nil
+	q := policy.GreylistSearch{IP: *f.ip, Client: *f.client, Sender: *f.sender, Rcpt: *f.rcpt, State: *f.state}
+	flt, err := q.Filter(g, now)
+	flt.Limit = *f.limit
+	return flt, err
 }
 
 func greylistCmd(args []string) int {
