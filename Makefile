@@ -5,7 +5,7 @@ GO      ?= go
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test test-dates test-deb vet fmt clean bench bench-cooperation soak fuzz deb screenshots
+.PHONY: all build run test test-dates test-deb vet fmt clean bench bench-cooperation bench-web soak fuzz deb screenshots
 
 all: build
 
@@ -61,6 +61,12 @@ bench:
 # output into docs/cooperation.md.
 bench-cooperation:
 	BENCH_DOCS=docs/cooperation.md bench/cooperation.sh
+
+# The web console's answer times with a 1 GB mail log and 1 000 000
+# greylist entries (made once in /var/tmp/maxwell-bench, minutes), next
+# to a small store and log. Writes the output into docs/web.md.
+bench-web:
+	BENCH_DOCS=docs/web.md bench/web.sh
 
 # The Debian package, built, installed, run as its unit runs it behind a
 # private Postfix, and purged (test/t-15-deb): root only, on its own, as
