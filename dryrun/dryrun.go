@@ -21,6 +21,7 @@ import (
 
 	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/internal/maillog"
+	"github.com/maxwell-milter/maxwell/internal/oneline"
 	"github.com/maxwell-milter/maxwell/internal/resolver"
 	"github.com/maxwell-milter/maxwell/policy"
 )
@@ -221,10 +222,7 @@ func readHeader(br *bufio.Reader) ([]policy.Header, error) {
 		}
 		name, value, ok := strings.Cut(line, ":")
 		if !ok {
-			if len(line) > maxQuoted {
-				line = line[:maxQuoted] + "…"
-			}
-			return nil, fmt.Errorf("malformed header line %q", line)
+			return nil, fmt.Errorf("malformed header line %q", oneline.Cut(line, maxQuoted))
 		}
 		hs = append(hs, policy.Header{Name: name, Value: strings.TrimPrefix(value, " ")})
 	}
