@@ -91,7 +91,7 @@ func (s *Session) startDKIM() {
 		// Key lookups have a budget of their own, a lookup per
 		// signature checked: the message's may be spent by SPF.
 		max := s.e.cfg.DKIM.MaxSignatures
-		ctx := resolver.WithBudget(context.Background(), resolver.NewBudget(max))
+		ctx := resolver.WithBudget(s.base, resolver.NewBudget(max))
 		m.dkim.verify = dkim.NewVerifier(ctx, m.dkim.header, max, s.e.lookupTXT)
 	}
 	if len(keys) > 0 && !m.headersCut {

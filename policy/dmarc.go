@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"context"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -52,7 +51,7 @@ func checkDMARC(s *Session) (*Decision, error) {
 	// DMARC's lookups have a budget of their own: a sender must not be
 	// able to spend the message's (an SPF record of many lookups) and
 	// get a temperror delivered in place of a failure.
-	ctx := resolver.WithBudget(context.Background(), resolver.NewBudget(2*max(len(domains), 1)))
+	ctx := resolver.WithBudget(s.base, resolver.NewBudget(2*max(len(domains), 1)))
 	ids := s.dmarcIdentifiers()
 	v := s.e.dmarc.Check(ctx, domains, ids)
 	m.dmarc = &v

@@ -318,7 +318,7 @@ type stageCheck struct {
 
 // NewSession starts the state for one SMTP connection.
 func (e *Engine) NewSession() *Session {
-	return &Session{e: e, ID: lastID.Add(1), ctx: context.Background()}
+	return &Session{e: e, ID: lastID.Add(1), ctx: context.Background(), base: context.Background()}
 }
 
 // exceptionDecision answers an internal failure as [milter]

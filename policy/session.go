@@ -58,6 +58,9 @@ type Session struct {
 	ID  uint64
 	e   *Engine
 	ctx context.Context
+	// base is what ctx derives from: Background, or the context of a
+	// run with a deadline (RunContext), which ends its lookups.
+	base context.Context
 
 	Conn     ConnInfo
 	PTR      string   // forward-confirmed PTR name, "" if none
@@ -133,7 +136,7 @@ func (s *Session) Connect(ci ConnInfo) Decision {
 	s.Conn = ci
 	s.Conn.IP = ci.IP.Unmap() // an MTA on IPv6 may pass ::ffff:192.0.2.1
 	s.ipBans, s.ipBansOK = nil, false
-	s.ctx = resolver.WithBudget(context.Background(), resolver.NewBudget(s.e.cfg.DNS.MaxLookups))
+	s.ctx = resolver.WithBudget(s.base, resolver.NewBudget(s.e.cfg.DNS.MaxLookups))
 	return s.run(StageConnect)
 }
 
@@ -159,7 +162,7 @@ func (s *Session) MailFrom(mi MailInfo) Decision {
 	}
 	m.IsBounce = mi.Sender == "" || s.e.bannedUsers[strings.ToLower(m.Local)]
 	s.Msg = m
-	s.ctx = resolver.WithBudget(context.Background(), resolver.NewBudget(s.e.cfg.DNS.MaxLookups))
+	s.ctx = resolver.WithBudget(s.base, resolver.NewBudget(s.e.cfg.DNS.MaxLookups))
 
 	kv := []any{"from", mi.Sender}
 	if mi.QueueID != "" {

@@ -1,6 +1,9 @@
 package policy
 
-import "bytes"
+import (
+	"bytes"
+	"context"
+)
 
 // Transaction is one SMTP transaction as an MTA presents it, for running
 // the engine without an MTA (`maxwell check`, tests).
@@ -32,11 +35,17 @@ type Outcome struct {
 // Run drives a new session through tx and stops where an MTA would: at a
 // decision for the connection or message, or when every recipient was
 // refused.
-func (e *Engine) Run(tx Transaction) Outcome {
+func (e *Engine) Run(tx Transaction) Outcome { return e.RunContext(context.Background(), tx) }
+
+// RunContext is Run with lookups that end with ctx: past its deadline,
+// they fail as DNS failures do (a temporary error), so the run ends
+// soon after with the answers such failures get.
+func (e *Engine) RunContext(ctx context.Context, tx Transaction) Outcome {
 	// connect, helo, mail from, the recipients, data, end of headers,
 	// end of message: the stages are known, and grown once.
 	out := Outcome{Stages: make([]StageResult, 0, 6+len(tx.Rcpts))}
 	s := e.NewSession()
+	s.base = ctx
 	defer s.Close()
 	step := func(stage string, d Decision) bool {
 		out.Stages = append(out.Stages, StageResult{stage, d})

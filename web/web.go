@@ -50,6 +50,9 @@ const (
 	maxBody = 64 << 10
 )
 
+// bodyLimits are the POSTs that may be larger than maxBody, by path.
+var bodyLimits = map[string]int64{"/check": maxCheckBody}
+
 // ContentSecurityPolicy is sent with every response: nothing from
 // elsewhere, no script at all, forms only to the console itself, and
 // never in a frame.
@@ -60,7 +63,7 @@ var templateFS embed.FS
 
 var pages = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
-	for _, name := range []string{"login", "overview", "greylist", "log", "conn"} {
+	for _, name := range []string{"login", "overview", "greylist", "log", "conn", "check"} {
 		m[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return m
@@ -87,6 +90,7 @@ type Deps struct {
 type console struct {
 	cfg      config.Web
 	greylist config.Greylist
+	daemon   *config.Config // the whole configuration, which checks run with
 	deps     Deps
 	users    map[string]config.WebUser
 	cookie   string
@@ -106,6 +110,9 @@ type console struct {
 	// costs a core for a tenth of a second, and a flood of logins must
 	// not take the machine.
 	comparing chan struct{}
+
+	// checking bounds the checks running at once (MaxChecks).
+	checking chan struct{}
 }
 
 // session is one login.
@@ -127,7 +134,7 @@ func New(cfg *config.Config, deps Deps) http.Handler {
 		deps.Diag = slog.New(slog.DiscardHandler)
 	}
 	c := &console{
-		cfg: cfg.Web, greylist: cfg.Greylist, deps: deps,
+		cfg: cfg.Web, greylist: cfg.Greylist, daemon: cfg, deps: deps,
 		users:    map[string]config.WebUser{},
 		cookie:   "maxwell_session",
 		sessions: map[string]*session{},
@@ -146,6 +153,7 @@ func New(cfg *config.Config, deps Deps) http.Handler {
 	}
 	c.dummyHash, _ = bcrypt.GenerateFromPassword([]byte("no such user"), cost)
 	c.comparing = make(chan struct{}, runtime.GOMAXPROCS(0))
+	c.checking = make(chan struct{}, MaxChecks)
 	c.mux.HandleFunc("GET /login", c.loginForm)
 	c.mux.HandleFunc("POST /login", c.login)
 	c.mux.HandleFunc("POST /logout", c.change(c.logout))
@@ -155,6 +163,8 @@ func New(cfg *config.Config, deps Deps) http.Handler {
 	c.mux.HandleFunc("POST /greylist/delete", c.change(c.delete))
 	c.mux.HandleFunc("GET /log", c.page(c.logPage))
 	c.mux.HandleFunc("GET /conn", c.page(c.connPage))
+	c.mux.HandleFunc("GET /check", c.page(c.checkForm))
+	c.mux.HandleFunc("POST /check", c.upload(c.check))
 	return c
 }
 
@@ -176,7 +186,11 @@ func (c *console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "cross-site request refused", http.StatusForbidden)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		limit := int64(maxBody)
+		if n, ok := bodyLimits[r.URL.Path]; ok {
+			limit = n
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 	}
 	c.mux.ServeHTTP(w, r)
 }
@@ -239,17 +253,15 @@ func (c *console) page(h func(http.ResponseWriter, *http.Request, *session)) htt
 // CSRF token, and (but for logging out) a user who may change things.
 func (c *console) change(h func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		s := c.session(r)
+		s := c.postSession(w, r)
 		if s == nil {
-			http.Error(w, "not logged in", http.StatusForbidden)
 			return
 		}
 		if err := r.ParseForm(); err != nil {
 			http.Error(w, "bad form", http.StatusBadRequest)
 			return
 		}
-		if got := r.PostForm.Get("csrf"); subtle.ConstantTimeCompare([]byte(got), []byte(s.csrf)) != 1 {
-			http.Error(w, "invalid or missing CSRF token: reload the page", http.StatusForbidden)
+		if !csrfValid(w, s, r.PostForm.Get("csrf")) {
 			return
 		}
 		if s.readOnly && r.URL.Path != "/logout" {
@@ -258,6 +270,26 @@ func (c *console) change(h func(http.ResponseWriter, *http.Request, *session)) h
 		}
 		h(w, r, s)
 	}
+}
+
+// postSession is the session of a POST; without one, the POST is
+// refused (403) and it returns nil.
+func (c *console) postSession(w http.ResponseWriter, r *http.Request) *session {
+	s := c.session(r)
+	if s == nil {
+		http.Error(w, "not logged in", http.StatusForbidden)
+	}
+	return s
+}
+
+// csrfValid reports whether got is the CSRF token of s; if not, the
+// POST is refused (403).
+func csrfValid(w http.ResponseWriter, s *session, got string) bool {
+	if subtle.ConstantTimeCompare([]byte(got), []byte(s.csrf)) != 1 {
+		http.Error(w, "invalid or missing CSRF token: reload the page", http.StatusForbidden)
+		return false
+	}
+	return true
 }
 
 // remoteKey is what failed logins are counted by: the client's

@@ -28,9 +28,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/maxwell-milter/maxwell/dryrun"
 	"github.com/maxwell-milter/maxwell/internal/config"
-	"github.com/maxwell-milter/maxwell/internal/maillog"
-	"github.com/maxwell-milter/maxwell/internal/resolver"
 	"github.com/maxwell-milter/maxwell/internal/safefile"
 	"github.com/maxwell-milter/maxwell/policy"
 )
@@ -137,10 +136,6 @@ func run(args []string) int {
 	return exitUsage
 }
 
-// dryRunPort is the client port check and spf give a client named with
-// -ip: a TCP client's, not the 0 of Postfix's local submissions.
-const dryRunPort = 49152
-
 // defaultConfigFile is the configuration a command reads without -c,
 // when the file is there: where the Debian package installs it.
 var defaultConfigFile = "/etc/maxwell/maxwell.toml"
@@ -192,8 +187,12 @@ func (f configFlags) load(orDefaults bool) (*config.Config, string, error) {
 // offlineEngine builds the policy engine for a command that runs it
 // without an MTA, writing the mail log to mailLog.
 func offlineEngine(cfg *config.Config, mailLog io.Writer) (*policy.Engine, error) {
-	return policy.New(cfg, resolver.FromConfig(cfg.DNS), maillog.New(mailLog), slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	return dryrun.Engine(cfg, mailLog, stderrLog())
 }
+
+// stderrLog is the diagnostic log of the commands that run the engine
+// offline: standard error.
+func stderrLog() *slog.Logger { return slog.New(slog.NewTextHandler(os.Stderr, nil)) }
 
 // exitStatus is the exit status of check and spf for a final action.
 func exitStatus(a policy.Action) int {

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 
+	"github.com/maxwell-milter/maxwell/dryrun"
 	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/policy"
 	"github.com/maxwell-milter/maxwell/spf"
@@ -44,7 +45,7 @@ func spfQuery(args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return exitUsage
 	}
-	cleanup, err := dryRun(cfg)
+	cfg, cleanup, err := dryrun.Scratch(cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "maxwell spf:", err)
 		return exitFailure
@@ -60,9 +61,9 @@ func spfQuery(args []string) int {
 		eng.TraceSPF(func(format string, args ...any) { fmt.Printf(format+"\n", args...) })
 	}
 	out := eng.Run(policy.Transaction{
-		Conn: policy.ConnInfo{IP: ip, Hostname: "unknown", Port: dryRunPort},
+		Conn: policy.ConnInfo{IP: ip, Hostname: "unknown", Port: dryrun.ClientPort},
 		Helo: *helo,
-		Mail: policy.MailInfo{Sender: envelopeAddress(*sender)},
+		Mail: policy.MailInfo{Sender: dryrun.EnvelopeAddress(*sender)},
 		// A recipient every domain has, so that the answer is the one
 		// for the sender.
 		Rcpts: []string{"postmaster"},
