@@ -62,7 +62,7 @@ var templateFS embed.FS
 
 var pages = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
-	for _, name := range []string{"login", "overview", "greylist", "log", "conn"} {
+	for _, name := range []string{"login", "overview", "greylist", "log", "conn", "config"} {
 		m[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return m
@@ -83,6 +83,11 @@ type Deps struct {
 	Now func() time.Time
 	// Diag is the diagnostic log, for errors; nil discards them.
 	Diag *slog.Logger
+	// Config returns the configuration in use, which a reload replaces;
+	// nil: the one New was given. ConfigFile is the file it is read
+	// from, "" for the embedded defaults.
+	Config     func() *config.Config
+	ConfigFile string
 }
 
 // console is the handler New returns.
@@ -128,6 +133,9 @@ func New(cfg *config.Config, deps Deps) http.Handler {
 	if deps.Diag == nil {
 		deps.Diag = slog.New(slog.DiscardHandler)
 	}
+	if deps.Config == nil {
+		deps.Config = func() *config.Config { return cfg }
+	}
 	c := &console{
 		cfg: cfg.Web, greylist: cfg.Greylist, deps: deps,
 		users:    map[string]config.WebUser{},
@@ -157,6 +165,7 @@ func New(cfg *config.Config, deps Deps) http.Handler {
 	c.mux.HandleFunc("POST /greylist/delete", c.change(c.delete))
 	c.mux.HandleFunc("GET /log", c.page(c.logPage))
 	c.mux.HandleFunc("GET /conn", c.page(c.connPage))
+	c.mux.HandleFunc("GET /config", c.page(c.configPage))
 	return c
 }
 
