@@ -300,7 +300,7 @@ func (c *console) check(w http.ResponseWriter, r *http.Request, s *session, mr *
 	c.deps.Log.Log(0, "web", "user", s.user, "action", "check", "remote", remoteKey(r))
 	ctx, cancel := context.WithTimeout(r.Context(), CheckDeadline)
 	defer cancel()
-	res, err := dryrun.Run(ctx, c.daemon, tx, c.deps.Diag)
+	res, err := dryrun.Run(ctx, c.deps.Config(), tx, c.deps.Diag)
 	if err != nil {
 		c.deps.Diag.Error("web: checking a message", "error", err)
 		v.Error = "The check could not run: see the diagnostic log."

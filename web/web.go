@@ -63,7 +63,7 @@ var templateFS embed.FS
 
 var pages = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
-	for _, name := range []string{"login", "overview", "greylist", "log", "conn", "check"} {
+	for _, name := range []string{"login", "overview", "greylist", "log", "conn", "check", "config"} {
 		m[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return m
@@ -84,13 +84,17 @@ type Deps struct {
 	Now func() time.Time
 	// Diag is the diagnostic log, for errors; nil discards them.
 	Diag *slog.Logger
+	// Config returns the configuration in use, which a reload replaces;
+	// nil: the one New was given. ConfigFile is the file it is read
+	// from, "" for the embedded defaults.
+	Config     func() *config.Config
+	ConfigFile string
 }
 
 // console is the handler New returns.
 type console struct {
 	cfg      config.Web
 	greylist config.Greylist
-	daemon   *config.Config // the whole configuration, which checks run with
 	deps     Deps
 	users    map[string]config.WebUser
 	cookie   string
@@ -133,8 +137,11 @@ func New(cfg *config.Config, deps Deps) http.Handler {
 	if deps.Diag == nil {
 		deps.Diag = slog.New(slog.DiscardHandler)
 	}
+	if deps.Config == nil {
+		deps.Config = func() *config.Config { return cfg }
+	}
 	c := &console{
-		cfg: cfg.Web, greylist: cfg.Greylist, daemon: cfg, deps: deps,
+		cfg: cfg.Web, greylist: cfg.Greylist, deps: deps,
 		users:    map[string]config.WebUser{},
 		cookie:   "maxwell_session",
 		sessions: map[string]*session{},
@@ -165,6 +172,7 @@ func New(cfg *config.Config, deps Deps) http.Handler {
 	c.mux.HandleFunc("GET /conn", c.page(c.connPage))
 	c.mux.HandleFunc("GET /check", c.page(c.checkForm))
 	c.mux.HandleFunc("POST /check", c.upload(c.check))
+	c.mux.HandleFunc("GET /config", c.page(c.configPage))
 	return c
 }
 

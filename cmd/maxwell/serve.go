@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,6 +31,9 @@ type daemon struct {
 	path    string
 	cfg     *config.Config
 	started *config.Config // the configuration at start: what restart-only settings still are
+	// running is cfg for the web console, which reads it while a
+	// reload replaces it.
+	running atomic.Pointer[config.Config]
 	res     *resolver.Resolver
 	ml      *maillog.Logger
 	diag    *slog.Logger
@@ -63,6 +67,7 @@ func serve(args []string) int {
 		return exitUsage
 	}
 	d := &daemon{path: path, cfg: cfg, started: cfg, level: new(slog.LevelVar), watching: watching}
+	d.running.Store(cfg)
 	_ = d.level.UnmarshalText([]byte(cfg.Log.Level))
 	d.diag = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: d.level}))
 	slog.SetDefault(d.diag)
@@ -373,6 +378,7 @@ func (d *daemon) reload() {
 	}
 	d.srv.SetEngine(eng)
 	d.cfg, d.res = cfg, res
+	d.running.Store(cfg)
 	d.diag.Info("configuration reloaded", "file", d.path)
 }
 

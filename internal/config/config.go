@@ -175,7 +175,7 @@ type Greylist struct {
 type Store struct {
 	Driver         string   `toml:"driver"`
 	Path           string   `toml:"path"`
-	DSN            string   `toml:"dsn"`
+	DSN            string   `toml:"dsn" redact:"password"` // its password hidden, the rest shown
 	Timeout        Duration `toml:"timeout"`
 	ExpireInterval Duration `toml:"expire_interval"`
 	ExpireBatch    int      `toml:"expire_batch"`

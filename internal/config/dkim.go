@@ -37,7 +37,7 @@ type DKIM struct {
 type DKIMKey struct {
 	Domain   string `toml:"domain"`
 	Selector string `toml:"selector"`
-	PrivKey  string `toml:"privkey"` // the key file, relative to milter.datadir
+	PrivKey  string `toml:"privkey" redact:"none"` // the key file, relative to milter.datadir: the key is in the file
 }
 
 // DefaultSignHeaders are RFC 6376 §5.4.1's fields and the List-*

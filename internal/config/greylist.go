@@ -52,7 +52,7 @@ type Triple struct {
 	Client netip.Prefix // the client addresses
 	Sender string       // standard triples only, lower case; "" is the null sender
 	Rcpt   string       // lower case
-	text   string
+	fields [3]string    // as written, trimmed and lower case: what MarshalTOML writes back
 }
 
 // UnmarshalTOML reads the array of three strings. Which kind it is comes
@@ -73,9 +73,9 @@ func (tr *Triple) UnmarshalTOML(v any) error {
 		}
 		f[i] = strings.ToLower(strings.TrimSpace(f[i]))
 	}
-	tr.text = strings.Join(f[:], " ")
+	tr.fields = f
 	if !strings.Contains(f[2], "@") {
-		return fmt.Errorf("triple %s: %s is not a recipient address", oneline.Quote(tr.text), oneline.Quote(f[2]))
+		return fmt.Errorf("triple %s: %s is not a recipient address", oneline.Quote(tr.String()), oneline.Quote(f[2]))
 	}
 	tr.Rcpt = f[2]
 	if p, err := parseClientPrefix(f[0]); err == nil { // standard: IP, sender, recipient
@@ -86,7 +86,7 @@ func (tr *Triple) UnmarshalTOML(v any) error {
 	// non-standard: HELO, IP prefix, recipient
 	p, err := parseClientPrefix(f[1])
 	if err != nil || !dnsname.Valid(f[0]) {
-		return fmt.Errorf("triple %s: want [IP or CIDR, sender, recipient] or [HELO name, IP prefix, recipient]", oneline.Quote(tr.text))
+		return fmt.Errorf("triple %s: want [IP or CIDR, sender, recipient] or [HELO name, IP prefix, recipient]", oneline.Quote(tr.String()))
 	}
 	tr.Helo, tr.Client = f[0], p
 	return nil
@@ -95,7 +95,13 @@ func (tr *Triple) UnmarshalTOML(v any) error {
 // Standard reports whether this is an (IP, sender, recipient) triple.
 func (tr Triple) Standard() bool { return tr.Helo == "" }
 
-func (tr Triple) String() string { return tr.text }
+func (tr Triple) String() string { return strings.Join(tr.fields[:], " ") }
+
+// MarshalTOML writes the triple back as the list of three strings it
+// was read from.
+func (tr Triple) MarshalTOML() ([]byte, error) {
+	return []byte("[" + tomlString(tr.fields[0]) + ", " + tomlString(tr.fields[1]) + ", " + tomlString(tr.fields[2]) + "]"), nil
+}
 
 // parseClientPrefix reads an address, a CIDR, or a dotted IPv4 prefix of
 // one to three octets ("192.0.2").
@@ -149,12 +155,12 @@ func (g *Greylist) validate() []problem {
 	}
 	for _, tr := range g.WhitelistedTriples {
 		if !tr.Standard() {
-			ps = append(ps, problem{"greylist.whitelisted_triples", fmt.Sprintf("%s: want [IP or CIDR, sender, recipient]", oneline.Quote(tr.text))})
+			ps = append(ps, problem{"greylist.whitelisted_triples", fmt.Sprintf("%s: want [IP or CIDR, sender, recipient]", oneline.Quote(tr.String()))})
 		}
 	}
 	for _, tr := range g.WhitelistedNonstd {
 		if tr.Standard() {
-			ps = append(ps, problem{"greylist.whitelisted_nonstandard_triples", fmt.Sprintf("%s: want [HELO name, IP prefix, recipient]", oneline.Quote(tr.text))})
+			ps = append(ps, problem{"greylist.whitelisted_nonstandard_triples", fmt.Sprintf("%s: want [HELO name, IP prefix, recipient]", oneline.Quote(tr.String()))})
 		}
 	}
 	return ps

@@ -47,8 +47,8 @@ type Reputation struct {
 // answers, signing with the secret the two share.
 type Peer struct {
 	Name   string   `toml:"name"`
-	URL    string   `toml:"url"`
-	Secret string   `toml:"secret"`
+	URL    string   `toml:"url" redact:"password"` // a password in it is one
+	Secret string   `toml:"secret" redact:"secret"`
 	Weight *float64 `toml:"weight"` // nil: DefaultPeerWeight
 }
 

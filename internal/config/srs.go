@@ -21,10 +21,10 @@ type SRS struct {
 	Config string `toml:"config"`
 	// Secret: the first signs; all are accepted, so a secret can be
 	// replaced. One string or a list.
-	Secret        Secrets  `toml:"secret"`
-	MaxAge        int      `toml:"maxage"`     // days
-	HashLength    int      `toml:"hashlength"` // base64 characters
-	Database      string   `toml:"database"`   // pysrs's SRS.DB: not supported, refused
+	Secret        Secrets  `toml:"secret" redact:"secret"`
+	MaxAge        int      `toml:"maxage"`                   // days
+	HashLength    int      `toml:"hashlength" redact:"none"` // base64 characters
+	Database      string   `toml:"database"`                 // pysrs's SRS.DB: not supported, refused
 	FwDomain      string   `toml:"fwdomain"`
 	RejectSpoofed bool     `toml:"reject_spoofed"`
 	SES           []string `toml:"ses"`

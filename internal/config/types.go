@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"log/syslog"
+	"math"
 	"net"
 	"net/netip"
 	"path"
@@ -61,6 +62,17 @@ func parseDuration(s string) (time.Duration, error) {
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
 func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalText writes d as UnmarshalTOML reads it back: whole days as
+// "35d", as the documentation writes them, anything else as Go does
+// ("10m0s").
+func (d Duration) MarshalText() ([]byte, error) {
+	const day = Duration(24 * time.Hour)
+	if d >= day && d%day == 0 && d/day <= math.MaxUint16 {
+		return fmt.Appendf(nil, "%dd", d/day), nil
+	}
+	return []byte(d.String()), nil
+}
 
 // Socket is a milter listen address as administrators write it:
 // libmilter style inet:PORT@HOST, inet6:PORT@HOST, unix:/path, local:/path,
@@ -129,6 +141,9 @@ func (s *Socket) UnmarshalText(b []byte) error {
 }
 
 func (s Socket) String() string { return s.text }
+
+// MarshalText writes the socket as it was written.
+func (s Socket) MarshalText() ([]byte, error) { return []byte(s.text), nil }
 
 // CheckHost refuses a TCP socket to listen on whose host is a name:
 // maxwell listens on an address of this host, and a name would be looked
@@ -243,6 +258,9 @@ func (h *HostPattern) UnmarshalText(b []byte) error {
 
 func (h HostPattern) String() string { return h.text }
 
+// MarshalText writes the pattern as it was written.
+func (h HostPattern) MarshalText() ([]byte, error) { return []byte(h.text), nil }
+
 // Match reports whether the client at ip, whose confirmed PTR name is ptr
 // (empty if none), matches.
 func (h HostPattern) Match(ip netip.Addr, ptr string) bool {
@@ -291,6 +309,10 @@ func NewDomainPattern(s string) (DomainPattern, error) {
 }
 
 func (d DomainPattern) String() string { return d.glob }
+
+// MarshalText writes the pattern as it matches: lower case, without a
+// final dot.
+func (d DomainPattern) MarshalText() ([]byte, error) { return []byte(d.glob), nil }
 
 // Match reports whether domain matches.
 func (d DomainPattern) Match(domain string) bool {
@@ -402,6 +424,20 @@ func (s *Size) UnmarshalTOML(v any) error {
 		return nil
 	}
 	return fmt.Errorf("a size is expected, not %s: write a number of bytes or a string like \"20MiB\"", kindOfValue(v))
+}
+
+// MarshalTOML writes s with the largest unit it is a whole number of
+// ("20MiB"), or as a number of bytes.
+func (s Size) MarshalTOML() ([]byte, error) {
+	for _, u := range []struct {
+		name string
+		n    Size
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if s > 0 && s%u.n == 0 && s/u.n < 1<<40 { // the bound UnmarshalTOML reads a number with a unit to
+			return []byte(`"` + strconv.FormatInt(int64(s/u.n), 10) + u.name + `"`), nil
+		}
+	}
+	return strconv.AppendInt(nil, int64(s), 10), nil
 }
 
 // MalformedAction is what [defang] malformed does with external mail

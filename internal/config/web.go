@@ -18,7 +18,7 @@ type Web struct {
 	// CertFile and KeyFile, both set, serve HTTPS (and mark the session
 	// cookie Secure); both empty, plain HTTP.
 	CertFile string `toml:"cert_file"`
-	KeyFile  string `toml:"key_file"`
+	KeyFile  string `toml:"key_file" redact:"none"` // the key's file, not the key
 	// Users are the accounts that may log in.
 	Users []WebUser `toml:"users"`
 	// SessionTTL is how long a session lasts after its login.
@@ -30,7 +30,7 @@ type Web struct {
 // only look.
 type WebUser struct {
 	Name         string `toml:"name"`
-	PasswordHash string `toml:"password_hash"`
+	PasswordHash string `toml:"password_hash" redact:"secret"`
 	ReadOnly     bool   `toml:"read_only"`
 }
 
