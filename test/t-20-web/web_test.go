@@ -215,6 +215,56 @@ password_hash = %q
 		}
 	})
 
+	// A message with a program attached, checked from the browser: the
+	// page shows the stages and the message as delivered, the program
+	// replaced by WARNING.TXT.
+	t.Run("check a message", func(t *testing.T) {
+		eml := filepath.Join(t.TempDir(), "invoice.eml")
+		msg := "From: carol@sender.example\r\nTo: bob@example.org\r\nSubject: <u>invoice</u>\r\nMIME-Version: 1.0\r\n" +
+			"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n" +
+			"--b\r\nContent-Type: application/octet-stream; name=invoice.exe\r\nContent-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA\r\n--b--\r\n"
+		if err := os.WriteFile(eml, []byte(msg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := chromedp.Do(ctx, chromedp.Navigate(base+"/check")); err != nil {
+			t.Fatal(err)
+		}
+		if err := chromedp.Do(ctx, chromedp.SetUploadFiles(`input[name="file"]`, []string{eml}),
+			chromedp.SendKeys(`input[name="ip"]`, "192.0.2.20"), chromedp.SendKeys(`input[name="helo"]`, "pc.example.org")); err != nil {
+			t.Fatal(err)
+		}
+		if err := browsertest.Submit(ctx, `form[action="/check"] button`, "h2"); err != nil {
+			t.Fatal(err)
+		}
+		text, err := chromedp.Run(ctx, chromedp.Text("main"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"Result: accept", "The message as delivered", "WARNING.TXT", "Subject: <u>invoice</u>"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("the check's page lacks %q:\n%s", want, text)
+			}
+		}
+		if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("main u").length`)); err != nil || n != 0 {
+			t.Errorf("%d elements made of the message's HTML (%v)", n, err)
+		}
+		shot("check")
+	})
+
+	t.Run("the configuration, its secrets hidden", func(t *testing.T) {
+		if err := chromedp.Do(ctx, chromedp.Navigate(base+"/config")); err != nil {
+			t.Fatal(err)
+		}
+		text, err := chromedp.Run(ctx, chromedp.Text("pre"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(text, "[web]") || !strings.Contains(text, `password_hash = "(redacted)"`) || strings.Contains(text, string(hash)) {
+			t.Errorf("the configuration page:\n%s", text)
+		}
+		shot("config")
+	})
+
 	t.Run("a change without its CSRF token is refused", func(t *testing.T) {
 		jar, _ := cookiejar.New(nil)
 		client := &http.Client{Jar: jar, Timeout: 10 * time.Second}
