@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // dialect is what differs between the SQL databases.
@@ -40,6 +41,10 @@ type sqlStore struct {
 	stmts   map[string]*sql.Stmt // the per-message queries, prepared at open
 	updates combiner             // UpdateTriplet's batches
 	ckpt    *checkpointer        // SQLite's, told of each commit; nil on PostgreSQL
+
+	// bytewise: the database orders text as bytes (SQLite; PostgreSQL
+	// under the C collation), so that a key prefix is a range of keys.
+	bytewise bool
 }
 
 // newSQLStore is a store on db, not yet migrated or prepared.
@@ -95,8 +100,19 @@ func (s *sqlStore) prepare(ctx context.Context) error {
 		}
 		s.stmts[q] = st
 	}
+	var bytewise int
+	if err := s.rdb.QueryRowContext(ctx, orderProbe).Scan(&bytewise); err != nil {
+		return s.wrap(err)
+	}
+	s.bytewise = bytewise == 1
 	return nil
 }
+
+// orderProbe tells whether the database orders text as bytes: a
+// linguistic collation (PostgreSQL's en_US, any ICU one) puts 'a'
+// before 'B', and letters after punctuation and digits.
+const orderProbe = `SELECT CASE WHEN 'B' < 'a' AND '19' < '1:' AND 'zz' < 'z{' AND 'a-b' < 'a.b' AND 'a.b' < 'a/b' AND 'z' < 'é'
+	THEN 1 ELSE 0 END`
 
 // prepared returns a query prepared at open.
 func (s *sqlStore) prepared(q string) *sql.Stmt {
@@ -490,10 +506,16 @@ const (
 		WHERE ($1 = '' OR kind = $1) AND (expires = 0 OR expires > $2) ORDER BY kind, name`
 )
 
+// bans runs one of the prepared ban queries.
 func (s *sqlStore) bans(ctx context.Context, query string, args ...any) ([]Ban, error) {
+	return s.queryBans(ctx, s.prepared(query).QueryContext, args...)
+}
+
+// queryBans reads the bans query returns.
+func (s *sqlStore) queryBans(ctx context.Context, query func(context.Context, ...any) (*sql.Rows, error), args ...any) ([]Ban, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	rows, err := s.prepared(query).QueryContext(ctx, args...)
+	rows, err := query(ctx, args...)
 	if err != nil {
 		return nil, s.wrap(err)
 	}
@@ -531,6 +553,73 @@ func (s *sqlStore) BansOn(ctx context.Context, key string, now time.Time, kinds 
 
 func (s *sqlStore) Bans(ctx context.Context, kind string, now time.Time) ([]Ban, error) {
 	return s.bans(ctx, selectBans, kind, ms(now))
+}
+
+func (s *sqlStore) BanPage(ctx context.Context, f BanFilter) ([]Ban, error) {
+	q, args, err := f.query(s.bytewise)
+	if err != nil {
+		return nil, err
+	}
+	return s.queryBans(ctx, func(ctx context.Context, args ...any) (*sql.Rows, error) {
+		return s.rdb.QueryContext(ctx, q, args...)
+	}, args...)
+}
+
+// query renders f as a query of the blacklist and its arguments, for a
+// database that orders text as bytes or not. Every condition on name
+// bounds the range of the primary key (kind, name) read, in its order,
+// so that the LIMIT ends the read. A prefix has an end in byte order
+// only: under another collation, the keys from the prefix on are read
+// and those that do not start with it skipped, until LIMIT are found.
+func (f BanFilter) query(bytewise bool) (string, []any, error) {
+	if f.Kind == "" || f.Limit < 1 {
+		return "", nil, errors.New("store: a page of bans needs a kind and a limit")
+	}
+	if !utf8.ValidString(f.Key) || !utf8.ValidString(f.After) {
+		return "", nil, errors.New("store: a ban's key is UTF-8")
+	}
+	q := `SELECT kind, name, reason, created, expires FROM blacklist WHERE kind = $1 AND (expires = 0 OR expires > $2)`
+	args := []any{f.Kind, ms(f.Now)}
+	name := func(op, v string) {
+		args = append(args, v)
+		q += fmt.Sprintf(" AND name %s $%d", op, len(args))
+	}
+	switch {
+	case f.Key != "" && !f.Prefix:
+		name("=", f.Key)
+	case f.Key != "":
+		name(">=", f.Key)
+		end, ok := prefixEnd(f.Key)
+		switch {
+		case !bytewise:
+			q += fmt.Sprintf(" AND substr(name, 1, %d) = $%d", utf8.RuneCountInString(f.Key), len(args))
+		case ok:
+			name("<", end)
+		}
+	}
+	if f.After != "" {
+		name(">", f.After)
+	}
+	return q + fmt.Sprintf(" ORDER BY name LIMIT %d", f.Limit), args, nil
+}
+
+// prefixEnd is the least string above every string that starts with p,
+// in byte order: p with its last character replaced by the next one (in
+// UTF-8, byte order is the order of the characters). It is false when
+// there is none: p is all U+10FFFF.
+func prefixEnd(p string) (string, bool) {
+	for p != "" {
+		r, n := utf8.DecodeLastRuneInString(p)
+		p = p[:len(p)-n]
+		if r < utf8.MaxRune {
+			r++
+			if r == 0xD800 { // surrogates are no characters
+				r = 0xE000
+			}
+			return p + string(r), true
+		}
+	}
+	return "", false
 }
 
 func (s *sqlStore) Unban(ctx context.Context, kind, key string) (bool, error) {
