@@ -81,11 +81,10 @@ func openSQLite(ctx context.Context, path string, timeout time.Duration, create 
 	// instead of spinning on SQLite's lock.
 	db.SetMaxOpenConns(1)
 	s := newSQLStore(db, dialect{
-		name:       "sqlite",
-		hasSchema:  `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'`,
-		batches:    1, // one connection
-		batchTx:    true,
-		binaryText: true,
+		name:      "sqlite",
+		hasSchema: `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'`,
+		batches:   1, // one connection
+		batchTx:   true,
 	}, timeout)
 	// Reads have connections of their own: in WAL mode they run beside
 	// the writer, on another core, instead of waiting for its turn.

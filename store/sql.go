@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // dialect is what differs between the SQL databases.
@@ -27,9 +28,6 @@ type dialect struct {
 	// batchTx: a batch of triplet updates is one transaction (SQLite's
 	// group commit); otherwise each statement commits by itself.
 	batchTx bool
-	// binaryText: text compares byte by byte (SQLite's BINARY), so a
-	// prefix is a range of an index (see Filter.where).
-	binaryText bool
 }
 
 // sqlStore is the Store on a SQL database. Times are stored as
@@ -42,6 +40,10 @@ type sqlStore struct {
 	stmts   map[string]*sql.Stmt // the per-message queries, prepared at open
 	updates combiner             // UpdateTriplet's batches
 	ckpt    *checkpointer        // SQLite's, told of each commit; nil on PostgreSQL
+
+	// bytewise: the database orders text as bytes (SQLite; PostgreSQL
+	// under the C collation), so that a key prefix is a range of keys.
+	bytewise bool
 }
 
 // newSQLStore is a store on db, not yet migrated or prepared.
@@ -97,8 +99,19 @@ func (s *sqlStore) prepare(ctx context.Context) error {
 		}
 		s.stmts[q] = st
 	}
+	var bytewise int
+	if err := s.rdb.QueryRowContext(ctx, orderProbe).Scan(&bytewise); err != nil {
+		return s.wrap(err)
+	}
+	s.bytewise = bytewise == 1
 	return nil
 }
+
+// orderProbe tells whether the database orders text as bytes: a
+// linguistic collation (PostgreSQL's en_US, any ICU one) puts 'a'
+// before 'B', and letters after punctuation and digits.
+const orderProbe = `SELECT CASE WHEN 'B' < 'a' AND '19' < '1:' AND 'zz' < 'z{' AND 'a-b' < 'a.b' AND 'a.b' < 'a/b' AND 'z' < 'é'
+	THEN 1 ELSE 0 END`
 
 // prepared returns a query prepared at open.
 func (s *sqlStore) prepared(q string) *sql.Stmt {
@@ -260,12 +273,11 @@ func (s *sqlStore) RenewTriplets(ctx context.Context, renewals []Renewal) error 
 	})
 }
 
-// where renders a Filter as a WHERE clause and its arguments. With
-// ranges (SQLite, whose text compares byte by byte), a prefix glob is
-// also given as a range of its column, which the indexes serve; where
-// text is ordered by a locale (PostgreSQL's collation), such a range
-// could leave matches out, so LIKE alone decides there.
-func (f Filter) where(ranges bool) (string, []any, error) {
+// where renders a Filter as a WHERE clause and its arguments, for a
+// database that orders text as bytes or not (see sqlStore.bytewise). A
+// prefix glob also bounds its column, so that an index serves it: from
+// the prefix on, and in byte order up to prefixEnd; LIKE decides.
+func (f Filter) where(bytewise bool) (string, []any, error) {
 	var conds []string
 	var args []any
 	arg := func(v any) string {
@@ -279,10 +291,10 @@ func (f Filter) where(ranges bool) (string, []any, error) {
 		case !strings.Contains(c.v, "*"):
 			conds = append(conds, c.col+" = "+arg(c.v))
 		default:
-			if p, ok := Prefix(c.v); ok && ranges && p != "" {
+			if p, ok := Prefix(c.v); ok && p != "" && utf8.ValidString(p) {
 				conds = append(conds, c.col+" >= "+arg(p))
-				if hi, ok := successor(p); ok {
-					conds = append(conds, c.col+" < "+arg(hi))
+				if end, ok := prefixEnd(p); ok && bytewise {
+					conds = append(conds, c.col+" < "+arg(end))
 				}
 			}
 			conds = append(conds, c.col+" LIKE "+arg(globToLike(c.v))+` ESCAPE '\'`)
@@ -343,20 +355,6 @@ func (f Filter) orderBy() string {
 	return " ORDER BY " + strings.Join(cols, ", ")
 }
 
-// successor is the least string above every string that starts with p,
-// byte by byte; false when there is none (p is all 0xff bytes).
-func successor(p string) (string, bool) {
-	b := []byte(p)
-	for len(b) > 0 && b[len(b)-1] == 0xff {
-		b = b[:len(b)-1]
-	}
-	if len(b) == 0 {
-		return "", false
-	}
-	b[len(b)-1]++
-	return string(b), true
-}
-
 // globToLike turns a '*' glob into a LIKE pattern, escaping LIKE's own
 // wildcards.
 func globToLike(g string) string {
@@ -367,7 +365,7 @@ func globToLike(g string) string {
 func (s *sqlStore) Triplets(ctx context.Context, f Filter) ([]Entry, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	where, args, err := f.where(s.d.binaryText)
+	where, args, err := f.where(s.bytewise)
 	if err != nil {
 		return nil, err
 	}
@@ -395,7 +393,7 @@ func (s *sqlStore) DeleteTriplets(ctx context.Context, f Filter) (int, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	f.ByKey, f.After = false, nil
-	where, args, err := f.where(s.d.binaryText)
+	where, args, err := f.where(s.bytewise)
 	if err != nil {
 		return 0, err
 	}
@@ -547,10 +545,16 @@ const (
 		WHERE ($1 = '' OR kind = $1) AND (expires = 0 OR expires > $2) ORDER BY kind, name`
 )
 
+// bans runs one of the prepared ban queries.
 func (s *sqlStore) bans(ctx context.Context, query string, args ...any) ([]Ban, error) {
+	return s.queryBans(ctx, s.prepared(query).QueryContext, args...)
+}
+
+// queryBans reads the bans query returns.
+func (s *sqlStore) queryBans(ctx context.Context, query func(context.Context, ...any) (*sql.Rows, error), args ...any) ([]Ban, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	rows, err := s.prepared(query).QueryContext(ctx, args...)
+	rows, err := query(ctx, args...)
 	if err != nil {
 		return nil, s.wrap(err)
 	}
@@ -588,6 +592,73 @@ func (s *sqlStore) BansOn(ctx context.Context, key string, now time.Time, kinds 
 
 func (s *sqlStore) Bans(ctx context.Context, kind string, now time.Time) ([]Ban, error) {
 	return s.bans(ctx, selectBans, kind, ms(now))
+}
+
+func (s *sqlStore) BanPage(ctx context.Context, f BanFilter) ([]Ban, error) {
+	q, args, err := f.query(s.bytewise)
+	if err != nil {
+		return nil, err
+	}
+	return s.queryBans(ctx, func(ctx context.Context, args ...any) (*sql.Rows, error) {
+		return s.rdb.QueryContext(ctx, q, args...)
+	}, args...)
+}
+
+// query renders f as a query of the blacklist and its arguments, for a
+// database that orders text as bytes or not. Every condition on name
+// bounds the range of the primary key (kind, name) read, in its order,
+// so that the LIMIT ends the read. A prefix has an end in byte order
+// only: under another collation, the keys from the prefix on are read
+// and those that do not start with it skipped, until LIMIT are found.
+func (f BanFilter) query(bytewise bool) (string, []any, error) {
+	if f.Kind == "" || f.Limit < 1 {
+		return "", nil, errors.New("store: a page of bans needs a kind and a limit")
+	}
+	if !utf8.ValidString(f.Key) || !utf8.ValidString(f.After) {
+		return "", nil, errors.New("store: a ban's key is UTF-8")
+	}
+	q := `SELECT kind, name, reason, created, expires FROM blacklist WHERE kind = $1 AND (expires = 0 OR expires > $2)`
+	args := []any{f.Kind, ms(f.Now)}
+	name := func(op, v string) {
+		args = append(args, v)
+		q += fmt.Sprintf(" AND name %s $%d", op, len(args))
+	}
+	switch {
+	case f.Key != "" && !f.Prefix:
+		name("=", f.Key)
+	case f.Key != "":
+		name(">=", f.Key)
+		end, ok := prefixEnd(f.Key)
+		switch {
+		case !bytewise:
+			q += fmt.Sprintf(" AND substr(name, 1, %d) = $%d", utf8.RuneCountInString(f.Key), len(args))
+		case ok:
+			name("<", end)
+		}
+	}
+	if f.After != "" {
+		name(">", f.After)
+	}
+	return q + fmt.Sprintf(" ORDER BY name LIMIT %d", f.Limit), args, nil
+}
+
+// prefixEnd is the least string above every string that starts with p,
+// in byte order: p with its last character replaced by the next one (in
+// UTF-8, byte order is the order of the characters). It is false when
+// there is none: p is all U+10FFFF.
+func prefixEnd(p string) (string, bool) {
+	for p != "" {
+		r, n := utf8.DecodeLastRuneInString(p)
+		p = p[:len(p)-n]
+		if r < utf8.MaxRune {
+			r++
+			if r == 0xD800 { // surrogates are no characters
+				r = 0xE000
+			}
+			return p + string(r), true
+		}
+	}
+	return "", false
 }
 
 func (s *sqlStore) Unban(ctx context.Context, kind, key string) (bool, error) {

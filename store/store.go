@@ -72,6 +72,10 @@ type Store interface {
 	BansOn(ctx context.Context, key string, now time.Time, kinds ...string) ([]Ban, error)
 	// Bans lists the bans of a kind ("" for all) in force at now.
 	Bans(ctx context.Context, kind string, now time.Time) ([]Ban, error)
+	// BanPage lists a page of the bans f selects, in force at f.Now, in
+	// the order of their keys: a range of the blacklist's primary key,
+	// never a scan of the table (the web console's list).
+	BanPage(ctx context.Context, f BanFilter) ([]Ban, error)
 	// Unban lifts a ban.
 	Unban(ctx context.Context, kind, key string) (bool, error)
 
@@ -230,6 +234,23 @@ type Ban struct {
 	Reason    string
 	Created   time.Time
 	Expires   time.Time // zero: until lifted
+}
+
+// BanFilter selects a page of the bans of one kind, keyset-paged by key.
+// Keys follow the database's order of text: byte order on SQLite and
+// under PostgreSQL's C collation. A prefix finds the keys that start
+// with it under any collation, but is a range of keys with an end only
+// in byte order: under another, the keys from it on are read until a
+// page is found.
+type BanFilter struct {
+	Kind string // required
+	// Key is the one key wanted, or with Prefix what the keys wanted
+	// start with; "" is every key.
+	Key    string
+	Prefix bool
+	After  string    // only keys after it: the last key of the page before; "" from the first
+	Now    time.Time // only bans in force at Now
+	Limit  int       // at most this many, 1 or more
 }
 
 // Reputation is what is known of one identity ("spf:example.com",

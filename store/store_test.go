@@ -82,6 +82,7 @@ func TestConformance(t *testing.T) {
 		{"auto-whitelist", testAutoWhitelist},
 		{"cbv cache", testCBVCache},
 		{"blacklist", testBlacklist},
+		{"ban pages", testBanPage},
 		{"expire in batches", testExpire},
 		{"reopen keeps state", testReopen},
 		{"ping", testPing},
@@ -527,6 +528,92 @@ func testBlacklist(t *testing.T, st store.Store, _ func() (store.Store, error)) 
 	}
 	if ok, _ := st.Unban(ctx, store.BanSender, "spam@example.com"); ok {
 		t.Error("Unban of a lifted ban reported a removal")
+	}
+}
+
+// BanPage lists one kind's bans in force, by key, a page at a time, and
+// finds a key or the keys that start with a prefix (a character past
+// ASCII last, whose successor has another first byte in UTF-8).
+func testBanPage(t *testing.T, st store.Store, _ func() (store.Store, error)) {
+	for _, b := range []store.Ban{
+		{Kind: store.BanClient, Key: "192.0.2.1", Reason: "rat", Created: t0, Expires: t0.Add(time.Hour)},
+		{Kind: store.BanClient, Key: "192.0.2.10", Reason: "rat", Created: t0, Expires: t0.Add(time.Hour)},
+		{Kind: store.BanClient, Key: "192.0.2.11", Reason: "lapsed", Created: t0.Add(-2 * time.Hour), Expires: t0.Add(-time.Hour)},
+		{Kind: store.BanClient, Key: "192.0.2.12", Reason: "rat", Created: t0, Expires: t0.Add(time.Hour)},
+		{Kind: store.BanClient, Key: "192.0.2.2", Reason: "rat", Created: t0, Expires: t0.Add(time.Hour)},
+		{Kind: store.BanClient, Key: "2001:db8::1", Reason: "rat", Created: t0, Expires: t0.Add(time.Hour)},
+		{Kind: store.BanLifted, Key: "192.0.2.13", Reason: "lifted by hand", Created: t0, Expires: t0.Add(time.Hour)},
+		{Kind: store.BanIP, Key: "192.0.2.14", Reason: "demerits", Created: t0, Expires: t0.Add(time.Hour)},
+		{Kind: store.BanSender, Key: "x\u00bfa@example.com", Reason: "complaints", Created: t0},
+		{Kind: store.BanSender, Key: "x\u00c0@example.com", Reason: "complaints", Created: t0},
+	} {
+		if err := st.Ban(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		f    store.BanFilter
+		want []string
+	}{
+		{"a kind", store.BanFilter{Kind: store.BanClient}, []string{"192.0.2.1", "192.0.2.10", "192.0.2.12", "192.0.2.2", "2001:db8::1"}},
+		{"a key", store.BanFilter{Kind: store.BanClient, Key: "192.0.2.1"}, []string{"192.0.2.1"}},
+		{"a key of another kind", store.BanFilter{Kind: store.BanClient, Key: "192.0.2.14"}, nil},
+		{"a lapsed key", store.BanFilter{Kind: store.BanClient, Key: "192.0.2.11"}, nil},
+		{"a prefix", store.BanFilter{Kind: store.BanClient, Key: "192.0.2.1", Prefix: true}, []string{"192.0.2.1", "192.0.2.10", "192.0.2.12"}},
+		{"a prefix after a key", store.BanFilter{Kind: store.BanClient, Key: "192.0.2.1", Prefix: true, After: "192.0.2.1"}, []string{"192.0.2.10", "192.0.2.12"}},
+		{"a prefix, limited", store.BanFilter{Kind: store.BanClient, Key: "192.", Prefix: true, Limit: 2}, []string{"192.0.2.1", "192.0.2.10"}},
+		{"a prefix past ASCII", store.BanFilter{Kind: store.BanSender, Key: "x\u00bf", Prefix: true}, []string{"x\u00bfa@example.com"}},
+		{"the lifted are no bans", store.BanFilter{Kind: store.BanLifted}, []string{"192.0.2.13"}},
+		{"later, none in force", store.BanFilter{Kind: store.BanClient, Now: t0.Add(time.Hour)}, nil},
+	} {
+		f := c.f
+		if f.Now.IsZero() {
+			f.Now = t0
+		}
+		if f.Limit == 0 {
+			f.Limit = 100
+		}
+		bs, err := st.BanPage(ctx, f)
+		var got []string
+		for _, b := range bs {
+			if b.Kind != f.Kind {
+				t.Errorf("%s: a ban of kind %q", c.name, b.Kind)
+			}
+			got = append(got, b.Key)
+		}
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("%s: BanPage = %v, %v; want %v", c.name, got, err, c.want)
+		}
+	}
+	if bs, _ := st.BanPage(ctx, store.BanFilter{Kind: store.BanClient, Key: "192.0.2.12", Now: t0, Limit: 1}); len(bs) != 1 ||
+		bs[0].Reason != "rat" || !bs[0].Created.Equal(t0) || !bs[0].Expires.Equal(t0.Add(time.Hour)) {
+		t.Errorf("the ban read back: %+v", bs)
+	}
+
+	// Pages of two: each ban once, in order, until a short page.
+	var all []string
+	for after := ""; ; {
+		bs, err := st.BanPage(ctx, store.BanFilter{Kind: store.BanClient, After: after, Now: t0, Limit: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range bs {
+			all = append(all, b.Key)
+		}
+		if len(bs) < 2 {
+			break
+		}
+		after = bs[len(bs)-1].Key
+	}
+	if want := []string{"192.0.2.1", "192.0.2.10", "192.0.2.12", "192.0.2.2", "2001:db8::1"}; !slices.Equal(all, want) {
+		t.Errorf("paged: %v, want %v", all, want)
+	}
+
+	for _, bad := range []store.BanFilter{{Limit: 10, Now: t0}, {Kind: store.BanIP, Now: t0}, {Kind: store.BanSender, Key: "\xff", Limit: 1, Now: t0}} {
+		if _, err := st.BanPage(ctx, bad); err == nil {
+			t.Errorf("BanPage(%+v): no error", bad)
+		}
 	}
 }
 

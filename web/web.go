@@ -63,7 +63,7 @@ var templateFS embed.FS
 
 var pages = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
-	for _, name := range []string{"login", "overview", "greylist", "log", "conn", "check", "config"} {
+	for _, name := range []string{"login", "overview", "greylist", "log", "conn", "blacklist", "check", "config"} {
 		m[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return m
@@ -170,6 +170,10 @@ func New(cfg *config.Config, deps Deps) http.Handler {
 	c.mux.HandleFunc("POST /greylist/delete", c.change(c.delete))
 	c.mux.HandleFunc("GET /log", c.page(c.logPage))
 	c.mux.HandleFunc("GET /conn", c.page(c.connPage))
+	bl := &blacklist{console: c}
+	c.mux.HandleFunc("GET /blacklist", c.page(bl.page))
+	c.mux.HandleFunc("POST /blacklist/add", c.change(bl.add))
+	c.mux.HandleFunc("POST /blacklist/delete", c.change(bl.delete))
 	c.mux.HandleFunc("GET /check", c.page(c.checkForm))
 	c.mux.HandleFunc("POST /check", c.upload(c.check))
 	c.mux.HandleFunc("GET /config", c.page(c.configPage))

@@ -4,10 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net/netip"
 	"os"
 	"slices"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -58,35 +56,27 @@ func blacklistCmd(args []string) int {
 		fmt.Fprintf(os.Stderr, "maxwell blacklist export: --format %q --ttl %s: the format is rbldnsd, the TTL a second or more\n", *format, *ttl)
 		return exitUsage
 	}
-	var kind, key, flagName string
+	var kind, key string
 	if args[0] != "list" && args[0] != "export" {
-		given := 0
-		for _, f := range []string{*ip, *client, *sender} {
-			if f != "" {
-				given++
+		var flagName, given string
+		n := 0
+		for _, f := range []struct {
+			name, kind string
+			v          *string
+		}{{"--ip", store.BanIP, ip}, {"--client", store.BanClient, client}, {"--sender", store.BanSender, sender}} {
+			if *f.v != "" {
+				n++
+				flagName, kind, given = f.name, f.kind, *f.v
 			}
 		}
-		switch {
-		case given != 1:
+		if n != 1 {
 			fmt.Fprintf(os.Stderr, "maxwell blacklist %s: give one of --ip, --client or --sender\n", args[0])
 			return exitUsage
-		case *sender != "":
-			if !strings.Contains(*sender, "@") {
-				fmt.Fprintf(os.Stderr, "maxwell blacklist %s: --sender %q is not an address\n", args[0], *sender)
-				return exitUsage
-			}
-			kind, key = store.BanSender, strings.ToLower(*sender)
-		default:
-			flagName, kind, key = "--ip", store.BanIP, *ip
-			if *client != "" {
-				flagName, kind, key = "--client", store.BanClient, *client
-			}
-			addr, err := netip.ParseAddr(key)
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "maxwell blacklist %s: %s %q is not an address\n", args[0], flagName, key)
-				return exitUsage
-			}
-			key = addr.Unmap().String()
+		}
+		var err error
+		if key, err = watch.BanKey(kind, given); err != nil {
+			fmt.Fprintf(os.Stderr, "maxwell blacklist %s: %s %v\n", args[0], flagName, err)
+			return exitUsage
 		}
 	}
 	cfg, st, status := adminStore("blacklist", conf)
@@ -97,26 +87,14 @@ func blacklistCmd(args []string) int {
 	ctx := context.Background()
 	switch args[0] {
 	case "add":
-		now := time.Now()
-		b := store.Ban{Kind: kind, Key: key, Reason: *reason, Created: now}
-		switch kind {
-		case store.BanIP:
-			b.Expires = now.Add(cfg.Milter.BanTime.D())
-		case store.BanClient:
-			b.Expires = now.Add(cfg.Watch.GoodBehaviour.D())
-		}
-		if err := st.Ban(ctx, b); err != nil {
+		if _, err := watch.AddBan(ctx, st, cfg, kind, key, *reason, time.Now()); err != nil {
 			fmt.Fprintln(os.Stderr, "maxwell blacklist add:", err)
 			return exitFailure
 		}
 		fmt.Printf("%s %s: banned\n", kind, key)
 		return exitOK
 	case "delete":
-		unban := st.Unban
-		if kind == store.BanClient { // and the watcher leaves it alone for what it did before
-			unban = func(ctx context.Context, _, ip string) (bool, error) { return watch.Lift(ctx, st, cfg, ip, time.Now()) }
-		}
-		ok, err := unban(ctx, kind, key)
+		ok, err := watch.DeleteBan(ctx, st, cfg, kind, key, time.Now())
 		switch {
 		case err != nil:
 			fmt.Fprintln(os.Stderr, "maxwell blacklist delete:", err)
