@@ -315,14 +315,12 @@ func (f Filter) where(bytewise bool) (string, []any, error) {
 		conds = append(conds, fmt.Sprintf(cond, arg(ms(f.Now))))
 	}
 	if f.ByKey && f.After != nil {
-		// After the last of the previous page, in the key columns
-		// that equality does not fix: the comparison then follows the
+		// After the last of the previous page, in the order of the
 		// index that serves the search.
-		var cols, vals []string
-		for i, after := range []string{f.After.Client, f.After.Sender, f.After.Rcpt} {
-			if keys[i].v == "" || strings.Contains(keys[i].v, "*") {
-				cols, vals = append(cols, keys[i].col), append(vals, arg(after))
-			}
+		cols := f.keyOrder()
+		vals := make([]string, len(cols))
+		for i, col := range cols {
+			vals[i] = arg(map[string]string{"client": f.After.Client, "sender": f.After.Sender, "rcpt": f.After.Rcpt}[col])
 		}
 		if len(cols) == 0 {
 			conds = append(conds, "1 = 0") // one triplet, already listed
@@ -337,22 +335,37 @@ func (f Filter) where(bytewise bool) (string, []any, error) {
 }
 
 // orderBy is the ORDER BY clause of Triplets: oldest first, or for
-// ByKey the key columns that equality does not fix (an index on the
-// others then gives the rows in order, unsorted).
+// ByKey in keyOrder.
 func (f Filter) orderBy() string {
 	if !f.ByKey {
 		return " ORDER BY first_seen, client, sender, rcpt"
 	}
-	var cols []string
-	for _, c := range []struct{ col, v string }{{"client", f.Client}, {"sender", f.Sender}, {"rcpt", f.Rcpt}} {
-		if c.v == "" || strings.Contains(c.v, "*") {
-			cols = append(cols, c.col)
-		}
+	if cols := f.keyOrder(); len(cols) > 0 {
+		return " ORDER BY " + strings.Join(cols, ", ")
 	}
-	if len(cols) == 0 {
-		return ""
+	return ""
+}
+
+// keyOrder is the order ByKey lists in: that of the index which serves
+// the search — the key (client, sender, rcpt) when the client is
+// searched or nothing is, else the index by sender (sender, client,
+// rcpt), else by recipient (rcpt, client, sender) — without the columns
+// an exact value fixes. The index then gives the rows in order, and a
+// page ends the read.
+func (f Filter) keyOrder() []string {
+	order := []string{"client", "sender", "rcpt"}
+	switch {
+	case f.Client != "":
+	case f.Sender != "":
+		order = []string{"sender", "client", "rcpt"}
+	case f.Rcpt != "":
+		order = []string{"rcpt", "client", "sender"}
 	}
-	return " ORDER BY " + strings.Join(cols, ", ")
+	value := map[string]string{"client": f.Client, "sender": f.Sender, "rcpt": f.Rcpt}
+	return slices.DeleteFunc(order, func(col string) bool {
+		v := value[col]
+		return v != "" && !strings.Contains(v, "*")
+	})
 }
 
 // globToLike turns a '*' glob into a LIKE pattern, escaping LIKE's own

@@ -162,11 +162,13 @@ type Filter struct {
 	State                string    // "", StatePending, StatePassed or StateExpired
 	Now                  time.Time // when State is judged; required with State
 	Limit                int       // 0: no limit
-	// ByKey lists Triplets in key order (client, sender, rcpt) instead
-	// of oldest first: the order the store's indexes keep, so that a
+	// ByKey lists Triplets in the order of the index that serves the
+	// search instead of oldest first: by client, sender and recipient
+	// when the client is searched or nothing is, else by sender (then
+	// client, recipient), else by recipient (then client, sender). A
 	// page of a large greylist searched by exact values or prefixes
-	// ("abc*") is a range of an index, not a sort of every match (the
-	// web console). After, with ByKey, starts the list after that
+	// ("abc*") is then a range of an index, not a sort of every match
+	// (the web console). After, with ByKey, starts the list after that
 	// triplet: the last of the previous page. DeleteTriplets ignores
 	// both.
 	ByKey bool
