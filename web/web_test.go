@@ -51,7 +51,8 @@ func hash(t *testing.T, pw string) string {
 	return string(h)
 }
 
-func newFixture(t *testing.T) *fixture {
+// newFixture makes the console, its Deps changed by opts.
+func newFixture(t *testing.T, opts ...func(*Deps)) *fixture {
 	ctx := context.Background()
 	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "maxwell.db"), 5*time.Second)
 	if err != nil {
@@ -67,7 +68,11 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{t: t, st: st, log: &mtatest.Buffer{}, now: t0}
 	f.clock = func() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.now }
 	ml := maillog.New(f.log)
-	f.srv = httptest.NewServer(New(cfg, Deps{Store: st, Log: ml, Now: f.clock}))
+	deps := Deps{Store: st, Log: ml, Now: f.clock}
+	for _, o := range opts {
+		o(&deps)
+	}
+	f.srv = httptest.NewServer(New(cfg, deps))
 	t.Cleanup(f.srv.Close)
 	return f
 }
