@@ -138,3 +138,29 @@ func BenchmarkSearch(b *testing.B) {
 		b.ReportMetric(float64(lines)/float64(b.N), "lines/op")
 	})
 }
+
+// BenchmarkSummarize measures the overview's queries on the indexed
+// synthetic log (see logSize): the last 1, 6 and 24 hours before its
+// newest line, whose hours each hold more senders and clients than
+// TopKeep.
+func BenchmarkSummarize(b *testing.B) {
+	fx := getFixture(b)
+	ctx := context.Background()
+	s, err := fx.x.Summarize(ctx, time.Time{}, time.Time{}, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, hours := range []int{1, 6, 24} {
+		b.Run(fmt.Sprintf("%dh", hours), func(b *testing.B) {
+			rows := 0
+			for b.Loop() {
+				s, err := fx.x.Summarize(ctx, s.Newest.Add(-time.Duration(hours)*time.Hour), s.Newest, 10)
+				if err != nil {
+					b.Fatal(err)
+				}
+				rows = len(s.Minutes)
+			}
+			b.ReportMetric(float64(rows), "minutes/op")
+		})
+	}
+}

@@ -4,6 +4,10 @@
 // connection's whole trace, without reading the log: a 1 GB log scanned
 // per request would take seconds, an indexed query takes a millisecond.
 //
+// It also counts the mail by minute and by hour (stats.go), for the
+// console's overview: figures of the last hours read in a few
+// milliseconds.
+//
 // The log stays the only copy of the lines: the index holds where each
 // line is (offset and length) and the keys it names, and Trace reads the
 // lines back from the log by their offsets.
@@ -36,25 +40,43 @@ type Index struct {
 // or so, and more than ten on a loaded machine under the race detector.
 const busyTimeout = time.Minute
 
+// schemaVersion is the index's layout, kept in the database's
+// user_version: Open rebuilds an index of any other version from its
+// log (an index is a cache of the log). 0 is a new database, or the
+// first layout, which kept no aggregates and no version.
+const schemaVersion = 1
+
+// tables are the index's tables, as dropped to rebuild it.
+var tables = []string{"state", "conns", "lines", "keys", "minutes", "tops"}
+
 // schema: keys is the table searches read, its primary key (kind, value,
 // t, conn) the index that answers "newest connections naming this value"
 // with a range scan; t is the connection's first time, so a connection
 // that names a value twice is one row. lines answers Trace in the same
 // way by (conn, off). WITHOUT ROWID: the primary key is the table, no
-// second B-tree to write.
+// second B-tree to write. minutes and tops are the overview's aggregates
+// (stats.go), read by ranges of their primary keys too. state's newest
+// is the time of the newest line indexed.
 const schema = `
-CREATE TABLE IF NOT EXISTS state (
+CREATE TABLE state (
 	id INTEGER PRIMARY KEY CHECK (id = 1),
-	dev INTEGER NOT NULL, ino INTEGER NOT NULL, head BLOB NOT NULL, off INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS conns (
+	dev INTEGER NOT NULL, ino INTEGER NOT NULL, head BLOB NOT NULL, off INTEGER NOT NULL,
+	newest INTEGER NOT NULL);
+CREATE TABLE conns (
 	conn INTEGER PRIMARY KEY, first INTEGER NOT NULL, ip TEXT NOT NULL,
 	summary TEXT NOT NULL, nlines INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS lines (
+CREATE TABLE lines (
 	conn INTEGER NOT NULL, off INTEGER NOT NULL, len INTEGER NOT NULL,
 	PRIMARY KEY (conn, off)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS keys (
+CREATE TABLE keys (
 	kind INTEGER NOT NULL, value TEXT NOT NULL, t INTEGER NOT NULL, conn INTEGER NOT NULL,
 	PRIMARY KEY (kind, value, t, conn)) WITHOUT ROWID;
+CREATE TABLE minutes (
+	t INTEGER NOT NULL, outcome TEXT NOT NULL, n INTEGER NOT NULL,
+	PRIMARY KEY (t, outcome)) WITHOUT ROWID;
+CREATE TABLE tops (
+	kind INTEGER NOT NULL, hour INTEGER NOT NULL, value TEXT NOT NULL, n INTEGER NOT NULL,
+	PRIMARY KEY (kind, hour, value)) WITHOUT ROWID;
 `
 
 // Open opens the index database at dbPath, creating it (and its
@@ -78,7 +100,7 @@ func Open(dbPath string) (*Index, error) {
 		return nil, fmt.Errorf("logindex %s: %w", dbPath, err)
 	}
 	db.SetMaxOpenConns(1) // writes are serialised in the process, not on SQLite's lock
-	if _, err := db.Exec(schema); err != nil {
+	if err := migrate(db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("logindex %s: %w", dbPath, err)
 	}
@@ -105,8 +127,41 @@ func (x *Index) Close() error {
 	return errors.Join(x.rdb.Close(), x.db.Close())
 }
 
+// migrate makes the tables of a new index, or drops and makes again
+// those of an index of another version: the next Update indexes the log
+// anew. Two processes opening one index at once do it once: the
+// transaction takes the write lock at its start.
+func migrate(db *sql.DB) error {
+	tx, err := db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var v int
+	if err := tx.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
+		return err
+	}
+	if v == schemaVersion {
+		return nil
+	}
+	for _, t := range tables {
+		if _, err := tx.Exec("DROP TABLE IF EXISTS " + t); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.Exec(schema); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
 // reset empties the index, for a log that was rotated or truncated: its
-// offsets point into a file that is no longer there.
+// offsets point into a file that is no longer there. The aggregates stay:
+// they count lines, not places in a file, and the overview's last hours
+// go on across a rotation.
 func reset(ctx context.Context, tx *sql.Tx) error {
 	for _, t := range []string{"state", "conns", "lines", "keys"} {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+t); err != nil {

@@ -53,15 +53,24 @@ var fieldKinds = map[string]int{"ip": kindIP, "from": kindSender, "to": kindRcpt
 // not worth indexing — empty, too long, or with control characters that
 // maxwell's own values never hold (a CR in a HELO name, quoted).
 func normValue(v string) (string, bool) {
-	if v == "" || len(v) > maxValue {
+	if !plain(v) {
 		return "", false
+	}
+	return strings.ToLower(v), true
+}
+
+// plain tells a value worth keeping: not empty, at most maxValue bytes,
+// without control characters.
+func plain(v string) bool {
+	if v == "" || len(v) > maxValue {
+		return false
 	}
 	for i := 0; i < len(v); i++ {
 		if v[i] < 0x20 || v[i] == 0x7f {
-			return "", false
+			return false
 		}
 	}
-	return strings.ToLower(v), true
+	return true
 }
 
 // Update indexes the lines of the log at logPath written since the last
@@ -133,8 +142,8 @@ func (x *Index) batch(ctx context.Context, f *os.File, id fileID, pos int64, lrp
 	defer tx.Rollback()
 	var dev, ino uint64
 	var head []byte
-	off := int64(-1)
-	err = tx.QueryRowContext(ctx, "SELECT dev, ino, head, off FROM state WHERE id = 1").Scan(&dev, &ino, &head, &off)
+	off, newest := int64(-1), int64(0)
+	err = tx.QueryRowContext(ctx, "SELECT dev, ino, head, off, newest FROM state WHERE id = 1").Scan(&dev, &ino, &head, &off, &newest)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		off = -1
@@ -146,7 +155,7 @@ func (x *Index) batch(ctx context.Context, f *os.File, id fileID, pos int64, lrp
 			if err := reset(ctx, tx); err != nil {
 				return 0, pos, false, err
 			}
-			off = 0
+			off, newest = 0, 0
 		}
 		pos = off
 		if _, err := f.Seek(pos, io.SeekStart); err != nil {
@@ -170,6 +179,7 @@ func (x *Index) batch(ctx context.Context, f *os.File, id fileID, pos int64, lrp
 	}
 	conns := map[uint64]*connRow{}
 	seen := map[keyRow]bool{}
+	counts := newTally(newest)
 	lr := *lrp
 	more = true
 	for read := 0; read < batchLines; read++ {
@@ -240,6 +250,7 @@ func (x *Index) batch(ctx context.Context, f *os.File, id fileID, pos int64, lrp
 				return 0, pos, false, err
 			}
 		}
+		counts.add(l)
 		switch l.Event {
 		case "connect":
 			c.ip = l.Fields["ip"]
@@ -263,9 +274,13 @@ func (x *Index) batch(ctx context.Context, f *os.File, id fileID, pos int64, lrp
 			return 0, pos, false, err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO state (id, dev, ino, head, off) VALUES (1, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET dev = excluded.dev, ino = excluded.ino, head = excluded.head, off = excluded.off`,
-		id.dev, id.ino, id.head, pos); err != nil {
+	if err := counts.write(ctx, tx); err != nil {
+		return 0, pos, false, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO state (id, dev, ino, head, off, newest) VALUES (1, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET dev = excluded.dev, ino = excluded.ino, head = excluded.head, off = excluded.off,
+			newest = excluded.newest`,
+		id.dev, id.ino, id.head, pos, counts.newest); err != nil {
 		return 0, pos, false, err
 	}
 	if err := tx.Commit(); err != nil {

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/maxwell-milter/maxwell/internal/svgchart"
 )
 
 // WriteText prints the report as tables.
@@ -125,34 +127,13 @@ func delayList(m map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
-// bar is one bar of a chart.
-type bar struct {
-	Label  string
-	N      int
-	Y      int // top of the bar's row
-	Width  int // in pixels
-	TextAt int
-}
-
-// bars lays out a horizontal bar chart of counts.
-func bars(list []Count) []bar {
-	max := 1
-	for _, c := range list {
-		max = maxInt(max, c.N)
-	}
-	out := make([]bar, len(list))
+// chartValues are counts as a chart's values.
+func chartValues(list []Count) []svgchart.Value {
+	out := make([]svgchart.Value, len(list))
 	for i, c := range list {
-		w := c.N * 400 / max
-		out[i] = bar{Label: c.Key, N: c.N, Y: i * 22, Width: maxInt(w, 1), TextAt: 210 + maxInt(w, 1) + 6}
+		out[i] = svgchart.Value{Label: c.Key, N: c.N}
 	}
 	return out
-}
-
-func maxInt(a, b int) int {
-	if a > b {
-		return a
-	}
-	return b
 }
 
 // WriteHTML writes one self-contained page: the tables, and bar charts
@@ -175,22 +156,24 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		perHour = append(perHour, Count{h + ":00", r.Hours[h]})
 	}
 	tags := topN(r.Total.ByTag, len(r.Total.ByTag))
-	charts := []struct {
-		Title string
-		Bars  []bar
-	}{
-		{"Refusals per day", bars(perDay)},
-		{"Decisions per hour", bars(perHour)},
-		{"Decisions by tag", bars(tags)},
-		{"Top reasons", bars(r.TopReasons)},
+	charts := []*svgchart.BarChart{
+		svgchart.Bars("Refusals per day", chartValues(perDay)),
+		svgchart.Bars("Decisions per hour", chartValues(perHour)),
+		svgchart.Bars("Decisions by tag", chartValues(tags)),
+		svgchart.Bars("Top reasons", chartValues(r.TopReasons)),
 	}
 	return page.Execute(w, map[string]any{"Text": text.String(), "Charts": charts, "Total": r.Total,
 		"Refused": fmt.Sprintf("%.0f%%", 100*r.Total.RefusedShare()), "Heading": r.Heading()})
 }
 
-var page = template.Must(template.New("report").Funcs(template.FuncMap{
-	"height": func(bs []bar) int { return len(bs)*22 + 4 },
-}).Parse(`<!DOCTYPE html>
+// page is the report's HTML, its charts drawn by svgchart's templates.
+var page = func() *template.Template {
+	t := template.Must(template.New("report").Parse(pageHTML))
+	template.Must(t.New("svgchart").Parse(svgchart.Templates))
+	return t
+}()
+
+const pageHTML = `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"/><title>maxwell report</title>
 <style>body{font-family:sans-serif;margin:2em}pre{background:#f4f4f4;padding:1em}svg text{font-size:12px}</style>
 </head><body>
@@ -198,10 +181,8 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 <p>{{.Heading}}</p>
 <p>{{.Total.Messages}} messages from {{.Total.Connections}} connections; {{.Total.Accepted}} accepted, {{.Total.Rejected}} rejected, {{.Total.Tempfailed}} deferred: {{.Refused}} refused.</p>
 {{range .Charts}}<h2>{{.Title}}</h2>
-<svg xmlns="http://www.w3.org/2000/svg" width="720" height="{{height .Bars}}" role="img" aria-label="{{.Title}}">
-{{range .Bars}}<text x="0" y="{{.Y}}" dy="15">{{.Label}}</text><rect x="210" y="{{.Y}}" width="{{.Width}}" height="18" fill="#4a7ab5"/><text x="{{.TextAt}}" y="{{.Y}}" dy="15">{{.N}}</text>
-{{end}}</svg>
+{{template "svgchart-bars" .}}
 {{end}}<h2>Figures</h2>
 <pre>{{.Text}}</pre>
 </body></html>
-`))
+`

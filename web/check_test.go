@@ -26,7 +26,7 @@ func checkFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	return newFixture(t, func(cfg *config.Config) {
+	return newFixture(t, func(cfg *config.Config, _ *Deps) {
 		cfg.DNS.Servers, cfg.DNS.Timeout, cfg.DNS.Attempts = []string{srv.Addr}, config.Duration(2*time.Second), 1
 	})
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/internal/maillog"
+	"github.com/maxwell-milter/maxwell/internal/resolver"
 	"github.com/maxwell-milter/maxwell/logindex"
 	"github.com/maxwell-milter/maxwell/policy"
 	"github.com/maxwell-milter/maxwell/store"
@@ -78,6 +79,9 @@ type Deps struct {
 	LogFile string
 	// Store holds the greylist.
 	Store store.Store
+	// DNS counts the daemon's DNS lookups, for the overview; nil when
+	// they are not counted.
+	DNS *resolver.Counts
 	// Log is the mail log, where every change is logged (event=web).
 	Log *maillog.Logger
 	// Now is the clock; nil is time.Now.
@@ -164,7 +168,7 @@ func New(cfg *config.Config, deps Deps) http.Handler {
 	c.mux.HandleFunc("GET /login", c.loginForm)
 	c.mux.HandleFunc("POST /login", c.login)
 	c.mux.HandleFunc("POST /logout", c.change(c.logout))
-	c.mux.HandleFunc("GET /{$}", c.page(c.overview))
+	c.mux.HandleFunc("GET /{$}", c.page((&overview{c: c}).serve))
 	c.mux.HandleFunc("GET /greylist", c.page(c.greylistPage))
 	c.mux.HandleFunc("POST /greylist/allow", c.change(c.allow))
 	c.mux.HandleFunc("POST /greylist/delete", c.change(c.delete))
@@ -458,20 +462,6 @@ func (c *console) logout(w http.ResponseWriter, r *http.Request, s *session) {
 
 func (c *console) base(s *session, title string) view {
 	return view{Title: title, User: s.user, CSRF: s.csrf, ReadOnly: s.readOnly}
-}
-
-func (c *console) overview(w http.ResponseWriter, r *http.Request, s *session) {
-	v := c.base(s, "Overview")
-	st, err := c.deps.Store.GreylistStats(r.Context(), c.deps.Now())
-	if err != nil {
-		c.deps.Diag.Error("web: greylist stats", "error", err)
-		v.Error = "The store did not answer: see the diagnostic log."
-		c.render(w, http.StatusInternalServerError, "overview", v)
-		return
-	}
-	st.AvgDelay = st.AvgDelay.Round(time.Second)
-	v.Data = st
-	c.render(w, http.StatusOK, "overview", v)
 }
 
 // row is one greylist entry as shown.

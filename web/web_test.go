@@ -53,8 +53,9 @@ func hash(t testing.TB, pw string) string {
 	return string(h)
 }
 
-// newFixture starts a console; opts change its configuration first.
-func newFixture(t *testing.T, opts ...func(*config.Config)) *fixture {
+// newFixture starts a console; opts change its configuration and its
+// Deps first.
+func newFixture(t *testing.T, opts ...func(*config.Config, *Deps)) *fixture {
 	ctx := context.Background()
 	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "maxwell.db"), 5*time.Second)
 	if err != nil {
@@ -67,13 +68,14 @@ func newFixture(t *testing.T, opts ...func(*config.Config)) *fixture {
 		{Name: "admin", PasswordHash: hash(t, "correct horse")},
 		{Name: "viewer", PasswordHash: hash(t, "battery staple"), ReadOnly: true},
 	}
-	for _, o := range opts {
-		o(cfg)
-	}
 	f := &fixture{t: t, st: st, log: &mtatest.Buffer{}, now: t0}
 	f.clock = func() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.now }
 	ml := maillog.New(f.log)
-	f.srv = httptest.NewServer(New(cfg, Deps{Store: st, Log: ml, Now: f.clock}))
+	deps := Deps{Store: st, Log: ml, Now: f.clock}
+	for _, o := range opts {
+		o(cfg, &deps)
+	}
+	f.srv = httptest.NewServer(New(cfg, deps))
 	t.Cleanup(f.srv.Close)
 	return f
 }

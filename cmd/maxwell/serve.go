@@ -48,6 +48,9 @@ type daemon struct {
 	watching    bool             // the MTA log watcher runs
 	srsMap      *srs.MapServer   // nil when [srs] socketmap is empty
 	dnsblServer *dnsbl.Server    // nil when [dnsbl_server] listen is empty
+	// dnsCounts tallies the lookups of res, and of the resolvers that
+	// replace it at a reload, for the web console's overview.
+	dnsCounts *resolver.Counts
 }
 
 func serve(args []string) int {
@@ -81,6 +84,8 @@ func serve(args []string) int {
 	// sessions, it writes their last lines, whichever way serve returns.
 	defer d.ml.Close()
 	d.res = resolver.FromConfig(cfg.DNS)
+	d.dnsCounts = resolver.NewCounts(time.Now)
+	d.res.Count(d.dnsCounts)
 	eng, err := policy.New(cfg, d.res, d.ml, d.diag)
 	if err != nil {
 		d.diag.Error("bad configuration", "error", err)
@@ -357,6 +362,7 @@ func (d *daemon) reload() {
 	res := d.res
 	if !reflect.DeepEqual(cfg.DNS, d.cfg.DNS) {
 		res = resolver.FromConfig(cfg.DNS)
+		res.Count(d.dnsCounts)
 	}
 	eng, err := policy.New(cfg, res, d.ml, d.diag)
 	if err != nil {

@@ -88,7 +88,7 @@ func webPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // daemon at once. It stops when ctx ends.
 func (d *daemon) serveWeb(ctx context.Context, cfg *config.Config) error {
 	c := cfg.Web
-	deps := web.Deps{Store: d.engineStore, Log: d.ml, Now: time.Now, Diag: d.diag, Config: d.running.Load, ConfigFile: d.path}
+	deps := web.Deps{Store: d.engineStore, DNS: d.dnsCounts, Log: d.ml, Now: time.Now, Diag: d.diag, Config: d.running.Load, ConfigFile: d.path}
 	if f := d.ml.Path(); f != "" {
 		idx, err := logindex.Open(cfg.UserFile("logindex.db"))
 		if err != nil {

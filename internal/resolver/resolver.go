@@ -40,6 +40,7 @@ type Resolver struct {
 	mu       sync.Mutex
 	inflight map[cacheKey]*call
 	observe  func(qtype string, took time.Duration, err error)
+	counts   *Counts // nil: not counted
 }
 
 // Observe makes the resolver report every query it sends to the servers
@@ -158,7 +159,11 @@ func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (*Answ
 // asks no server: for callers that ask many questions at once and go to
 // the network (in parallel) only for those the cache cannot answer.
 func (r *Resolver) Cached(name string, qtype uint16) (*Answer, bool) {
-	return r.cache.get(cacheKey{dnsname.Canonical(name), qtype})
+	a, ok := r.cache.get(cacheKey{dnsname.Canonical(name), qtype})
+	if ok {
+		r.counts.add(true, false)
+	}
+	return a, ok
 }
 
 // LookupCached is Lookup that also says whether the answer came from the
@@ -167,6 +172,7 @@ func (r *Resolver) LookupCached(ctx context.Context, name string, qtype uint16) 
 	name = dnsname.Canonical(name)
 	key := cacheKey{name, qtype}
 	if a, ok := r.cache.get(key); ok {
+		r.counts.add(true, false)
 		return a, true, nil
 	}
 	if b := budgetFrom(ctx); b != nil && !b.take() {
@@ -211,6 +217,7 @@ func (r *Resolver) query(ctx context.Context, name string, qtype uint16) (ans *A
 	if r.observe != nil {
 		defer func(start time.Time) { r.observe(dns.TypeToString[qtype], time.Since(start), err) }(time.Now())
 	}
+	defer func() { r.counts.add(false, err != nil) }()
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
 	m.SetEdns0(1232, false)

@@ -10,6 +10,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/maxwell-milter/maxwell/internal/dnstest"
+	"github.com/maxwell-milter/maxwell/internal/testclock"
 )
 
 func newTest(t *testing.T, records ...string) (*Resolver, *dnstest.Server) {
@@ -177,5 +178,38 @@ func TestAnswerFollowsCNAMEByOwner(t *testing.T) {
 				t.Errorf("kept %v; want %d A records", got.RRs, tt.want)
 			}
 		})
+	}
+}
+
+func TestCounts(t *testing.T) {
+	r, srv := newTest(t, "a.example. 300 A 192.0.2.1")
+	srv.Fail("broken.example", dnstest.ServFail)
+	now := testclock.Epoch()
+	c := NewCounts(func() time.Time { return now })
+	r.Count(c)
+	ctx := context.Background()
+	r.Lookup(ctx, "a.example", dns.TypeA)      // sent
+	r.Lookup(ctx, "a.example", dns.TypeA)      // from the cache
+	r.Cached("a.example", dns.TypeA)           // from the cache
+	r.Cached("b.example", dns.TypeA)           // not there: nothing asked
+	r.Lookup(ctx, "broken.example", dns.TypeA) // sent, failed (on each attempt: one lookup)
+	if got, want := c.Last(1), (Tally{Queries: 2, Errors: 1, Hits: 2}); got != want {
+		t.Errorf("this minute: %+v, want %+v", got, want)
+	}
+	now = now.Add(2 * time.Minute)
+	r.Cached("a.example", dns.TypeA)
+	for _, tc := range []struct {
+		minutes int
+		want    Tally
+	}{{1, Tally{Hits: 1}}, {2, Tally{Hits: 1}}, {3, Tally{Queries: 2, Errors: 1, Hits: 3}}, {1000, Tally{Queries: 2, Errors: 1, Hits: 3}}} {
+		if got := c.Last(tc.minutes); got != tc.want {
+			t.Errorf("last %d minutes: %+v, want %+v", tc.minutes, got, tc.want)
+		}
+	}
+	// An hour on, the old minutes are forgotten, even where their slots
+	// were not used again.
+	now = now.Add(time.Hour)
+	if got := c.Last(60); got != (Tally{}) {
+		t.Errorf("an hour on: %+v", got)
 	}
 }
