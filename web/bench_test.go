@@ -47,6 +47,7 @@ var (
 const (
 	benchNetworks = 50000
 	benchPerRcpt  = 50
+	benchBans     = 10000 // of each of two kinds
 )
 
 func benchNetwork(i int) string { return fmt.Sprintf("10.%d.%d.0/24", i>>8&255, i&255) }
@@ -90,7 +91,7 @@ func benchStore(b *testing.B, dir string, n int, now time.Time) store.Store {
 				batch = batch[:0]
 			}
 		}
-		for i := range 10000 { // bans of each kind, for the blacklist pages
+		for i := range benchBans { // bans of two kinds, for the blacklist pages
 			for _, kind := range []string{store.BanClient, store.BanIP} {
 				if err := st.Ban(ctx, store.Ban{Kind: kind, Key: maillogtest.IP(i), Reason: "benchmark", Created: now, Expires: now.Add(24 * time.Hour)}); err != nil {
 					b.Fatal(err)
@@ -184,6 +185,7 @@ func benchPages(d *benchData) []benchPage {
 	q := url.QueryEscape
 	return []benchPage{
 		{"overview", func() string { return "/" }},
+		{"overview-24h", func() string { return "/?hours=24" }},
 		{"greylist", func() string { return "/greylist" }},
 		{"greylist-ip", func() string {
 			return "/greylist?client=" + q(fmt.Sprintf("10.%d.%d.9", r.IntN(benchNetworks)>>8&255, r.IntN(256)))
@@ -202,6 +204,13 @@ func benchPages(d *benchData) []benchPage {
 		{"log-rcpt", func() string { return "/log?kind=rcpt&q=" + q(maillogtest.Rcpt(r.IntN(maillogtest.Rcpts))) }},
 		{"log-qid", func() string { return "/log?kind=qid&q=" + q(maillogtest.QID(1+r.IntN(d.msgs))) }},
 		{"conn", func() string { return "/conn?id=" + strconv.Itoa(maillogtest.FirstConn+1+r.IntN(max(1, d.conns-40))) }},
+		{"blacklist", func() string { return "/blacklist?kind=client" }},
+		{"blacklist-prefix", func() string { return "/blacklist?kind=ip&q=" + q(fmt.Sprintf("11.%d.*", r.IntN(4))) }},
+		{"blacklist-next", func() string {
+			return "/blacklist?kind=client&after=" + q(maillogtest.IP(r.IntN(benchBans)))
+		}},
+		{"check", func() string { return "/check" }},
+		{"config", func() string { return "/config" }},
 	}
 }
 
