@@ -4,7 +4,11 @@
 // administrator logs in, finds its triplet, lets it through, and the
 // message sent again is accepted. A page without a session leads to the
 // login, a change without its CSRF token is refused, and what a client
-// wrote (an envelope sender made of HTML) shows as text.
+// wrote (an envelope sender made of HTML) shows as text. A client
+// blacklisted from the console is refused at connect by Postfix, and let
+// in again when its ban is deleted; a message with a program attached is
+// checked from the browser; the configuration shows without its
+// secrets; the overview sums up the messages that went through.
 //
 // With MAXWELL_SCREENSHOTS=DIR the test saves the pages it sees there
 // (make screenshots: docs/web/), for docs/web.md.
@@ -106,7 +110,6 @@ password_hash = %q
 		if err := browsertest.Submit(ctx, `form[action="/login"] button`, `form[action="/logout"]`); err != nil {
 			t.Fatal(err)
 		}
-		shot("overview")
 		if err := chromedp.Do(ctx, chromedp.Navigate(base+"/greylist?sender="+url.QueryEscape("alice@sender.example"))); err != nil {
 			t.Fatal(err)
 		}
@@ -215,6 +218,60 @@ password_hash = %q
 		}
 	})
 
+	// A client blacklisted from the browser is answered 421 at connect by
+	// Postfix; its ban deleted, it is let in again. The reason typed,
+	// made of HTML, shows as text.
+	t.Run("blacklist a client, then lift the ban", func(t *testing.T) {
+		const rat, reason = "203.0.113.66", "<b>spam run</b>"
+		greeting := func() int {
+			c := mtatest.DialSMTP(t, st.Postfix.Addr)
+			defer c.Drop()
+			c.Cmd("EHLO test.client")
+			return c.Cmd("XCLIENT ADDR=%s NAME=[UNAVAILABLE]", rat).Code
+		}
+		if err := chromedp.Do(ctx, chromedp.Navigate(base+"/blacklist?kind=client")); err != nil {
+			t.Fatal(err)
+		}
+		if err := chromedp.Do(ctx, chromedp.SendKeys(`form[action="/blacklist/add"] input[name="key"]`, rat),
+			chromedp.SendKeys(`form[action="/blacklist/add"] input[name="reason"]`, reason)); err != nil {
+			t.Fatal(err)
+		}
+		if err := browsertest.Submit(ctx, `form[action="/blacklist/add"] button`, "p.note"); err != nil {
+			t.Fatal(err)
+		}
+		text, err := chromedp.Run(ctx, chromedp.Text("main"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(text, rat) || !strings.Contains(text, reason) {
+			t.Errorf("the ban added is not listed with its reason:\n%s", text)
+		}
+		if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("main b").length`)); err != nil || n != 0 {
+			t.Errorf("%d elements made of the reason's HTML (%v)", n, err)
+		}
+		shot("blacklist")
+		if code := greeting(); code != 421 {
+			t.Errorf("the client blacklisted from the console: XCLIENT answered %d, want 421", code)
+		}
+		if err := browsertest.Submit(ctx, `form[action="/blacklist/delete"] button`, "p.note"); err != nil {
+			t.Fatal(err)
+		}
+		// What the daemon read of the client's bans is kept for
+		// [store] cache_ttl.
+		var code int
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+			if code = greeting(); code == 220 {
+				break
+			}
+		}
+		if code != 220 {
+			t.Errorf("the client whose ban was deleted: XCLIENT answered %d, want 220", code)
+		}
+		if log := st.Log(); !strings.Contains(log, "event=web user=admin action=ban kind=client key="+rat) || !strings.Contains(log, "event=web user=admin action=unban kind=client key="+rat+" deleted=1") {
+			t.Errorf("the ban and its lifting are not in the mail log")
+		}
+	})
+
 	// A message with a program attached, checked from the browser: the
 	// page shows the stages and the message as delivered, the program
 	// replaced by WARNING.TXT.
@@ -263,6 +320,31 @@ password_hash = %q
 			t.Errorf("the configuration page:\n%s", text)
 		}
 		shot("config")
+	})
+
+	// The overview sums up what went through: greylisted and accepted
+	// messages in its chart, the client in its top list.
+	t.Run("the overview", func(t *testing.T) {
+		var text string
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+			if err := chromedp.Do(ctx, chromedp.Navigate(base+"/")); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			if text, err = chromedp.Run(ctx, chromedp.Text("main")); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(text, "GREYLISTED") && strings.Contains(text, "ACCEPT") && strings.Contains(text, "198.51.100.7") {
+				break
+			}
+		}
+		if !strings.Contains(text, "GREYLISTED") || !strings.Contains(text, "ACCEPT") || !strings.Contains(text, "198.51.100.7") {
+			t.Errorf("the overview lacks the greylisted and accepted messages or their client:\n%s", text)
+		}
+		if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("main svg").length`)); err != nil || n == 0 {
+			t.Errorf("the overview has no chart (%v)", err)
+		}
+		shot("overview")
 	})
 
 	t.Run("a change without its CSRF token is refused", func(t *testing.T) {
