@@ -420,7 +420,7 @@ func tomlList(items []string) string {
 
 // tomlQuote writes s as a TOML basic string: " and \ escaped, control
 // characters as \uXXXX (Go's quoting has escapes TOML reads otherwise).
-// s must be UTF-8: bmsValue refuses anything else.
+// A byte that is not UTF-8 is written as U+FFFD.
 func tomlQuote(s string) string {
 	var b strings.Builder
 	b.WriteByte('"')

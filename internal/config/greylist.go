@@ -100,7 +100,7 @@ func (tr Triple) String() string { return strings.Join(tr.fields[:], " ") }
 // MarshalTOML writes the triple back as the list of three strings it
 // was read from.
 func (tr Triple) MarshalTOML() ([]byte, error) {
-	return []byte("[" + tomlString(tr.fields[0]) + ", " + tomlString(tr.fields[1]) + ", " + tomlString(tr.fields[2]) + "]"), nil
+	return []byte("[" + tomlQuote(tr.fields[0]) + ", " + tomlQuote(tr.fields[1]) + ", " + tomlQuote(tr.fields[2]) + "]"), nil
 }
 
 // parseClientPrefix reads an address, a CIDR, or a dotted IPv4 prefix of

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"fmt"
 	"io"
 	"net/url"
 	"reflect"
@@ -252,23 +251,4 @@ func connValueLen(s string) (int, bool) {
 		}
 	}
 	return 0, false
-}
-
-// tomlString quotes s as a TOML basic string.
-func tomlString(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"' || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, `\u%04X`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
 }
