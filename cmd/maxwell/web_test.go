@@ -2,13 +2,23 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/internal/mtatest"
@@ -58,32 +68,88 @@ func TestWebPreflightWarning(t *testing.T) {
 	}
 }
 
-// serve starts the console when [web] listen is set; a login is logged
-// in the mail log.
+// serve starts the console when [web] listen is set, over HTTP, or
+// HTTPS with cert_file and key_file (HSTS, a __Host- cookie that is
+// Secure); a login is logged in the mail log.
 func TestServeWeb(t *testing.T) {
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "maxwell.sock")
-	mailLog := filepath.Join(dir, "mail.log")
-	addr := fmt.Sprintf("127.0.0.1:%d", mtatest.FreePort(t))
-	h, _ := bcrypt.GenerateFromPassword([]byte("correct horse"), bcrypt.MinCost)
-	web := fmt.Sprintf("[web]\nlisten = %q\n[[web.users]]\nname = \"admin\"\npassword_hash = %q\n", addr, h)
-	cfgPath, _ := writeConfig(t, dir, strings.NewReplacer("SOCK", sock, "LOG", mailLog, "HELO", "").Replace(serveConfig)+web)
-	m := mtatest.StartMaxwell(t, dir, cfgPath)
-	m.WaitListen(t, sock)
-	m.WaitListen(t, addr)
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Get("http://" + addr + "/")
-	if err != nil || resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login" {
-		t.Fatalf("GET /: %v %v", resp, err)
+	for _, tlsOn := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tls=%v", tlsOn), func(t *testing.T) {
+			dir := t.TempDir()
+			sock := filepath.Join(dir, "maxwell.sock")
+			mailLog := filepath.Join(dir, "mail.log")
+			addr := fmt.Sprintf("127.0.0.1:%d", mtatest.FreePort(t))
+			h, _ := bcrypt.GenerateFromPassword([]byte("correct horse"), bcrypt.MinCost)
+			web := fmt.Sprintf("[web]\nlisten = %q\n", addr)
+			client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			scheme, cookie := "http", "maxwell_session"
+			if tlsOn {
+				certFile, keyFile, pool := selfSigned(t, dir)
+				web += fmt.Sprintf("cert_file = %q\nkey_file = %q\n", certFile, keyFile)
+				client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+				scheme, cookie = "https", "__Host-maxwell_session"
+			}
+			web += fmt.Sprintf("[[web.users]]\nname = \"admin\"\npassword_hash = %q\n", h)
+			cfgPath, _ := writeConfig(t, dir, strings.NewReplacer("SOCK", sock, "LOG", mailLog, "HELO", "").Replace(serveConfig)+web)
+			m := mtatest.StartMaxwell(t, dir, cfgPath)
+			m.WaitListen(t, sock)
+			m.WaitListen(t, addr)
+			base := scheme + "://" + addr
+			resp, err := client.Get(base + "/")
+			if err != nil || resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login" {
+				t.Fatalf("GET /: %v %v", resp, err)
+			}
+			resp.Body.Close()
+			if hsts := resp.Header.Get("Strict-Transport-Security"); (hsts != "") != tlsOn {
+				t.Errorf("Strict-Transport-Security %q over %s", hsts, scheme)
+			}
+			resp, err = client.PostForm(base+"/login", url.Values{"user": {"admin"}, "password": {"correct horse"}})
+			if err != nil || resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 {
+				t.Fatalf("login: %v %v", resp, err)
+			}
+			resp.Body.Close()
+			if c := resp.Cookies()[0]; c.Name != cookie || c.Secure != tlsOn || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode {
+				t.Errorf("session cookie over %s: %+v", scheme, c)
+			}
+			m.WaitFor(t, "the login in the mail log", func() bool {
+				b, _ := os.ReadFile(mailLog)
+				return strings.Contains(string(b), "event=web user=admin action=login result=ok")
+			})
+		})
 	}
-	resp.Body.Close()
-	resp, err = client.PostForm("http://"+addr+"/login", url.Values{"user": {"admin"}, "password": {"correct horse"}})
-	if err != nil || resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 {
-		t.Fatalf("login: %v %v", resp, err)
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key into dir,
+// and returns their files and a pool that trusts the certificate.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
 	}
-	resp.Body.Close()
-	m.WaitFor(t, "the login in the mail log", func() bool {
-		b, _ := os.ReadFile(mailLog)
-		return strings.Contains(string(b), "event=web user=admin action=login result=ok")
-	})
+	now := time.Now() // wall clock: the TLS handshake checks the certificate against it
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "web.crt"), filepath.Join(dir, "web.key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
 }
