@@ -32,8 +32,6 @@ const (
 	greylistEvery = time.Minute
 	// greylistTimeout bounds a count.
 	greylistTimeout = 30 * time.Second
-	// firstWait is how long a page waits for the first count.
-	firstWait = 3 * time.Second
 	// pingTimeout bounds the store's health check.
 	pingTimeout = 500 * time.Millisecond
 	// dnsRecent is the recent span of the DNS figures, in minutes.
@@ -227,28 +225,15 @@ func outcomeColor(name string) string {
 
 // greylist returns the greylist's counts: those of the last count,
 // begun at most greylistEvery ago, or failing that begun now, in the
-// background. Only the first page waits for it, up to firstWait.
+// background. A page never waits for a count: until the first is done,
+// it says that one is running.
 func (o *overview) greylist(now time.Time) greylistCounts {
 	o.mu.Lock()
+	defer o.mu.Unlock()
 	if o.counting == nil && (o.tried.IsZero() || now.Sub(o.tried) >= greylistEvery) {
 		o.tried, o.counting = now, make(chan struct{})
 		go o.count(now, o.counting)
 	}
-	wait := o.counting
-	if !o.asOf.IsZero() {
-		wait = nil
-	}
-	o.mu.Unlock()
-	if wait != nil {
-		t := time.NewTimer(firstWait)
-		select {
-		case <-wait:
-		case <-t.C:
-		}
-		t.Stop()
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
 	g := greylistCounts{Stats: o.stats, Failed: o.failed, Counting: o.asOf.IsZero() && o.counting != nil}
 	g.AvgDelay = g.AvgDelay.Round(time.Second)
 	if !o.asOf.IsZero() {
