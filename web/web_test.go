@@ -186,7 +186,7 @@ func TestLoginAndSession(t *testing.T) {
 	if len(ck) != 1 || !ck[0].HttpOnly || ck[0].SameSite != http.SameSiteStrictMode || ck[0].Secure || len(ck[0].Value) < 43 {
 		t.Errorf("session cookie: %+v", ck)
 	}
-	resp, body = f.do(c, "GET", "/", nil)
+	resp, body = f.overviewPage(c, "/")
 	if resp.StatusCode != 200 || !strings.Contains(body, "Pending triplets") || !strings.Contains(body, "admin") {
 		t.Fatalf("overview: %s\n%s", resp.Status, body)
 	}
