@@ -641,7 +641,7 @@ type logSearch struct {
 	Kinds       []string
 	Kind, Value string
 	Conns       []logindex.Conn
-	Next        string // the query string of the next page, "" if none
+	Next        string // the URL of the next (older) page, "" if none
 	Indexed     bool   // the mail log is a file, indexed
 }
 
@@ -660,7 +660,7 @@ func (c *console) logPage(w http.ResponseWriter, r *http.Request, s *session) {
 		c.render(w, http.StatusOK, "log", v)
 		return
 	}
-	query := logindex.Query{Kind: d.Kind, Value: d.Value, Limit: logPageSize}
+	query := logindex.Query{Kind: d.Kind, Value: d.Value, Limit: logPageSize + 1} // one more: is there an older page?
 	if b := q.Get("before"); b != "" {
 		t, err := time.Parse(time.RFC3339, b)
 		id, err2 := strconv.ParseUint(q.Get("beforeconn"), 10, 64)
@@ -678,11 +678,12 @@ func (c *console) logPage(w http.ResponseWriter, r *http.Request, s *session) {
 		c.render(w, http.StatusBadRequest, "log", v)
 		return
 	}
-	d.Conns = conns
-	if len(conns) == logPageSize {
+	if len(conns) > logPageSize {
+		conns = conns[:logPageSize]
 		last := conns[len(conns)-1]
-		d.Next = url.Values{"kind": {d.Kind}, "q": {d.Value}, "before": {last.Time.UTC().Format(time.RFC3339)}, "beforeconn": {strconv.FormatUint(last.ID, 10)}}.Encode()
+		d.Next = "/log?" + url.Values{"kind": {d.Kind}, "q": {d.Value}, "before": {last.Time.UTC().Format(time.RFC3339)}, "beforeconn": {strconv.FormatUint(last.ID, 10)}}.Encode()
 	}
+	d.Conns = conns
 	c.render(w, http.StatusOK, "log", v)
 }
 
