@@ -97,12 +97,11 @@ type Deps struct {
 
 // console is the handler New returns.
 type console struct {
-	cfg      config.Web
-	greylist config.Greylist
-	deps     Deps
-	users    map[string]config.WebUser
-	cookie   string
-	mux      *http.ServeMux
+	cfg    config.Web // as started: [web] changes only at restart
+	deps   Deps
+	users  map[string]config.WebUser
+	cookie string
+	mux    *http.ServeMux
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -132,8 +131,9 @@ type session struct {
 	expires  time.Time
 }
 
-// New returns the console's handler for the [web] and [greylist]
-// settings of cfg.
+// New returns the console's handler for the [web] settings of cfg; the
+// rest of the configuration, [greylist] among it, is deps.Config's, the
+// latest reload's.
 func New(cfg *config.Config, deps Deps) http.Handler {
 	if deps.Now == nil {
 		deps.Now = time.Now
@@ -145,7 +145,7 @@ func New(cfg *config.Config, deps Deps) http.Handler {
 		deps.Config = func() *config.Config { return cfg }
 	}
 	c := &console{
-		cfg: cfg.Web, greylist: cfg.Greylist, deps: deps,
+		cfg: cfg.Web, deps: deps,
 		users:    map[string]config.WebUser{},
 		cookie:   "maxwell_session",
 		sessions: map[string]*session{},
@@ -513,7 +513,7 @@ func (c *console) filter(q url.Values, now time.Time) (store.Filter, error) {
 	if _, err := netip.ParseAddr(strings.TrimSpace(search.Client)); err == nil {
 		search.IP, search.Client = search.Client, ""
 	}
-	f, err := search.Filter(&c.greylist, now)
+	f, err := search.Filter(&c.deps.Config().Greylist, now) // keyed as the latest reload has the daemon key them
 	if err != nil {
 		return f, err
 	}
@@ -607,7 +607,7 @@ func (c *console) allow(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	now := c.deps.Now()
-	e, err := store.PassTriplet(r.Context(), c.deps.Store, t, now, c.greylist.PassTTL.D())
+	e, err := store.PassTriplet(r.Context(), c.deps.Store, t, now, c.deps.Config().Greylist.PassTTL.D())
 	if err != nil {
 		c.deps.Diag.Error("web: allowing a triplet", "error", err)
 		http.Error(w, "the store failed: see the diagnostic log", http.StatusInternalServerError)
