@@ -519,7 +519,8 @@ func (c *console) filter(q url.Values, now time.Time) (store.Filter, error) {
 	}
 	for _, v := range []string{f.Client, f.Sender, f.Rcpt} {
 		if _, prefix := store.Prefix(v); strings.Contains(v, "*") && !prefix {
-			return f, errPattern
+			return f, webError("'*' may only end a value here (a prefix, as in 192.0.2.* or *): for other patterns, " +
+				listCommand(search) + " on the mail server reads the whole greylist")
 		}
 	}
 	f.ByKey = true
@@ -533,7 +534,26 @@ type webError string
 
 func (e webError) Error() string { return string(e) }
 
-const errPattern = webError("'*' may only end a value here (a prefix, as in 192.0.2.* or *): for other patterns use maxwell greylist list")
+// listCommand is the maxwell greylist list command line of a search,
+// its values quoted for a shell.
+func listCommand(q policy.GreylistSearch) string {
+	cmd := "maxwell greylist list"
+	for _, f := range []struct{ flag, v string }{{"--ip", q.IP}, {"--client", q.Client}, {"--sender", q.Sender}, {"--rcpt", q.Rcpt}, {"--state", q.State}} {
+		if v := strings.TrimSpace(f.v); v != "" {
+			cmd += " " + f.flag + " " + shellQuote(v)
+		}
+	}
+	return cmd
+}
+
+// shellQuote is v as one word of a POSIX shell: as it is when it holds
+// nothing a shell reads otherwise, else between single quotes.
+func shellQuote(v string) string {
+	if strings.Trim(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./-_") == "" {
+		return v
+	}
+	return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
+}
 
 func (c *console) greylistPage(w http.ResponseWriter, r *http.Request, s *session) {
 	now := c.deps.Now()
