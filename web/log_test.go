@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/maxwell-milter/maxwell/logindex"
 )
 
 // manyConnections is a mail log of n connections of one client, a
@@ -68,5 +70,32 @@ func TestLogPageOlderOnlyWhenMore(t *testing.T) {
 	}
 	if olderLinkRE.MatchString(body) {
 		t.Errorf("an Older link with nothing older")
+	}
+}
+
+// A connection's trace says when it is cut at logindex.MaxTrace lines,
+// and a connection the index does not hold is not found (404), not an
+// empty trace.
+func TestConnPageCutAndUnknown(t *testing.T) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s conn=7 event=connect ip=192.0.2.7 host=unknown class=EXTERNAL\n", at(-time.Minute))
+	for i := range logindex.MaxTrace {
+		fmt.Fprintf(&b, "%s conn=7 event=header name=X-N%d value=v\n", at(-time.Minute), i)
+	}
+	fmt.Fprintf(&b, "%s conn=8 event=connect ip=192.0.2.8 host=unknown class=EXTERNAL\n", at(-time.Minute))
+	f := newFixture(t, indexed(t, b.String()))
+	c := f.login("admin", "correct horse")
+	resp, body := f.do(c, "GET", "/conn?id=7", nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "X-N1998") || strings.Contains(body, "X-N1999") {
+		t.Fatalf("conn 7: %s, not its first %d lines", resp.Status, logindex.MaxTrace)
+	}
+	if !strings.Contains(body, fmt.Sprintf("Only the first %d lines", logindex.MaxTrace)) {
+		t.Errorf("conn 7: no note that the trace is cut")
+	}
+	if _, body := f.do(c, "GET", "/conn?id=8", nil); strings.Contains(body, "Only the first") {
+		t.Errorf("conn 8: a note that its one line is cut")
+	}
+	if resp, body := f.do(c, "GET", "/conn?id=9", nil); resp.StatusCode != http.StatusNotFound || !strings.Contains(body, "No such connection") {
+		t.Errorf("conn 9, not in the log: %s", resp.Status)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"crypto/subtle"
 	"embed"
 	"encoding/base64"
+	"fmt"
 	"html/template"
 	"log/slog"
 	"net"
@@ -733,7 +734,15 @@ func (c *console) connPage(w http.ResponseWriter, r *http.Request, s *session) {
 		c.render(w, http.StatusInternalServerError, "conn", v)
 		return
 	}
+	if len(lines) == 0 {
+		v.Error = "No such connection in the mail log: not yet indexed, or in a log rotated away (search that file with grep)."
+		c.render(w, http.StatusNotFound, "conn", v)
+		return
+	}
 	v.Title = "Connection " + strconv.FormatUint(id, 10)
+	if len(lines) >= logindex.MaxTrace {
+		v.Note = fmt.Sprintf("Only the first %d lines are shown: grep ' conn=%d ' in the mail log for the rest.", logindex.MaxTrace, id)
+	}
 	v.Data = connTrace{ID: id, Lines: lines}
 	c.render(w, http.StatusOK, "conn", v)
 }
