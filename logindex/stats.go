@@ -106,7 +106,7 @@ func (x *Index) Summarize(ctx context.Context, from, to time.Time, n int) (*Summ
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
 		return nil, fmt.Errorf("logindex: %w", err)
-	default:
+	case newest != 0: // 0: lines read, none of a session's
 		s.Newest = time.UnixMicro(newest).UTC()
 	}
 	rows, err := tx.QueryContext(ctx, "SELECT t, outcome, n FROM minutes WHERE t BETWEEN ? AND ? ORDER BY t, outcome",

@@ -273,3 +273,24 @@ func TestSpaceSave(t *testing.T) {
 		})
 	}
 }
+
+// An index of a log with no session's line yet (the console's own
+// conn=0 lines are not indexed) has no newest line: zero, not the Unix
+// epoch (the overview said "indexed up to 1970-01-01").
+func TestSummaryNewestOfNoSessionYet(t *testing.T) {
+	x, log := open(t)
+	for _, tc := range []struct{ line, want string }{
+		{"", ""},
+		{"2026-11-23T10:00:00Z conn=0 event=web user=alice action=login result=ok remote=127.0.0.1\n", ""},
+		{"2026-11-23T10:01:00Z conn=1796205600000009 event=connect ip=192.0.2.9 host=unknown class=EXTERNAL\n", "2026-11-23T10:01:00Z"},
+	} {
+		write(t, log, tc.line, os.O_APPEND)
+		if _, err := x.Update(context.Background(), log); err != nil {
+			t.Fatal(err)
+		}
+		s := summarize(t, x, "2026-11-23T00:00:00Z", "2026-11-23T23:59:59Z")
+		if tc.want == "" && !s.Newest.IsZero() || tc.want != "" && !s.Newest.Equal(mustTime(tc.want)) {
+			t.Errorf("after %q: Newest %v, want %q", tc.line, s.Newest, tc.want)
+		}
+	}
+}

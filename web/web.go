@@ -11,6 +11,7 @@ import (
 	"crypto/subtle"
 	"embed"
 	"encoding/base64"
+	"fmt"
 	"html/template"
 	"log/slog"
 	"net"
@@ -97,12 +98,11 @@ type Deps struct {
 
 // console is the handler New returns.
 type console struct {
-	cfg      config.Web
-	greylist config.Greylist
-	deps     Deps
-	users    map[string]config.WebUser
-	cookie   string
-	mux      *http.ServeMux
+	cfg    config.Web // as started: [web] changes only at restart
+	deps   Deps
+	users  map[string]config.WebUser
+	cookie string
+	mux    *http.ServeMux
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -132,8 +132,9 @@ type session struct {
 	expires  time.Time
 }
 
-// New returns the console's handler for the [web] and [greylist]
-// settings of cfg.
+// New returns the console's handler for the [web] settings of cfg; the
+// rest of the configuration, [greylist] among it, is deps.Config's, the
+// latest reload's.
 func New(cfg *config.Config, deps Deps) http.Handler {
 	if deps.Now == nil {
 		deps.Now = time.Now
@@ -145,7 +146,7 @@ func New(cfg *config.Config, deps Deps) http.Handler {
 		deps.Config = func() *config.Config { return cfg }
 	}
 	c := &console{
-		cfg: cfg.Web, greylist: cfg.Greylist, deps: deps,
+		cfg: cfg.Web, deps: deps,
 		users:    map[string]config.WebUser{},
 		cookie:   "maxwell_session",
 		sessions: map[string]*session{},
@@ -513,13 +514,14 @@ func (c *console) filter(q url.Values, now time.Time) (store.Filter, error) {
 	if _, err := netip.ParseAddr(strings.TrimSpace(search.Client)); err == nil {
 		search.IP, search.Client = search.Client, ""
 	}
-	f, err := search.Filter(&c.greylist, now)
+	f, err := search.Filter(&c.deps.Config().Greylist, now) // keyed as the latest reload has the daemon key them
 	if err != nil {
 		return f, err
 	}
 	for _, v := range []string{f.Client, f.Sender, f.Rcpt} {
 		if _, prefix := store.Prefix(v); strings.Contains(v, "*") && !prefix {
-			return f, errPattern
+			return f, webError("'*' may only end a value here (a prefix, as in 192.0.2.* or *): for other patterns, " +
+				listCommand(search) + " on the mail server reads the whole greylist")
 		}
 	}
 	f.ByKey = true
@@ -533,7 +535,26 @@ type webError string
 
 func (e webError) Error() string { return string(e) }
 
-const errPattern = webError("'*' may only end a value here (a prefix, as in 192.0.2.* or *): for other patterns use maxwell greylist list")
+// listCommand is the maxwell greylist list command line of a search,
+// its values quoted for a shell.
+func listCommand(q policy.GreylistSearch) string {
+	cmd := "maxwell greylist list"
+	for _, f := range []struct{ flag, v string }{{"--ip", q.IP}, {"--client", q.Client}, {"--sender", q.Sender}, {"--rcpt", q.Rcpt}, {"--state", q.State}} {
+		if v := strings.TrimSpace(f.v); v != "" {
+			cmd += " " + f.flag + " " + shellQuote(v)
+		}
+	}
+	return cmd
+}
+
+// shellQuote is v as one word of a POSIX shell: as it is when it holds
+// nothing a shell reads otherwise, else between single quotes.
+func shellQuote(v string) string {
+	if strings.Trim(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./-_") == "" {
+		return v
+	}
+	return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
+}
 
 func (c *console) greylistPage(w http.ResponseWriter, r *http.Request, s *session) {
 	now := c.deps.Now()
@@ -607,7 +628,7 @@ func (c *console) allow(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	now := c.deps.Now()
-	e, err := store.PassTriplet(r.Context(), c.deps.Store, t, now, c.greylist.PassTTL.D())
+	e, err := store.PassTriplet(r.Context(), c.deps.Store, t, now, c.deps.Config().Greylist.PassTTL.D())
 	if err != nil {
 		c.deps.Diag.Error("web: allowing a triplet", "error", err)
 		http.Error(w, "the store failed: see the diagnostic log", http.StatusInternalServerError)
@@ -641,7 +662,7 @@ type logSearch struct {
 	Kinds       []string
 	Kind, Value string
 	Conns       []logindex.Conn
-	Next        string // the query string of the next page, "" if none
+	Next        string // the URL of the next (older) page, "" if none
 	Indexed     bool   // the mail log is a file, indexed
 }
 
@@ -660,7 +681,7 @@ func (c *console) logPage(w http.ResponseWriter, r *http.Request, s *session) {
 		c.render(w, http.StatusOK, "log", v)
 		return
 	}
-	query := logindex.Query{Kind: d.Kind, Value: d.Value, Limit: logPageSize}
+	query := logindex.Query{Kind: d.Kind, Value: d.Value, Limit: logPageSize + 1} // one more: is there an older page?
 	if b := q.Get("before"); b != "" {
 		t, err := time.Parse(time.RFC3339, b)
 		id, err2 := strconv.ParseUint(q.Get("beforeconn"), 10, 64)
@@ -678,11 +699,12 @@ func (c *console) logPage(w http.ResponseWriter, r *http.Request, s *session) {
 		c.render(w, http.StatusBadRequest, "log", v)
 		return
 	}
-	d.Conns = conns
-	if len(conns) == logPageSize {
+	if len(conns) > logPageSize {
+		conns = conns[:logPageSize]
 		last := conns[len(conns)-1]
-		d.Next = url.Values{"kind": {d.Kind}, "q": {d.Value}, "before": {last.Time.UTC().Format(time.RFC3339)}, "beforeconn": {strconv.FormatUint(last.ID, 10)}}.Encode()
+		d.Next = "/log?" + url.Values{"kind": {d.Kind}, "q": {d.Value}, "before": {last.Time.UTC().Format(time.RFC3339)}, "beforeconn": {strconv.FormatUint(last.ID, 10)}}.Encode()
 	}
+	d.Conns = conns
 	c.render(w, http.StatusOK, "log", v)
 }
 
@@ -712,7 +734,15 @@ func (c *console) connPage(w http.ResponseWriter, r *http.Request, s *session) {
 		c.render(w, http.StatusInternalServerError, "conn", v)
 		return
 	}
+	if len(lines) == 0 {
+		v.Error = "No such connection in the mail log: not yet indexed, or in a log rotated away (search that file with grep)."
+		c.render(w, http.StatusNotFound, "conn", v)
+		return
+	}
 	v.Title = "Connection " + strconv.FormatUint(id, 10)
+	if len(lines) >= logindex.MaxTrace {
+		v.Note = fmt.Sprintf("Only the first %d lines are shown: grep ' conn=%d ' in the mail log for the rest.", logindex.MaxTrace, id)
+	}
 	v.Data = connTrace{ID: id, Lines: lines}
 	c.render(w, http.StatusOK, "conn", v)
 }

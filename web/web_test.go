@@ -300,8 +300,14 @@ func TestGreylistSearchAllowDelete(t *testing.T) {
 		t.Errorf("search by sender prefix:\n%s", body)
 	}
 	// A pattern an index cannot serve is refused, saying what to do.
-	if resp, body := f.do(c, "GET", "/greylist?sender=*@example.net", nil); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "maxwell greylist list") {
+	if resp, body := f.do(c, "GET", "/greylist?sender=*@example.net", nil); resp.StatusCode != http.StatusBadRequest ||
+		!strings.Contains(html.UnescapeString(body), "maxwell greylist list --sender '*@example.net' on the mail server") {
 		t.Errorf("search by a suffix: %s\n%s", resp.Status, body)
+	}
+	// The command given searches what the page was asked.
+	if _, body := f.do(c, "GET", "/greylist?client=192.0.2.77&rcpt=x*y@example.org&state=pending", nil); !strings.Contains(html.UnescapeString(body),
+		"maxwell greylist list --ip 192.0.2.77 --rcpt 'x*y@example.org' --state pending on") {
+		t.Errorf("search by a pattern of recipients:\n%s", body)
 	}
 	_, body = f.do(c, "GET", "/greylist?rcpt=Y@Example.org", nil)
 	if strings.Contains(body, "a@example.com") || !strings.Contains(body, "b@example.com") {

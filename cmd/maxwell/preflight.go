@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -65,11 +66,20 @@ func preflight(file string, cfg *config.Config, watching bool) (config.Errors, [
 		} else {
 			problem("web.listen", milter.CheckTCP("tcp", l))
 		}
+		found := true
 		for _, f := range []struct{ key, path string }{{"web.cert_file", cfg.Web.CertFile}, {"web.key_file", cfg.Web.KeyFile}} {
 			if f.path != "" {
 				if _, err := os.Stat(f.path); err != nil {
 					problem(f.key, err)
+					found = false
 				}
+			}
+		}
+		// Loaded as serve loads them at start: a key of another
+		// certificate, or a file of no PEM, would stop it there.
+		if cfg.Web.TLS() && found {
+			if _, err := tls.LoadX509KeyPair(cfg.Web.CertFile, cfg.Web.KeyFile); err != nil {
+				problem("web.cert_file", fmt.Errorf("%s with key_file %s: %w", cfg.Web.CertFile, cfg.Web.KeyFile, err))
 			}
 		}
 	}

@@ -68,6 +68,47 @@ func TestWebPreflightWarning(t *testing.T) {
 	}
 }
 
+// config check loads the certificate and its key as serve does at
+// start: a pair serve would refuse (a key of another certificate, a file
+// that holds no PEM, the two swapped) is refused by the check too, and
+// a good one passes.
+func TestWebPreflightCertificate(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, _ := selfSigned(t, dir)
+	other := filepath.Join(dir, "other")
+	os.Mkdir(other, 0o700)
+	_, otherKey, _ := selfSigned(t, other)
+	junk := filepath.Join(dir, "junk.pem")
+	os.WriteFile(junk, []byte("not PEM\n"), 0o600)
+	for _, tc := range []struct {
+		name, cert, key string
+		ok              bool
+	}{
+		{"the pair", certFile, keyFile, true},
+		{"another certificate's key", certFile, otherKey, false},
+		{"no PEM", junk, keyFile, false},
+		{"swapped", keyFile, certFile, false},
+	} {
+		cfg := config.Default()
+		cfg.Milter.DataDir = t.TempDir()
+		cfg.Web.Listen = "127.0.0.1:1"
+		cfg.Web.CertFile, cfg.Web.KeyFile = tc.cert, tc.key
+		errs, _ := preflight("t.toml", cfg, false)
+		var got []string
+		for _, e := range errs {
+			if strings.Contains(e.Error(), "web.") {
+				got = append(got, e.Error())
+			}
+		}
+		if tc.ok != (len(got) == 0) {
+			t.Errorf("%s: problems %q", tc.name, got)
+		}
+		if !tc.ok && len(got) > 0 && !strings.Contains(got[0], tc.cert) {
+			t.Errorf("%s: %q does not name the certificate's file", tc.name, got[0])
+		}
+	}
+}
+
 // serve starts the console when [web] listen is set, over HTTP, or
 // HTTPS with cert_file and key_file (HSTS, a __Host- cookie that is
 // Secure); a login is logged in the mail log.
