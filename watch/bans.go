@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/store"
@@ -40,13 +42,39 @@ func BanKey(kind, key string) (string, error) {
 	return "", fmt.Errorf("no kind of ban %q: one of %s", kind, strings.Join(BanKinds, ", "))
 }
 
-// AddBan bans key (as BanKey takes it) of kind at now for reason, for
+// MaxBanReason is the most characters a ban's reason may have.
+const MaxBanReason = 200
+
+// BanReason checks the reason given for a ban and returns it as kept:
+// UTF-8, at most MaxBanReason characters, no control characters or line
+// breaks (it goes into the store, the mail log, listings and pages as it
+// is), spaces around it gone; an empty one is "by hand".
+func BanReason(reason string) (string, error) {
+	reason = strings.TrimSpace(reason)
+	switch {
+	case !utf8.ValidString(reason):
+		return "", fmt.Errorf("reason: not UTF-8")
+	case utf8.RuneCountInString(reason) > MaxBanReason:
+		return "", fmt.Errorf("reason: at most %d characters", MaxBanReason)
+	case strings.ContainsFunc(reason, func(r rune) bool { return unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp) }):
+		return "", fmt.Errorf("reason: no control characters or line breaks")
+	case reason == "":
+		return "by hand", nil
+	}
+	return reason, nil
+}
+
+// AddBan bans key (as BanKey takes it) of kind at now for reason (as
+// BanReason takes it), for
 // as long as cfg says: an IP as demerits ban it, for [milter] ban_time; a
 // client as the watcher blacklists it, for [watch] good_behaviour; a
 // sender until the ban is deleted. It returns the ban stored.
 func AddBan(ctx context.Context, st store.Store, cfg *config.Config, kind, key, reason string, now time.Time) (store.Ban, error) {
 	key, err := BanKey(kind, key)
 	if err != nil {
+		return store.Ban{}, err
+	}
+	if reason, err = BanReason(reason); err != nil {
 		return store.Ban{}, err
 	}
 	b := store.Ban{Kind: kind, Key: key, Reason: reason, Created: now}

@@ -2,6 +2,7 @@ package watch
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +27,28 @@ func TestBanKey(t *testing.T) {
 		got, err := BanKey(c.kind, c.key)
 		if c.bad != (err != nil) || got != c.want {
 			t.Errorf("BanKey(%q, %q) = %q, %v", c.kind, c.key, got, err)
+		}
+	}
+}
+
+func TestBanReason(t *testing.T) {
+	for _, c := range []struct {
+		reason, want string
+		bad          bool
+	}{
+		{reason: "  dictionary attack ", want: "dictionary attack"},
+		{reason: "", want: "by hand"},
+		{reason: "<b>spam</b> run", want: "<b>spam</b> run"}, // text: pages escape it
+		{reason: strings.Repeat("é", MaxBanReason), want: strings.Repeat("é", MaxBanReason)},
+		{reason: strings.Repeat("x", MaxBanReason+1), bad: true},
+		{reason: "a\nevent=web user=root", bad: true},
+		{reason: "a\rb", bad: true},
+		{reason: "a\u2028b", bad: true},
+		{reason: "a\xffb", bad: true},
+	} {
+		got, err := BanReason(c.reason)
+		if c.bad != (err != nil) || got != c.want {
+			t.Errorf("BanReason(%q) = %q, %v", c.reason, got, err)
 		}
 	}
 }

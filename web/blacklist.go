@@ -19,8 +19,6 @@ const (
 	// maxBanKey is the longest key typed or searched for: a sender
 	// address (RFC 5321: 64 characters, '@', 255) or an IP address.
 	maxBanKey = 320
-	// maxBanReason is the longest reason given for a ban.
-	maxBanReason = 200
 )
 
 // blacklist serves the blacklist pages. It works with the whole
@@ -196,13 +194,10 @@ func (b *blacklist) add(w http.ResponseWriter, r *http.Request, s *session) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	reason, err := formText("reason", r.PostForm.Get("reason"), maxBanReason)
+	reason, err := watch.BanReason(r.PostForm.Get("reason"))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
-	}
-	if reason == "" {
-		reason = "by hand" // as maxwell blacklist add's
 	}
 	ban, err := watch.AddBan(r.Context(), b.deps.Store, b.deps.Config(), kind, key, reason, b.deps.Now())
 	if err != nil {

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"github.com/maxwell-milter/maxwell/watch"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -211,7 +212,7 @@ func TestBlacklistBadInput(t *testing.T) {
 		{"/blacklist/add", url.Values{"kind": {"sender"}, "key": {"a@b\r\nevent=web"}}, "key: no control characters"},
 		{"/blacklist/add", url.Values{"kind": {"ip"}, "key": {"192.0.2.7"}, "reason": {"spam\r\nconn=0 event=web action=ban"}}, "reason: no control characters"},
 		{"/blacklist/add", url.Values{"kind": {"ip"}, "key": {"192.0.2.7"}, "reason": {"spam\u2028x"}}, "reason: no control characters"},
-		{"/blacklist/add", url.Values{"kind": {"ip"}, "key": {"192.0.2.7"}, "reason": {strings.Repeat("x", maxBanReason+1)}}, "reason: at most 200 characters"},
+		{"/blacklist/add", url.Values{"kind": {"ip"}, "key": {"192.0.2.7"}, "reason": {strings.Repeat("x", watch.MaxBanReason+1)}}, "reason: at most 200 characters"},
 		{"/blacklist/add", url.Values{"kind": {"ip"}, "key": {"192.0.2.7"}, "reason": {"\xff"}}, "reason: not UTF-8"},
 		{"/blacklist/add", url.Values{"kind": {"sender"}, "key": {strings.Repeat("x", maxBanKey) + "@x"}}, "key: at most 320 characters"},
 		{"/blacklist/add", url.Values{"kind": {store.BanLifted}, "key": {"192.0.2.7"}}, "kind: one of client, ip, sender"},

@@ -78,6 +78,10 @@ func blacklistCmd(args []string) int {
 			fmt.Fprintf(os.Stderr, "maxwell blacklist %s: %s %v\n", args[0], flagName, err)
 			return exitUsage
 		}
+		if _, err := watch.BanReason(*reason); err != nil && args[0] == "add" {
+			fmt.Fprintf(os.Stderr, "maxwell blacklist add: --%v\n", err)
+			return exitUsage
+		}
 	}
 	cfg, st, status := adminStore("blacklist", conf)
 	if st == nil {

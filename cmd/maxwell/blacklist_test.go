@@ -74,6 +74,12 @@ mail_log = %q
 		r := send("mail.sender.example")
 		return !r.Accepted() && strings.Contains(r.Action.SMTPReply, "Sender email local blacklist")
 	})
+	// A reason that would break a line of the listing or the mail log.
+	if code, _, errs := capture(t, func() int {
+		return run([]string{"blacklist", "add", "-c", cfg, "--ip", "192.0.2.99", "--reason", "a\nb"})
+	}); code != exitUsage || !strings.Contains(errs, "no control characters") {
+		t.Errorf("a reason with a line break: %d %q", code, errs)
+	}
 	if code, _, _ := capture(t, func() int { return run([]string{"blacklist", "add", "-c", cfg, "--sender", "nobody"}) }); code != exitUsage {
 		t.Errorf("a sender without @: status %d", code)
 	}
