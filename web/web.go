@@ -636,13 +636,16 @@ func (c *console) delete(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 // logSearch is what the log page shows: the query and the connections
-// it found, newest first, and the query of the next page.
+// it found, newest first, and the link of the next page.
 type logSearch struct {
 	Kinds       []string
 	Kind, Value string
 	Conns       []logindex.Conn
-	Next        string // the query string of the next page, "" if none
-	Indexed     bool   // the mail log is a file, indexed
+	// Next is the next page's link, "" if none: a whole URL, which
+	// html/template keeps as it is (a query string after a '?' in the
+	// template would have its '&' and '=' escaped).
+	Next    string
+	Indexed bool // the mail log is a file, indexed
 }
 
 // logPage searches the mail log's index by client address, sender,
@@ -681,7 +684,7 @@ func (c *console) logPage(w http.ResponseWriter, r *http.Request, s *session) {
 	d.Conns = conns
 	if len(conns) == logPageSize {
 		last := conns[len(conns)-1]
-		d.Next = url.Values{"kind": {d.Kind}, "q": {d.Value}, "before": {last.Time.UTC().Format(time.RFC3339)}, "beforeconn": {strconv.FormatUint(last.ID, 10)}}.Encode()
+		d.Next = "/log?" + url.Values{"kind": {d.Kind}, "q": {d.Value}, "before": {last.Time.UTC().Format(time.RFC3339)}, "beforeconn": {strconv.FormatUint(last.ID, 10)}}.Encode()
 	}
 	c.render(w, http.StatusOK, "log", v)
 }
