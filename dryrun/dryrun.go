@@ -201,30 +201,46 @@ const maxQuoted = 200
 // starts a message saved from an mbox is skipped.
 func readHeader(br *bufio.Reader) ([]policy.Header, error) {
 	var hs []policy.Header
+	// The value of the last field, built up line by line: added to its
+	// string at each folded line, a field folded over many lines would
+	// be copied whole at each (quadratic: a 10 MiB upload folded every
+	// few bytes would take hours).
+	var value strings.Builder
+	done := func() {
+		if len(hs) > 0 {
+			hs[len(hs)-1].Value = value.String()
+		}
+		value.Reset()
+	}
 	for first := true; ; first = false {
 		line, err := br.ReadString('\n')
 		if err != nil && line == "" {
 			if err == io.EOF {
+				done()
 				return hs, nil
 			}
 			return nil, err
 		}
 		line = strings.TrimRight(line, "\r\n")
 		if line == "" {
+			done()
 			return hs, nil
 		}
 		if first && isMboxFromLine(line) {
 			continue
 		}
 		if (line[0] == ' ' || line[0] == '\t') && len(hs) > 0 {
-			hs[len(hs)-1].Value += "\r\n" + line
+			value.WriteString("\r\n")
+			value.WriteString(line)
 			continue
 		}
-		name, value, ok := strings.Cut(line, ":")
+		name, v, ok := strings.Cut(line, ":")
 		if !ok {
 			return nil, fmt.Errorf("malformed header line %q", oneline.Cut(line, maxQuoted))
 		}
-		hs = append(hs, policy.Header{Name: name, Value: strings.TrimPrefix(value, " ")})
+		done()
+		hs = append(hs, policy.Header{Name: name})
+		value.WriteString(strings.TrimPrefix(v, " "))
 	}
 }
 

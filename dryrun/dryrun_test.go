@@ -204,6 +204,32 @@ func TestTransaction(t *testing.T) {
 	}
 }
 
+// A field folded over many lines keeps its lines, and is read in time
+// linear in its size: a check page's upload of 10 MiB folded every few
+// bytes took hours when each line copied the value so far.
+func TestTransactionFoldedField(t *testing.T) {
+	tx, err := Transaction(Envelope{}, strings.NewReader("To: <bob@example.org>\nSubject: a\n b\r\n\tc\nX: y\n\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tx.Headers; len(got) != 3 || got[1].Value != "a\r\n b\r\n\tc" || got[2].Value != "y" {
+		t.Fatalf("fields %q", got)
+	}
+	const lines = 1 << 20 / 4 // 1 MiB; before the fix, minutes
+	msg := "To: <bob@example.org>\nX-Fold: a\n" + strings.Repeat(" x\r\n", lines) + "\nbody"
+	start := time.Now()
+	tx, err = Transaction(Envelope{}, strings.NewReader(msg))
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("took %v", took)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := tx.Headers[1].Value; len(v) != 1+lines*4 || !strings.HasSuffix(v, "\r\n x") {
+		t.Errorf("the folded value: %d bytes, ending %q", len(v), v[max(0, len(v)-10):])
+	}
+}
+
 func TestEnvelopeAddress(t *testing.T) {
 	for in, want := range map[string]string{"<>": "", "": "", " < a@b.example > ": "a@b.example", "a@b.example": "a@b.example"} {
 		if got := EnvelopeAddress(in); got != want {

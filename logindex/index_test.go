@@ -256,6 +256,30 @@ func TestTrace(t *testing.T) {
 	}
 }
 
+// A connection whose lines are long (a stranger's Subjects) is traced
+// within MaxTraceBytes, each line cut at MaxTraceLine: not the hundreds
+// of megabytes it may have logged.
+func TestTraceBounded(t *testing.T) {
+	x, log := open(t)
+	long := "2026-11-23T10:00:01Z conn=5 event=header name=Subject value=" + strings.Repeat("<", 20<<10) + "\n"
+	write(t, log, "2026-11-23T10:00:01Z conn=5 event=connect ip=192.0.2.1 host=unknown class=EXTERNAL\n"+strings.Repeat(long, 300), os.O_TRUNC)
+	update(t, x, log, 301)
+	tr, err := x.Trace(context.Background(), log, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, l := range tr[1:] {
+		total += len(l)
+		if want := long[:MaxTraceLine] + TraceCut + fmt.Sprint(len(long)) + ")"; l != want {
+			t.Fatalf("a long line as traced: %d bytes, ending %q", len(l), l[max(0, len(l)-40):])
+		}
+	}
+	if len(tr) < 10 || total > MaxTraceBytes+MaxTraceLine+len(tr)*40 {
+		t.Errorf("%d lines, %d bytes", len(tr), total)
+	}
+}
+
 func TestHostileInput(t *testing.T) {
 	x, log := open(t)
 	good := "2026-11-23T10:00:01Z conn=5 event=connect ip=192.0.2.1 host=unknown class=EXTERNAL\n"

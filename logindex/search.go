@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -41,6 +42,20 @@ const (
 // MaxTrace is how many lines Trace returns at most: a connection that
 // sent thousands of messages is shown in part rather than all in memory.
 const MaxTrace = 2000
+
+// Bounds of the bytes a Trace reads, whatever its lines hold: a
+// stranger's Subject fills up to a header's size (100 KB in Postfix) of
+// a line, and a connection may log thousands of them. A line longer
+// than MaxTraceLine is cut there, TraceCut and its length appended; the
+// lines after MaxTraceBytes read are left out, as those after MaxTrace.
+const (
+	MaxTraceLine  = 16 << 10
+	MaxTraceBytes = 2 << 20
+)
+
+// TraceCut ends a line Trace cut at MaxTraceLine; the line's length in
+// bytes follows it.
+const TraceCut = " …(cut; bytes in all: "
 
 // Conn is a connection found.
 type Conn struct {
@@ -115,9 +130,10 @@ func (x *Index) conns(ctx context.Context, query string, args ...any) ([]Conn, e
 }
 
 // Trace returns the lines of connection conn (at most MaxTrace, the
-// first ones), without their newlines, read from the log at logPath by
-// the offsets the index keeps. ErrStale when the log is not the file
-// indexed: its lines would be wrong ones.
+// first ones, up to MaxTraceBytes, each cut at MaxTraceLine), without
+// their newlines, read from the log at logPath by the offsets the index
+// keeps. ErrStale when the log is not the file indexed: its lines would
+// be wrong ones.
 func (x *Index) Trace(ctx context.Context, logPath string, conn uint64) ([]string, error) {
 	f, err := os.Open(logPath)
 	if err != nil {
@@ -154,21 +170,26 @@ func (x *Index) Trace(ctx context.Context, logPath string, conn uint64) ([]strin
 	defer rows.Close()
 	var lines []string
 	want := []byte(" conn=" + strconv.FormatUint(conn, 10) + " ")
-	for rows.Next() {
+	for read := int64(0); read < MaxTraceBytes && rows.Next(); {
 		var lo, n int64
 		if err := rows.Scan(&lo, &n); err != nil {
 			return nil, fmt.Errorf("logindex: %w", err)
 		}
-		b := make([]byte, n)
+		b := make([]byte, min(n, MaxTraceLine))
 		if _, err := f.ReadAt(b, lo); err != nil {
 			return nil, fmt.Errorf("logindex: %w", err)
 		}
+		read += int64(len(b))
 		// A line that is not the connection's means the file changed
 		// under the same name and size: better no trace than another's.
 		if !bytes.Contains(b, want) {
 			return nil, ErrStale
 		}
-		lines = append(lines, string(bytes.TrimRight(b, "\r\n")))
+		line := string(bytes.TrimRight(b, "\r\n"))
+		if int64(len(b)) < n {
+			line = strings.ToValidUTF8(line, "") + TraceCut + strconv.FormatInt(n, 10) + ")"
+		}
+		lines = append(lines, line)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("logindex: %w", err)

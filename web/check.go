@@ -14,6 +14,7 @@ import (
 	"unicode"
 
 	"github.com/maxwell-milter/maxwell/dryrun"
+	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/internal/oneline"
 	"github.com/maxwell-milter/maxwell/policy"
 )
@@ -300,7 +301,7 @@ func (c *console) check(w http.ResponseWriter, r *http.Request, s *session, mr *
 	c.deps.Log.Log(0, "web", "user", s.user, "action", "check", "remote", remoteKey(r))
 	ctx, cancel := context.WithTimeout(r.Context(), CheckDeadline)
 	defer cancel()
-	res, err := dryrun.Run(ctx, c.deps.Config(), tx, c.deps.Diag)
+	res, err := dryrun.Run(ctx, checkConfig(c.deps.Config()), tx, c.deps.Diag)
 	if err != nil {
 		c.deps.Diag.Error("web: checking a message", "error", err)
 		v.Error = "The check could not run: see the diagnostic log."
@@ -316,6 +317,7 @@ func (c *console) check(w http.ResponseWriter, r *http.Request, s *session, mr *
 		cr.Stages = append(cr.Stages, stageOf(st.Stage, st.Decision))
 	}
 	cr.MailLog, cr.LogCut = shown(res.MailLog)
+	hideSignatures(res)
 	if cr.Delivered = res.Delivered(); cr.Delivered {
 		cr.Quarantined = res.Outcome.Final.Action == policy.Quarantine
 		for _, e := range res.Outcome.Final.Edits {
@@ -338,6 +340,58 @@ func (c *console) check(w http.ResponseWriter, r *http.Request, s *session, mr *
 	}
 	cv.Result = cr
 	c.render(w, http.StatusOK, "check", v)
+}
+
+// checkConfig is the configuration a check runs with: cfg, but for
+// the SRS and SES secret that signs, a throwaway one (the site's still
+// verify). The page shows the message as it would leave, and what the
+// site's own secrets sign would let any user of the console, a
+// read-only one too, have any sender signed as the site's.
+func checkConfig(cfg *config.Config) *config.Config {
+	if !cfg.SRS.Enabled() {
+		return cfg
+	}
+	c := *cfg
+	c.SRS.Secret = append(config.Secrets{token()}, cfg.SRS.Secret...)
+	return &c
+}
+
+// hiddenSignature is shown in place of the signature (the b= tag) of
+// the DKIM-Signature fields a check adds: one made with the site's key
+// would let any user of the console have any message signed as the
+// site's (From: ceo@example.org), valid for DKIM and DMARC wherever it
+// is sent from.
+const hiddenSignature = "(not shown)"
+
+// hideSignatures hides the signatures of the DKIM-Signature fields the
+// run of res added, in its edits and in the header as delivered.
+func hideSignatures(res *dryrun.Result) {
+	edits := res.Outcome.Final.Edits
+	for i, e := range edits {
+		if e.Kind != policy.InsertHeader || !strings.EqualFold(e.Name, "DKIM-Signature") {
+			continue
+		}
+		for j, h := range res.Header {
+			if strings.EqualFold(h.Name, e.Name) && h.Value == e.Value {
+				res.Header[j].Value = hideDKIMSignature(h.Value)
+			}
+		}
+		edits[i].Value = hideDKIMSignature(e.Value)
+	}
+}
+
+// hideDKIMSignature replaces the value of the b= tag of a
+// DKIM-Signature field's value (RFC 6376 3.2: tag=value; pairs, with
+// folding white space around names and values).
+func hideDKIMSignature(v string) string {
+	tags := strings.Split(v, ";")
+	for i, t := range tags {
+		name, _, ok := strings.Cut(t, "=")
+		if ok && strings.TrimSpace(name) == "b" {
+			tags[i] = name + "=" + hiddenSignature
+		}
+	}
+	return strings.Join(tags, ";")
 }
 
 // shown is the text of b a page shows: its first maxShown bytes, as

@@ -2,15 +2,21 @@ package web
 
 import (
 	"bytes"
+	"html"
 	"io"
 	"mime/multipart"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/maxwell-milter/maxwell/dkim"
 	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/internal/dnstest"
+	"github.com/maxwell-milter/maxwell/srs"
 )
 
 // checkFixture is a console whose configuration asks a DNS server of
@@ -223,5 +229,60 @@ func TestCheckRefusals(t *testing.T) {
 	}
 	if resp, body := f.postCheck(c, csrf, external, []byte(cleanMessage)); resp.StatusCode != http.StatusOK {
 		t.Errorf("once they ended: %s\n%s", resp.Status, body)
+	}
+}
+
+// A check signs nothing with the site's own keys and secrets, which
+// would make the page a signing service for every user of the console,
+// read-only ones too: a DKIM signature of the site's key on any message
+// (From: ceo@example.org), an SES signature on any sender of ours. The
+// fields are shown, their signatures not; SES signs with a throwaway
+// secret, the site's still verifying.
+func TestCheckSignsNothingWithTheSitesKeys(t *testing.T) {
+	dir := t.TempDir()
+	key, _, err := dkim.GenerateKey("ed25519", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "example.org.s1.key")
+	if err := os.WriteFile(keyFile, key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const secret = "the site's own SES secret, 32 chars"
+	f := newFixture(t, func(cfg *config.Config, _ *Deps) {
+		cfg.DNS.Servers, cfg.DNS.Timeout, cfg.DNS.Attempts = []string{"127.0.0.1:1"}, config.Duration(time.Second), 1
+		var ours config.DomainPattern
+		if err := ours.UnmarshalText([]byte("example.org")); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Milter.InternalDomains = []config.DomainPattern{ours}
+		cfg.DKIM.Keys = []config.DKIMKey{{Domain: "example.org", Selector: "s1", PrivKey: keyFile}}
+		cfg.SRS.Secret, cfg.SRS.SES = config.Secrets{secret}, []string{"example.org"}
+	})
+	c := f.login("viewer", "battery staple")
+	msg := "From: CEO <ceo@example.org>\nTo: <victim@bank.example>\nSubject: Wire the money\n\nNow.\n"
+	resp, body := f.postCheck(c, f.csrf(c), map[string]string{"from": "ceo@example.org"}, []byte(msg))
+	if resp.StatusCode != 200 || !strings.Contains(body, "The message as delivered") {
+		t.Fatalf("POST /check: %s\n%s", resp.Status, body)
+	}
+	sig := regexp.MustCompile(`(?s)DKIM-Signature: .*?\nFrom: CEO`).FindString(body)
+	if !strings.Contains(sig, "d=example.org") || !strings.Contains(sig, "bh=") || !regexp.MustCompile(`(^|[;\s])b=\(not shown\)`).MatchString(sig) ||
+		regexp.MustCompile(`(^|[;\s])b=[A-Za-z0-9+/]{20}`).MatchString(sig) {
+		t.Errorf("the DKIM-Signature shown: %q", sig)
+	}
+	m := regexp.MustCompile(`sender changed to: (SES=[^<]*@example.org)`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("the sender is not signed:\n%s", body)
+	}
+	ses, _ := srs.NewSES([]string{secret}, 0, nil)
+	if got, err := ses.Verify(html.UnescapeString(m[1])); err == nil {
+		t.Errorf("%s, signed with the site's secret, verifies as %s", m[1], got)
+	}
+	// The site's secrets still verify in a check: they come after the
+	// throwaway one, which signs.
+	cfg := config.Default()
+	cfg.SRS.Secret = config.Secrets{secret, "an old one"}
+	if got := checkConfig(cfg).SRS.Secret; len(got) != 3 || got[0] == secret || got[1] != secret || got[2] != "an old one" || len(cfg.SRS.Secret) != 2 {
+		t.Errorf("the check's secrets: %q", got)
 	}
 }

@@ -5,8 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"github.com/maxwell-milter/maxwell/internal/config"
-	"github.com/maxwell-milter/maxwell/internal/testclock"
+	"html"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,8 +16,10 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/maxwell-milter/maxwell/internal/config"
 	"github.com/maxwell-milter/maxwell/internal/dnstest"
 	"github.com/maxwell-milter/maxwell/internal/resolver"
+	"github.com/maxwell-milter/maxwell/internal/testclock"
 	"github.com/maxwell-milter/maxwell/logindex"
 	"github.com/maxwell-milter/maxwell/store"
 )
@@ -280,5 +281,25 @@ func TestOverviewGreylistCached(t *testing.T) {
 	wait()
 	if g := o.greylist(f.clock()); g.Pending != 2 || g.AsOf != stamp(t0.Add(greylistEvery)) {
 		t.Errorf("a minute on: %+v", g)
+	}
+}
+
+// The log page's Older link pages on: to the connections before the
+// last one shown, as the link says (its query not escaped again).
+func TestLogOlderLink(t *testing.T) {
+	var b strings.Builder
+	for i := 1; i <= logPageSize+5; i++ {
+		fmt.Fprintf(&b, "%s conn=%d event=connect ip=192.0.2.1 host=unknown class=EXTERNAL\n", at(time.Duration(i)*time.Second), i)
+	}
+	f := newFixture(t, indexed(t, b.String()))
+	c := f.login("viewer", "battery staple")
+	_, body := f.do(c, "GET", "/log?kind=ip&q=192.0.2.1", nil)
+	m := regexp.MustCompile(`<a href="([^"]*)">Older</a>`).FindStringSubmatch(body)
+	if m == nil || strings.Count(body, "/conn?id=") != logPageSize {
+		t.Fatalf("no Older link, or not %d connections:\n%s", logPageSize, body)
+	}
+	_, body = f.do(c, "GET", html.UnescapeString(m[1]), nil)
+	if n := strings.Count(body, "/conn?id="); n != 5 || !strings.Contains(body, `href="/conn?id=5"`) || strings.Contains(body, `href="/conn?id=6"`) {
+		t.Errorf("the older page (%s) shows %d connections:\n%s", m[1], n, body)
 	}
 }

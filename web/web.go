@@ -46,6 +46,11 @@ const (
 	// MaxSessions bounds the sessions kept: at the bound, a login drops
 	// the oldest one.
 	MaxSessions = 1000
+	// MaxUserSessions bounds the sessions of one user: at the bound, the
+	// user's login drops the user's oldest one. With at most 100 users
+	// ([web] users), no user's logins push out another's sessions, as a
+	// read-only user's did by logging in a thousand times.
+	MaxUserSessions = MaxSessions / 100
 	// maxTracked bounds the addresses whose failures are remembered.
 	maxTracked = 10000
 	// maxBody bounds a form posted.
@@ -421,6 +426,7 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) {
 	if old, err := r.Cookie(c.cookie); err == nil {
 		delete(c.sessions, old.Value) // a new login ends the session it replaces
 	}
+	c.dropOwnOldest(u.Name, now)
 	if len(c.sessions) >= MaxSessions {
 		var oldest string
 		for k, o := range c.sessions {
@@ -445,6 +451,26 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) {
 	})
 	c.deps.Log.Log(0, "web", "user", u.Name, "action", "login", "result", "ok", "remote", key)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// dropOwnOldest ends the oldest session of user when the user has
+// MaxUserSessions: a user's logins end the user's own sessions, never
+// another's (MaxSessions, with every user at the bound, is never
+// passed). c.mu is held.
+func (c *console) dropOwnOldest(user string, now time.Time) {
+	n, oldest := 0, ""
+	for k, o := range c.sessions {
+		if o.user != user || !now.Before(o.expires) {
+			continue
+		}
+		n++
+		if oldest == "" || o.created.Before(c.sessions[oldest].created) {
+			oldest = k
+		}
+	}
+	if n >= MaxUserSessions {
+		delete(c.sessions, oldest)
+	}
 }
 
 func (c *console) logout(w http.ResponseWriter, r *http.Request, s *session) {
@@ -657,7 +683,7 @@ func (c *console) delete(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 // logSearch is what the log page shows: the query and the connections
-// it found, newest first, and the query of the next page.
+// it found, newest first, and the link of the next page.
 type logSearch struct {
 	Kinds       []string
 	Kind, Value string

@@ -534,3 +534,31 @@ func TestLoginLimitWithTheTableFull(t *testing.T) {
 		t.Errorf("a new address with the table full: %d, want 429", code)
 	}
 }
+
+// One user's logins end that user's oldest sessions, never another's: a
+// read-only user logging in MaxSessions times logged every administrator
+// out.
+func TestLoginsKeepOtherUsersSessions(t *testing.T) {
+	f := newFixture(t)
+	admin := f.login("admin", "correct horse")
+	var viewers []*http.Client
+	for range MaxSessions + 5 {
+		f.advance(time.Millisecond)
+		viewers = append(viewers, f.login("viewer", "battery staple"))
+	}
+	if resp, _ := f.do(admin, "GET", "/", nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("the administrator's session after another user's logins: %s", resp.Status)
+	}
+	live := 0
+	for i, c := range viewers {
+		if resp, _ := f.do(c, "GET", "/", nil); resp.StatusCode == http.StatusOK {
+			live++
+			if i < len(viewers)-MaxUserSessions {
+				t.Errorf("login %d of %d is still live", i, len(viewers))
+			}
+		}
+	}
+	if live != MaxUserSessions {
+		t.Errorf("%d sessions of the viewer live, want %d", live, MaxUserSessions)
+	}
+}
